@@ -1,0 +1,53 @@
+// The tag policy: canonical allocation dimensions (team, project, environment, ...) and
+// the raw tag spellings that map to each ("Team", "owner-team", "env", ...). Built once
+// (defaults plus policy.yaml) and shared const.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/record.h"
+
+namespace aifinops::allocate {
+
+/// One canonical dimension and its aliases.
+struct DimensionRule {
+  Attr attribute = Attr::kCount;       ///< the column it fills (kTeam ... kShutdownEligible)
+  std::vector<std::string> aliases;    ///< raw tag keys, matched case-insensitively
+  std::vector<std::string> allowed;    ///< allowed values (exact, or with * wildcards); empty = any
+  bool required = false;
+};
+
+/// Maps raw tags to canonical dimension values. Immutable after construction; thread-safe.
+class TagPolicy {
+ public:
+  /// The built-in policy: the paper's dimensions with common raw spellings.
+  static TagPolicy defaults();
+
+  /// Adds aliases and constraints for a dimension ("team", "cost_center", ...).
+  /// Returns false if `dimension` is not a canonical dimension name.
+  bool extend(std::string_view dimension, const std::vector<std::string>& aliases,
+              const std::vector<std::string>& allowed, bool required);
+
+  /// Fills the canonical dimension attributes of `out` from a raw tags JSON object
+  /// (`{"Team":"a","env":"prod"}`). Values are copied into `storage` (one string per
+  /// dimension) and `out` points at them. Keys that match no alias are left in the tags.
+  /// Returns false if `tags_json` is not a JSON object of scalars (the dimensions are
+  /// then left empty).
+  bool apply(std::string_view tags_json, std::array<std::string, kAttrCount>& storage,
+             AttributeViews& out) const;
+
+  const std::vector<DimensionRule>& rules() const { return rules_; }
+
+ private:
+  std::vector<DimensionRule> rules_;
+  std::unordered_map<std::string, Attr> alias_to_attribute_;  // lower-cased, '-'/' ' -> '_'
+};
+
+/// Lower-cases and folds '-', ' ' and '.' to '_' so that "Cost-Center" == "cost_center".
+std::string normalize_tag_key(std::string_view key);
+
+}  // namespace aifinops::allocate

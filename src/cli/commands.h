@@ -1,0 +1,22 @@
+// The subcommands of the aifinops binary. Each add_*_command registers its flags on the
+// app and a callback that runs it and stores the process exit code.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace aifinops::cli {
+
+/// Exit codes, documented in docs/cli.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;        ///< a runtime failure: I/O, bad data, bad config
+inline constexpr int kExitUsage = 2;        ///< bad flags or arguments
+inline constexpr int kExitQuarantined = 3;  ///< --strict and some rows were quarantined
+
+void add_ingest_command(CLI::App& app, int& exit_code);
+void add_report_command(CLI::App& app, int& exit_code);
+void add_prices_command(CLI::App& app, int& exit_code);
+void add_demo_command(CLI::App& app, int& exit_code);
+
+}  // namespace aifinops::cli

@@ -1,0 +1,31 @@
+// Helpers shared by the subcommands: where the ledger is, output formats, error printing.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/result.h"
+#include "ledger/ledger.h"
+
+namespace aifinops::cli {
+
+/// --db flag, else $AIFINOPS_DB, else ./aifinops.db.
+std::string resolve_db_location(const std::string& flag);
+
+/// Opens the ledger and, the first time, seeds it with the built-in price catalog.
+Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::string& db_flag);
+
+enum class OutputFormat { kTable, kCsv, kJson };
+/// The allowed values for --format, for CLI11's check.
+inline constexpr const char* kFormatNames[] = {"table", "csv", "json"};
+OutputFormat output_format_from_name(const std::string& name);
+
+/// Prints "aifinops: error: MESSAGE" to stderr and returns kExitError.
+int report_error(const Error& error);
+
+/// Quotes a CSV field when needed (RFC 4180).
+std::string csv_escape(std::string_view s);
+/// Escapes a string for a JSON string literal (without the quotes).
+std::string json_escape(std::string_view s);
+
+}  // namespace aifinops::cli
