@@ -24,6 +24,7 @@ struct ConformanceIssue {
 struct IngestOptions {
   std::string format = "auto";  ///< auto | focus
   bool replace = false;         ///< replace earlier batches from the same path
+  bool strict = false;          ///< any quarantined row aborts the file (nothing written)
   /// Called now and then with bytes read so far (for a progress line); may be empty.
   std::function<void(int64_t bytes_done, int64_t bytes_total, int64_t rows)> progress;
 };

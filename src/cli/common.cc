@@ -1,0 +1,78 @@
+#include "cli/common.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "config/catalog_yaml.h"
+
+namespace aifinops::cli {
+
+std::string resolve_db_location(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("AIFINOPS_DB"); env != nullptr && *env != '\0') return env;
+  return "aifinops.db";
+}
+
+Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::string& db_flag) {
+  auto ledger = ledger::open_ledger(resolve_db_location(db_flag));
+  if (!ledger) return ledger;
+  auto catalog = (*ledger)->load_catalog();
+  if (!catalog) return Unexpected{catalog.error()};
+  if (catalog->size() == 0) {
+    // A new ledger starts with the built-in catalog, so usage can be priced at once.
+    const pricing::Catalog& defaults = config::default_catalog();
+    std::vector<pricing::ModelPrice> models;
+    std::vector<pricing::GpuInstancePrice> gpus;
+    for (const pricing::ModelPrice* m : defaults.model_prices()) models.push_back(*m);
+    for (const pricing::GpuInstancePrice* g : defaults.gpu_instance_prices()) gpus.push_back(*g);
+    auto stored = (*ledger)->store_prices(models, gpus);
+    if (!stored) return Unexpected{stored.error()};
+  }
+  return ledger;
+}
+
+OutputFormat output_format_from_name(const std::string& name) {
+  if (name == "csv") return OutputFormat::kCsv;
+  if (name == "json") return OutputFormat::kJson;
+  return OutputFormat::kTable;
+}
+
+int report_error(const Error& error) {
+  std::fprintf(stderr, "aifinops: error: %s\n", error.message.c_str());
+  return 1;
+}
+
+std::string csv_escape(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if ((unsigned char)c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace aifinops::cli

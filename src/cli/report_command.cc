@@ -1,0 +1,114 @@
+// aifinops report: grouped sums over the ledger (showback).
+#include <CLI/CLI.hpp>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/report_output.h"
+
+namespace aifinops::cli {
+namespace {
+
+struct ReportFlags {
+  std::string db;
+  std::vector<std::string> by;
+  std::string metric = "effective_cost";
+  std::string from, to;
+  std::string grain;
+  std::vector<std::string> filters;
+  std::string format = "table";
+};
+
+Result<EpochSeconds> parse_bound(const std::string& flag, const std::string& value) {
+  // A month ("2025-10") is its first day.
+  std::string text = value.size() == 7 ? value + "-01" : value;
+  auto t = parse_timestamp(text);
+  if (!t)
+    return make_error(ErrorCode::kInvalidArgument,
+                      flag + " " + value + ": expected a date (2025-10-01), a month (2025-10) or an "
+                                           "RFC 3339 time (2025-10-01T00:00:00Z)");
+  return *t;
+}
+
+int run_report(const ReportFlags& flags) {
+  ledger::QuerySpec spec;
+  if (!ledger::metric_from_name(flags.metric, spec.metric)) {
+    return report_error({ErrorCode::kInvalidArgument,
+                         "--metric " + flags.metric +
+                             ": allowed values are effective_cost, billed_cost, list_cost, "
+                             "contracted_cost, quantity, tokens, input_tokens, output_tokens, "
+                             "cached_tokens, requests, gpu_hours"});
+  }
+  if (!flags.grain.empty()) {
+    auto d = ledger::parse_dimension(flags.grain);
+    if (!d || d->kind != ledger::Dimension::Kind::kTime || d->grain == ledger::Grain::kHour)
+      return report_error({ErrorCode::kInvalidArgument,
+                           "--grain " + flags.grain + ": allowed values are day, week, month"});
+    spec.group_by.push_back(*d);
+  }
+  for (const std::string& name : flags.by) {
+    auto d = ledger::parse_dimension(name);
+    if (!d) return report_error({ErrorCode::kInvalidArgument, "--by: " + d.error().message});
+    spec.group_by.push_back(*d);
+  }
+  for (const std::string& f : flags.filters) {
+    size_t eq = f.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return report_error({ErrorCode::kInvalidArgument,
+                           "--filter " + f + ": expected DIM=VALUE, e.g. --filter team=search"});
+    auto d = ledger::parse_dimension(f.substr(0, eq));
+    if (!d) return report_error({ErrorCode::kInvalidArgument, "--filter: " + d.error().message});
+    spec.filters.push_back({*d, f.substr(eq + 1)});
+  }
+  if (!flags.from.empty()) {
+    auto t = parse_bound("--from", flags.from);
+    if (!t) return report_error(t.error());
+    spec.from = *t;
+  }
+  if (!flags.to.empty()) {
+    auto t = parse_bound("--to", flags.to);
+    if (!t) return report_error(t.error());
+    spec.to = *t;
+  }
+  auto ledger = open_ledger_with_catalog(flags.db);
+  if (!ledger) return report_error(ledger.error());
+  auto result = (*ledger)->query(spec);
+  if (!result) return report_error(result.error());
+  print_report(stdout, spec, *result, output_format_from_name(flags.format));
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_report_command(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<ReportFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "report", "Sum a metric over the ledger, grouped by dimensions and time (showback).");
+  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--by", flags->by,
+                  "Dimensions to group by, comma-separated: provider, service, service_category, "
+                  "region, resource, resource_type, sku, charge_category, billing_account, model, "
+                  "currency, team, project, environment, cost_center, workload, usage_type, "
+                  "purpose, criticality, shutdown_eligible, tag:RAWKEY, day, week, month")
+      ->delimiter(',');
+  cmd->add_option("--metric", flags->metric,
+                  "effective_cost, billed_cost, list_cost, contracted_cost, quantity, tokens, "
+                  "input_tokens, output_tokens, cached_tokens, requests, gpu_hours")
+      ->capture_default_str();
+  cmd->add_option("--from", flags->from, "Start, inclusive, on charge period start (2025-10-01)");
+  cmd->add_option("--to", flags->to, "End, exclusive (2025-11-01)");
+  cmd->add_option("--grain", flags->grain, "Add a time column: day, week or month");
+  cmd->add_option("--filter", flags->filters, "DIM=VALUE; repeat for more; (none) matches missing");
+  cmd->add_option("--format", flags->format, "Output format")
+      ->check(CLI::IsMember({"table", "csv", "json"}))
+      ->capture_default_str();
+  cmd->footer(
+      "Examples:\n"
+      "  aifinops report --by service,team --grain month\n"
+      "  aifinops report --by team,model --metric tokens --from 2025-10 --to 2025-11\n"
+      "  aifinops report --by tag:Owner --filter environment=production --format csv\n"
+      "Exit codes: 0 ok, 1 error, 2 bad flags.");
+  cmd->callback([flags, &exit_code] { exit_code = run_report(*flags); });
+}
+
+}  // namespace aifinops::cli

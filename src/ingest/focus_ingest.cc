@@ -1,0 +1,629 @@
+// ingest_file for FOCUS CSV: header-driven column mapping, per-row parsing into
+// UsageFacts, attribute interning with a bounded cache, quarantine and conformance counts.
+#include <strings.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+#include "core/time.h"
+#include "ingest/csv_reader.h"
+#include "ingest/focus_columns.h"
+#include "ingest/ingest.h"
+
+namespace aifinops::ingest {
+namespace {
+
+constexpr size_t kMaxRawQuarantineBytes = 64 * 1024;
+constexpr size_t kQuarantineSampleSize = 10;
+// Distinct attribute sets kept in memory before the cache is cleared; bounds memory on
+// files where every row is unique (e.g. a per-row Id column).
+constexpr size_t kMaxCachedAttributeSets = 200'000;
+
+enum class TokenKind : uint8_t { kNone, kInput, kCachedInput, kCacheWrite, kOutput };
+
+/// What we learned about an attribute set when it was first seen.
+struct AttributeInfo {
+  int64_t id = 0;
+  TokenKind token_kind = TokenKind::kNone;
+  bool hourly = false;        // ConsumedUnit is hours
+  bool ai_requests = false;   // an AI service billed per request
+  int32_t gpus = 0;           // GPUs per instance, when the SKU is a known GPU instance
+  const char* model = nullptr;  // points into model_names_ (stable)
+};
+
+struct FingerprintHash {
+  size_t operator()(const ledger::Fingerprint& f) const { return (size_t)f.low; }
+};
+
+bool contains_ci(std::string_view hay, std::string_view needle) {
+  if (needle.empty() || hay.size() < needle.size()) return false;
+  for (size_t i = 0; i + needle.size() <= hay.size(); ++i)
+    if (strncasecmp(hay.data() + i, needle.data(), needle.size()) == 0) return true;
+  return false;
+}
+
+bool is_null(std::string_view v) {
+  return v.empty() || v == "NULL" || v == "null" || v == "Null";
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = (char)std::tolower((unsigned char)c);
+  return out;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if ((unsigned char)c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+/// How one CSV column is handled.
+struct ColumnPlan {
+  std::string name;
+  const FocusColumn* focus = nullptr;
+  Attr attribute = Attr::kCount;
+  FactColumn fact = FactColumn::kNone;
+  bool extra = false;        // goes to the `extra` JSON
+  bool model_hint = false;   // an x_ column naming the model
+  // conformance counters
+  int64_t literal_nulls = 0;
+  int64_t non_rfc3339 = 0;
+  int64_t rounded = 0;
+  int64_t invalid_values = 0;
+};
+
+class FocusIngest {
+ public:
+  FocusIngest(const IngestContext& context, const std::string& path, const IngestOptions& options)
+      : context_(context), path_(path), options_(options) {}
+
+  Result<IngestSummary> run();
+
+ private:
+  Result<void> plan_columns(const CsvRecord& header);
+  /// Parses one record; returns false and fills the quarantine row if it cannot be read.
+  bool process(const CsvRecord& record, UsageFacts& facts, ledger::QuarantinedRow& bad);
+  Result<const AttributeInfo*> intern(const UsageFacts& facts);
+  AttributeInfo describe(const AttributeViews& views, std::string_view model_hint);
+  bool parse_money_column(ColumnPlan& column, std::string_view value, Money& out,
+                          ledger::QuarantinedRow& bad);
+  void finish_conformance(IngestSummary& summary);
+
+  const IngestContext& context_;
+  std::string path_;
+  const IngestOptions& options_;
+  std::vector<ColumnPlan> columns_;
+  std::vector<std::string> missing_mandatory_;
+  std::string focus_version_ = "1.0";
+  size_t money_columns_present_ = 0;
+
+  // Per-row scratch, reused.
+  AttributeViews views_{};
+  std::vector<std::pair<size_t, std::string_view>> extra_values_;
+  std::string_view model_hint_;
+  std::string key_;
+
+  std::unordered_map<ledger::Fingerprint, AttributeInfo, FingerprintHash> cache_;
+  std::vector<std::unique_ptr<std::string>> model_names_;
+  std::unordered_map<std::string, const char*> model_name_index_;
+  std::map<std::string, int64_t> invalid_charge_categories_;
+  int64_t empty_charge_category_ = 0;
+};
+
+Result<void> FocusIngest::plan_columns(const CsvRecord& header) {
+  std::vector<bool> seen_focus(focus_columns_end() - focus_columns_begin(), false);
+  bool has_start = false;
+  for (std::string_view name : header.fields) {
+    ColumnPlan plan;
+    plan.name = std::string(name);
+    // Header cells sometimes carry stray spaces.
+    while (!plan.name.empty() && plan.name.back() == ' ') plan.name.pop_back();
+    plan.focus = find_focus_column(plan.name);
+    if (plan.focus != nullptr) {
+      seen_focus[plan.focus - focus_columns_begin()] = true;
+      plan.attribute = plan.focus->attribute;
+      plan.fact = plan.focus->fact;
+      plan.extra = plan.attribute == Attr::kCount && plan.fact == FactColumn::kNone;
+      if (plan.fact == FactColumn::kChargePeriodStart) has_start = true;
+      if (plan.fact >= FactColumn::kListCost) ++money_columns_present_;
+      if (std::string_view(plan.focus->since) > focus_version_) focus_version_ = plan.focus->since;
+    } else {
+      plan.extra = true;
+      std::string l = lower(plan.name);
+      plan.model_hint = l.rfind("x_", 0) == 0 && l.find("model") != std::string::npos;
+    }
+    columns_.push_back(std::move(plan));
+  }
+  if (!has_start || money_columns_present_ == 0) {
+    std::string missing;
+    if (!has_start) missing = "ChargePeriodStart";
+    if (money_columns_present_ == 0)
+      missing += std::string(missing.empty() ? "" : " and ") +
+                 "a cost column (one of BilledCost, EffectiveCost, ListCost, ContractedCost)";
+    return make_error(ErrorCode::kParse,
+                      path_ + ": line 1: the header has no " + missing +
+                          ", so rows cannot be placed in time and costed; is this a FOCUS "
+                          "export? (nothing was ingested)");
+  }
+  for (const FocusColumn* c = focus_columns_begin(); c != focus_columns_end(); ++c)
+    if (c->mandatory && !seen_focus[c - focus_columns_begin()])
+      missing_mandatory_.emplace_back(c->name);
+  return {};
+}
+
+bool FocusIngest::parse_money_column(ColumnPlan& column, std::string_view value, Money& out,
+                                     ledger::QuarantinedRow& bad) {
+  DecimalError err;
+  if (parse_decimal(value, out, &err)) return true;
+  if (err == DecimalError::kTooPrecise && parse_decimal(value, out, &err, /*round=*/true)) {
+    ++column.rounded;
+    return true;
+  }
+  bad.column = column.name;
+  bad.reason = "column " + column.name + ": \"" + std::string(value.substr(0, 80)) + "\" " +
+               decimal_error_text(err);
+  return false;
+}
+
+bool FocusIngest::process(const CsvRecord& record, UsageFacts& facts,
+                          ledger::QuarantinedRow& bad) {
+  if (record.malformed) {
+    bad.reason = record.malformed_reason;
+    return false;
+  }
+  if (record.fields.size() != columns_.size()) {
+    bad.reason = "has " + std::to_string(record.fields.size()) + " fields, the header has " +
+                 std::to_string(columns_.size());
+    return false;
+  }
+  facts = UsageFacts{};
+  views_.fill(std::string_view());
+  extra_values_.clear();
+  model_hint_ = {};
+  bool has_start = false, has_end = false, any_cost = false;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    ColumnPlan& column = columns_[i];
+    std::string_view value = record.fields[i];
+    if (is_null(value)) {
+      if (!value.empty()) ++column.literal_nulls;
+      continue;
+    }
+    if (column.attribute != Attr::kCount) {
+      views_[(size_t)column.attribute] = value;
+      continue;
+    }
+    if (column.extra) {
+      extra_values_.emplace_back(i, value);
+      if (column.model_hint) model_hint_ = value;
+      continue;
+    }
+    switch (column.fact) {
+      case FactColumn::kChargePeriodStart:
+      case FactColumn::kChargePeriodEnd: {
+        TimestampStyle style;
+        auto t = parse_timestamp(value, &style);
+        if (!t) {
+          bad.column = column.name;
+          bad.reason = "column " + column.name + ": \"" + std::string(value.substr(0, 80)) +
+                       "\" is not an ISO 8601 date-time";
+          return false;
+        }
+        if (style != TimestampStyle::kRfc3339) ++column.non_rfc3339;
+        if (column.fact == FactColumn::kChargePeriodStart) {
+          facts.charge_period_start = *t;
+          has_start = true;
+        } else {
+          facts.charge_period_end = *t;
+          has_end = true;
+        }
+        break;
+      }
+      case FactColumn::kConsumedQuantity:
+      case FactColumn::kPricingQuantity: {
+        Decimal q;
+        if (!parse_money_column(column, value, q, bad)) return false;
+        (column.fact == FactColumn::kConsumedQuantity ? facts.consumed_quantity
+                                                       : facts.pricing_quantity) = q;
+        break;
+      }
+      case FactColumn::kListCost:
+        if (!parse_money_column(column, value, facts.list_cost, bad)) return false;
+        any_cost = true;
+        break;
+      case FactColumn::kContractedCost:
+        if (!parse_money_column(column, value, facts.contracted_cost, bad)) return false;
+        any_cost = true;
+        break;
+      case FactColumn::kBilledCost:
+        if (!parse_money_column(column, value, facts.billed_cost, bad)) return false;
+        any_cost = true;
+        break;
+      case FactColumn::kEffectiveCost:
+        if (!parse_money_column(column, value, facts.effective_cost, bad)) return false;
+        any_cost = true;
+        break;
+      case FactColumn::kNone:
+        break;
+    }
+  }
+  if (!has_start) {
+    bad.column = "ChargePeriodStart";
+    bad.reason = "no ChargePeriodStart: the row cannot be placed in time";
+    return false;
+  }
+  if (!has_end) facts.charge_period_end = facts.charge_period_start;
+  std::string_view category = views_[(size_t)Attr::kChargeCategory];
+  if (category.empty()) {
+    ++empty_charge_category_;
+  } else if (category != "Usage" && category != "Purchase" && category != "Tax" &&
+             category != "Credit" && category != "Adjustment") {
+    ++invalid_charge_categories_[std::string(category.substr(0, 40))];
+  }
+  if (!any_cost) facts.flags |= kFlagPricedFromCatalog;  // resolved after interning
+  return true;
+}
+
+AttributeInfo FocusIngest::describe(const AttributeViews& v, std::string_view model_hint) {
+  AttributeInfo info;
+  std::string_view unit = v[(size_t)Attr::kConsumedUnit];
+  std::string_view pricing_unit = v[(size_t)Attr::kPricingUnit];
+  bool tokens = contains_ci(unit, "token") || contains_ci(pricing_unit, "token");
+  info.hourly = strcasecmp(std::string(unit).c_str(), "hours") == 0 ||
+                strcasecmp(std::string(unit).c_str(), "hour") == 0 ||
+                strcasecmp(std::string(unit).c_str(), "hrs") == 0;
+  std::string_view category = v[(size_t)Attr::kServiceCategory];
+  info.ai_requests = contains_ci(category, "AI and Machine Learning") &&
+                     (contains_ci(unit, "request") || contains_ci(unit, "call"));
+
+  // The text that usually names the meter: SkuMeter, the description, the SKU id.
+  const std::string_view texts[] = {v[(size_t)Attr::kSkuMeter], v[(size_t)Attr::kChargeDescription],
+                                    v[(size_t)Attr::kSkuId], v[(size_t)Attr::kSkuPriceId]};
+  if (tokens) {
+    info.token_kind = TokenKind::kInput;
+    for (std::string_view t : texts) {
+      if (contains_ci(t, "cache write") || contains_ci(t, "cache-write") ||
+          contains_ci(t, "cache creation") || contains_ci(t, "cache_creation")) {
+        info.token_kind = TokenKind::kCacheWrite;
+        break;
+      }
+      if (contains_ci(t, "cached") || contains_ci(t, "cache read") || contains_ci(t, "cache-read")) {
+        info.token_kind = TokenKind::kCachedInput;
+        break;
+      }
+      if (contains_ci(t, "output") || contains_ci(t, "completion")) {
+        info.token_kind = TokenKind::kOutput;
+        break;
+      }
+      if (contains_ci(t, "input") || contains_ci(t, "prompt")) break;
+    }
+  }
+  // The model: an x_ model column, else a word of the meter text the catalog knows.
+  std::string model(model_hint);
+  if (model.empty() && tokens) {
+    EpochSeconds now = 4102444800;  // any time: we only ask whether the name is known
+    for (std::string_view t : texts) {
+      size_t i = 0;
+      while (i < t.size() && model.empty()) {
+        size_t j = t.find_first_of(" ,;()", i);
+        if (j == std::string_view::npos) j = t.size();
+        std::string_view word = t.substr(i, j - i);
+        if (word.size() > 2 && context_.catalog.find_model(word, now) != nullptr)
+          model = std::string(word);
+        // SKU ids like "gpt-4o-2024-08-06-input-tokens": try without the meter suffix.
+        for (std::string_view suffix : {"-input-tokens", "-output-tokens", "-cached-input-tokens"}) {
+          if (model.empty() && word.size() > suffix.size() &&
+              word.substr(word.size() - suffix.size()) == suffix) {
+            std::string_view base = word.substr(0, word.size() - suffix.size());
+            if (context_.catalog.find_model(base, now) != nullptr) model = std::string(base);
+          }
+        }
+        i = j + 1;
+      }
+      if (!model.empty()) break;
+    }
+  }
+  if (!model.empty()) {
+    auto it = model_name_index_.find(model);
+    if (it == model_name_index_.end()) {
+      model_names_.push_back(std::make_unique<std::string>(model));
+      it = model_name_index_.emplace(model, model_names_.back()->c_str()).first;
+    }
+    info.model = it->second;
+  }
+  // GPU instances: a catalog SKU named in the SKU, description or resource type.
+  if (info.hourly) {
+    EpochSeconds now = 4102444800;
+    for (const pricing::GpuInstancePrice* gpu : context_.catalog.gpu_instance_prices()) {
+      if (gpu->gpus <= 0) continue;
+      for (std::string_view t : {texts[2], texts[1], v[(size_t)Attr::kResourceType]}) {
+        if (contains_ci(t, gpu->sku)) {
+          const pricing::GpuInstancePrice* current = context_.catalog.find_gpu_instance(gpu->sku, now);
+          info.gpus = current != nullptr ? current->gpus : gpu->gpus;
+          break;
+        }
+      }
+      if (info.gpus > 0) break;
+    }
+  }
+  return info;
+}
+
+Result<const AttributeInfo*> FocusIngest::intern(const UsageFacts&) {
+  // The fingerprint covers every attribute and extra column value, with separators.
+  key_.clear();
+  for (std::string_view v : views_) {
+    key_.append(v);
+    key_.push_back('\x1f');
+  }
+  for (auto& [index, value] : extra_values_) {
+    key_.append(std::to_string(index));
+    key_.push_back('=');
+    key_.append(value);
+    key_.push_back('\x1f');
+  }
+  XXH128_hash_t h = XXH3_128bits(key_.data(), key_.size());
+  ledger::Fingerprint fp{h.high64, h.low64};
+  auto it = cache_.find(fp);
+  if (it != cache_.end()) return &it->second;
+
+  if (cache_.size() >= kMaxCachedAttributeSets) cache_.clear();
+  AttributeInfo info = describe(views_, model_hint_);
+  // Complete the attribute set: derived AI fields, canonical dimensions, extra JSON.
+  AttributeViews full = views_;
+  std::array<std::string, kAttrCount> storage;
+  if (info.model != nullptr) full[(size_t)Attr::kModel] = info.model;
+  if (info.gpus > 0) {
+    for (const pricing::GpuInstancePrice* gpu : context_.catalog.gpu_instance_prices()) {
+      if (gpu->gpus == info.gpus && !gpu->gpu_type.empty() &&
+          (contains_ci(views_[(size_t)Attr::kSkuId], gpu->sku) ||
+           contains_ci(views_[(size_t)Attr::kChargeDescription], gpu->sku) ||
+           contains_ci(views_[(size_t)Attr::kResourceType], gpu->sku))) {
+        storage[(size_t)Attr::kGpuType] = gpu->gpu_type;
+        full[(size_t)Attr::kGpuType] = storage[(size_t)Attr::kGpuType];
+        break;
+      }
+    }
+  }
+  context_.tag_policy.apply(views_[(size_t)Attr::kTags], storage, full);
+  if (!extra_values_.empty()) {
+    std::string& json = storage[(size_t)Attr::kExtra];
+    json.push_back('{');
+    for (size_t k = 0; k < extra_values_.size(); ++k) {
+      if (k > 0) json.push_back(',');
+      append_json_string(json, columns_[extra_values_[k].first].name);
+      json.push_back(':');
+      append_json_string(json, extra_values_[k].second);
+    }
+    json.push_back('}');
+    full[(size_t)Attr::kExtra] = json;
+  }
+  auto id = context_.ledger.intern_attributes(full, fp);
+  if (!id) return Unexpected{id.error()};
+  info.id = *id;
+  return &cache_.emplace(fp, info).first->second;
+}
+
+void FocusIngest::finish_conformance(IngestSummary& summary) {
+  for (const std::string& name : missing_mandatory_)
+    summary.conformance.push_back({name, "mandatory FOCUS column is missing", 1});
+  for (const ColumnPlan& c : columns_) {
+    if (c.focus == nullptr && c.name.rfind("x_", 0) != 0)
+      summary.conformance.push_back({c.name, "custom column without the x_ prefix (kept)", 1});
+    if (c.focus != nullptr && c.name != c.focus->name)
+      summary.conformance.push_back(
+          {c.name, "column name differs from FOCUS's " + std::string(c.focus->name), 1});
+    if (c.literal_nulls > 0)
+      summary.conformance.push_back({c.name, "literal NULL used for an empty value", c.literal_nulls});
+    if (c.non_rfc3339 > 0)
+      summary.conformance.push_back(
+          {c.name, "date-time without a time zone or 'T' (read as UTC)", c.non_rfc3339});
+    if (c.rounded > 0)
+      summary.conformance.push_back(
+          {c.name, "more than 9 decimal places (rounded half-to-even)", c.rounded});
+  }
+  if (empty_charge_category_ > 0)
+    summary.conformance.push_back({"ChargeCategory", "empty value", empty_charge_category_});
+  for (auto& [value, count] : invalid_charge_categories_)
+    summary.conformance.push_back(
+        {"ChargeCategory", "\"" + value + "\" is not one of Usage, Purchase, Tax, Credit, Adjustment",
+         count});
+}
+
+Result<IngestSummary> FocusIngest::run() {
+  auto opened = FileInput::open(path_);
+  if (!opened) return Unexpected{opened.error()};
+  CsvReader reader{std::unique_ptr<FileInput>(*opened)};
+  IngestSummary summary;
+  summary.path = path_;
+  CsvRecord record;
+  auto got = reader.next(record);
+  if (!got) return Unexpected{got.error()};
+  if (!*got) return make_error(ErrorCode::kParse, path_ + ": the file is empty (no header row)");
+  if (options_.format != "auto" && options_.format != "focus")
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--format " + options_.format + ": allowed values are auto, focus");
+  if (auto planned = plan_columns(record); !planned) return Unexpected{planned.error()};
+  summary.format = "FOCUS " + focus_version_;
+
+  ledger::Ledger& ledger = context_.ledger;
+  ledger::BatchInfo info;
+  info.source_path = path_;
+  info.source_kind = "focus";
+  auto batch = ledger.begin_batch(info);
+  if (!batch) return Unexpected{batch.error()};
+  summary.batch_id = *batch;
+
+  UsageFacts facts;
+  ledger::QuarantinedRow bad;
+  int64_t next_progress = 0;
+  for (;;) {
+    got = reader.next(record);
+    if (!got) {
+      ledger.abort_batch();
+      return Unexpected{got.error()};
+    }
+    if (!*got) break;
+    ++summary.rows_read;
+    bad = ledger::QuarantinedRow{};
+    bool ok = process(record, facts, bad);
+    const AttributeInfo* attrs = nullptr;
+    if (ok) {
+      auto interned = intern(facts);
+      if (!interned) {
+        ledger.abort_batch();
+        return Unexpected{interned.error()};
+      }
+      attrs = *interned;
+      // Usage facts derived from the meter.
+      switch (attrs->token_kind) {
+        case TokenKind::kNone: break;
+        case TokenKind::kInput: facts.input_tokens = facts.consumed_quantity.nanos / kNanosPerUnit; break;
+        case TokenKind::kCachedInput:
+          facts.input_tokens = facts.cached_input_tokens = facts.consumed_quantity.nanos / kNanosPerUnit;
+          break;
+        case TokenKind::kCacheWrite:
+          facts.input_tokens = facts.cache_write_tokens = facts.consumed_quantity.nanos / kNanosPerUnit;
+          break;
+        case TokenKind::kOutput: facts.output_tokens = facts.consumed_quantity.nanos / kNanosPerUnit; break;
+      }
+      if (attrs->ai_requests) facts.requests = facts.consumed_quantity.nanos / kNanosPerUnit;
+      if (attrs->hourly && attrs->gpus > 0)
+        facts.gpu_milliseconds =
+            (int64_t)mul_div_round(facts.consumed_quantity.nanos, (__int128)attrs->gpus * 3'600'000,
+                                   kNanosPerUnit);
+      if (facts.flags & kFlagPricedFromCatalog) {
+        // No cost given: price the usage from the catalog, or quarantine the row.
+        const pricing::ModelPrice* price =
+            attrs->model != nullptr ? context_.catalog.find_model(attrs->model, facts.charge_period_start)
+                                    : nullptr;
+        if (price == nullptr || attrs->token_kind == TokenKind::kNone) {
+          ok = false;
+          bad.reason =
+              "no cost: BilledCost, EffectiveCost, ListCost and ContractedCost are all empty, and "
+              "the usage cannot be priced from the catalog";
+        } else {
+          pricing::TokenUsage usage{facts.input_tokens, facts.cached_input_tokens,
+                                    facts.cache_write_tokens, facts.output_tokens, 0, false};
+          Money cost = pricing::token_cost(*price, usage);
+          facts.list_cost = facts.contracted_cost = facts.billed_cost = facts.effective_cost = cost;
+          facts.price_version = price->version;
+          ++summary.rows_priced;
+        }
+      }
+    }
+    if (ok) {
+      auto appended = ledger.append(attrs->id, facts, Lineage{summary.batch_id, record.line});
+      if (!appended) {
+        ledger.abort_batch();
+        return Unexpected{appended.error()};
+      }
+      ++summary.rows_ingested;
+      summary.billed_cost += facts.billed_cost.nanos;
+      summary.effective_cost += facts.effective_cost.nanos;
+    } else {
+      bad.line = record.line;
+      bad.raw = std::string(record.raw.substr(0, kMaxRawQuarantineBytes));
+      auto q = ledger.quarantine(summary.batch_id, bad);
+      if (!q) {
+        ledger.abort_batch();
+        return Unexpected{q.error()};
+      }
+      ++summary.rows_quarantined;
+      if (summary.quarantined_sample.size() < kQuarantineSampleSize)
+        summary.quarantined_sample.push_back(bad);
+    }
+    if (options_.progress && summary.rows_read >= next_progress) {
+      options_.progress(reader.input().position(), reader.input().file_size(), summary.rows_read);
+      next_progress = summary.rows_read + 50'000;
+    }
+  }
+  summary.bytes = reader.input().file_size();
+  finish_conformance(summary);
+
+  if (options_.strict && summary.rows_quarantined > 0) {
+    ledger.abort_batch();
+    summary.batch_id = 0;
+    return summary;
+  }
+  // Idempotency: identical content ingested before means nothing to do.
+  ledger::Fingerprint content;
+  reader.input().fingerprint(content.high, content.low);
+  auto previous = ledger.find_batch_by_fingerprint(content);
+  if (!previous) {
+    ledger.abort_batch();
+    return Unexpected{previous.error()};
+  }
+  if (previous->has_value()) {
+    ledger.abort_batch();
+    summary.duplicate = true;
+    summary.duplicate_of = (*previous)->id;
+    summary.batch_id = 0;
+    return summary;
+  }
+  auto same_path = ledger.find_batches_by_path(path_);
+  if (!same_path) {
+    ledger.abort_batch();
+    return Unexpected{same_path.error()};
+  }
+  for (const ledger::BatchSummary& earlier : *same_path) {
+    if (earlier.id == summary.batch_id) continue;
+    if (!options_.replace) {
+      ledger.abort_batch();
+      return make_error(ErrorCode::kConflict,
+                        path_ + " was ingested before with different content (batch " +
+                            std::to_string(earlier.id) + ", " + earlier.ingested_at +
+                            "); nothing was ingested. Re-run with --replace to replace that "
+                            "batch, or rename the file if it is a different bill");
+    }
+    if (auto removed = ledger.remove_batch(earlier.id); !removed) {
+      ledger.abort_batch();
+      return Unexpected{removed.error()};
+    }
+    summary.replaced.push_back(earlier.id);
+  }
+  ledger::BatchSummary stored;
+  stored.id = summary.batch_id;
+  stored.source_path = path_;
+  stored.source_kind = "focus";
+  stored.fingerprint_hex = content.hex();
+  stored.rows_read = summary.rows_read;
+  stored.rows_ingested = summary.rows_ingested;
+  stored.rows_quarantined = summary.rows_quarantined;
+  stored.billed_cost = summary.billed_cost;
+  stored.effective_cost = summary.effective_cost;
+  if (auto committed = ledger.commit_batch(stored); !committed) return Unexpected{committed.error()};
+  return summary;
+}
+
+}  // namespace
+
+Result<IngestSummary> ingest_file(const IngestContext& context, const std::string& path,
+                                  const IngestOptions& options) {
+  FocusIngest ingest(context, path, options);
+  return ingest.run();
+}
+
+}  // namespace aifinops::ingest

@@ -1,0 +1,979 @@
+#include "ledger/sqlite/sqlite_ledger.h"
+
+#include <sqlite3.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+
+namespace aifinops::ledger {
+namespace {
+
+Unexpected sql_error(sqlite3* db, const std::string& what) {
+  return make_error(ErrorCode::kIo, "ledger: " + what + ": " + sqlite3_errmsg(db));
+}
+
+/// A prepared statement, finalized on destruction.
+class Statement {
+ public:
+  Statement() = default;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Result<void> prepare(sqlite3* db, std::string_view sql) {
+    sqlite3_finalize(stmt_);
+    stmt_ = nullptr;
+    db_ = db;
+    if (sqlite3_prepare_v2(db, sql.data(), (int)sql.size(), &stmt_, nullptr) != SQLITE_OK)
+      return sql_error(db, "preparing \"" + std::string(sql.substr(0, 120)) + "\"");
+    return {};
+  }
+  sqlite3_stmt* get() const { return stmt_; }
+  void bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void bind(int i, std::string_view v) {
+    if (v.empty())
+      sqlite3_bind_null(stmt_, i);
+    else
+      sqlite3_bind_text(stmt_, i, v.data(), (int)v.size(), SQLITE_STATIC);
+  }
+  void bind_text(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), (int)v.size(), SQLITE_TRANSIENT);
+  }
+  void bind_blob(int i, const void* p, int n) { sqlite3_bind_blob(stmt_, i, p, n, SQLITE_TRANSIENT); }
+  /// Steps once: SQLITE_ROW or SQLITE_DONE, anything else is an error.
+  Result<bool> step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return sql_error(db_, "executing statement");
+  }
+  Result<void> run() {
+    auto r = step();
+    sqlite3_reset(stmt_);
+    if (!r) return Unexpected{r.error()};
+    return {};
+  }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t int_at(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool null_at(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string text_at(int col) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(stmt_, col)) : "";
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+Result<void> exec(sqlite3* db, const std::string& sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string m = message ? message : "unknown error";
+    sqlite3_free(message);
+    return make_error(ErrorCode::kIo, "ledger: " + m + " (in: " + sql.substr(0, 120) + ")");
+  }
+  return {};
+}
+
+/// Rolls back an open transaction; a failure here leaves nothing more to do.
+void rollback(sqlite3* db) { sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr); }
+
+// The summed columns, identical in `records` and the rollups so that one SQL text serves all.
+constexpr const char* kFactColumns[] = {
+    "consumed_quantity", "pricing_quantity", "list_cost", "contracted_cost", "billed_cost",
+    "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
+    "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds"};
+constexpr size_t kFactCount = std::size(kFactColumns);
+
+std::string schema_v1() {
+  std::string attrs;
+  for (size_t i = 0; i < kAttrCount; ++i)
+    attrs += ", " + std::string(attribute_name(static_cast<Attr>(i))) + " TEXT";
+  std::string facts, rollup_facts;
+  for (const char* c : kFactColumns) {
+    facts += std::string(", ") + c + " INTEGER NOT NULL";
+    rollup_facts += std::string(", ") + c + " INTEGER NOT NULL";
+  }
+  std::string sql =
+      "CREATE TABLE batches(id INTEGER PRIMARY KEY, source_path TEXT, source_kind TEXT NOT NULL,"
+      " fingerprint TEXT, ingested_at TEXT NOT NULL, state TEXT NOT NULL,"
+      " first_record INTEGER, last_record INTEGER, rows_read INTEGER, rows_ingested INTEGER,"
+      " rows_quarantined INTEGER, billed_cost TEXT, effective_cost TEXT);"
+      "CREATE INDEX batches_by_fingerprint ON batches(fingerprint);"
+      "CREATE INDEX batches_by_path ON batches(source_path);"
+      "CREATE TABLE attributes(id INTEGER PRIMARY KEY, fingerprint BLOB NOT NULL UNIQUE" +
+      attrs +
+      ");"
+      "CREATE TABLE records(id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL, line INTEGER NOT NULL,"
+      " attributes_id INTEGER NOT NULL, charge_period_start INTEGER NOT NULL,"
+      " charge_period_end INTEGER NOT NULL" +
+      facts +
+      ", price_version INTEGER NOT NULL, flags INTEGER NOT NULL);"
+      "CREATE TABLE quarantine(id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL, line INTEGER,"
+      " column_name TEXT, reason TEXT NOT NULL, raw TEXT);"
+      "CREATE INDEX quarantine_by_batch ON quarantine(batch_id);";
+  for (const char* grain : {"day", "month"}) {
+    sql += std::string("CREATE TABLE rollup_") + grain +
+           "(bucket INTEGER NOT NULL, attributes_id INTEGER NOT NULL, record_count INTEGER NOT NULL" +
+           rollup_facts + ", PRIMARY KEY(bucket, attributes_id)) WITHOUT ROWID;";
+  }
+  sql +=
+      "CREATE TABLE model_prices(id INTEGER PRIMARY KEY, model TEXT NOT NULL, provider TEXT,"
+      " mode TEXT, effective_from INTEGER NOT NULL, currency TEXT NOT NULL, input INTEGER,"
+      " cached_input INTEGER, cache_write INTEGER, output INTEGER, reasoning INTEGER,"
+      " batch_discount INTEGER, max_output_tokens INTEGER, tiers TEXT, source TEXT);"
+      "CREATE INDEX model_prices_by_model ON model_prices(model, effective_from);"
+      "CREATE TABLE gpu_prices(id INTEGER PRIMARY KEY, sku TEXT NOT NULL, provider TEXT,"
+      " gpu_type TEXT, gpus INTEGER NOT NULL, effective_from INTEGER NOT NULL, currency TEXT NOT NULL,"
+      " on_demand INTEGER, reserved INTEGER, spot INTEGER, source TEXT);"
+      "CREATE INDEX gpu_prices_by_sku ON gpu_prices(sku, effective_from);";
+  return sql;
+}
+
+struct RollupKey {
+  int64_t bucket, attributes_id;
+  bool operator==(const RollupKey&) const = default;
+};
+struct RollupKeyHash {
+  size_t operator()(const RollupKey& k) const {
+    return std::hash<int64_t>()(k.bucket * 1000003 ^ k.attributes_id * 0x9E3779B97F4A7C15ull);
+  }
+};
+struct RollupSums {
+  int64_t record_count = 0;
+  int64_t facts[kFactCount] = {};
+};
+using RollupMap = std::unordered_map<RollupKey, RollupSums, RollupKeyHash>;
+
+// Rollups are flushed to the database when they hold this many groups, bounding memory.
+constexpr size_t kMaxRollupGroups = 300'000;
+
+std::string format_int128(__int128 v) { return format_decimal(v); }
+
+__int128 parse_int128_decimal(const std::string& s) {
+  // Stored as decimal text of nanos / kNanosPerUnit: parse back exactly.
+  bool negative = !s.empty() && s[0] == '-';
+  __int128 units = 0, frac = 0;
+  size_t i = negative ? 1 : 0;
+  for (; i < s.size() && s[i] != '.'; ++i) units = units * 10 + (s[i] - '0');
+  int digits = 0;
+  if (i < s.size() && s[i] == '.') {
+    for (++i; i < s.size() && digits < 9; ++i, ++digits) frac = frac * 10 + (s[i] - '0');
+  }
+  for (; digits < 9; ++digits) frac *= 10;
+  __int128 v = units * kNanosPerUnit + frac;
+  return negative ? -v : v;
+}
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  return format_timestamp(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+}
+
+void read_facts(const UsageFacts& f, int64_t out[kFactCount]) {
+  out[0] = f.consumed_quantity.nanos;
+  out[1] = f.pricing_quantity.nanos;
+  out[2] = f.list_cost.nanos;
+  out[3] = f.contracted_cost.nanos;
+  out[4] = f.billed_cost.nanos;
+  out[5] = f.effective_cost.nanos;
+  out[6] = f.input_tokens;
+  out[7] = f.cached_input_tokens;
+  out[8] = f.cache_write_tokens;
+  out[9] = f.output_tokens;
+  out[10] = f.reasoning_tokens;
+  out[11] = f.requests;
+  out[12] = f.gpu_milliseconds;
+}
+
+}  // namespace
+
+struct SqliteLedger::State {
+  bool in_batch = false;
+  int64_t batch_id = 0;
+  int64_t first_record = 0, last_record = 0;
+  Statement insert_record, insert_attributes, find_attributes, insert_quarantine;
+  RollupMap day, month;
+  int64_t last_day = INT64_MIN, last_month = 0;
+};
+
+SqliteLedger::SqliteLedger(sqlite3* db, std::string path)
+    : db_(db), path_(std::move(path)), state_(std::make_unique<State>()) {}
+
+SqliteLedger::~SqliteLedger() {
+  if (state_ && state_->in_batch) abort_batch();
+  state_.reset();  // statements before the connection
+  sqlite3_close_v2(db_);
+}
+
+Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string m = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return make_error(ErrorCode::kIo, path + ": cannot open the ledger: " + m);
+  }
+  sqlite3_busy_timeout(db, 10'000);
+  std::unique_ptr<SqliteLedger> ledger(new SqliteLedger(db, path));
+  // WAL: readers never block the writer. synchronous=NORMAL is durable in WAL mode except
+  // for the last transactions on power loss, never corrupting.
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-65536",
+        "PRAGMA temp_store=MEMORY", "PRAGMA foreign_keys=OFF"}) {
+    if (auto r = exec(db, pragma); !r)
+      return make_error(ErrorCode::kIo, path + ": " + r.error().message +
+                                            " (is it an aifinops ledger, and writable?)");
+  }
+  if (auto r = ledger->migrate(); !r) return Unexpected{r.error()};
+  return ledger;
+}
+
+Result<void> SqliteLedger::migrate() {
+  if (auto r = exec(db_, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)"); !r)
+    return r;
+  Statement st;
+  if (auto r = st.prepare(db_, "SELECT max(version) FROM schema_version"); !r) return r;
+  auto row = st.step();
+  if (!row) return Unexpected{row.error()};
+  int64_t version = st.null_at(0) ? 0 : st.int_at(0);
+  if (version > kSchemaVersion)
+    return make_error(ErrorCode::kConflict,
+                      path_ + ": the ledger has schema version " + std::to_string(version) +
+                          ", newer than this aifinops (" + std::to_string(kSchemaVersion) +
+                          "); upgrade aifinops");
+  // Migrations run in order, each in its own transaction; add new ones at the end.
+  const std::vector<std::string> migrations = {schema_v1()};
+  for (int64_t v = version; v < (int64_t)migrations.size(); ++v) {
+    std::string sql = "BEGIN IMMEDIATE;" + migrations[v] +
+                      "INSERT INTO schema_version VALUES(" + std::to_string(v + 1) + ");COMMIT;";
+    if (auto r = exec(db_, sql); !r) {
+      rollback(db_);
+      return r;
+    }
+  }
+  return {};
+}
+
+Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
+  if (state_->in_batch) return make_error(ErrorCode::kInternal, "ledger: a batch is already open");
+  if (auto r = exec(db_, "BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
+  state_->in_batch = true;
+  Statement st;
+  if (auto r = st.prepare(db_,
+                          "INSERT INTO batches(source_path, source_kind, ingested_at, state) "
+                          "VALUES(?,?,?, 'open')");
+      !r) {
+    abort_batch();
+    return Unexpected{r.error()};
+  }
+  st.bind(1, std::string_view(info.source_path));
+  st.bind(2, std::string_view(info.source_kind));
+  std::string now = now_rfc3339();
+  st.bind(3, std::string_view(now));
+  if (auto r = st.run(); !r) {
+    abort_batch();
+    return Unexpected{r.error()};
+  }
+  state_->batch_id = sqlite3_last_insert_rowid(db_);
+  state_->first_record = state_->last_record = 0;
+  State& s = *state_;
+  std::string insert = "INSERT INTO records(batch_id, line, attributes_id, charge_period_start, charge_period_end";
+  std::string values = "?,?,?,?,?";
+  for (const char* c : kFactColumns) {
+    insert += std::string(", ") + c;
+    values += ",?";
+  }
+  insert += ", price_version, flags) VALUES(" + values + ",?,?)";
+  std::string attrs_insert = "INSERT INTO attributes(fingerprint", attrs_values = "?";
+  for (size_t i = 0; i < kAttrCount; ++i) {
+    attrs_insert += ", " + std::string(attribute_name(static_cast<Attr>(i)));
+    attrs_values += ",?";
+  }
+  attrs_insert += ") VALUES(" + attrs_values + ")";
+  for (auto r : {s.insert_record.prepare(db_, insert),
+                 s.insert_attributes.prepare(db_, attrs_insert),
+                 s.find_attributes.prepare(db_, "SELECT id FROM attributes WHERE fingerprint = ?"),
+                 s.insert_quarantine.prepare(db_,
+                                             "INSERT INTO quarantine(batch_id, line, column_name, "
+                                             "reason, raw) VALUES(?,?,?,?,?)")}) {
+    if (!r) {
+      abort_batch();
+      return Unexpected{r.error()};
+    }
+  }
+  return state_->batch_id;
+}
+
+Result<int64_t> SqliteLedger::intern_attributes(const AttributeViews& attributes,
+                                                const Fingerprint& fingerprint) {
+  State& s = *state_;
+  unsigned char blob[16];
+  std::memcpy(blob, &fingerprint.high, 8);
+  std::memcpy(blob + 8, &fingerprint.low, 8);
+  s.find_attributes.reset();
+  s.find_attributes.bind_blob(1, blob, 16);
+  auto found = s.find_attributes.step();
+  if (!found) return Unexpected{found.error()};
+  if (*found) {
+    int64_t id = s.find_attributes.int_at(0);
+    s.find_attributes.reset();
+    return id;
+  }
+  s.find_attributes.reset();
+  s.insert_attributes.reset();
+  s.insert_attributes.bind_blob(1, blob, 16);
+  for (size_t i = 0; i < kAttrCount; ++i) s.insert_attributes.bind((int)i + 2, attributes[i]);
+  if (auto r = s.insert_attributes.run(); !r) return Unexpected{r.error()};
+  return sqlite3_last_insert_rowid(db_);
+}
+
+Result<void> SqliteLedger::append(int64_t attributes_id, const UsageFacts& f, const Lineage& lineage) {
+  State& s = *state_;
+  Statement& st = s.insert_record;
+  int64_t facts[kFactCount];
+  read_facts(f, facts);
+  st.bind(1, lineage.batch_id);
+  st.bind(2, lineage.line);
+  st.bind(3, attributes_id);
+  st.bind(4, f.charge_period_start);
+  st.bind(5, f.charge_period_end);
+  for (size_t i = 0; i < kFactCount; ++i) st.bind((int)i + 6, facts[i]);
+  st.bind(6 + (int)kFactCount, f.price_version);
+  st.bind(7 + (int)kFactCount, (int64_t)f.flags);
+  if (sqlite3_step(st.get()) != SQLITE_DONE) {
+    sqlite3_reset(st.get());
+    return sql_error(db_, "appending a record");
+  }
+  sqlite3_reset(st.get());
+  int64_t id = sqlite3_last_insert_rowid(db_);
+  if (s.first_record == 0) s.first_record = id;
+  s.last_record = id;
+
+  // Rollups: the month of a day is computed once per distinct day.
+  int64_t day = floor_day(f.charge_period_start);
+  if (day != s.last_day) {
+    s.last_day = day;
+    s.last_month = floor_month(day);
+  }
+  for (auto [map, bucket] : {std::pair{&s.day, day}, std::pair{&s.month, s.last_month}}) {
+    RollupSums& sums = (*map)[RollupKey{bucket, attributes_id}];
+    ++sums.record_count;
+    for (size_t i = 0; i < kFactCount; ++i) sums.facts[i] += facts[i];
+  }
+  if (s.day.size() >= kMaxRollupGroups) return flush_rollups();
+  return {};
+}
+
+Result<void> SqliteLedger::flush_rollups() {
+  for (auto [map, table] : {std::pair{&state_->day, "rollup_day"}, std::pair{&state_->month, "rollup_month"}}) {
+    std::string sql = std::string("INSERT INTO ") + table + "(bucket, attributes_id, record_count";
+    std::string values = "?,?,?", update = "record_count = record_count + excluded.record_count";
+    for (const char* c : kFactColumns) {
+      sql += std::string(", ") + c;
+      values += ",?";
+      update += std::string(", ") + c + " = " + c + " + excluded." + c;
+    }
+    sql += ") VALUES(" + values + ") ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update;
+    Statement st;
+    if (auto r = st.prepare(db_, sql); !r) return r;
+    for (auto& [key, sums] : *map) {
+      st.bind(1, key.bucket);
+      st.bind(2, key.attributes_id);
+      st.bind(3, sums.record_count);
+      for (size_t i = 0; i < kFactCount; ++i) st.bind((int)i + 4, sums.facts[i]);
+      if (auto r = st.run(); !r) return r;
+    }
+    map->clear();
+  }
+  return {};
+}
+
+Result<void> SqliteLedger::quarantine(int64_t batch_id, const QuarantinedRow& row) {
+  Statement& st = state_->insert_quarantine;
+  st.reset();
+  st.bind(1, batch_id);
+  st.bind(2, row.line);
+  st.bind(3, std::string_view(row.column));
+  st.bind(4, std::string_view(row.reason));
+  st.bind(5, std::string_view(row.raw));
+  return st.run();
+}
+
+Result<void> SqliteLedger::commit_batch(const BatchSummary& summary) {
+  State& s = *state_;
+  if (!s.in_batch) return make_error(ErrorCode::kInternal, "ledger: commit without a batch");
+  if (auto r = flush_rollups(); !r) {
+    abort_batch();
+    return r;
+  }
+  Statement st;
+  auto prepared = st.prepare(db_,
+                             "UPDATE batches SET state='committed', fingerprint=?, first_record=?, "
+                             "last_record=?, rows_read=?, rows_ingested=?, rows_quarantined=?, "
+                             "billed_cost=?, effective_cost=? WHERE id=?");
+  if (!prepared) {
+    abort_batch();
+    return prepared;
+  }
+  std::string billed = format_int128(summary.billed_cost), effective = format_int128(summary.effective_cost);
+  st.bind(1, std::string_view(summary.fingerprint_hex));
+  st.bind(2, s.first_record);
+  st.bind(3, s.last_record);
+  st.bind(4, summary.rows_read);
+  st.bind(5, summary.rows_ingested);
+  st.bind(6, summary.rows_quarantined);
+  st.bind(7, std::string_view(billed));
+  st.bind(8, std::string_view(effective));
+  st.bind(9, s.batch_id);
+  if (auto r = st.run(); !r) {
+    abort_batch();
+    return r;
+  }
+  if (auto r = exec(db_, "COMMIT"); !r) {
+    abort_batch();
+    return r;
+  }
+  s.in_batch = false;
+  return {};
+}
+
+void SqliteLedger::abort_batch() {
+  if (!state_->in_batch) return;
+  rollback(db_);
+  state_->in_batch = false;
+  state_->day.clear();
+  state_->month.clear();
+}
+
+namespace {
+const char* kBatchColumns =
+    "id, source_path, source_kind, fingerprint, ingested_at, rows_read, rows_ingested, "
+    "rows_quarantined, billed_cost, effective_cost";
+
+BatchSummary read_batch(const Statement& st) {
+  BatchSummary b;
+  b.id = st.int_at(0);
+  b.source_path = st.text_at(1);
+  b.source_kind = st.text_at(2);
+  b.fingerprint_hex = st.text_at(3);
+  b.ingested_at = st.text_at(4);
+  b.rows_read = st.int_at(5);
+  b.rows_ingested = st.int_at(6);
+  b.rows_quarantined = st.int_at(7);
+  b.billed_cost = parse_int128_decimal(st.text_at(8));
+  b.effective_cost = parse_int128_decimal(st.text_at(9));
+  return b;
+}
+}  // namespace
+
+Result<std::optional<BatchSummary>> SqliteLedger::find_batch_by_fingerprint(const Fingerprint& f) {
+  Statement st;
+  if (auto r = st.prepare(db_, std::string("SELECT ") + kBatchColumns +
+                                   " FROM batches WHERE fingerprint = ? AND state = 'committed' LIMIT 1");
+      !r)
+    return Unexpected{r.error()};
+  std::string hex = f.hex();
+  st.bind(1, std::string_view(hex));
+  auto row = st.step();
+  if (!row) return Unexpected{row.error()};
+  if (!*row) return std::optional<BatchSummary>();
+  return std::optional<BatchSummary>(read_batch(st));
+}
+
+Result<std::vector<BatchSummary>> SqliteLedger::find_batches_by_path(const std::string& path) {
+  Statement st;
+  if (auto r = st.prepare(db_, std::string("SELECT ") + kBatchColumns +
+                                   " FROM batches WHERE source_path = ? AND state = 'committed' "
+                                   "ORDER BY id DESC");
+      !r)
+    return Unexpected{r.error()};
+  st.bind(1, std::string_view(path));
+  std::vector<BatchSummary> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return Unexpected{row.error()};
+    if (!*row) break;
+    out.push_back(read_batch(st));
+  }
+  return out;
+}
+
+Result<std::vector<BatchSummary>> SqliteLedger::batches() {
+  Statement st;
+  if (auto r = st.prepare(db_, std::string("SELECT ") + kBatchColumns +
+                                   " FROM batches WHERE state = 'committed' ORDER BY id");
+      !r)
+    return Unexpected{r.error()};
+  std::vector<BatchSummary> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return Unexpected{row.error()};
+    if (!*row) break;
+    out.push_back(read_batch(st));
+  }
+  return out;
+}
+
+Result<void> SqliteLedger::remove_batch(int64_t batch_id) {
+  if (!state_->in_batch)
+    return make_error(ErrorCode::kInternal, "ledger: remove_batch outside a batch");
+  Statement range;
+  if (auto r = range.prepare(db_, "SELECT first_record, last_record FROM batches WHERE id = ?"); !r) return r;
+  range.bind(1, batch_id);
+  auto row = range.step();
+  if (!row) return Unexpected{row.error()};
+  if (!*row) return make_error(ErrorCode::kNotFound, "ledger: no batch " + std::to_string(batch_id));
+  int64_t first = range.int_at(0), last = range.int_at(1);
+  std::string ids = std::to_string(first) + " AND " + std::to_string(last);
+  // Subtract the batch's contribution from each rollup, then drop emptied groups.
+  for (auto [table, bucket] :
+       {std::pair{"rollup_day", "(charge_period_start / 86400) * 86400"},
+        std::pair{"rollup_month",
+                  "CAST(strftime('%s', charge_period_start, 'unixepoch', 'start of month') AS INTEGER)"}}) {
+    std::string cols = "bucket, attributes_id, record_count", select = std::string(bucket) + ", attributes_id, -count(*)",
+                update = "record_count = record_count + excluded.record_count";
+    for (const char* c : kFactColumns) {
+      cols += std::string(", ") + c;
+      select += std::string(", -sum(") + c + ")";
+      update += std::string(", ") + c + " = " + c + " + excluded." + c;
+    }
+    std::string sql = std::string("INSERT INTO ") + table + "(" + cols + ") SELECT " + select +
+                      " FROM records WHERE id BETWEEN " + ids +
+                      " GROUP BY 1, 2 ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update +
+                      "; DELETE FROM " + table + " WHERE record_count = 0;";
+    if (first > 0)
+      if (auto r = exec(db_, sql); !r) return r;
+  }
+  std::string sql;
+  if (first > 0) sql += "DELETE FROM records WHERE id BETWEEN " + ids + ";";
+  sql += "DELETE FROM quarantine WHERE batch_id = " + std::to_string(batch_id) +
+         "; UPDATE batches SET state = 'replaced' WHERE id = " + std::to_string(batch_id) + ";";
+  return exec(db_, sql);
+}
+
+Result<std::vector<QuarantinedRow>> SqliteLedger::quarantined_rows(int64_t batch_id) {
+  Statement st;
+  if (auto r = st.prepare(db_, "SELECT line, column_name, reason, raw FROM quarantine WHERE batch_id = ? ORDER BY id"); !r)
+    return Unexpected{r.error()};
+  st.bind(1, batch_id);
+  std::vector<QuarantinedRow> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return Unexpected{row.error()};
+    if (!*row) break;
+    out.push_back({st.int_at(0), st.text_at(1), st.text_at(2), st.text_at(3)});
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Queries
+
+namespace {
+
+std::string time_bucket_sql(Grain grain, const std::string& column) {
+  switch (grain) {
+    case Grain::kHour: return "((" + column + " / 3600) * 3600)";
+    case Grain::kDay: return "((" + column + " / 86400) * 86400)";
+    case Grain::kWeek:
+      return "((" + column + " / 86400 - ((" + column + " / 86400 + 3) % 7)) * 86400)";
+    case Grain::kMonth:
+      return "CAST(strftime('%s', " + column + ", 'unixepoch', 'start of month') AS INTEGER)";
+    case Grain::kNone: break;
+  }
+  return column;
+}
+
+std::string metric_sql(Metric m) {
+  switch (m) {
+    case Metric::kEffectiveCost: return "sum(effective_cost)";
+    case Metric::kBilledCost: return "sum(billed_cost)";
+    case Metric::kListCost: return "sum(list_cost)";
+    case Metric::kContractedCost: return "sum(contracted_cost)";
+    case Metric::kQuantity: return "sum(consumed_quantity)";
+    case Metric::kTokens: return "sum(input_tokens + output_tokens)";
+    case Metric::kInputTokens: return "sum(input_tokens)";
+    case Metric::kOutputTokens: return "sum(output_tokens)";
+    case Metric::kCachedTokens: return "sum(cached_input_tokens)";
+    case Metric::kRequests: return "sum(requests)";
+    case Metric::kGpuHours: return "sum(gpu_milliseconds)";
+    case Metric::kCount: break;
+  }
+  return "0";
+}
+
+std::string format_bucket(Grain grain, int64_t t) {
+  switch (grain) {
+    case Grain::kHour: return format_timestamp(t).substr(0, 13) + ":00Z";
+    case Grain::kMonth: return format_month(t);
+    default: return format_date(t);
+  }
+}
+
+bool aligned(const std::optional<EpochSeconds>& t, Grain grain) {
+  if (!t) return true;
+  return grain == Grain::kMonth ? floor_month(*t) == *t : floor_day(*t) == *t;
+}
+
+}  // namespace
+
+Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
+  // Pick the coarsest table that answers exactly: the month rollup when every time
+  // boundary and grouping is by month, the day rollup when by day or week, else records.
+  Grain finest = Grain::kNone;
+  for (const Dimension& d : spec.group_by)
+    if (d.kind == Dimension::Kind::kTime && (finest == Grain::kNone || d.grain < finest)) finest = d.grain;
+  for (const Filter& f : spec.filters)
+    if (f.dimension.kind == Dimension::Kind::kTime)
+      return make_error(ErrorCode::kInvalidArgument, "filter on time: use --from and --to instead");
+  std::string table, time_column;
+  if ((finest == Grain::kNone || finest == Grain::kMonth) && aligned(spec.from, Grain::kMonth) &&
+      aligned(spec.to, Grain::kMonth)) {
+    table = "rollup_month";
+    time_column = "bucket";
+  } else if (finest != Grain::kHour && aligned(spec.from, Grain::kDay) && aligned(spec.to, Grain::kDay)) {
+    table = "rollup_day";
+    time_column = "bucket";
+  } else {
+    table = "records";
+    time_column = "charge_period_start";
+  }
+
+  // Inner query: aggregate by attribute set (and time bucket) over integer keys only;
+  // outer query: join the few distinct attribute sets and group by the requested columns.
+  std::string inner_keys = "attributes_id";
+  std::vector<std::string> outer_select;
+  std::vector<std::string> binds;
+  int time_index = 0;
+  for (const Dimension& d : spec.group_by) {
+    switch (d.kind) {
+      case Dimension::Kind::kTime: {
+        std::string alias = "t" + std::to_string(time_index++);
+        inner_keys += ", " + time_bucket_sql(d.grain, time_column) + " AS " + alias;
+        outer_select.push_back("r." + alias);
+        break;
+      }
+      case Dimension::Kind::kAttribute:
+        outer_select.push_back("a." + std::string(attribute_name(d.attribute)));
+        break;
+      case Dimension::Kind::kTag:
+        outer_select.push_back("json_extract(a.tags, ?)");
+        binds.push_back("$.\"" + d.tag_key + "\"");
+        break;
+    }
+  }
+  std::string inner_where;
+  if (spec.from) inner_where += " AND " + time_column + " >= " + std::to_string(*spec.from);
+  if (spec.to) inner_where += " AND " + time_column + " < " + std::to_string(*spec.to);
+  std::string sql = "SELECT ";
+  for (const std::string& s : outer_select) sql += s + ", ";
+  std::string inner_group = inner_keys;
+  // Group by the aliases of the inner select.
+  std::string group_list = "attributes_id";
+  for (int i = 0; i < time_index; ++i) group_list += ", t" + std::to_string(i);
+  sql += "sum(r.v) FROM (SELECT " + inner_keys + ", " + metric_sql(spec.metric) + " AS v FROM " +
+         table + " WHERE 1" + inner_where + " GROUP BY " + group_list +
+         ") r JOIN attributes a ON a.id = r.attributes_id WHERE 1";
+  std::vector<std::string> filter_binds;
+  for (const Filter& f : spec.filters) {
+    std::string column = f.dimension.kind == Dimension::Kind::kTag
+                             ? "json_extract(a.tags, ?)"
+                             : "a." + std::string(attribute_name(f.dimension.attribute));
+    if (f.dimension.kind == Dimension::Kind::kTag) filter_binds.push_back("$.\"" + f.dimension.tag_key + "\"");
+    if (f.value == "(none)") {
+      sql += " AND coalesce(" + column + ", '') = ''";
+    } else {
+      sql += " AND " + column + " = ?";
+      filter_binds.push_back(f.value);
+    }
+  }
+  if (!outer_select.empty()) {
+    sql += " GROUP BY ";
+    for (size_t i = 0; i < outer_select.size(); ++i) sql += (i ? ", " : "") + std::to_string(i + 1);
+  }
+  Statement st;
+  if (auto r = st.prepare(db_, sql); !r) return Unexpected{r.error()};
+  int bind_index = 1;
+  for (const std::string& b : binds) st.bind_text(bind_index++, b);
+  for (const std::string& b : filter_binds) st.bind_text(bind_index++, b);
+
+  QueryResult result;
+  result.source_table = table;
+  std::vector<int64_t> sort_times;  // not used for ordering beyond the first time column
+  for (;;) {
+    auto row = st.step();
+    if (!row) return Unexpected{row.error()};
+    if (!*row) break;
+    QueryRow out;
+    for (size_t i = 0; i < spec.group_by.size(); ++i) {
+      const Dimension& d = spec.group_by[i];
+      if (st.null_at((int)i)) {
+        out.keys.push_back("(none)");
+      } else if (d.kind == Dimension::Kind::kTime) {
+        out.keys.push_back(format_bucket(d.grain, st.int_at((int)i)));
+      } else {
+        std::string v = st.text_at((int)i);
+        out.keys.push_back(v.empty() ? "(none)" : v);
+      }
+    }
+    int col = (int)spec.group_by.size();
+    // SQLite sums integers exactly and reports an error on int64 overflow, never wraps.
+    __int128 v = st.int_at(col);
+    if (spec.metric == Metric::kGpuHours) v = mul_div_round(v, kNanosPerUnit, 3'600'000);
+    out.value = v;
+    result.total += v;
+    result.rows.push_back(std::move(out));
+  }
+  // Time columns ascending first (a series reads in order), then the value, largest first.
+  std::vector<size_t> time_columns;
+  for (size_t i = 0; i < spec.group_by.size(); ++i)
+    if (spec.group_by[i].kind == Dimension::Kind::kTime) time_columns.push_back(i);
+  std::sort(result.rows.begin(), result.rows.end(), [&](const QueryRow& a, const QueryRow& b) {
+    for (size_t i : time_columns)
+      if (a.keys[i] != b.keys[i]) return a.keys[i] < b.keys[i];
+    if (a.value != b.value) return a.value > b.value;
+    return a.keys < b.keys;
+  });
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Prices
+
+namespace {
+
+void bind_optional(Statement& st, int i, const std::optional<Decimal>& d) {
+  if (d)
+    st.bind(i, d->nanos);
+  else
+    sqlite3_bind_null(st.get(), i);
+}
+
+std::optional<Decimal> optional_at(const Statement& st, int col) {
+  if (st.null_at(col)) return std::nullopt;
+  return Decimal{st.int_at(col)};
+}
+
+std::string tiers_json(const std::vector<pricing::PriceTier>& tiers) {
+  if (tiers.empty()) return "";
+  std::string out = "[";
+  auto put = [&](const char* name, const std::optional<Decimal>& d) {
+    if (d) out += std::string(",\"") + name + "\":\"" + format_decimal(d->nanos) + "\"";
+  };
+  for (size_t i = 0; i < tiers.size(); ++i) {
+    if (i) out += ",";
+    out += "{\"above_input_tokens\":" + std::to_string(tiers[i].above_input_tokens);
+    put("input", tiers[i].prices.input);
+    put("cached_input", tiers[i].prices.cached_input);
+    put("cache_write", tiers[i].prices.cache_write);
+    put("output", tiers[i].prices.output);
+    put("reasoning", tiers[i].prices.reasoning);
+    out += "}";
+  }
+  return out + "]";
+}
+
+std::vector<pricing::PriceTier> parse_tiers(const std::string& json) {
+  std::vector<pricing::PriceTier> tiers;
+  if (json.empty()) return tiers;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json).get(doc) != simdjson::SUCCESS) return tiers;
+  simdjson::dom::array array;
+  if (doc.get_array().get(array) != simdjson::SUCCESS) return tiers;
+  for (auto item : array) {
+    pricing::PriceTier tier;
+    int64_t above = 0;
+    if (item["above_input_tokens"].get_int64().get(above) == simdjson::SUCCESS) tier.above_input_tokens = above;
+    auto get = [&](const char* name, std::optional<Decimal>& out) {
+      std::string_view s;
+      if (item[name].get_string().get(s) == simdjson::SUCCESS) out = parse_decimal(s);
+    };
+    get("input", tier.prices.input);
+    get("cached_input", tier.prices.cached_input);
+    get("cache_write", tier.prices.cache_write);
+    get("output", tier.prices.output);
+    get("reasoning", tier.prices.reasoning);
+    tiers.push_back(tier);
+  }
+  return tiers;
+}
+
+bool same_token_prices(const pricing::TokenPrices& a, const pricing::TokenPrices& b) {
+  return a.input == b.input && a.cached_input == b.cached_input && a.cache_write == b.cache_write &&
+         a.output == b.output && a.reasoning == b.reasoning;
+}
+
+bool same_prices(const pricing::ModelPrice& a, const pricing::ModelPrice& b) {
+  if (!same_token_prices(a.prices, b.prices) || a.batch_discount != b.batch_discount ||
+      a.currency != b.currency || a.tiers.size() != b.tiers.size())
+    return false;
+  for (size_t i = 0; i < a.tiers.size(); ++i)
+    if (a.tiers[i].above_input_tokens != b.tiers[i].above_input_tokens ||
+        !same_token_prices(a.tiers[i].prices, b.tiers[i].prices))
+      return false;
+  return true;
+}
+
+bool same_prices(const pricing::GpuInstancePrice& a, const pricing::GpuInstancePrice& b) {
+  return a.on_demand == b.on_demand && a.reserved == b.reserved && a.spot == b.spot &&
+         a.gpus == b.gpus && a.currency == b.currency;
+}
+
+}  // namespace
+
+Result<int64_t> SqliteLedger::store_prices(std::vector<pricing::ModelPrice>& models,
+                                           std::vector<pricing::GpuInstancePrice>& gpus) {
+  auto existing = load_catalog();
+  if (!existing) return Unexpected{existing.error()};
+  bool own_transaction = !state_->in_batch;
+  if (own_transaction)
+    if (auto r = exec(db_, "BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
+  auto fail = [&](const Error& e) -> Result<int64_t> {
+    if (own_transaction) rollback(db_);
+    return Unexpected{e};
+  };
+  Statement model_insert, gpu_insert;
+  if (auto r = model_insert.prepare(
+          db_,
+          "INSERT INTO model_prices(model, provider, mode, effective_from, currency, input, "
+          "cached_input, cache_write, output, reasoning, batch_discount, max_output_tokens, tiers, "
+          "source) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      !r)
+    return fail(r.error());
+  if (auto r = gpu_insert.prepare(
+          db_,
+          "INSERT INTO gpu_prices(sku, provider, gpu_type, gpus, effective_from, currency, on_demand, "
+          "reserved, spot, source) VALUES(?,?,?,?,?,?,?,?,?,?)");
+      !r)
+    return fail(r.error());
+  int64_t added = 0;
+  for (pricing::ModelPrice& m : models) {
+    // A price identical to the one already in effect at that date adds nothing.
+    const pricing::ModelPrice* current = existing->find_model(m.model, m.effective_from);
+    if (current != nullptr && current->model == m.model && same_prices(*current, m)) {
+      m.version = current->version;
+      continue;
+    }
+    model_insert.reset();
+    model_insert.bind(1, std::string_view(m.model));
+    model_insert.bind(2, std::string_view(m.provider));
+    model_insert.bind(3, std::string_view(m.mode));
+    model_insert.bind(4, m.effective_from);
+    model_insert.bind(5, std::string_view(m.currency));
+    bind_optional(model_insert, 6, m.prices.input);
+    bind_optional(model_insert, 7, m.prices.cached_input);
+    bind_optional(model_insert, 8, m.prices.cache_write);
+    bind_optional(model_insert, 9, m.prices.output);
+    bind_optional(model_insert, 10, m.prices.reasoning);
+    bind_optional(model_insert, 11, m.batch_discount);
+    model_insert.bind(12, m.max_output_tokens);
+    std::string tiers = tiers_json(m.tiers);
+    model_insert.bind(13, std::string_view(tiers));
+    model_insert.bind(14, std::string_view(m.source));
+    if (auto r = model_insert.run(); !r) return fail(r.error());
+    m.version = sqlite3_last_insert_rowid(db_);
+    ++added;
+  }
+  for (pricing::GpuInstancePrice& g : gpus) {
+    const pricing::GpuInstancePrice* current = existing->find_gpu_instance(g.sku, g.effective_from);
+    if (current != nullptr && same_prices(*current, g)) {
+      g.version = current->version;
+      continue;
+    }
+    gpu_insert.reset();
+    gpu_insert.bind(1, std::string_view(g.sku));
+    gpu_insert.bind(2, std::string_view(g.provider));
+    gpu_insert.bind(3, std::string_view(g.gpu_type));
+    gpu_insert.bind(4, (int64_t)g.gpus);
+    gpu_insert.bind(5, g.effective_from);
+    gpu_insert.bind(6, std::string_view(g.currency));
+    bind_optional(gpu_insert, 7, g.on_demand);
+    bind_optional(gpu_insert, 8, g.reserved);
+    bind_optional(gpu_insert, 9, g.spot);
+    gpu_insert.bind(10, std::string_view(g.source));
+    if (auto r = gpu_insert.run(); !r) return fail(r.error());
+    g.version = sqlite3_last_insert_rowid(db_);
+    ++added;
+  }
+  if (own_transaction)
+    if (auto r = exec(db_, "COMMIT"); !r) return fail(r.error());
+  return added;
+}
+
+Result<pricing::Catalog> SqliteLedger::load_catalog() {
+  pricing::Catalog catalog;
+  Statement st;
+  if (auto r = st.prepare(db_,
+                          "SELECT id, model, provider, mode, effective_from, currency, input, "
+                          "cached_input, cache_write, output, reasoning, batch_discount, "
+                          "max_output_tokens, tiers, source FROM model_prices ORDER BY id");
+      !r)
+    return Unexpected{r.error()};
+  for (;;) {
+    auto row = st.step();
+    if (!row) return Unexpected{row.error()};
+    if (!*row) break;
+    pricing::ModelPrice m;
+    m.version = st.int_at(0);
+    m.model = st.text_at(1);
+    m.provider = st.text_at(2);
+    m.mode = st.text_at(3);
+    m.effective_from = st.int_at(4);
+    m.currency = st.text_at(5);
+    m.prices.input = optional_at(st, 6);
+    m.prices.cached_input = optional_at(st, 7);
+    m.prices.cache_write = optional_at(st, 8);
+    m.prices.output = optional_at(st, 9);
+    m.prices.reasoning = optional_at(st, 10);
+    m.batch_discount = optional_at(st, 11);
+    m.max_output_tokens = st.int_at(12);
+    m.tiers = parse_tiers(st.text_at(13));
+    m.source = st.text_at(14);
+    catalog.add(std::move(m));
+  }
+  Statement gst;
+  if (auto r = gst.prepare(db_,
+                           "SELECT id, sku, provider, gpu_type, gpus, effective_from, currency, "
+                           "on_demand, reserved, spot, source FROM gpu_prices ORDER BY id");
+      !r)
+    return Unexpected{r.error()};
+  for (;;) {
+    auto row = gst.step();
+    if (!row) return Unexpected{row.error()};
+    if (!*row) break;
+    pricing::GpuInstancePrice g;
+    g.version = gst.int_at(0);
+    g.sku = gst.text_at(1);
+    g.provider = gst.text_at(2);
+    g.gpu_type = gst.text_at(3);
+    g.gpus = (int32_t)gst.int_at(4);
+    g.effective_from = gst.int_at(5);
+    g.currency = gst.text_at(6);
+    g.on_demand = optional_at(gst, 7);
+    g.reserved = optional_at(gst, 8);
+    g.spot = optional_at(gst, 9);
+    g.source = gst.text_at(10);
+    catalog.add(std::move(g));
+  }
+  return catalog;
+}
+
+Result<std::unique_ptr<Ledger>> open_ledger(const std::string& location) {
+  if (location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0)
+    return make_error(ErrorCode::kInvalidArgument,
+                      location + ": PostgreSQL ledgers are not supported by this build yet; use a "
+                                 "SQLite file path");
+  auto ledger = SqliteLedger::open(location);
+  if (!ledger) return Unexpected{ledger.error()};
+  return std::unique_ptr<Ledger>(std::move(*ledger));
+}
+
+}  // namespace aifinops::ledger

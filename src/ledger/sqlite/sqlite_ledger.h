@@ -1,0 +1,56 @@
+// SqliteLedger: the embedded default ledger, one SQLite file in WAL mode.
+// Star schema: `records` (per-row facts, integers only) reference `attributes` (each
+// distinct set of descriptive columns once). Day and month rollups by attribute set are
+// maintained at commit, so reports over millions of records read thousands of rows.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ledger/ledger.h"
+
+struct sqlite3;
+
+namespace aifinops::ledger {
+
+/// Not thread-safe: one instance per thread. Several processes may read while one writes.
+class SqliteLedger final : public Ledger {
+ public:
+  static Result<std::unique_ptr<SqliteLedger>> open(const std::string& path);
+  ~SqliteLedger() override;
+
+  Result<int64_t> begin_batch(const BatchInfo& info) override;
+  Result<int64_t> intern_attributes(const AttributeViews& attributes,
+                                    const Fingerprint& fingerprint) override;
+  Result<void> append(int64_t attributes_id, const UsageFacts& facts,
+                      const Lineage& lineage) override;
+  Result<void> quarantine(int64_t batch_id, const QuarantinedRow& row) override;
+  Result<void> commit_batch(const BatchSummary& summary) override;
+  void abort_batch() override;
+  Result<std::optional<BatchSummary>> find_batch_by_fingerprint(const Fingerprint& f) override;
+  Result<std::vector<BatchSummary>> find_batches_by_path(const std::string& path) override;
+  Result<void> remove_batch(int64_t batch_id) override;
+
+  Result<QueryResult> query(const QuerySpec& spec) override;
+  Result<std::vector<QuarantinedRow>> quarantined_rows(int64_t batch_id) override;
+  Result<std::vector<BatchSummary>> batches() override;
+
+  Result<int64_t> store_prices(std::vector<pricing::ModelPrice>& models,
+                               std::vector<pricing::GpuInstancePrice>& gpus) override;
+  Result<pricing::Catalog> load_catalog() override;
+
+  /// The schema version this build writes.
+  static constexpr int kSchemaVersion = 1;
+
+ private:
+  struct State;
+  explicit SqliteLedger(sqlite3* db, std::string path);
+  Result<void> migrate();
+  Result<void> flush_rollups();
+
+  sqlite3* db_;
+  std::string path_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace aifinops::ledger
