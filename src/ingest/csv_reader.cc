@@ -1,5 +1,7 @@
 #include "ingest/csv_reader.h"
 
+#include <emmintrin.h>  // SSE2: part of every x86-64 CPU
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -15,6 +17,22 @@ constexpr std::array<bool, 256> kFieldEnd = [] {
   t[(unsigned char)'\r'] = true;
   return t;
 }();
+
+/// The first ',', '\n' or '\r' at or after p (or end). Sixteen bytes per step: most FOCUS
+/// fields are short, so one vector compare usually finds the end.
+inline const char* find_field_end(const char* p, const char* end) {
+  const __m128i comma = _mm_set1_epi8(','), lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, lf)),
+                               _mm_cmpeq_epi8(v, cr));
+    int mask = _mm_movemask_epi8(hit);
+    if (mask != 0) return p + __builtin_ctz((unsigned)mask);
+    p += 16;
+  }
+  while (p < end && !kFieldEnd[(unsigned char)*p]) ++p;
+  return p;
+}
 
 }  // namespace
 
@@ -84,7 +102,7 @@ bool CsvReader::scan(CsvRecord& record, bool at_eof) {
       }
     } else {
       const char* field_begin = p;
-      while (p < end && !kFieldEnd[(unsigned char)*p]) ++p;
+      p = find_field_end(p, end);
       spans_.push_back({(size_t)(field_begin - base), (size_t)(p - base), false});
     }
     if (p == end) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -372,19 +373,26 @@ AttributeInfo FocusIngest::describe(const AttributeViews& v, std::string_view mo
 }
 
 Result<const AttributeInfo*> FocusIngest::intern(const UsageFacts&) {
-  // The fingerprint covers every attribute and extra column value, with separators.
-  key_.clear();
+  // The fingerprint covers every attribute and extra column value, with separators. Written
+  // with raw copies into a buffer sized once per record: this runs for every row.
+  size_t need = kAttrCount + 12 * extra_values_.size();
+  for (std::string_view v : views_) need += v.size();
+  for (auto& [index, value] : extra_values_) need += value.size();
+  if (key_.size() < need) key_.resize(need * 2);
+  char* out = key_.data();
   for (std::string_view v : views_) {
-    key_.append(v);
-    key_.push_back('\x1f');
+    std::memcpy(out, v.data(), v.size());
+    out += v.size();
+    *out++ = '\x1f';
   }
   for (auto& [index, value] : extra_values_) {
-    key_.append(std::to_string(index));
-    key_.push_back('=');
-    key_.append(value);
-    key_.push_back('\x1f');
+    std::memcpy(out, &index, sizeof index);
+    out += sizeof index;
+    std::memcpy(out, value.data(), value.size());
+    out += value.size();
+    *out++ = '\x1f';
   }
-  XXH128_hash_t h = XXH3_128bits(key_.data(), key_.size());
+  XXH128_hash_t h = XXH3_128bits(key_.data(), (size_t)(out - key_.data()));
   ledger::Fingerprint fp{h.high64, h.low64};
   auto it = cache_.find(fp);
   if (it != cache_.end()) return &it->second;

@@ -1,1 +1,46 @@
+#include "allocate/tag_policy.h"
+
 #include <gtest/gtest.h>
+
+namespace aifinops::allocate {
+namespace {
+
+std::string dimension(const AttributeViews& v, Attr a) { return std::string(v[(size_t)a]); }
+
+TEST(TagPolicyTest, MapsCommonRawSpellingsToCanonicalDimensions) {
+  TagPolicy policy = TagPolicy::defaults();
+  std::array<std::string, kAttrCount> storage;
+  AttributeViews views{};
+  ASSERT_TRUE(policy.apply(
+      R"({"owner-team":"search","env":"prod","Cost-Center":"CC-1","Project":"rag","ShutdownEligible":true,"Other":"x"})",
+      storage, views));
+  EXPECT_EQ(dimension(views, Attr::kTeam), "search");
+  EXPECT_EQ(dimension(views, Attr::kEnvironment), "prod");
+  EXPECT_EQ(dimension(views, Attr::kCostCenter), "CC-1");
+  EXPECT_EQ(dimension(views, Attr::kProject), "rag");
+  EXPECT_EQ(dimension(views, Attr::kShutdownEligible), "true");
+  EXPECT_EQ(dimension(views, Attr::kWorkload), "");
+}
+
+TEST(TagPolicyTest, ExtendedAliasesApplyAndUnknownDimensionsAreRefused) {
+  TagPolicy policy = TagPolicy::defaults();
+  EXPECT_TRUE(policy.extend("team", {"squad-name"}, {"alpha", "team-*"}, true));
+  EXPECT_FALSE(policy.extend("colour", {"Colour"}, {}, false));
+  std::array<std::string, kAttrCount> storage;
+  AttributeViews views{};
+  ASSERT_TRUE(policy.apply(R"({"Squad Name":"alpha"})", storage, views));
+  EXPECT_EQ(dimension(views, Attr::kTeam), "alpha");
+}
+
+TEST(TagPolicyTest, RejectsTagsThatAreNotAJsonObject) {
+  TagPolicy policy = TagPolicy::defaults();
+  std::array<std::string, kAttrCount> storage;
+  AttributeViews views{};
+  EXPECT_FALSE(policy.apply("team=alpha", storage, views));
+  EXPECT_FALSE(policy.apply("[1,2]", storage, views));
+  EXPECT_TRUE(policy.apply("", storage, views));
+  EXPECT_EQ(dimension(views, Attr::kTeam), "");
+}
+
+}  // namespace
+}  // namespace aifinops::allocate

@@ -140,19 +140,65 @@ struct RollupKey {
   int64_t bucket, attributes_id;
   bool operator==(const RollupKey&) const = default;
 };
-struct RollupKeyHash {
-  size_t operator()(const RollupKey& k) const {
-    return std::hash<int64_t>()(k.bucket * 1000003 ^ k.attributes_id * 0x9E3779B97F4A7C15ull);
-  }
-};
 struct RollupSums {
   int64_t record_count = 0;
   int64_t facts[kFactCount] = {};
 };
+struct RollupKeyHash {
+  size_t operator()(const RollupKey& k) const {
+    uint64_t h = (uint64_t)k.bucket * 0x9E3779B97F4A7C15ull ^ (uint64_t)k.attributes_id * 0xC2B2AE3D27D4EB4Full;
+    return (size_t)(h ^ (h >> 29));
+  }
+};
 using RollupMap = std::unordered_map<RollupKey, RollupSums, RollupKeyHash>;
 
-// Rollups are flushed to the database when they hold this many groups, bounding memory.
-constexpr size_t kMaxRollupGroups = 300'000;
+/// The open batch's sums by (day, attribute set): a fixed-size open-addressing table,
+/// one probe per row in the common case. It is flushed to SQLite when half full, so its
+/// memory (about 36 MB) does not grow with the file.
+class DayRollup {
+ public:
+  static constexpr size_t kSlots = 1 << 18;
+  static constexpr size_t kMaxGroups = kSlots / 2;
+
+  DayRollup() : slots_(kSlots) {}
+  RollupSums& at(RollupKey key) {
+    size_t i = RollupKeyHash()(key) & (kSlots - 1);
+    for (;; i = (i + 1) & (kSlots - 1)) {
+      Slot& slot = slots_[i];
+      if (!slot.used) {
+        slot.used = true;
+        slot.key = key;
+        slot.sums = RollupSums{};
+        ++size_;
+        return slot.sums;
+      }
+      if (slot.key == key) return slot.sums;
+    }
+  }
+  size_t size() const { return size_; }
+  bool full() const { return size_ >= kMaxGroups; }
+  /// Moves the groups out, leaving the table empty.
+  std::vector<std::pair<RollupKey, RollupSums>> take() {
+    std::vector<std::pair<RollupKey, RollupSums>> out;
+    out.reserve(size_);
+    for (Slot& slot : slots_) {
+      if (!slot.used) continue;
+      out.emplace_back(slot.key, slot.sums);
+      slot.used = false;
+    }
+    size_ = 0;
+    return out;
+  }
+
+ private:
+  struct Slot {
+    RollupKey key;
+    bool used = false;
+    RollupSums sums;
+  };
+  std::vector<Slot> slots_;
+  size_t size_ = 0;
+};
 
 std::string format_int128(__int128 v) { return format_decimal(v); }
 
@@ -199,8 +245,7 @@ struct SqliteLedger::State {
   int64_t batch_id = 0;
   int64_t first_record = 0, last_record = 0;
   Statement insert_record, insert_attributes, find_attributes, insert_quarantine;
-  RollupMap day, month;
-  int64_t last_day = INT64_MIN, last_month = 0;
+  DayRollup day;
 };
 
 SqliteLedger::SqliteLedger(sqlite3* db, std::string path)
@@ -214,7 +259,7 @@ SqliteLedger::~SqliteLedger() {
 
 Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string m = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close_v2(db);
@@ -225,7 +270,7 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path
   // WAL: readers never block the writer. synchronous=NORMAL is durable in WAL mode except
   // for the last transactions on power loss, never corrupting.
   for (const char* pragma :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-65536",
+       {"PRAGMA page_size=16384", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-65536",
         "PRAGMA temp_store=MEMORY", "PRAGMA foreign_keys=OFF"}) {
     if (auto r = exec(db, pragma); !r)
       return make_error(ErrorCode::kIo, path + ": " + r.error().message +
@@ -356,23 +401,38 @@ Result<void> SqliteLedger::append(int64_t attributes_id, const UsageFacts& f, co
   if (s.first_record == 0) s.first_record = id;
   s.last_record = id;
 
-  // Rollups: the month of a day is computed once per distinct day.
-  int64_t day = floor_day(f.charge_period_start);
-  if (day != s.last_day) {
-    s.last_day = day;
-    s.last_month = floor_month(day);
-  }
-  for (auto [map, bucket] : {std::pair{&s.day, day}, std::pair{&s.month, s.last_month}}) {
-    RollupSums& sums = (*map)[RollupKey{bucket, attributes_id}];
-    ++sums.record_count;
-    for (size_t i = 0; i < kFactCount; ++i) sums.facts[i] += facts[i];
-  }
-  if (s.day.size() >= kMaxRollupGroups) return flush_rollups();
+  // Rollups: one hash update per row, by day; months are summed from days at flush.
+  RollupSums& sums = s.day.at(RollupKey{floor_day(f.charge_period_start), attributes_id});
+  ++sums.record_count;
+  for (size_t i = 0; i < kFactCount; ++i) sums.facts[i] += facts[i];
+  if (s.day.full()) return flush_rollups();
   return {};
 }
 
 Result<void> SqliteLedger::flush_rollups() {
-  for (auto [map, table] : {std::pair{&state_->day, "rollup_day"}, std::pair{&state_->month, "rollup_month"}}) {
+  // Sorted keys make the upserts walk the B-tree in order instead of at random.
+  using Entry = std::pair<RollupKey, RollupSums>;
+  std::vector<Entry> days = state_->day.take();
+  auto by_key = [](const Entry& a, const Entry& b) {
+    return a.first.bucket != b.first.bucket ? a.first.bucket < b.first.bucket
+                                            : a.first.attributes_id < b.first.attributes_id;
+  };
+  std::sort(days.begin(), days.end(), by_key);
+  RollupMap month_map;
+  int64_t last_day = INT64_MIN, last_month = 0;
+  for (const Entry& e : days) {
+    if (e.first.bucket != last_day) {
+      last_day = e.first.bucket;
+      last_month = floor_month(last_day);
+    }
+    RollupSums& m = month_map[RollupKey{last_month, e.first.attributes_id}];
+    m.record_count += e.second.record_count;
+    for (size_t i = 0; i < kFactCount; ++i) m.facts[i] += e.second.facts[i];
+  }
+  std::vector<Entry> months(month_map.begin(), month_map.end());
+  std::sort(months.begin(), months.end(), by_key);
+
+  for (auto [entries, table] : {std::pair{&days, "rollup_day"}, std::pair{&months, "rollup_month"}}) {
     std::string sql = std::string("INSERT INTO ") + table + "(bucket, attributes_id, record_count";
     std::string values = "?,?,?", update = "record_count = record_count + excluded.record_count";
     for (const char* c : kFactColumns) {
@@ -383,14 +443,13 @@ Result<void> SqliteLedger::flush_rollups() {
     sql += ") VALUES(" + values + ") ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update;
     Statement st;
     if (auto r = st.prepare(db_, sql); !r) return r;
-    for (auto& [key, sums] : *map) {
+    for (const auto& [key, sums] : *entries) {
       st.bind(1, key.bucket);
       st.bind(2, key.attributes_id);
       st.bind(3, sums.record_count);
       for (size_t i = 0; i < kFactCount; ++i) st.bind((int)i + 4, sums.facts[i]);
       if (auto r = st.run(); !r) return r;
     }
-    map->clear();
   }
   return {};
 }
@@ -448,8 +507,7 @@ void SqliteLedger::abort_batch() {
   if (!state_->in_batch) return;
   rollback(db_);
   state_->in_batch = false;
-  state_->day.clear();
-  state_->month.clear();
+  state_->day.take();
 }
 
 namespace {
@@ -656,7 +714,10 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
     switch (d.kind) {
       case Dimension::Kind::kTime: {
         std::string alias = "t" + std::to_string(time_index++);
-        inner_keys += ", " + time_bucket_sql(d.grain, time_column) + " AS " + alias;
+        // A rollup's own grain needs no conversion.
+        bool native = (table == "rollup_month" && d.grain == Grain::kMonth) ||
+                      (table == "rollup_day" && d.grain == Grain::kDay);
+        inner_keys += ", " + (native ? time_column : time_bucket_sql(d.grain, time_column)) + " AS " + alias;
         outer_select.push_back("r." + alias);
         break;
       }
@@ -674,7 +735,6 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
   if (spec.to) inner_where += " AND " + time_column + " < " + std::to_string(*spec.to);
   std::string sql = "SELECT ";
   for (const std::string& s : outer_select) sql += s + ", ";
-  std::string inner_group = inner_keys;
   // Group by the aliases of the inner select.
   std::string group_list = "attributes_id";
   for (int i = 0; i < time_index; ++i) group_list += ", t" + std::to_string(i);
@@ -706,7 +766,6 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
 
   QueryResult result;
   result.source_table = table;
-  std::vector<int64_t> sort_times;  // not used for ordering beyond the first time column
   for (;;) {
     auto row = st.step();
     if (!row) return Unexpected{row.error()};

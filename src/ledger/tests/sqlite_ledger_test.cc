@@ -1,1 +1,203 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "ledger/ledger.h"
+#include "tests/testing/temp_dir.h"
+
+namespace aifinops::ledger {
+namespace {
+
+class SqliteLedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = open_ledger(dir_.file("l.db"));
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    ledger_ = std::move(*opened);
+  }
+
+  int64_t attributes(const std::string& service, const std::string& team, const std::string& tags = "") {
+    AttributeViews v{};
+    v[(size_t)Attr::kServiceName] = service;
+    v[(size_t)Attr::kTeam] = team;
+    v[(size_t)Attr::kTags] = tags;
+    Fingerprint f{std::hash<std::string>()(service), std::hash<std::string>()(team + "|" + tags)};
+    auto id = ledger_->intern_attributes(v, f);
+    EXPECT_TRUE(id.has_value());
+    return *id;
+  }
+
+  void add(int64_t attrs, const std::string& when, const std::string& cost, int64_t tokens = 0) {
+    UsageFacts f;
+    f.charge_period_start = *parse_timestamp(when);
+    f.charge_period_end = f.charge_period_start + 3600;
+    f.effective_cost = f.billed_cost = *parse_decimal(cost);
+    f.input_tokens = tokens;
+    ASSERT_TRUE(ledger_->append(attrs, f, Lineage{batch_, ++line_}).has_value());
+    billed_ += f.billed_cost.nanos;
+  }
+
+  void begin() { batch_ = *ledger_->begin_batch(BatchInfo{"f.csv", "focus", {}, 0}); }
+  void commit(const std::string& fingerprint = "fp") {
+    BatchSummary s;
+    s.fingerprint_hex = fingerprint;
+    s.billed_cost = billed_;
+    ASSERT_TRUE(ledger_->commit_batch(s).has_value());
+  }
+
+  QueryResult query(std::vector<std::string> by, std::optional<std::string> from = {},
+                    std::optional<std::string> to = {}, std::vector<Filter> filters = {},
+                    Metric metric = Metric::kEffectiveCost) {
+    QuerySpec spec;
+    for (auto& b : by) spec.group_by.push_back(*parse_dimension(b));
+    if (from) spec.from = *parse_timestamp(*from);
+    if (to) spec.to = *parse_timestamp(*to);
+    spec.filters = std::move(filters);
+    spec.metric = metric;
+    auto r = ledger_->query(spec);
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    return *r;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Ledger> ledger_;
+  int64_t batch_ = 0, line_ = 0;
+  __int128 billed_ = 0;
+};
+
+TEST_F(SqliteLedgerTest, GroupsByDimensionsAndMonthsFromTheRollups) {
+  begin();
+  int64_t a = attributes("Compute", "alpha"), b = attributes("Compute", "beta"), c = attributes("Storage", "");
+  add(a, "2025-01-05T10:00:00Z", "10.5");
+  add(a, "2025-02-01T00:00:00Z", "1");
+  add(b, "2025-01-31T23:00:00Z", "2.25");
+  add(c, "2025-01-10T00:00:00Z", "0.000000001");
+  commit();
+  QueryResult r = query({"month", "team"});
+  EXPECT_EQ(r.source_table, "rollup_month");
+  ASSERT_EQ(r.rows.size(), 4u);
+  EXPECT_EQ(r.rows[0].keys, (std::vector<std::string>{"2025-01", "alpha"}));
+  EXPECT_EQ(format_decimal(r.rows[0].value), "10.5");
+  EXPECT_EQ(r.rows[2].keys, (std::vector<std::string>{"2025-01", "(none)"}));
+  EXPECT_EQ(r.rows[3].keys, (std::vector<std::string>{"2025-02", "alpha"}));
+  EXPECT_EQ(format_decimal(r.total), "13.750000001");
+}
+
+TEST_F(SqliteLedgerTest, EveryTableGivesTheSameAnswer) {
+  begin();
+  int64_t a = attributes("Compute", "alpha");
+  add(a, "2025-01-05T10:00:00Z", "1");
+  add(a, "2025-01-06T10:00:00Z", "2");
+  add(a, "2025-01-06T23:00:00Z", "4");
+  add(a, "2025-02-01T00:00:00Z", "8");
+  commit();
+  EXPECT_EQ(query({}, "2025-01-01", "2025-02-01").source_table, "rollup_month");
+  EXPECT_EQ(format_decimal(query({}, "2025-01-01", "2025-02-01").total), "7");
+  EXPECT_EQ(query({}, "2025-01-06", "2025-02-01").source_table, "rollup_day");
+  EXPECT_EQ(format_decimal(query({}, "2025-01-06", "2025-02-01").total), "6");
+  QueryResult hourly = query({}, "2025-01-06T12:00:00Z", "2025-02-01T00:00:00Z");
+  EXPECT_EQ(hourly.source_table, "records");
+  EXPECT_EQ(format_decimal(hourly.total), "4");
+  QueryResult days = query({"day"});
+  EXPECT_EQ(days.source_table, "rollup_day");
+  ASSERT_EQ(days.rows.size(), 3u);
+  EXPECT_EQ(days.rows[1].keys[0], "2025-01-06");
+  EXPECT_EQ(format_decimal(days.rows[1].value), "6");
+  QueryResult weeks = query({"week"});
+  ASSERT_EQ(weeks.rows.size(), 3u);  // Mon 2024-12-30, Mon 2025-01-06, Mon 2025-01-27
+  EXPECT_EQ(weeks.rows[0].keys[0], "2024-12-30");
+  QueryResult hours = query({"hour"});
+  EXPECT_EQ(hours.source_table, "records");
+  EXPECT_EQ(hours.rows[0].keys[0], "2025-01-05T10:00Z");
+}
+
+TEST_F(SqliteLedgerTest, FiltersMatchValuesMissingValuesAndRawTags) {
+  begin();
+  int64_t a = attributes("Compute", "alpha", R"({"Owner":"ann"})");
+  int64_t b = attributes("Compute", "", R"({"Owner":"bob"})");
+  add(a, "2025-01-05T10:00:00Z", "1");
+  add(b, "2025-01-05T10:00:00Z", "2");
+  commit();
+  EXPECT_EQ(format_decimal(query({}, {}, {}, {{*parse_dimension("team"), "alpha"}}).total), "1");
+  EXPECT_EQ(format_decimal(query({}, {}, {}, {{*parse_dimension("team"), "(none)"}}).total), "2");
+  EXPECT_EQ(format_decimal(query({}, {}, {}, {{*parse_dimension("tag:Owner"), "bob"}}).total), "2");
+  QueryResult by_owner = query({"tag:Owner"});
+  ASSERT_EQ(by_owner.rows.size(), 2u);
+  EXPECT_EQ(by_owner.rows[0].keys[0], "bob");
+}
+
+TEST_F(SqliteLedgerTest, AnAbortedBatchLeavesNothing) {
+  begin();
+  add(attributes("Compute", "alpha"), "2025-01-05T10:00:00Z", "1");
+  ledger_->abort_batch();
+  EXPECT_EQ(query({}).total, 0);
+  EXPECT_TRUE(ledger_->batches()->empty());
+}
+
+TEST_F(SqliteLedgerTest, RemovingABatchSubtractsItFromEveryRollup) {
+  begin();
+  int64_t a = attributes("Compute", "alpha");
+  add(a, "2025-01-05T10:00:00Z", "1");
+  commit("first");
+  int64_t first = batch_;
+  billed_ = 0;
+  begin();
+  add(a, "2025-01-05T11:00:00Z", "5");
+  ASSERT_TRUE(ledger_->remove_batch(first).has_value());
+  commit("second");
+  EXPECT_EQ(format_decimal(query({}).total), "5");
+  EXPECT_EQ(format_decimal(query({"day"}).total), "5");
+  EXPECT_EQ(format_decimal(query({"hour"}).total), "5");
+  auto batches = ledger_->batches();
+  ASSERT_EQ(batches->size(), 1u);
+  EXPECT_EQ((*batches)[0].fingerprint_hex, "second");
+}
+
+TEST_F(SqliteLedgerTest, StoresPriceVersionsOnlyWhenPricesChange) {
+  pricing::ModelPrice m;
+  m.model = "gpt-4o-mini";
+  m.effective_from = *parse_timestamp("2024-07-18");
+  m.prices.input = *parse_decimal("0.15");
+  m.prices.output = *parse_decimal("0.6");
+  m.tiers.push_back({200000, {*parse_decimal("0.3"), {}, {}, *parse_decimal("1.2"), {}}});
+  std::vector<pricing::ModelPrice> models{m};
+  std::vector<pricing::GpuInstancePrice> gpus;
+  EXPECT_EQ(*ledger_->store_prices(models, gpus), 1);
+  int64_t v1 = models[0].version;
+  EXPECT_GT(v1, 0);
+  models[0].effective_from = *parse_timestamp("2025-01-01");  // same prices, later date
+  EXPECT_EQ(*ledger_->store_prices(models, gpus), 0);
+  EXPECT_EQ(models[0].version, v1);
+  models[0].prices.input = *parse_decimal("0.1");
+  EXPECT_EQ(*ledger_->store_prices(models, gpus), 1);
+  pricing::Catalog catalog = *ledger_->load_catalog();
+  const pricing::ModelPrice* old_price = catalog.find_model("gpt-4o-mini", *parse_timestamp("2024-12-31"));
+  const pricing::ModelPrice* new_price = catalog.find_model("gpt-4o-mini", *parse_timestamp("2025-01-02"));
+  ASSERT_TRUE(old_price && new_price);
+  EXPECT_EQ(old_price->version, v1);
+  EXPECT_EQ(format_decimal(old_price->prices.input->nanos), "0.15");
+  EXPECT_EQ(format_decimal(new_price->prices.input->nanos), "0.1");
+  ASSERT_EQ(old_price->tiers.size(), 1u);
+  EXPECT_EQ(format_decimal(old_price->tiers[0].prices.output->nanos), "1.2");
+}
+
+TEST_F(SqliteLedgerTest, RefusesALedgerFromANewerVersion) {
+  ledger_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("l.db").c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "INSERT INTO schema_version VALUES(99)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto reopened = open_ledger(dir_.file("l.db"));
+  ASSERT_FALSE(reopened.has_value());
+  EXPECT_NE(reopened.error().message.find("upgrade aifinops"), std::string::npos);
+}
+
+TEST(DimensionTest, UnknownDimensionNamesTheAllowedOnes) {
+  auto d = parse_dimension("colour");
+  ASSERT_FALSE(d.has_value());
+  EXPECT_NE(d.error().message.find("service_category"), std::string::npos);
+  EXPECT_EQ(parse_dimension("service")->attribute, Attr::kServiceName);
+  EXPECT_EQ(parse_dimension("tag:Owner")->tag_key, "Owner");
+}
+
+}  // namespace
+}  // namespace aifinops::ledger
