@@ -81,14 +81,27 @@ class Catalog {
 
   /// The price of `model` in effect at `at`. Tries the exact name, then common spellings
   /// ("openai/gpt-4o" -> "gpt-4o", a dated snapshot "gpt-4o-2024-08-06" -> "gpt-4o").
+  /// Names are case-insensitive. The first spelling present in the catalog decides: its
+  /// latest version with effective_from <= at wins (on equal dates, the one added last);
+  /// nullptr when every version starts after `at`, rather than borrowing another name's price.
   const ModelPrice* find_model(std::string_view model, EpochSeconds at) const;
   /// The price of an instance SKU in effect at `at` (exact, case-insensitive).
   const GpuInstancePrice* find_gpu_instance(std::string_view sku, EpochSeconds at) const;
 
+  /// Every version stored under the name that `find_model` resolves `model` to (same
+  /// spelling rules), in effective-date order; empty when no spelling matches. Lets a
+  /// caller show a model's price history, or tell "unknown" from "not yet in effect".
+  std::vector<const ModelPrice*> model_versions(std::string_view model) const;
+  /// Every version of an instance SKU (case-insensitive), in effective-date order.
+  std::vector<const GpuInstancePrice*> gpu_instance_versions(std::string_view sku) const;
+
   /// Every model price, every version, grouped by model in effective-date order.
+  /// Models are in name order, so output built from this is deterministic.
   std::vector<const ModelPrice*> model_prices() const;
   std::vector<const GpuInstancePrice*> gpu_instance_prices() const;
   size_t size() const { return model_count_ + gpu_count_; }
+  size_t model_count() const { return model_count_; }
+  size_t gpu_instance_count() const { return gpu_count_; }
 
  private:
   std::unordered_map<std::string, std::vector<ModelPrice>> models_;
@@ -96,10 +109,18 @@ class Catalog {
   size_t model_count_ = 0, gpu_count_ = 0;
 };
 
+/// The spellings find_model tries for a name, most specific first: the lower-cased name,
+/// then without a provider prefix (anything up to the last '/'), then each of those without
+/// a dated snapshot suffix ("-2024-08-06", "-20241022"). No duplicates.
+std::vector<std::string> model_name_candidates(std::string_view model);
+
 /// Cost of `usage` at `price`, rounded half-to-even to the nano-unit. Cached input and
 /// cache writes are charged at their own prices (falling back to input), reasoning at
 /// the reasoning price (falling back to output); the tier is chosen by input size; batch
 /// use applies the batch discount.
+/// Exact: the per-kind products are summed in 128 bits and divided once. A tier's unset
+/// prices fall back to the base prices; an unset price (and unset input) costs nothing.
+/// Uncached input = input - cached_input - cache_write, clamped at 0.
 Money token_cost(const ModelPrice& price, const TokenUsage& usage);
 
 /// Reads LiteLLM's model_prices_and_context_window.json. Keeps entries with token prices;
