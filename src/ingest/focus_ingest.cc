@@ -226,6 +226,11 @@ bool FocusIngest::process(const CsvRecord& record, UsageFacts& facts,
       case FactColumn::kChargePeriodEnd: {
         TimestampStyle style;
         auto t = parse_timestamp(value, &style);
+        if (!t && column.fact == FactColumn::kChargePeriodEnd) {
+          // The end is not needed to place or cost the row: keep it, report the column.
+          ++column.invalid_values;
+          break;
+        }
         if (!t) {
           bad.column = column.name;
           bad.reason = "column " + column.name + ": \"" + std::string(value.substr(0, 80)) +
@@ -448,6 +453,9 @@ void FocusIngest::finish_conformance(IngestSummary& summary) {
     if (c.non_rfc3339 > 0)
       summary.conformance.push_back(
           {c.name, "date-time without a time zone or 'T' (read as UTC)", c.non_rfc3339});
+    if (c.invalid_values > 0)
+      summary.conformance.push_back(
+          {c.name, "not a valid date-time (row kept; its end is taken as its start)", c.invalid_values});
     if (c.rounded > 0)
       summary.conformance.push_back(
           {c.name, "more than 9 decimal places (rounded half-to-even)", c.rounded});

@@ -1,0 +1,54 @@
+# The README's commands. `make demo` and `make test` install what they need first.
+JOBS ?= 2
+RELEASE := build/release
+ASAN := build/asan
+FUZZ := build/fuzz
+FUZZ_SECONDS ?= 300
+GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: all deps build demo test test-release test-asan bench fuzz clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(RELEASE) $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DAIFINOPS_WERROR=ON >/dev/null
+	cmake --build $(RELEASE) -j$(JOBS)
+
+## demo: build, generate a six-month synthetic AI organisation, ingest it, print a showback.
+demo: build
+	$(RELEASE)/aifinops demo --db build/demo/demo.db
+
+## test: every test on the Release build, then the unit tests again under ASan + UBSan.
+test: test-release test-asan
+
+test-release: build
+	ctest --test-dir $(RELEASE) --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	cmake -S . -B $(ASAN) $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DAIFINOPS_SANITIZE=ON \
+	  -DCMAKE_CXX_FLAGS="-O1" >/dev/null
+	cmake --build $(ASAN) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN) --output-on-failure -j$(JOBS) -L unit
+
+## bench: Release build with Google Benchmark targets; see docs/benchmarks.md for the scripts.
+bench: deps
+	cmake -S . -B build/bench $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DAIFINOPS_BENCH=ON -DAIFINOPS_TESTS=OFF >/dev/null
+	cmake --build build/bench -j$(JOBS)
+	build/bench/bench/focus_reader_bench
+
+## fuzz: libFuzzer on the FOCUS/CSV reader for FUZZ_SECONDS (default 300). See docs/fuzzing.md.
+fuzz:
+	@./scripts/install-deps.sh --fuzz
+	CXX=clang++ cmake -S . -B $(FUZZ) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIFINOPS_FUZZ=ON -DAIFINOPS_TESTS=OFF >/dev/null
+	cmake --build $(FUZZ) -j$(JOBS) --target focus_reader_fuzz
+	mkdir -p $(FUZZ)/corpus
+	cp -n fuzz/corpus/* $(FUZZ)/corpus/ 2>/dev/null || true
+	$(FUZZ)/fuzz/focus_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	  -dict=fuzz/focus.dict $(FUZZ)/corpus
+
+clean:
+	rm -rf build
