@@ -1,0 +1,249 @@
+// aifinops demo: builds a fresh demo ledger from a synthetic AI organisation (FOCUS CSV)
+// and prints a showback summary, so that a first-time user sees every report with data.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "allocate/tag_policy.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/report_output.h"
+#include "demo/organisation.h"
+#include "ingest/ingest.h"
+
+namespace aifinops::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDemoCsvName = "demo_focus.csv";
+
+struct DemoFlags {
+  std::string db = "demo.db";
+  uint64_t seed = 42;
+  std::string out_dir;
+  bool keep = false;
+};
+
+std::string with_commas(std::string digits) {
+  size_t point = digits.find('.');
+  if (point == std::string::npos) point = digits.size();
+  size_t first = digits[0] == '-' ? 1 : 0;
+  for (size_t i = point; i > first + 3; i -= 3) digits.insert(i - 3, ",");
+  return digits;
+}
+
+std::string dollars(__int128 nanos) { return "$" + with_commas(format_decimal_fixed(nanos, 2)); }
+
+std::string shell_quote(const std::string& s) {
+  if (s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") ==
+      std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// The demo deletes its ledger before each run; make sure that is all it can delete.
+/// A file is ours to replace when it is an SQLite ledger whose batches all came from a
+/// demo CSV. Anything else (the user's real ledger, another file) is left alone.
+Result<void> check_replaceable(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[16] = {};
+  in.read(magic, sizeof magic);
+  if (in.gcount() == 0) return {};  // an empty file holds nothing to lose
+  auto refuse = [&](const std::string& why) {
+    return make_error(ErrorCode::kConflict,
+                      path + ": " + why +
+                          "; the demo deletes and recreates its ledger, so choose another "
+                          "--db (the default is ./demo.db) or remove the file yourself");
+  };
+  if (std::string(magic, sizeof magic) != std::string("SQLite format 3\0", 16))
+    return refuse("exists and is not a ledger");
+  auto ledger = ledger::open_ledger(path);
+  if (!ledger)
+    return refuse("exists and cannot be opened as a ledger (" + ledger.error().message + ")");
+  auto batches = (*ledger)->batches();
+  if (!batches) return refuse("exists and its batches cannot be read");
+  for (const ledger::BatchSummary& b : *batches) {
+    if (fs::path(b.source_path).filename() != kDemoCsvName)
+      return refuse("holds data that did not come from 'aifinops demo' (" + b.source_path + ")");
+  }
+  return {};
+}
+
+Result<void> remove_ledger_files(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::error_code ec;
+    fs::remove(path + suffix, ec);
+    if (ec) return make_error(ErrorCode::kIo, path + suffix + ": cannot remove: " + ec.message());
+  }
+  return {};
+}
+
+Result<ledger::QueryResult> run_query(ledger::Ledger& ledger, ledger::QuerySpec& spec,
+                                      std::initializer_list<const char*> group_by) {
+  for (const char* name : group_by) {
+    auto d = ledger::parse_dimension(name);
+    if (!d) return Unexpected{d.error()};
+    spec.group_by.push_back(*d);
+  }
+  return ledger.query(spec);
+}
+
+void print_title(const char* title) { std::printf("\n%s\n", title); }
+
+/// Spend by team and month, laid out team by team (largest first), months in order.
+Result<void> print_team_months(ledger::Ledger& ledger) {
+  ledger::QuerySpec spec;
+  auto result = run_query(ledger, spec, {"team", "month"});
+  if (!result) return Unexpected{result.error()};
+  std::map<std::string, __int128> team_total;
+  for (const ledger::QueryRow& row : result->rows) team_total[row.keys[0]] += row.value;
+  std::sort(result->rows.begin(), result->rows.end(),
+            [&](const ledger::QueryRow& a, const ledger::QueryRow& b) {
+              if (a.keys[0] != b.keys[0]) {
+                __int128 ta = team_total[a.keys[0]], tb = team_total[b.keys[0]];
+                return ta != tb ? ta > tb : a.keys[0] < b.keys[0];
+              }
+              return a.keys[1] < b.keys[1];
+            });
+  print_title("Spend by team and month (effective cost, USD; \"(none)\" = untagged):");
+  print_report(stdout, spec, *result, OutputFormat::kTable);
+  return {};
+}
+
+Result<void> print_top_models(ledger::Ledger& ledger) {
+  ledger::QuerySpec spec;
+  auto result = run_query(ledger, spec, {"model"});
+  if (!result) return Unexpected{result.error()};
+  // Only rows that name a model: the rest of the bill is not model spend.
+  std::erase_if(result->rows, [](const ledger::QueryRow& r) { return r.keys[0] == "(none)"; });
+  if (result->rows.size() > 10) result->rows.resize(10);
+  result->total = 0;
+  for (const ledger::QueryRow& row : result->rows) result->total += row.value;
+  print_title("Top models by cost (effective cost, USD):");
+  print_report(stdout, spec, *result, OutputFormat::kTable);
+  return {};
+}
+
+Result<void> print_service_categories(ledger::Ledger& ledger) {
+  ledger::QuerySpec spec;
+  auto result = run_query(ledger, spec, {"service_category"});
+  if (!result) return Unexpected{result.error()};
+  print_title("Spend by service category (effective cost, USD):");
+  print_report(stdout, spec, *result, OutputFormat::kTable);
+  return {};
+}
+
+int run_demo(const DemoFlags& flags) {
+  const std::string& db = flags.db;
+  std::error_code ec;
+  if (fs::exists(db, ec)) {
+    if (auto ok = check_replaceable(db); !ok) return report_error(ok.error());
+  }
+  if (auto ok = remove_ledger_files(db); !ok) return report_error(ok.error());
+
+  fs::path out_dir = flags.out_dir.empty() ? fs::path(db).parent_path() : fs::path(flags.out_dir);
+  if (out_dir.empty()) out_dir = ".";
+  fs::create_directories(out_dir, ec);
+  if (ec)
+    return report_error({ErrorCode::kIo, out_dir.string() + ": cannot create: " + ec.message()});
+  std::string csv = (out_dir / kDemoCsvName).string();
+
+  auto ledger = open_ledger_with_catalog(db);
+  if (!ledger) return report_error(ledger.error());
+  auto catalog = (*ledger)->load_catalog();
+  if (!catalog) return report_error(catalog.error());
+
+  demo::DemoOptions options;
+  options.seed = flags.seed;
+  options.start = demo::demo_start_before(static_cast<EpochSeconds>(std::time(nullptr)));
+  auto stats = demo::write_demo_focus_csv_file(*catalog, options, csv);
+  if (!stats) return report_error(stats.error());
+
+  allocate::TagPolicy policy = allocate::TagPolicy::defaults();
+  ingest::IngestContext context{**ledger, *catalog, policy};
+  auto summary = ingest::ingest_file(context, csv, ingest::IngestOptions{});
+  if (!summary) return report_error(summary.error());
+  if (!flags.keep) fs::remove(csv, ec);  // the ledger holds it all now
+
+  std::printf("%s, a synthetic AI organisation: %s to %s, %s rows, %s effective cost (%s billed)\n",
+              demo::kOrganisationName, format_date(stats->period_start).c_str(),
+              format_date(stats->period_end - 86400).c_str(),
+              with_commas(std::to_string(stats->rows)).c_str(),
+              dollars(stats->effective_cost).c_str(), dollars(stats->billed_cost).c_str());
+  std::printf("Ledger %s (batch %lld: %s rows ingested, %s quarantined)%s\n", db.c_str(),
+              (long long)summary->batch_id,
+              with_commas(std::to_string(summary->rows_ingested)).c_str(),
+              with_commas(std::to_string(summary->rows_quarantined)).c_str(),
+              flags.keep ? (", CSV kept at " + csv).c_str() : "");
+  if (summary->effective_cost != stats->effective_cost) {
+    std::printf("warning: the ledger's effective cost %s differs from the generated %s\n",
+                dollars(summary->effective_cost).c_str(), dollars(stats->effective_cost).c_str());
+  }
+
+  for (auto print : {print_team_months, print_top_models, print_service_categories}) {
+    if (auto ok = print(**ledger); !ok) return report_error(ok.error());
+  }
+
+  print_title("Planted in the data for detectors to find:");
+  for (const demo::DemoAnomaly& a : stats->anomalies)
+    std::printf("  - %s\n", a.description.c_str());
+
+  std::string d = "--db " + shell_quote(db);
+  std::string runaway_from, runaway_to;
+  for (const demo::DemoAnomaly& a : stats->anomalies) {
+    if (a.kind == "llm_runaway") {
+      runaway_from = format_date(a.start - 3 * 86400);
+      runaway_to = format_date(a.start + 4 * 86400);
+    }
+  }
+  print_title("Next steps:");
+  std::printf("  aifinops report %s --by team,model --metric tokens\n", d.c_str());
+  std::printf("  aifinops report %s --by environment,service --grain month\n", d.c_str());
+  std::printf("  aifinops report %s --by team,workload --metric gpu_hours\n", d.c_str());
+  std::printf(
+      "  aifinops report %s --by service,resource --filter 'team=(none)'   # who owns the untagged "
+      "spend?\n",
+      d.c_str());
+  if (!runaway_from.empty()) {
+    std::printf("  aifinops report %s --by day,model --filter team=support-bot --from %s --to %s\n",
+                d.c_str(), runaway_from.c_str(), runaway_to.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_demo_command(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<DemoFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "demo",
+      "Generate six months of a synthetic AI organisation (teams, LLM tokens, GPUs, storage, "
+      "anomalies) as FOCUS CSV, ingest it into a fresh demo ledger and print a showback summary.");
+  cmd->add_option("--db", flags->db,
+                  "Demo ledger path; deleted and recreated on every run, so it is NOT "
+                  "$AIFINOPS_DB or ./aifinops.db (refuses files holding other data)")
+      ->capture_default_str();
+  cmd->add_option("--seed", flags->seed, "Random seed: the same seed gives the same data")
+      ->capture_default_str();
+  cmd->add_option("--out-dir", flags->out_dir,
+                  "Where to write demo_focus.csv (default: the ledger's directory)");
+  cmd->add_flag("--keep", flags->keep,
+                "Keep demo_focus.csv after ingesting it (default: delete it)");
+  cmd->footer(
+      "Examples:\n"
+      "  aifinops demo\n"
+      "  aifinops demo --seed 7 --db /tmp/demo.db --keep\n"
+      "Exit codes: 0 ok, 1 error, 2 bad flags.");
+  cmd->callback([flags, &exit_code] { exit_code = run_demo(*flags); });
+}
+
+}  // namespace aifinops::cli

@@ -1,0 +1,73 @@
+// A synthetic AI organisation ("Northwind Labs") written as a FOCUS 1.2 CSV: six months of
+// LLM tokens, GPU and CPU instances, storage and egress, with growth, weekly seasonality,
+// commitments, untagged spend and two injected anomalies, for `aifinops demo` and tests.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "core/time.h"
+#include "pricing/catalog.h"
+
+namespace aifinops::demo {
+
+/// The organisation's name, for headers and docs.
+inline constexpr const char* kOrganisationName = "Northwind Labs";
+
+/// What to generate. Plain value type.
+struct DemoOptions {
+  uint64_t seed = 42;
+  /// First second of a UTC month: the period starts here. Passed in (not read from a clock)
+  /// so that output is reproducible; demo_start_before() gives the usual value.
+  EpochSeconds start = 0;
+  int months = 6;  ///< 1..12 whole months
+};
+
+/// The first day of the month `months` months before the month containing `now`, so that
+/// the demo covers the last `months` complete months.
+EpochSeconds demo_start_before(EpochSeconds now, int months = 6);
+
+/// One spend anomaly written into the data on purpose, so that detectors can be checked.
+struct DemoAnomaly {
+  std::string kind;  ///< "llm_runaway" or "gpu_left_running"
+  std::string team;  ///< the team tag of the affected resources
+  std::string project;
+  std::string environment;
+  std::string service;      ///< FOCUS ServiceName of the affected rows
+  std::string resource;     ///< ResourceName (or model for LLM rows)
+  EpochSeconds start = 0;   ///< first affected UTC day
+  int days = 0;             ///< affected days
+  __int128 extra_cost = 0;  ///< effective cost above the usual for those days, in nanos
+  std::string description;  ///< one human line
+};
+
+/// What was written. Costs in nano-units of USD, summed in 128 bits.
+struct DemoStats {
+  int64_t rows = 0;   ///< data rows, header excluded
+  int64_t bytes = 0;  ///< including the header
+  EpochSeconds period_start = 0;
+  EpochSeconds period_end = 0;  ///< exclusive
+  __int128 billed_cost = 0;
+  __int128 effective_cost = 0;
+  /// Effective cost of rows whose tags name no team (untagged, partly tagged, shared fees).
+  __int128 untagged_effective_cost = 0;
+  std::vector<DemoAnomaly> anomalies;
+};
+
+/// Writes the organisation's FOCUS CSV (header first) to `out`. Token costs are exactly
+/// tokens × the catalog's price per 1M tokens in effect that day (rounded half-to-even to
+/// the nano-unit when a price has more than 3 decimals); instance hours are priced at the
+/// catalog's on-demand (or reserved) hourly price. Models and SKUs missing from the catalog
+/// are skipped, so any subset of the built-in catalog works. Deterministic for a given
+/// catalog, seed, start and months. Fails on bad options or a write error.
+Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const DemoOptions& options,
+                                       std::ostream& out);
+
+/// The same, into a file (created or truncated).
+Result<DemoStats> write_demo_focus_csv_file(const pricing::Catalog& catalog,
+                                            const DemoOptions& options, const std::string& path);
+
+}  // namespace aifinops::demo
