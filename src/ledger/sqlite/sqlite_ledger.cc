@@ -770,6 +770,8 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
     auto row = st.step();
     if (!row) return Unexpected{row.error()};
     if (!*row) break;
+    int col = (int)spec.group_by.size();
+    if (st.null_at(col)) continue;  // no records at all: an ungrouped sum over nothing
     QueryRow out;
     for (size_t i = 0; i < spec.group_by.size(); ++i) {
       const Dimension& d = spec.group_by[i];
@@ -782,7 +784,6 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
         out.keys.push_back(v.empty() ? "(none)" : v);
       }
     }
-    int col = (int)spec.group_by.size();
     // SQLite sums integers exactly and reports an error on int64 overflow, never wraps.
     __int128 v = st.int_at(col);
     if (spec.metric == Metric::kGpuHours) v = mul_div_round(v, kNanosPerUnit, 3'600'000);
