@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <cctype>
+#include <map>
 
 namespace aifinops::allocate {
 namespace {
@@ -72,6 +73,29 @@ bool TagPolicy::extend(std::string_view dimension, const std::vector<std::string
     return true;
   }
   return false;
+}
+
+bool TagPolicy::add_custom(CustomDimension dimension) {
+  Attr a = attribute_from_name(dimension.name);
+  if (a != Attr::kCount || dimension.aliases.empty() || find_custom(dimension.name) != nullptr)
+    return false;
+  custom_.push_back(std::move(dimension));
+  return true;
+}
+
+const CustomDimension* TagPolicy::find_custom(std::string_view name) const {
+  for (const CustomDimension& d : custom_)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+std::string TagPolicy::fingerprint() const {
+  std::map<std::string, std::string> sorted;  // unordered_map order is not stable
+  for (const auto& [alias, attribute] : alias_to_attribute_)
+    sorted[alias] = std::string(attribute_name(attribute));
+  std::string out;
+  for (const auto& [alias, name] : sorted) out += alias + "=" + name + ";";
+  return out;
 }
 
 bool TagPolicy::apply(std::string_view tags_json, std::array<std::string, kAttrCount>& storage,

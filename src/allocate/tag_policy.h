@@ -21,6 +21,16 @@ struct DimensionRule {
   bool required = false;
 };
 
+/// A dimension a policy adds beyond the canonical ones ("owner", "product"). It has no
+/// column of its own: queries read it from the raw tags, first alias present wins, so the
+/// aliases are matched exactly as spelled.
+struct CustomDimension {
+  std::string name;
+  std::vector<std::string> aliases;
+  std::vector<std::string> allowed;
+  bool required = false;
+};
+
 /// Maps raw tags to canonical dimension values. Immutable after construction; thread-safe.
 class TagPolicy {
  public:
@@ -40,10 +50,20 @@ class TagPolicy {
   bool apply(std::string_view tags_json, std::array<std::string, kAttrCount>& storage,
              AttributeViews& out) const;
 
+  /// Adds a custom dimension; false if the name is canonical, already used, or has no alias.
+  bool add_custom(CustomDimension dimension);
+  const CustomDimension* find_custom(std::string_view name) const;
+  const std::vector<CustomDimension>& custom_dimensions() const { return custom_; }
+
   const std::vector<DimensionRule>& rules() const { return rules_; }
+
+  /// A text that changes whenever the alias mapping changes. Ingest mixes it into attribute
+  /// fingerprints, so that rows ingested under a changed policy get their dimensions anew.
+  std::string fingerprint() const;
 
  private:
   std::vector<DimensionRule> rules_;
+  std::vector<CustomDimension> custom_;
   std::unordered_map<std::string, Attr> alias_to_attribute_;  // lower-cased, '-'/' ' -> '_'
 };
 

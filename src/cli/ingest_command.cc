@@ -9,6 +9,7 @@
 #include "allocate/tag_policy.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "config/policy_yaml.h"
 #include "ingest/ingest.h"
 
 namespace aifinops::cli {
@@ -17,6 +18,7 @@ namespace {
 struct IngestFlags {
   std::vector<std::string> files;
   std::string db;
+  std::string config;
   std::string format = "auto";
   bool strict = false;
   bool replace = false;
@@ -57,8 +59,9 @@ int run_ingest(const IngestFlags& flags) {
   if (!ledger) return report_error(ledger.error());
   auto catalog = (*ledger)->load_catalog();
   if (!catalog) return report_error(catalog.error());
-  allocate::TagPolicy policy = allocate::TagPolicy::defaults();
-  ingest::IngestContext context{**ledger, *catalog, policy};
+  auto policy = config::load_policy(flags.config);
+  if (!policy) return report_error(policy.error());
+  ingest::IngestContext context{**ledger, *catalog, *policy};
   int exit_code = kExitOk;
   for (const std::string& file : flags.files) {
     ProgressLine progress;
@@ -122,6 +125,8 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       "ingested + quarantined. The same content twice is ingested once.");
   cmd->add_option("FILE", flags->files, "Files to ingest")->required()->check(CLI::ExistingFile);
   cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--config", flags->config,
+                  "Policy file with tag aliases (default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");
   cmd->add_option("--format", flags->format, "Input format")
       ->check(CLI::IsMember({"auto", "focus"}))
       ->capture_default_str();

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "config/policy_yaml.h"
 #include "cli/report_output.h"
 
 namespace aifinops::cli {
@@ -11,6 +12,7 @@ namespace {
 
 struct ReportFlags {
   std::string db;
+  std::string config;
   std::vector<std::string> by;
   std::string metric = "effective_cost";
   std::string from, to;
@@ -46,8 +48,21 @@ int run_report(const ReportFlags& flags) {
                            "--grain " + flags.grain + ": allowed values are day, week, month"});
     spec.group_by.push_back(*d);
   }
+  auto policy = config::load_policy(flags.config);
+  if (!policy) return report_error(policy.error());
+  // A policy's custom dimensions first, then the built-in names.
+  auto parse_dimension = [&](const std::string& name) -> Result<ledger::Dimension> {
+    if (const allocate::CustomDimension* custom = policy->find_custom(name)) {
+      ledger::Dimension d;
+      d.kind = ledger::Dimension::Kind::kTag;
+      d.tag_keys = custom->aliases;
+      d.label = name;
+      return d;
+    }
+    return ledger::parse_dimension(name);
+  };
   for (const std::string& name : flags.by) {
-    auto d = ledger::parse_dimension(name);
+    auto d = parse_dimension(name);
     if (!d) return report_error({ErrorCode::kInvalidArgument, "--by: " + d.error().message});
     spec.group_by.push_back(*d);
   }
@@ -56,7 +71,7 @@ int run_report(const ReportFlags& flags) {
     if (eq == std::string::npos || eq == 0)
       return report_error({ErrorCode::kInvalidArgument,
                            "--filter " + f + ": expected DIM=VALUE, e.g. --filter team=search"});
-    auto d = ledger::parse_dimension(f.substr(0, eq));
+    auto d = parse_dimension(f.substr(0, eq));
     if (!d) return report_error({ErrorCode::kInvalidArgument, "--filter: " + d.error().message});
     spec.filters.push_back({*d, f.substr(eq + 1)});
   }
@@ -85,6 +100,9 @@ void add_report_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "report", "Sum a metric over the ledger, grouped by dimensions and time (showback).");
   cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--config", flags->config,
+                  "Policy file; its custom dimensions can be used in --by and --filter "
+                  "(default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");
   cmd->add_option("--by", flags->by,
                   "Dimensions to group by, comma-separated: provider, service, service_category, "
                   "region, resource, resource_type, sku, charge_category, billing_account, model, "

@@ -1,5 +1,7 @@
 #include "config/catalog_yaml.h"
 
+#include "config/yaml_reader.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -18,15 +20,6 @@ using pricing::ModelPrice;
 using pricing::PriceTier;
 using pricing::TokenPrices;
 
-std::string node_kind(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "nothing";
-    default: return "a scalar";
-  }
-}
-
 // Top-level values that entries inherit when they do not set their own.
 struct Defaults {
   std::string currency = "USD";
@@ -34,11 +27,10 @@ struct Defaults {
   std::string source;
 };
 
-// Walks the YAML tree and keeps the first error, so that field readers can be plain
-// boolean calls instead of a Result per field.
-class CatalogReader {
+// Walks the YAML tree and keeps the first error (see YamlReader).
+class CatalogReader : public YamlReader {
  public:
-  explicit CatalogReader(std::string_view file_name) : file_name_(file_name) {}
+  explicit CatalogReader(std::string_view file_name) : YamlReader(file_name) {}
 
   Result<Catalog> read(const YAML::Node& root) {
     Catalog catalog;
@@ -77,50 +69,6 @@ class CatalogReader {
   }
 
  private:
-  bool fail(const YAML::Node& node, const std::string& path, const std::string& what) {
-    std::string where(file_name_);
-    if (node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
-    error_ = Unexpected{Error{ErrorCode::kInvalidArgument, where + ": " + path + ": " + what}};
-    return false;
-  }
-  Unexpected fail_result(const YAML::Node& node, const std::string& path, const std::string& what) {
-    fail(node, path, what);
-    return *error_;
-  }
-
-  // Every key must be known and appear once.
-  bool check_keys(const YAML::Node& map, const std::string& path,
-                  std::initializer_list<std::string_view> allowed) {
-    std::set<std::string> seen;
-    for (const auto& item : map) {
-      std::string prefix = path.empty() ? "" : path + ".";
-      if (!item.first.IsScalar()) return fail(item.first, path.empty() ? "(top level)" : path, "keys must be plain names");
-      std::string key = item.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        std::string list;
-        for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        return fail(item.first, prefix + key, "unknown key (expected one of: " + list + ")");
-      }
-      if (!seen.insert(key).second) return fail(item.first, prefix + key, "is given twice");
-    }
-    return true;
-  }
-
-  bool scalar_text(const YAML::Node& node, const std::string& path, std::string_view expected,
-                   std::string& out) {
-    if (!node.IsScalar()) return fail(node, path, "expected " + std::string(expected) + ", found " + node_kind(node));
-    out = node.Scalar();
-    return true;
-  }
-
-  bool read_string(const YAML::Node& node, const std::string& path, std::string& out) {
-    if (node.IsNull()) {
-      out.clear();
-      return true;
-    }
-    return scalar_text(node, path, "a text value", out);
-  }
-
   bool read_currency(const YAML::Node& node, const std::string& path, std::string& out) {
     std::string text;
     if (!scalar_text(node, path, "an ISO 4217 currency code", text)) return false;
@@ -316,8 +264,6 @@ class CatalogReader {
     return true;
   }
 
-  std::string_view file_name_;
-  std::optional<Unexpected> error_;
   std::set<std::string> seen_models_, seen_gpus_;
 };
 
@@ -402,17 +348,10 @@ std::string tier_text(const PriceTier& tier) {
 }  // namespace
 
 Result<pricing::Catalog> parse_catalog_yaml(std::string_view text, std::string_view file_name) {
-  YAML::Node root;
+  auto root = load_yaml(text, file_name);
+  if (!root) return Unexpected{root.error()};
   try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    // yaml-cpp reports syntax errors by exception; this is the boundary where they become values.
-    std::string where(file_name);
-    if (e.mark.line >= 0) where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    return make_error(ErrorCode::kParse, where + ": not valid YAML: " + e.msg);
-  }
-  try {
-    return CatalogReader(file_name).read(root);
+    return CatalogReader(file_name).read(*root);
   } catch (const YAML::Exception& e) {
     return make_error(ErrorCode::kParse, std::string(file_name) + ": " + e.msg);
   }
@@ -491,12 +430,9 @@ std::string to_catalog_yaml(const pricing::Catalog& catalog, std::string_view he
 }
 
 Result<pricing::Catalog> load_catalog_yaml_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kIo, path + ": cannot open the price catalog file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return make_error(ErrorCode::kIo, path + ": cannot read the price catalog file");
-  return parse_catalog_yaml(buffer.str(), path);
+  auto text = read_text_file(path, "price catalog file");
+  if (!text) return Unexpected{text.error()};
+  return parse_catalog_yaml(*text, path);
 }
 
 }  // namespace aifinops::config

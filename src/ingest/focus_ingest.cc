@@ -99,7 +99,13 @@ struct ColumnPlan {
 class FocusIngest {
  public:
   FocusIngest(const IngestContext& context, const std::string& path, const IngestOptions& options)
-      : context_(context), path_(path), options_(options) {}
+      : context_(context), path_(path), options_(options) {
+    // A short digest of the policy: the same raw attributes under another policy map to
+    // other dimension values, so they must not share an attribute set.
+    std::string policy = context.tag_policy.fingerprint();
+    XXH128_hash_t h = XXH3_128bits(policy.data(), policy.size());
+    policy_fingerprint_.assign(reinterpret_cast<const char*>(&h), sizeof h);
+  }
 
   Result<IngestSummary> run();
 
@@ -126,6 +132,7 @@ class FocusIngest {
   std::vector<std::pair<size_t, std::string_view>> extra_values_;
   std::string_view model_hint_;
   std::string key_;
+  std::string policy_fingerprint_;
 
   std::unordered_map<ledger::Fingerprint, AttributeInfo, FingerprintHash> cache_;
   std::vector<std::unique_ptr<std::string>> model_names_;
@@ -380,11 +387,13 @@ AttributeInfo FocusIngest::describe(const AttributeViews& v, std::string_view mo
 Result<const AttributeInfo*> FocusIngest::intern(const UsageFacts&) {
   // The fingerprint covers every attribute and extra column value, with separators. Written
   // with raw copies into a buffer sized once per record: this runs for every row.
-  size_t need = kAttrCount + 12 * extra_values_.size();
+  size_t need = kAttrCount + 12 * extra_values_.size() + policy_fingerprint_.size();
   for (std::string_view v : views_) need += v.size();
   for (auto& [index, value] : extra_values_) need += value.size();
   if (key_.size() < need) key_.resize(need * 2);
   char* out = key_.data();
+  std::memcpy(out, policy_fingerprint_.data(), policy_fingerprint_.size());
+  out += policy_fingerprint_.size();
   for (std::string_view v : views_) {
     std::memcpy(out, v.data(), v.size());
     out += v.size();

@@ -69,7 +69,9 @@ bool metric_is_decimal(Metric m);
 struct Dimension {
   enum class Kind { kAttribute, kTag, kTime } kind = Kind::kAttribute;
   Attr attribute = Attr::kCount;  ///< kAttribute
-  std::string tag_key;            ///< kTag: the raw key
+  /// kTag: the raw keys, first present wins ("tag:Owner" has one; a policy's custom
+  /// dimension has one per alias)
+  std::vector<std::string> tag_keys;
   Grain grain = Grain::kNone;     ///< kTime
   std::string label;              ///< as the user wrote it ("service", "tag:Owner", "month")
 };

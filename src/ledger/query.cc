@@ -56,7 +56,7 @@ Result<Dimension> parse_dimension(std::string_view name) {
   if (name.rfind("tag:", 0) == 0) {
     if (name.size() == 4) return make_error(ErrorCode::kInvalidArgument, "dimension \"tag:\" needs a key, e.g. tag:Owner");
     d.kind = Dimension::Kind::kTag;
-    d.tag_key = std::string(name.substr(4));
+    d.tag_keys = {std::string(name.substr(4))};
     return d;
   }
   constexpr std::pair<std::string_view, Grain> kTimes[] = {

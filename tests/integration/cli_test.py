@@ -82,6 +82,23 @@ class CliTest(unittest.TestCase):
         rows = self.report_json("--by", "environment")["rows"]
         self.assertIn("dev", {r["environment"] for r in rows})
 
+    def test_policy_adds_aliases_and_custom_dimensions(self):
+        policy = self.dir / "policy.yaml"
+        policy.write_text("dimensions:\n"
+                          "  team: {aliases: [business_unit]}\n"
+                          "  app: {aliases: [application]}\n")
+        sample = str(FIXTURES / "focus-1.0-sample" / "focus_sample.csv")
+        run("ingest", sample, "--db", self.db, "--config", str(policy), check=0)
+        teams = {r["team"] for r in self.report_json("--by", "team")["rows"]}
+        self.assertIn("ViennaAI", teams)  # {"business_unit": "ViennaAI"} in the sample's tags
+        p = run("report", "--db", self.db, "--config", str(policy), "--by", "app", "--format", "json", check=0)
+        apps = {r["app"] for r in json.loads(p.stdout)["rows"]}
+        self.assertIn("BrightLensMatrix", apps)
+        policy.write_text("dimensions:\n  team: {aliasses: [x]}\n")
+        p = run("report", "--db", self.db, "--config", str(policy))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("dimensions.team.aliasses: unknown key", p.stderr)
+
     def test_same_file_twice_is_ingested_once(self):
         sample = str(FIXTURES / "focus-1.0-sample" / "focus_sample.csv")
         run("ingest", sample, "--db", self.db, check=0)

@@ -32,6 +32,20 @@ TEST(TagPolicyTest, ExtendedAliasesApplyAndUnknownDimensionsAreRefused) {
   EXPECT_EQ(dimension(views, Attr::kTeam), "alpha");
 }
 
+TEST(TagPolicyTest, CustomDimensionsAreNamedOnceAndChangeTheFingerprint) {
+  TagPolicy policy = TagPolicy::defaults();
+  std::string before = policy.fingerprint();
+  EXPECT_TRUE(policy.add_custom({"owner", {"Owner", "owner-email"}, {}, false}));
+  EXPECT_FALSE(policy.add_custom({"owner", {"x"}, {}, false}));
+  EXPECT_FALSE(policy.add_custom({"team", {"x"}, {}, false}));
+  EXPECT_FALSE(policy.add_custom({"product", {}, {}, false}));
+  ASSERT_NE(policy.find_custom("owner"), nullptr);
+  EXPECT_EQ(policy.find_custom("owner")->aliases[1], "owner-email");
+  EXPECT_EQ(before, policy.fingerprint());  // custom dimensions are read at query time
+  policy.extend("team", {"crew"}, {}, false);
+  EXPECT_NE(before, policy.fingerprint());
+}
+
 TEST(TagPolicyTest, RejectsTagsThatAreNotAJsonObject) {
   TagPolicy policy = TagPolicy::defaults();
   std::array<std::string, kAttrCount> storage;

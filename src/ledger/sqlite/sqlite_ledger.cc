@@ -667,6 +667,23 @@ std::string metric_sql(Metric m) {
   return "0";
 }
 
+/// The SQL for a tag dimension: its first key present in the raw tags. Appends the JSON
+/// paths to bind, in order.
+std::string tag_sql(const Dimension& d, std::vector<std::string>& binds) {
+  std::string sql;
+  for (const std::string& key : d.tag_keys) {
+    sql += sql.empty() ? "" : ", ";
+    sql += "json_extract(a.tags, ?)";
+    std::string escaped;
+    for (char c : key) {
+      if (c == '"' || c == '\\') escaped += '\\';
+      escaped += c;
+    }
+    binds.push_back("$.\"" + escaped + "\"");
+  }
+  return d.tag_keys.size() == 1 ? sql : "coalesce(" + sql + ")";
+}
+
 std::string format_bucket(Grain grain, int64_t t) {
   switch (grain) {
     case Grain::kHour: return format_timestamp(t).substr(0, 13) + ":00Z";
@@ -725,8 +742,7 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
         outer_select.push_back("a." + std::string(attribute_name(d.attribute)));
         break;
       case Dimension::Kind::kTag:
-        outer_select.push_back("json_extract(a.tags, ?)");
-        binds.push_back("$.\"" + d.tag_key + "\"");
+        outer_select.push_back(tag_sql(d, binds));
         break;
     }
   }
@@ -744,9 +760,8 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
   std::vector<std::string> filter_binds;
   for (const Filter& f : spec.filters) {
     std::string column = f.dimension.kind == Dimension::Kind::kTag
-                             ? "json_extract(a.tags, ?)"
+                             ? tag_sql(f.dimension, filter_binds)
                              : "a." + std::string(attribute_name(f.dimension.attribute));
-    if (f.dimension.kind == Dimension::Kind::kTag) filter_binds.push_back("$.\"" + f.dimension.tag_key + "\"");
     if (f.value == "(none)") {
       sql += " AND coalesce(" + column + ", '') = ''";
     } else {

@@ -125,6 +125,28 @@ TEST_F(SqliteLedgerTest, FiltersMatchValuesMissingValuesAndRawTags) {
   EXPECT_EQ(by_owner.rows[0].keys[0], "bob");
 }
 
+TEST_F(SqliteLedgerTest, ACustomDimensionTakesTheFirstAliasPresent) {
+  begin();
+  add(attributes("Compute", "", R"({"Owner":"ann"})"), "2025-01-05T10:00:00Z", "1");
+  add(attributes("Compute", "", R"({"owner-email":"bob@x"})"), "2025-01-05T10:00:00Z", "2");
+  add(attributes("Compute", "", R"({"Owner":"cy","owner-email":"cy@x"})"), "2025-01-05T10:00:00Z", "4");
+  commit();
+  Dimension owner;
+  owner.kind = Dimension::Kind::kTag;
+  owner.tag_keys = {"Owner", "owner-email"};
+  owner.label = "owner";
+  QuerySpec spec;
+  spec.group_by = {owner};
+  auto r = ledger_->query(spec);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_EQ(r->rows.size(), 3u);
+  EXPECT_EQ(r->rows[0].keys[0], "cy");
+  EXPECT_EQ(r->rows[1].keys[0], "bob@x");
+  spec.group_by.clear();
+  spec.filters = {{owner, "ann"}};
+  EXPECT_EQ(format_decimal(ledger_->query(spec)->total), "1");
+}
+
 TEST_F(SqliteLedgerTest, AnAbortedBatchLeavesNothing) {
   begin();
   add(attributes("Compute", "alpha"), "2025-01-05T10:00:00Z", "1");
@@ -196,7 +218,7 @@ TEST(DimensionTest, UnknownDimensionNamesTheAllowedOnes) {
   ASSERT_FALSE(d.has_value());
   EXPECT_NE(d.error().message.find("service_category"), std::string::npos);
   EXPECT_EQ(parse_dimension("service")->attribute, Attr::kServiceName);
-  EXPECT_EQ(parse_dimension("tag:Owner")->tag_key, "Owner");
+  EXPECT_EQ(parse_dimension("tag:Owner")->tag_keys, std::vector<std::string>{"Owner"});
 }
 
 }  // namespace

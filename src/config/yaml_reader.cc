@@ -1,0 +1,114 @@
+#include "config/yaml_reader.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace aifinops::config {
+
+Result<YAML::Node> load_yaml(std::string_view text, std::string_view file_name) {
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp reports syntax errors by exception; this is the boundary where they become values.
+    std::string where(file_name);
+    if (e.mark.line >= 0)
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    return make_error(ErrorCode::kParse, where + ": not valid YAML: " + e.msg);
+  }
+}
+
+Result<std::string> read_text_file(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kIo, path + ": cannot open the " + std::string(what));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return make_error(ErrorCode::kIo, path + ": cannot read the " + std::string(what));
+  return buffer.str();
+}
+
+std::string node_kind(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "nothing";
+    default: return "a scalar";
+  }
+}
+
+bool YamlReader::fail(const YAML::Node& node, const std::string& path, const std::string& what) {
+  if (error_) return false;
+  std::string where(file_name_);
+  if (node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
+  error_ = Unexpected{Error{ErrorCode::kInvalidArgument, where + ": " + path + ": " + what}};
+  return false;
+}
+
+Unexpected YamlReader::fail_result(const YAML::Node& node, const std::string& path,
+                                   const std::string& what) {
+  fail(node, path, what);
+  return *error_;
+}
+
+bool YamlReader::check_keys(const YAML::Node& map, const std::string& path,
+                            std::initializer_list<std::string_view> allowed) {
+  std::set<std::string> seen;
+  for (const auto& item : map) {
+    std::string prefix = path.empty() ? "" : path + ".";
+    if (!item.first.IsScalar())
+      return fail(item.first, path.empty() ? "(top level)" : path, "keys must be plain names");
+    std::string key = item.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string list;
+      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return fail(item.first, prefix + key, "unknown key (expected one of: " + list + ")");
+    }
+    if (!seen.insert(key).second) return fail(item.first, prefix + key, "is given twice");
+  }
+  return true;
+}
+
+bool YamlReader::scalar_text(const YAML::Node& node, const std::string& path,
+                             std::string_view expected, std::string& out) {
+  if (!node.IsScalar())
+    return fail(node, path, "expected " + std::string(expected) + ", found " + node_kind(node));
+  out = node.Scalar();
+  return true;
+}
+
+bool YamlReader::read_string(const YAML::Node& node, const std::string& path, std::string& out) {
+  if (node.IsNull()) {
+    out.clear();
+    return true;
+  }
+  return scalar_text(node, path, "a text value", out);
+}
+
+bool YamlReader::read_string_list(const YAML::Node& node, const std::string& path,
+                                  std::vector<std::string>& out) {
+  out.clear();
+  if (node.IsNull()) return true;
+  if (node.IsScalar()) {
+    out.push_back(node.Scalar());
+    return true;
+  }
+  if (!node.IsSequence()) return fail(node, path, "expected a list of names, found " + node_kind(node));
+  for (size_t i = 0; i < node.size(); ++i) {
+    std::string value;
+    if (!scalar_text(node[i], path + "[" + std::to_string(i) + "]", "a text value", value)) return false;
+    out.push_back(std::move(value));
+  }
+  return true;
+}
+
+bool YamlReader::read_bool(const YAML::Node& node, const std::string& path, bool& out) {
+  std::string text;
+  if (!scalar_text(node, path, "true or false", text)) return false;
+  if (text == "true" || text == "yes") out = true;
+  else if (text == "false" || text == "no") out = false;
+  else return fail(node, path, "\"" + text + "\" is not true or false");
+  return true;
+}
+
+}  // namespace aifinops::config

@@ -1,0 +1,51 @@
+// Shared pieces of config/'s YAML readers: loading text or a file into a tree (yaml-cpp's
+// exceptions become error values here) and a base class that walks the tree, keeps the
+// first error, and names the file, line and key path in it.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace aifinops::config {
+
+/// Parses YAML text; a syntax error names the file, line and column.
+Result<YAML::Node> load_yaml(std::string_view text, std::string_view file_name);
+/// Reads a whole file; the error names the file and says what it is (`what`).
+Result<std::string> read_text_file(const std::string& path, std::string_view what);
+
+/// "a mapping", "a list", "nothing", "a scalar": for "expected X, found Y" messages.
+std::string node_kind(const YAML::Node& node);
+
+/// Base of the readers: field readers return bool and keep the first error, so that a
+/// reader is a list of plain calls instead of a Result per field.
+class YamlReader {
+ public:
+  explicit YamlReader(std::string_view file_name) : file_name_(file_name) {}
+
+ protected:
+  /// Records "file:line: path: what" (first error wins) and returns false.
+  bool fail(const YAML::Node& node, const std::string& path, const std::string& what);
+  Unexpected fail_result(const YAML::Node& node, const std::string& path, const std::string& what);
+  /// Every key must be one of `allowed` and appear once.
+  bool check_keys(const YAML::Node& map, const std::string& path,
+                  std::initializer_list<std::string_view> allowed);
+  bool scalar_text(const YAML::Node& node, const std::string& path, std::string_view expected,
+                   std::string& out);
+  /// A text value; null reads as empty.
+  bool read_string(const YAML::Node& node, const std::string& path, std::string& out);
+  /// A list of text values (a single scalar is taken as a list of one).
+  bool read_string_list(const YAML::Node& node, const std::string& path, std::vector<std::string>& out);
+  bool read_bool(const YAML::Node& node, const std::string& path, bool& out);
+
+  std::string_view file_name_;
+  std::optional<Unexpected> error_;
+};
+
+}  // namespace aifinops::config
