@@ -395,14 +395,14 @@ Result<const AttributeInfo*> FocusIngest::intern(const UsageFacts&) {
   std::memcpy(out, policy_fingerprint_.data(), policy_fingerprint_.size());
   out += policy_fingerprint_.size();
   for (std::string_view v : views_) {
-    std::memcpy(out, v.data(), v.size());
+    if (!v.empty()) std::memcpy(out, v.data(), v.size());  // an empty view may be null
     out += v.size();
     *out++ = '\x1f';
   }
   for (auto& [index, value] : extra_values_) {
     std::memcpy(out, &index, sizeof index);
     out += sizeof index;
-    std::memcpy(out, value.data(), value.size());
+    std::memcpy(out, value.data(), value.size());  // never empty: nulls are not extras
     out += value.size();
     *out++ = '\x1f';
   }
