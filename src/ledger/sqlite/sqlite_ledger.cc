@@ -90,6 +90,10 @@ constexpr const char* kFactColumns[] = {
     "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
     "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds"};
 constexpr size_t kFactCount = std::size(kFactColumns);
+// A record row: batch_id, line, attributes_id, start, end, the facts, price_version, flags.
+constexpr size_t kRecordColumns = 5 + kFactCount + 2;
+// Records are inserted this many at a time: one statement run per block, not per row.
+constexpr size_t kRowsPerInsert = 16;
 
 std::string schema_v1() {
   std::string attrs;
@@ -244,7 +248,9 @@ struct SqliteLedger::State {
   bool in_batch = false;
   int64_t batch_id = 0;
   int64_t first_record = 0, last_record = 0;
-  Statement insert_record, insert_attributes, find_attributes, insert_quarantine;
+  Statement insert_record, insert_records, insert_attributes, find_attributes, insert_quarantine;
+  int64_t pending[kRowsPerInsert][kRecordColumns];  // records not yet inserted
+  size_t pending_count = 0;
   DayRollup day;
 };
 
@@ -335,14 +341,18 @@ Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
     insert += std::string(", ") + c;
     values += ",?";
   }
-  insert += ", price_version, flags) VALUES(" + values + ",?,?)";
+  insert += ", price_version, flags) VALUES";
+  std::string insert_one = insert + "(" + values + ",?,?)";
+  std::string insert_many = insert;
+  for (size_t r = 0; r < kRowsPerInsert; ++r) insert_many += (r ? ",(" : "(") + values + ",?,?)";
   std::string attrs_insert = "INSERT INTO attributes(fingerprint", attrs_values = "?";
   for (size_t i = 0; i < kAttrCount; ++i) {
     attrs_insert += ", " + std::string(attribute_name(static_cast<Attr>(i)));
     attrs_values += ",?";
   }
   attrs_insert += ") VALUES(" + attrs_values + ")";
-  for (auto r : {s.insert_record.prepare(db_, insert),
+  s.pending_count = 0;
+  for (auto r : {s.insert_record.prepare(db_, insert_one), s.insert_records.prepare(db_, insert_many),
                  s.insert_attributes.prepare(db_, attrs_insert),
                  s.find_attributes.prepare(db_, "SELECT id FROM attributes WHERE fingerprint = ?"),
                  s.insert_quarantine.prepare(db_,
@@ -381,31 +391,49 @@ Result<int64_t> SqliteLedger::intern_attributes(const AttributeViews& attributes
 
 Result<void> SqliteLedger::append(int64_t attributes_id, const UsageFacts& f, const Lineage& lineage) {
   State& s = *state_;
-  Statement& st = s.insert_record;
-  int64_t facts[kFactCount];
+  int64_t* row = s.pending[s.pending_count++];
+  row[0] = lineage.batch_id;
+  row[1] = lineage.line;
+  row[2] = attributes_id;
+  row[3] = f.charge_period_start;
+  row[4] = f.charge_period_end;
+  int64_t* facts = row + 5;
   read_facts(f, facts);
-  st.bind(1, lineage.batch_id);
-  st.bind(2, lineage.line);
-  st.bind(3, attributes_id);
-  st.bind(4, f.charge_period_start);
-  st.bind(5, f.charge_period_end);
-  for (size_t i = 0; i < kFactCount; ++i) st.bind((int)i + 6, facts[i]);
-  st.bind(6 + (int)kFactCount, f.price_version);
-  st.bind(7 + (int)kFactCount, (int64_t)f.flags);
-  if (sqlite3_step(st.get()) != SQLITE_DONE) {
-    sqlite3_reset(st.get());
-    return sql_error(db_, "appending a record");
-  }
-  sqlite3_reset(st.get());
-  int64_t id = sqlite3_last_insert_rowid(db_);
-  if (s.first_record == 0) s.first_record = id;
-  s.last_record = id;
+  row[5 + kFactCount] = f.price_version;
+  row[6 + kFactCount] = (int64_t)f.flags;
+  if (s.pending_count == kRowsPerInsert)
+    if (auto r = flush_records(); !r) return r;
 
   // Rollups: one hash update per row, by day; months are summed from days at flush.
   RollupSums& sums = s.day.at(RollupKey{floor_day(f.charge_period_start), attributes_id});
   ++sums.record_count;
   for (size_t i = 0; i < kFactCount; ++i) sums.facts[i] += facts[i];
   if (s.day.full()) return flush_rollups();
+  return {};
+}
+
+Result<void> SqliteLedger::flush_records() {
+  State& s = *state_;
+  if (s.pending_count == 0) return {};
+  // A full block goes in one multi-row INSERT (one statement run for many rows); a
+  // partial one row by row.
+  bool full = s.pending_count == kRowsPerInsert;
+  Statement& st = full ? s.insert_records : s.insert_record;
+  for (size_t r = 0; r < s.pending_count; ++r) {
+    int base = full ? (int)(r * kRecordColumns) : 0;
+    for (size_t c = 0; c < kRecordColumns; ++c) st.bind(base + (int)c + 1, s.pending[r][c]);
+    if (!full || r + 1 == s.pending_count) {
+      if (sqlite3_step(st.get()) != SQLITE_DONE) {
+        sqlite3_reset(st.get());
+        return sql_error(db_, "appending records");
+      }
+      sqlite3_reset(st.get());
+    }
+  }
+  int64_t last = sqlite3_last_insert_rowid(db_);
+  if (s.first_record == 0) s.first_record = last - (int64_t)s.pending_count + 1;
+  s.last_record = last;
+  s.pending_count = 0;
   return {};
 }
 
@@ -468,6 +496,10 @@ Result<void> SqliteLedger::quarantine(int64_t batch_id, const QuarantinedRow& ro
 Result<void> SqliteLedger::commit_batch(const BatchSummary& summary) {
   State& s = *state_;
   if (!s.in_batch) return make_error(ErrorCode::kInternal, "ledger: commit without a batch");
+  if (auto r = flush_records(); !r) {
+    abort_batch();
+    return r;
+  }
   if (auto r = flush_rollups(); !r) {
     abort_batch();
     return r;
@@ -507,6 +539,7 @@ void SqliteLedger::abort_batch() {
   if (!state_->in_batch) return;
   rollback(db_);
   state_->in_batch = false;
+  state_->pending_count = 0;
   state_->day.take();
 }
 
@@ -582,6 +615,7 @@ Result<std::vector<BatchSummary>> SqliteLedger::batches() {
 Result<void> SqliteLedger::remove_batch(int64_t batch_id) {
   if (!state_->in_batch)
     return make_error(ErrorCode::kInternal, "ledger: remove_batch outside a batch");
+  if (auto r = flush_records(); !r) return r;
   Statement range;
   if (auto r = range.prepare(db_, "SELECT first_record, last_record FROM batches WHERE id = ?"); !r) return r;
   range.bind(1, batch_id);

@@ -46,6 +46,7 @@ class SqliteLedger final : public Ledger {
   struct State;
   explicit SqliteLedger(sqlite3* db, std::string path);
   Result<void> migrate();
+  Result<void> flush_records();
   Result<void> flush_rollups();
 
   sqlite3* db_;
