@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS=(
   build-essential cmake ninja-build ccache pkg-config python3
   libsqlite3-dev zlib1g-dev libxxhash-dev libyaml-cpp-dev libcli11-dev libsimdjson-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev libssl-dev
 )
 # Fuzzing (make fuzz) needs clang's libFuzzer runtime.
 FUZZ_PKGS=(clang libclang-rt-14-dev)

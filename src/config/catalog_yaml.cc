@@ -88,32 +88,6 @@ class CatalogReader : public YamlReader {
   }
 
   // A price or fraction: the scalar's text, exactly, never negative. Null means unset.
-  bool read_decimal(const YAML::Node& node, const std::string& path, std::optional<Decimal>& out) {
-    if (node.IsNull()) {
-      out.reset();
-      return true;
-    }
-    std::string text;
-    if (!scalar_text(node, path, "a decimal number", text)) return false;
-    Decimal value;
-    DecimalError why = DecimalError::kSyntax;
-    if (!parse_decimal(text, value, &why)) return fail(node, path, "\"" + text + "\" " + decimal_error_text(why));
-    if (value.nanos < 0) return fail(node, path, "\"" + text + "\" must not be negative");
-    out = value;
-    return true;
-  }
-
-  bool read_count(const YAML::Node& node, const std::string& path, int64_t& out) {
-    std::string text;
-    if (!scalar_text(node, path, "a whole number", text)) return false;
-    int64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || value < 0)
-      return fail(node, path, "\"" + text + "\" is not a whole number >= 0");
-    out = value;
-    return true;
-  }
-
   // input, cached_input, cache_write, output, reasoning: shared by models and tiers.
   bool read_token_price(const std::string& key, const YAML::Node& value, const std::string& path,
                         TokenPrices& prices, bool& matched) {

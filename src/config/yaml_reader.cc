@@ -1,6 +1,7 @@
 #include "config/yaml_reader.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -108,6 +109,46 @@ bool YamlReader::read_bool(const YAML::Node& node, const std::string& path, bool
   if (text == "true" || text == "yes") out = true;
   else if (text == "false" || text == "no") out = false;
   else return fail(node, path, "\"" + text + "\" is not true or false");
+  return true;
+}
+
+bool YamlReader::read_decimal(const YAML::Node& node, const std::string& path,
+                              std::optional<Decimal>& out) {
+  if (node.IsNull()) {
+    out.reset();
+    return true;
+  }
+  std::string text;
+  if (!scalar_text(node, path, "a decimal number", text)) return false;
+  Decimal value;
+  DecimalError why = DecimalError::kSyntax;
+  if (!parse_decimal(text, value, &why)) return fail(node, path, "\"" + text + "\" " + decimal_error_text(why));
+  if (value.nanos < 0) return fail(node, path, "\"" + text + "\" must not be negative");
+  out = value;
+  return true;
+}
+
+bool YamlReader::read_count(const YAML::Node& node, const std::string& path, int64_t& out) {
+  std::string text;
+  if (!scalar_text(node, path, "a whole number", text)) return false;
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0)
+    return fail(node, path, "\"" + text + "\" is not a whole number >= 0");
+  out = value;
+  return true;
+}
+
+bool YamlReader::read_string_map(const YAML::Node& node, const std::string& path,
+                                 std::map<std::string, std::string>& out) {
+  out.clear();
+  if (node.IsNull()) return true;
+  if (!node.IsMap()) return fail(node, path, "expected a mapping like {team: team-a}, found " + node_kind(node));
+  for (const auto& item : node) {
+    std::string key = item.first.Scalar(), value;
+    if (!scalar_text(item.second, path + "." + key, "a text value", value)) return false;
+    out[key] = value;
+  }
   return true;
 }
 

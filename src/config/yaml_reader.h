@@ -6,11 +6,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/money.h"
 #include "core/result.h"
 
 namespace aifinops::config {
@@ -43,6 +45,13 @@ class YamlReader {
   /// A list of text values (a single scalar is taken as a list of one).
   bool read_string_list(const YAML::Node& node, const std::string& path, std::vector<std::string>& out);
   bool read_bool(const YAML::Node& node, const std::string& path, bool& out);
+  /// A non-negative exact decimal (read from its text, never through a float); null unsets.
+  bool read_decimal(const YAML::Node& node, const std::string& path, std::optional<Decimal>& out);
+  /// A whole number >= 0.
+  bool read_count(const YAML::Node& node, const std::string& path, int64_t& out);
+  /// A mapping of text keys to text values.
+  bool read_string_map(const YAML::Node& node, const std::string& path,
+                       std::map<std::string, std::string>& out);
 
   std::string_view file_name_;
   std::optional<Unexpected> error_;

@@ -1,0 +1,211 @@
+#include "config/gateway_yaml.h"
+
+#include <algorithm>
+#include <set>
+
+#include "config/yaml_reader.h"
+
+namespace aifinops::config {
+namespace {
+
+using gateway::GatewayConfig;
+
+bool is_lower_hex(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+class GatewayReader : public YamlReader {
+ public:
+  using YamlReader::YamlReader;
+
+  Result<GatewayConfig> read(const YAML::Node& root) {
+    GatewayConfig config;
+    if (!root || !root.IsMap()) return fail_result(root, "(top level)", "expected a mapping with listen:, upstreams:, routes:, keys:");
+    if (!check_keys(root, "", {"listen", "ledger", "spool_dir", "threads", "max_body_bytes", "store_bodies",
+                               "upstreams", "routes", "keys", "budgets", "cache", "prices"}))
+      return *error_;
+    bool ok = true;
+    if (root["listen"]) ok = ok && read_listen(root["listen"], config.listen);
+    if (root["ledger"]) ok = ok && read_string(root["ledger"], "ledger", config.ledger);
+    if (root["spool_dir"]) ok = ok && read_string(root["spool_dir"], "spool_dir", config.spool_dir);
+    if (root["threads"]) ok = ok && read_count(root["threads"], "threads", config.threads);
+    if (root["max_body_bytes"]) ok = ok && read_count(root["max_body_bytes"], "max_body_bytes", config.max_body_bytes);
+    if (root["store_bodies"]) ok = ok && read_bool(root["store_bodies"], "store_bodies", config.store_bodies);
+    ok = ok && read_list(root, "upstreams", [&](const YAML::Node& n, const std::string& p) { return read_upstream(n, p, config); });
+    ok = ok && read_list(root, "routes", [&](const YAML::Node& n, const std::string& p) { return read_route(n, p, config); });
+    ok = ok && read_list(root, "keys", [&](const YAML::Node& n, const std::string& p) { return read_key(n, p, config); });
+    ok = ok && read_list(root, "budgets", [&](const YAML::Node& n, const std::string& p) { return read_budget(n, p, config); });
+    if (ok && root["cache"]) ok = read_cache(root["cache"], config.cache);
+    if (ok && root["prices"]) ok = read_prices(root["prices"], config);
+    if (!ok) return *error_;
+    if (config.threads < 1) return fail_result(root["threads"], "threads", "must be at least 1");
+    if (config.upstreams.empty()) return fail_result(root, "upstreams", "at least one upstream is needed");
+    if (config.routes.empty()) return fail_result(root, "routes", "at least one route is needed, e.g. {model: \"*\", upstream: " + config.upstreams[0].name + "}");
+    return config;
+  }
+
+ private:
+  template <typename F>
+  bool read_list(const YAML::Node& root, const std::string& key, F read_item) {
+    const YAML::Node list = root[key];
+    if (!list || list.IsNull()) return true;
+    if (!list.IsSequence()) return fail(list, key, "expected a list, found " + node_kind(list));
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string path = key + "[" + std::to_string(i) + "]";
+      if (!list[i].IsMap()) return fail(list[i], path, "expected a mapping, found " + node_kind(list[i]));
+      if (!read_item(list[i], path)) return false;
+    }
+    return true;
+  }
+
+  bool read_listen(const YAML::Node& node, std::string& out) {
+    if (!read_string(node, "listen", out)) return false;
+    size_t colon = out.rfind(':');
+    if (colon == std::string::npos || colon + 1 == out.size())
+      return fail(node, "listen", "\"" + out + "\" is not HOST:PORT, e.g. 127.0.0.1:4000");
+    return true;
+  }
+
+  bool read_upstream(const YAML::Node& n, const std::string& path, GatewayConfig& config) {
+    if (!check_keys(n, path, {"name", "kind", "base_url", "api_key_env", "api_key_file", "timeout_s", "api_version"})) return false;
+    gateway::UpstreamConfig u;
+    std::string kind = "openai";
+    if (!n["name"]) return fail(n, path + ".name", "missing (every upstream needs a name that routes refer to)");
+    if (!n["base_url"]) return fail(n, path + ".base_url", "missing, e.g. https://api.openai.com/v1");
+    if (!read_string(n["name"], path + ".name", u.name) || !read_string(n["base_url"], path + ".base_url", u.base_url)) return false;
+    if (n["kind"] && !read_string(n["kind"], path + ".kind", kind)) return false;
+    if (kind == "openai") u.kind = gateway::UpstreamKind::kOpenAi;
+    else if (kind == "azure-openai") u.kind = gateway::UpstreamKind::kAzureOpenAi;
+    else if (kind == "anthropic") u.kind = gateway::UpstreamKind::kAnthropic;
+    else return fail(n["kind"], path + ".kind", "\"" + kind + "\" is not one of openai, azure-openai, anthropic");
+    if (u.base_url.rfind("http://", 0) != 0 && u.base_url.rfind("https://", 0) != 0)
+      return fail(n["base_url"], path + ".base_url", "\"" + u.base_url + "\" must start with http:// or https://");
+    while (!u.base_url.empty() && u.base_url.back() == '/') u.base_url.pop_back();
+    if (n["api_key_env"] && !read_string(n["api_key_env"], path + ".api_key_env", u.api_key_env)) return false;
+    if (n["api_key_file"] && !read_string(n["api_key_file"], path + ".api_key_file", u.api_key_file)) return false;
+    if (n["api_version"] && !read_string(n["api_version"], path + ".api_version", u.api_version)) return false;
+    if (n["timeout_s"] && !read_count(n["timeout_s"], path + ".timeout_s", u.timeout_s)) return false;
+    if (u.timeout_s < 1) return fail(n["timeout_s"], path + ".timeout_s", "must be at least 1");
+    for (const auto& other : config.upstreams)
+      if (other.name == u.name) return fail(n["name"], path + ".name", "\"" + u.name + "\" is used by another upstream");
+    config.upstreams.push_back(std::move(u));
+    return true;
+  }
+
+  bool read_route(const YAML::Node& n, const std::string& path, GatewayConfig& config) {
+    if (!check_keys(n, path, {"model", "upstream"})) return false;
+    gateway::RouteConfig r;
+    if (!n["model"] || !n["upstream"]) return fail(n, path, "needs model: and upstream:");
+    if (!read_string(n["model"], path + ".model", r.model) || !read_string(n["upstream"], path + ".upstream", r.upstream)) return false;
+    bool known = std::any_of(config.upstreams.begin(), config.upstreams.end(), [&](const auto& u) { return u.name == r.upstream; });
+    if (!known) return fail(n["upstream"], path + ".upstream", "\"" + r.upstream + "\" is not the name of an upstream");
+    config.routes.push_back(std::move(r));
+    return true;
+  }
+
+  bool read_key(const YAML::Node& n, const std::string& path, GatewayConfig& config) {
+    if (!check_keys(n, path, {"id", "key_sha256", "tags", "models", "limits"})) return false;
+    gateway::KeyConfig k;
+    if (!n["id"] || !n["key_sha256"]) return fail(n, path, "needs id: and key_sha256: (make one with 'aifinops gateway keys new --id ID')");
+    if (!read_string(n["id"], path + ".id", k.id) || !read_string(n["key_sha256"], path + ".key_sha256", k.key_sha256)) return false;
+    std::transform(k.key_sha256.begin(), k.key_sha256.end(), k.key_sha256.begin(), [](char c) { return (char)std::tolower((unsigned char)c); });
+    if (k.key_sha256.size() != 64 || !is_lower_hex(k.key_sha256))
+      return fail(n["key_sha256"], path + ".key_sha256", "expected 64 hex digits (the SHA-256 of the virtual key, not the key itself)");
+    if (n["tags"] && !read_string_map(n["tags"], path + ".tags", k.tags)) return false;
+    k.models = {"*"};
+    if (n["models"] && !read_string_list(n["models"], path + ".models", k.models)) return false;
+    if (const YAML::Node l = n["limits"]) {
+      std::string lp = path + ".limits";
+      if (!l.IsMap()) return fail(l, lp, "expected a mapping like {rpm: 600, tpm: 100000}");
+      if (!check_keys(l, lp, {"rpm", "tpm", "requests_per_day", "tokens_per_day", "usd_per_day"})) return false;
+      if (l["rpm"] && !read_count(l["rpm"], lp + ".rpm", k.limits.rpm)) return false;
+      if (l["tpm"] && !read_count(l["tpm"], lp + ".tpm", k.limits.tpm)) return false;
+      if (l["requests_per_day"] && !read_count(l["requests_per_day"], lp + ".requests_per_day", k.limits.requests_per_day)) return false;
+      if (l["tokens_per_day"] && !read_count(l["tokens_per_day"], lp + ".tokens_per_day", k.limits.tokens_per_day)) return false;
+      if (l["usd_per_day"] && !read_decimal(l["usd_per_day"], lp + ".usd_per_day", k.limits.usd_per_day)) return false;
+    }
+    for (const auto& other : config.keys) {
+      if (other.id == k.id) return fail(n["id"], path + ".id", "\"" + k.id + "\" is used by another key");
+      if (other.key_sha256 == k.key_sha256) return fail(n["key_sha256"], path + ".key_sha256", "the same key as " + other.id);
+    }
+    config.keys.push_back(std::move(k));
+    return true;
+  }
+
+  bool read_budget(const YAML::Node& n, const std::string& path, GatewayConfig& config) {
+    if (!check_keys(n, path, {"name", "scope", "period", "amount_usd", "enforce", "alert_at"})) return false;
+    gateway::BudgetRule b;
+    if (!n["scope"] || !n["amount_usd"]) return fail(n, path, "needs scope: and amount_usd:");
+    if (!read_string_map(n["scope"], path + ".scope", b.scope)) return false;
+    if (b.scope.empty()) return fail(n["scope"], path + ".scope", "must name at least one dimension, e.g. {team: team-a}");
+    std::string period = "month", enforce = "hard";
+    if (n["period"] && !read_string(n["period"], path + ".period", period)) return false;
+    if (period == "day") b.period = gateway::BudgetPeriod::kDay;
+    else if (period == "week") b.period = gateway::BudgetPeriod::kWeek;
+    else if (period == "month") b.period = gateway::BudgetPeriod::kMonth;
+    else return fail(n["period"], path + ".period", "\"" + period + "\" is not one of day, week, month");
+    std::optional<Decimal> amount;
+    if (!read_decimal(n["amount_usd"], path + ".amount_usd", amount)) return false;
+    if (!amount || amount->nanos <= 0) return fail(n["amount_usd"], path + ".amount_usd", "must be more than 0");
+    b.amount = *amount;
+    if (n["enforce"] && !read_string(n["enforce"], path + ".enforce", enforce)) return false;
+    if (enforce != "hard" && enforce != "soft") return fail(n["enforce"], path + ".enforce", "\"" + enforce + "\" is not hard or soft");
+    b.hard = enforce == "hard";
+    if (n["name"]) {
+      if (!read_string(n["name"], path + ".name", b.name)) return false;
+    } else {
+      for (const auto& [dimension, value] : b.scope) b.name += (b.name.empty() ? "" : ",") + dimension + "=" + value;
+      b.name += " (" + period + ")";
+    }
+    config.budgets.push_back(std::move(b));
+    return true;
+  }
+
+  bool read_cache(const YAML::Node& n, gateway::CacheConfig& cache) {
+    if (!n.IsMap()) return fail(n, "cache", "expected a mapping like {enabled: true, ttl_s: 3600, max_mb: 256}");
+    if (!check_keys(n, "cache", {"enabled", "ttl_s", "max_mb", "share_across_teams"})) return false;
+    if (n["enabled"] && !read_bool(n["enabled"], "cache.enabled", cache.enabled)) return false;
+    if (n["ttl_s"] && !read_count(n["ttl_s"], "cache.ttl_s", cache.ttl_s)) return false;
+    if (n["max_mb"] && !read_count(n["max_mb"], "cache.max_mb", cache.max_mb)) return false;
+    if (n["share_across_teams"] && !read_bool(n["share_across_teams"], "cache.share_across_teams", cache.share_across_teams)) return false;
+    return true;
+  }
+
+  bool read_prices(const YAML::Node& n, GatewayConfig& config) {
+    if (!n.IsMap()) return fail(n, "prices", "expected a mapping of model: {input: 0.15, output: 0.60}");
+    for (const auto& item : n) {
+      std::string model = item.first.Scalar(), path = "prices." + model;
+      const YAML::Node& p = item.second;
+      if (!p.IsMap()) return fail(p, path, "expected a mapping like {input: 0.15, output: 0.60}");
+      if (!check_keys(p, path, {"input", "cached_input", "cache_write", "output", "reasoning"})) return false;
+      gateway::PriceOverride o;
+      if (p["input"] && !read_decimal(p["input"], path + ".input", o.input)) return false;
+      if (p["cached_input"] && !read_decimal(p["cached_input"], path + ".cached_input", o.cached_input)) return false;
+      if (p["cache_write"] && !read_decimal(p["cache_write"], path + ".cache_write", o.cache_write)) return false;
+      if (p["output"] && !read_decimal(p["output"], path + ".output", o.output)) return false;
+      if (p["reasoning"] && !read_decimal(p["reasoning"], path + ".reasoning", o.reasoning)) return false;
+      config.prices[model] = o;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+Result<gateway::GatewayConfig> parse_gateway_yaml(std::string_view text, std::string_view file_name) {
+  auto root = load_yaml(text, file_name);
+  if (!root) return Unexpected{root.error()};
+  try {
+    return GatewayReader(file_name).read(*root);
+  } catch (const YAML::Exception& e) {
+    return make_error(ErrorCode::kParse, std::string(file_name) + ": " + e.msg);
+  }
+}
+
+Result<gateway::GatewayConfig> load_gateway_config(const std::string& path) {
+  auto text = read_text_file(path, "gateway config (--config)");
+  if (!text) return Unexpected{text.error()};
+  return parse_gateway_yaml(*text, path);
+}
+
+}  // namespace aifinops::config

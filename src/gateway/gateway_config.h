@@ -1,0 +1,68 @@
+// GatewayConfig: the gateway's validated settings as plain values (config/gateway_yaml.cc
+// reads them from gateway.yaml). Built once at start and shared const.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/money.h"
+#include "gateway/limits.h"
+
+namespace aifinops::gateway {
+
+enum class UpstreamKind { kOpenAi, kAzureOpenAi, kAnthropic };
+
+struct UpstreamConfig {
+  std::string name;
+  UpstreamKind kind = UpstreamKind::kOpenAi;
+  std::string base_url;      ///< e.g. http://127.0.0.1:18080/v1 or https://api.openai.com/v1
+  std::string api_key_env;   ///< environment variable holding the provider secret
+  std::string api_key_file;  ///< or a file holding it
+  int64_t timeout_s = 60;
+  std::string api_version;   ///< azure-openai: the api-version query parameter to send
+};
+
+struct RouteConfig {
+  std::string model;         ///< exact model name, or "*" for the default
+  std::string upstream;
+};
+
+struct KeyConfig {
+  std::string id;
+  std::string key_sha256;    ///< lower-case hex SHA-256 of the virtual key
+  std::map<std::string, std::string> tags;
+  std::vector<std::string> models;  ///< allowed models; "*" = any
+  KeyLimits limits;
+};
+
+struct CacheConfig {
+  bool enabled = false;
+  int64_t ttl_s = 3600;
+  int64_t max_mb = 256;
+  bool share_across_teams = false;
+};
+
+/// A price override per model, per million tokens.
+struct PriceOverride {
+  std::optional<Money> input, cached_input, cache_write, output, reasoning;
+};
+
+struct GatewayConfig {
+  std::string listen = "127.0.0.1:4000";
+  std::string ledger = "aifinops.db";
+  std::string spool_dir;     ///< default: <ledger>.spool beside the ledger
+  int64_t threads = 1;       ///< I/O threads
+  int64_t max_body_bytes = 8 * 1024 * 1024;
+  bool store_bodies = false;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+  std::vector<KeyConfig> keys;
+  std::vector<BudgetRule> budgets;
+  CacheConfig cache;
+  std::map<std::string, PriceOverride> prices;
+};
+
+}  // namespace aifinops::gateway

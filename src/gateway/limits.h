@@ -1,0 +1,105 @@
+// Limits and budgets for the gateway: token-bucket rate limits (RPM, TPM), daily request,
+// token and dollar quotas per key, and budgets per scope and period with worst-case
+// reservations, so that concurrent requests cannot overspend a hard budget by more than
+// the reservation error. One interface (LimitStore) so that a fleet can share the state
+// through Redis later; MemoryLimitStore keeps it in this process.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/money.h"
+
+namespace aifinops::gateway {
+
+/// Per-key limits; 0 (or unset) = no limit.
+struct KeyLimits {
+  int64_t rpm = 0;
+  int64_t tpm = 0;
+  int64_t requests_per_day = 0;
+  int64_t tokens_per_day = 0;
+  std::optional<Money> usd_per_day;
+};
+
+enum class BudgetPeriod { kDay, kWeek, kMonth };
+
+/// A budget over a scope: every listed dimension must match the request's tags (or the
+/// key id with "key", or the model with "model").
+struct BudgetRule {
+  std::string name;                           ///< for messages, e.g. "team=team-a monthly"
+  std::map<std::string, std::string> scope;   ///< dimension -> value
+  BudgetPeriod period = BudgetPeriod::kMonth;
+  Money amount;
+  bool hard = true;                           ///< hard: refuse; soft: admit and alert
+};
+
+/// What a request brings to admission.
+struct AdmissionRequest {
+  std::string key_id;
+  std::string model;
+  std::map<std::string, std::string> tags;    ///< the key's canonical tags (team, project, ...)
+  KeyLimits limits;
+  int64_t estimated_tokens = 0;               ///< input estimate + max output: for TPM and token quota
+  Money worst_case_cost;                      ///< reserved against dollar quotas and budgets
+};
+
+/// Why a request was refused (HTTP 429).
+struct Refusal {
+  std::string limit;        ///< "rpm", "tpm", "requests_per_day", "tokens_per_day", "usd_per_day", "budget"
+  std::string scope;        ///< "key team-a-chatbot", "team=team-a (month)"
+  std::string message;      ///< for the OpenAI-shaped error body
+  int64_t retry_after_s = 1;
+};
+
+/// A soft budget crossing to report (alert) without refusing.
+struct SoftBudgetNotice {
+  std::string budget;
+  Money spent, amount;
+};
+
+/// The result of admit(): either a reservation id to settle later, or a refusal.
+struct Admission {
+  bool admitted = false;
+  uint64_t reservation = 0;
+  Refusal refusal;
+  std::vector<SoftBudgetNotice> soft_notices;
+};
+
+/// Shared limit and budget state. Implementations are thread-safe.
+class LimitStore {
+ public:
+  virtual ~LimitStore() = default;
+  /// Checks every limit in scope and, if all pass, reserves the request's estimate.
+  /// Priority throttling: while a budget in scope is over 90% used, a request whose tags
+  /// say criticality=low or purpose=experimentation is refused.
+  virtual Admission admit(const AdmissionRequest& request) = 0;
+  /// Replaces the reservation with the real tokens and cost (0 for a failed request).
+  virtual void settle(uint64_t reservation, int64_t actual_tokens, Money actual_cost) = 0;
+  /// Adds spend already recorded (e.g. from the ledger at start) to a budget's period.
+  virtual void seed_budget_spend(const std::string& budget_name, Money spent) = 0;
+  /// Spent plus reserved in the current period of a budget (for /metrics and tests).
+  virtual Money budget_used(const std::string& budget_name) = 0;
+};
+
+/// LimitStore in this process's memory, guarded by one mutex (admit and settle are short).
+class MemoryLimitStore final : public LimitStore {
+ public:
+  MemoryLimitStore(std::vector<BudgetRule> budgets, const Clock& clock);
+  Admission admit(const AdmissionRequest& request) override;
+  void settle(uint64_t reservation, int64_t actual_tokens, Money actual_cost) override;
+  void seed_budget_spend(const std::string& budget_name, Money spent) override;
+  Money budget_used(const std::string& budget_name) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aifinops::gateway

@@ -1,0 +1,95 @@
+// The providers' wire formats as the gateway needs them: what a request asks for (model,
+// stream, max tokens, an input-size estimate), the usage a response reports (JSON body or
+// SSE stream) normalised to OpenAI's token semantics, and the stream_options.include_usage
+// injection with removal of the extra usage-only chunk. Pure functions: no I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace aifinops::gateway {
+
+/// Which wire format a route speaks.
+enum class WireFormat {
+  kOpenAiChat,        ///< POST /v1/chat/completions (also Azure OpenAI deployments)
+  kOpenAiCompletion,  ///< POST /v1/completions
+  kOpenAiEmbedding,   ///< POST /v1/embeddings
+  kOpenAiResponses,   ///< POST /v1/responses
+  kAnthropicMessages, ///< POST /v1/messages
+};
+
+/// Token usage with OpenAI's semantics: cached_input and cache_write are parts of input,
+/// reasoning is part of output. Anthropic's input_tokens (which excludes cache reads and
+/// writes) is normalised on read.
+struct TokenCounts {
+  int64_t input = 0;
+  int64_t cached_input = 0;
+  int64_t cache_write = 0;
+  int64_t output = 0;
+  int64_t reasoning = 0;
+  bool operator==(const TokenCounts&) const = default;
+};
+
+/// What the gateway needs to know about a request before forwarding it.
+struct RequestInfo {
+  std::string model;                 ///< required; empty only for Azure deployment routes
+  bool stream = false;
+  bool client_asked_usage = false;   ///< stream_options.include_usage was true
+  int64_t max_output_tokens = 0;     ///< max_tokens / max_completion_tokens / max_output_tokens; 0 = unset
+  bool deterministic = false;        ///< temperature is 0 (exact-match cache candidate)
+  int64_t estimated_input_tokens = 0;///< from the text length (about 4 bytes a token), never 0 for a non-empty body
+};
+
+/// Parses a request body. A malformed body or a missing `model` is an error whose message
+/// says what is wrong, for a 400 response. `model_required` is false for Azure deployment
+/// routes, where the deployment names the model.
+Result<RequestInfo> parse_request(WireFormat format, std::string_view body, bool model_required = true);
+
+/// The request body with "stream_options":{"include_usage":true} set (added, or changed
+/// from false), everything else byte-for-byte as sent. Only for OpenAI chat/completions.
+std::string with_include_usage(std::string_view body);
+
+/// Usage from a complete (non-streaming) response body; `found` is false if it has none.
+TokenCounts usage_from_body(WireFormat format, std::string_view body, bool& found);
+
+/// Follows an SSE response as it streams: passes bytes through, reads usage from the
+/// events that carry it (OpenAI's final usage chunk; Anthropic's message_start and
+/// message_delta), and, when `strip_usage_chunk` is set (the gateway injected
+/// include_usage), removes OpenAI's usage-only chunk so that the client sees exactly the
+/// stream it asked for. Events may arrive split across any number of feed() calls.
+/// One per response; not thread-safe.
+class SseUsageReader {
+ public:
+  SseUsageReader(WireFormat format, bool strip_usage_chunk);
+
+  /// Consumes bytes from upstream and appends what the client should receive to `out`.
+  void feed(std::string_view bytes, std::string& out);
+  /// At end of stream: appends any incomplete trailing bytes unchanged.
+  void finish(std::string& out);
+
+  bool found_usage() const { return found_; }
+  const TokenCounts& usage() const { return usage_; }
+  /// True once the stream's end marker was seen ("data: [DONE]" or Anthropic message_stop).
+  bool complete() const { return complete_; }
+  /// The model the response names (first seen), if any.
+  const std::string& response_model() const { return model_; }
+  /// Output text bytes seen in deltas: lets a cut-short stream be estimated.
+  int64_t output_text_bytes() const { return output_bytes_; }
+
+ private:
+  void handle_event(std::string_view event, std::string& out);
+
+  WireFormat format_;
+  bool strip_;
+  std::string pending_;  ///< an event not yet terminated by a blank line
+  TokenCounts usage_;
+  bool found_ = false;
+  bool complete_ = false;
+  std::string model_;
+  int64_t output_bytes_ = 0;
+};
+
+}  // namespace aifinops::gateway
