@@ -2,8 +2,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
+#include "cli/commands.h"
 #include "config/catalog_yaml.h"
+#include "config/policy_yaml.h"
 
 namespace aifinops::cli {
 
@@ -13,8 +16,15 @@ std::string resolve_db_location(const std::string& flag) {
   return "aifinops.db";
 }
 
-Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::string& db_flag) {
-  auto ledger = ledger::open_ledger(resolve_db_location(db_flag));
+Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::string& db_flag,
+                                                                 bool must_exist) {
+  std::string location = resolve_db_location(db_flag);
+  std::error_code ec;
+  if (must_exist && !std::filesystem::exists(location, ec))
+    return make_error(ErrorCode::kNotFound,
+                      "no ledger at " + location +
+                          " (set --db or $AIFINOPS_DB, or create one with 'aifinops ingest FILE')");
+  auto ledger = ledger::open_ledger(location);
   if (!ledger) return ledger;
   auto catalog = (*ledger)->load_catalog();
   if (!catalog) return Unexpected{catalog.error()};
@@ -35,6 +45,21 @@ OutputFormat output_format_from_name(const std::string& name) {
   if (name == "csv") return OutputFormat::kCsv;
   if (name == "json") return OutputFormat::kJson;
   return OutputFormat::kTable;
+}
+
+Result<allocate::TagPolicy> load_policy(const std::string& config_flag) {
+  std::string path = config_flag;
+  if (path.empty()) {
+    if (const char* env = std::getenv("AIFINOPS_CONFIG"); env != nullptr && *env != '\0') path = env;
+  }
+  std::error_code ec;
+  if (path.empty() && std::filesystem::exists("policy.yaml", ec)) path = "policy.yaml";
+  return config::load_policy_file(path);
+}
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "aifinops: error: %s\n", message.c_str());
+  return kExitUsage;
 }
 
 int report_error(const Error& error) {

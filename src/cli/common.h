@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "allocate/tag_policy.h"
 #include "core/result.h"
 #include "ledger/ledger.h"
 
@@ -13,7 +14,17 @@ namespace aifinops::cli {
 std::string resolve_db_location(const std::string& flag);
 
 /// Opens the ledger and, the first time, seeds it with the built-in price catalog.
-Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::string& db_flag);
+/// Commands that only read pass `must_exist`, so that a mistyped --db is an error
+/// instead of a new empty ledger.
+Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::string& db_flag,
+                                                                 bool must_exist = false);
+
+/// The tag policy: --config, else $AIFINOPS_CONFIG, else ./policy.yaml when present, else
+/// the built-in defaults.
+Result<allocate::TagPolicy> load_policy(const std::string& config_flag);
+
+/// Prints "aifinops: error: MESSAGE" to stderr and returns kExitUsage (bad flag values).
+int usage_error(const std::string& message);
 
 enum class OutputFormat { kTable, kCsv, kJson };
 /// The allowed values for --format, for CLI11's check.

@@ -9,7 +9,6 @@
 #include "allocate/tag_policy.h"
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "config/policy_yaml.h"
 #include "ingest/ingest.h"
 
 namespace aifinops::cli {
@@ -59,7 +58,7 @@ int run_ingest(const IngestFlags& flags) {
   if (!ledger) return report_error(ledger.error());
   auto catalog = (*ledger)->load_catalog();
   if (!catalog) return report_error(catalog.error());
-  auto policy = config::load_policy(flags.config);
+  auto policy = load_policy(flags.config);
   if (!policy) return report_error(policy.error());
   ingest::IngestContext context{**ledger, *catalog, *policy};
   int exit_code = kExitOk;
@@ -85,26 +84,34 @@ int run_ingest(const IngestFlags& flags) {
                   file.c_str(), (long long)s.duplicate_of);
       continue;
     }
+    bool rejected = s.batch_id == 0;  // --strict and some rows could not be read
     std::printf("%s: %s, %s\n", file.c_str(), s.format.c_str(),
-                s.batch_id > 0 ? ("batch " + std::to_string(s.batch_id)).c_str()
-                               : "nothing ingested (--strict)");
+                rejected ? "NOTHING INGESTED (--strict: some rows cannot be read)"
+                         : ("batch " + std::to_string(s.batch_id)).c_str());
     for (int64_t id : s.replaced) std::printf("  replaced batch %lld\n", (long long)id);
     std::printf("  rows read        %s\n", with_commas(s.rows_read).c_str());
-    std::printf("  ingested         %s\n", with_commas(s.rows_ingested).c_str());
-    std::printf("  quarantined      %s\n", with_commas(s.rows_quarantined).c_str());
-    if (s.rows_priced > 0) std::printf("  priced from catalog %s\n", with_commas(s.rows_priced).c_str());
-    std::printf("  billed cost      %s\n", format_decimal(s.billed_cost).c_str());
-    std::printf("  effective cost   %s\n", format_decimal(s.effective_cost).c_str());
+    if (rejected) {
+      std::printf("  readable         %s\n", with_commas(s.rows_ingested).c_str());
+      std::printf("  unreadable       %s\n", with_commas(s.rows_quarantined).c_str());
+    } else {
+      std::printf("  ingested         %s\n", with_commas(s.rows_ingested).c_str());
+      std::printf("  quarantined      %s\n", with_commas(s.rows_quarantined).c_str());
+      if (s.rows_priced > 0) std::printf("  priced           %s (cost from the price catalog)\n", with_commas(s.rows_priced).c_str());
+      std::printf("  billed cost      %s\n", format_decimal(s.billed_cost).c_str());
+      std::printf("  effective cost   %s\n", format_decimal(s.effective_cost).c_str());
+    }
     std::printf("  time             %.2f s (%s rows/s)\n", seconds,
                 with_commas(seconds > 0 ? (int64_t)(s.rows_read / seconds) : 0).c_str());
     if (!s.conformance.empty()) {
       std::printf("  FOCUS conformance (rows were kept; fix these in the export if you can):\n");
       for (const ingest::ConformanceIssue& c : s.conformance)
         std::printf("    %s: %s (%s)\n", c.column.c_str(), c.problem.c_str(),
-                    c.count == 1 ? "column" : (with_commas(c.count) + " rows").c_str());
+                    c.count == 0 ? "whole column"
+                                 : (with_commas(c.count) + (c.count == 1 ? " row" : " rows")).c_str());
     }
     if (!s.quarantined_sample.empty()) {
-      std::printf("  quarantined rows (first %zu; all are in the ledger's quarantine table):\n",
+      std::printf(rejected ? "  unreadable rows (first %zu):\n"
+                           : "  quarantined rows (first %zu; all are in the ledger's quarantine table):\n",
                   s.quarantined_sample.size());
       for (const ledger::QuarantinedRow& q : s.quarantined_sample)
         std::printf("    %s:%lld: %s\n", file.c_str(), (long long)q.line, q.reason.c_str());

@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "aifinops: see, allocate, govern and cut what your organisation spends on AI.\n"
       "Ingest cloud bills (FOCUS) and AI usage into one ledger; report, price and explain it."};
+  app.name("aifinops");
   app.require_subcommand(1);
   app.set_version_flag("--version", "aifinops 0.1.0");
   app.footer("Run 'aifinops COMMAND --help' for a command's flags. Docs: docs/cli.md");

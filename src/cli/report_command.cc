@@ -1,10 +1,10 @@
 // aifinops report: grouped sums over the ledger (showback).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "config/policy_yaml.h"
 #include "cli/report_output.h"
 
 namespace aifinops::cli {
@@ -35,20 +35,18 @@ Result<EpochSeconds> parse_bound(const std::string& flag, const std::string& val
 int run_report(const ReportFlags& flags) {
   ledger::QuerySpec spec;
   if (!ledger::metric_from_name(flags.metric, spec.metric)) {
-    return report_error({ErrorCode::kInvalidArgument,
-                         "--metric " + flags.metric +
-                             ": allowed values are effective_cost, billed_cost, list_cost, "
-                             "contracted_cost, quantity, tokens, input_tokens, output_tokens, "
-                             "cached_tokens, requests, gpu_hours"});
+    return usage_error("--metric " + flags.metric +
+                       ": allowed values are effective_cost, billed_cost, list_cost, "
+                       "contracted_cost, quantity, tokens, input_tokens, output_tokens, "
+                       "cached_tokens, requests, gpu_hours");
   }
   if (!flags.grain.empty()) {
     auto d = ledger::parse_dimension(flags.grain);
     if (!d || d->kind != ledger::Dimension::Kind::kTime || d->grain == ledger::Grain::kHour)
-      return report_error({ErrorCode::kInvalidArgument,
-                           "--grain " + flags.grain + ": allowed values are day, week, month"});
+      return usage_error("--grain " + flags.grain + ": allowed values are day, week, month");
     spec.group_by.push_back(*d);
   }
-  auto policy = config::load_policy(flags.config);
+  auto policy = load_policy(flags.config);
   if (!policy) return report_error(policy.error());
   // A policy's custom dimensions first, then the built-in names.
   auto parse_dimension = [&](const std::string& name) -> Result<ledger::Dimension> {
@@ -63,32 +61,37 @@ int run_report(const ReportFlags& flags) {
   };
   for (const std::string& name : flags.by) {
     auto d = parse_dimension(name);
-    if (!d) return report_error({ErrorCode::kInvalidArgument, "--by: " + d.error().message});
-    spec.group_by.push_back(*d);
+    if (!d) return usage_error("--by: " + d.error().message);
+    bool repeated = std::any_of(spec.group_by.begin(), spec.group_by.end(),
+                                [&](const ledger::Dimension& g) { return g.label == d->label; });
+    if (!repeated) spec.group_by.push_back(*d);  // "--grain month --by month" is one column
   }
   for (const std::string& f : flags.filters) {
     size_t eq = f.find('=');
     if (eq == std::string::npos || eq == 0)
-      return report_error({ErrorCode::kInvalidArgument,
-                           "--filter " + f + ": expected DIM=VALUE, e.g. --filter team=search"});
+      return usage_error("--filter " + f + ": expected DIM=VALUE, e.g. --filter team=search");
     auto d = parse_dimension(f.substr(0, eq));
-    if (!d) return report_error({ErrorCode::kInvalidArgument, "--filter: " + d.error().message});
+    if (!d) return usage_error("--filter: " + d.error().message);
     spec.filters.push_back({*d, f.substr(eq + 1)});
   }
   if (!flags.from.empty()) {
     auto t = parse_bound("--from", flags.from);
-    if (!t) return report_error(t.error());
+    if (!t) return usage_error(t.error().message);
     spec.from = *t;
   }
   if (!flags.to.empty()) {
     auto t = parse_bound("--to", flags.to);
-    if (!t) return report_error(t.error());
+    if (!t) return usage_error(t.error().message);
     spec.to = *t;
   }
-  auto ledger = open_ledger_with_catalog(flags.db);
+  auto ledger = open_ledger_with_catalog(flags.db, /*must_exist=*/true);
   if (!ledger) return report_error(ledger.error());
   auto result = (*ledger)->query(spec);
   if (!result) return report_error(result.error());
+  if (!ledger::metric_is_money(spec.metric)) {
+    // Groups with no tokens, GPU-hours or requests say nothing: a cost of 0 can (credits).
+    std::erase_if(result->rows, [](const ledger::QueryRow& r) { return r.value == 0; });
+  }
   print_report(stdout, spec, *result, output_format_from_name(flags.format));
   return kExitOk;
 }
@@ -104,10 +107,12 @@ void add_report_command(CLI::App& app, int& exit_code) {
                   "Policy file; its custom dimensions can be used in --by and --filter "
                   "(default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");
   cmd->add_option("--by", flags->by,
-                  "Dimensions to group by, comma-separated: provider, service, service_category, "
-                  "region, resource, resource_type, sku, charge_category, billing_account, model, "
-                  "currency, team, project, environment, cost_center, workload, usage_type, "
-                  "purpose, criticality, shutdown_eligible, tag:RAWKEY, day, week, month")
+                  "Dimensions to group by, comma-separated: provider, publisher, service, "
+                  "service_category, region, resource, resource_type, sku, charge_category, "
+                  "billing_account, sub_account, model, operation, gpu, currency, team, project, "
+                  "environment, cost_center, workload, usage_type, purpose, criticality, "
+                  "shutdown_eligible, a policy's custom dimensions, tag:RAWKEY, hour, day, week, "
+                  "month; or any column name in docs/cli.md")
       ->delimiter(',');
   cmd->add_option("--metric", flags->metric,
                   "effective_cost, billed_cost, list_cost, contracted_cost, quantity, tokens, "

@@ -1,8 +1,5 @@
 #include "config/policy_yaml.h"
 
-#include <cstdlib>
-#include <filesystem>
-
 #include "config/yaml_reader.h"
 
 namespace aifinops::config {
@@ -70,16 +67,8 @@ Result<allocate::TagPolicy> parse_policy_yaml(std::string_view text, std::string
   }
 }
 
-Result<allocate::TagPolicy> load_policy(const std::string& flag) {
-  std::string path = flag;
-  if (path.empty()) {
-    if (const char* env = std::getenv("AIFINOPS_CONFIG"); env != nullptr && *env != '\0') path = env;
-  }
-  if (path.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::exists("policy.yaml", ec)) return allocate::TagPolicy::defaults();
-    path = "policy.yaml";
-  }
+Result<allocate::TagPolicy> load_policy_file(const std::string& path) {
+  if (path.empty()) return allocate::TagPolicy::defaults();
   auto text = read_text_file(path, "policy file (set with --config or $AIFINOPS_CONFIG)");
   if (!text) return Unexpected{text.error()};
   return parse_policy_yaml(*text, path);

@@ -23,8 +23,7 @@ namespace aifinops::config {
 /// Reads policy text; errors name the file, line and key path.
 Result<allocate::TagPolicy> parse_policy_yaml(std::string_view text, std::string_view file_name);
 
-/// The policy to use: `flag` if given, else $AIFINOPS_CONFIG, else ./policy.yaml when it
-/// exists, else the built-in defaults. A named file that is missing is an error.
-Result<allocate::TagPolicy> load_policy(const std::string& flag);
+/// Reads a policy file; an empty path gives the built-in defaults. A missing file is an error.
+Result<allocate::TagPolicy> load_policy_file(const std::string& path);
 
 }  // namespace aifinops::config

@@ -1,6 +1,8 @@
 #include "ingest/csv_reader.h"
 
+#if defined(__SSE2__)
 #include <emmintrin.h>  // SSE2: part of every x86-64 CPU
+#endif
 
 #include <algorithm>
 #include <array>
@@ -21,6 +23,7 @@ constexpr std::array<bool, 256> kFieldEnd = [] {
 /// The first ',', '\n' or '\r' at or after p (or end). Sixteen bytes per step: most FOCUS
 /// fields are short, so one vector compare usually finds the end.
 inline const char* find_field_end(const char* p, const char* end) {
+#if defined(__SSE2__)
   const __m128i comma = _mm_set1_epi8(','), lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
   while (end - p >= 16) {
     __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -30,6 +33,7 @@ inline const char* find_field_end(const char* p, const char* end) {
     if (mask != 0) return p + __builtin_ctz((unsigned)mask);
     p += 16;
   }
+#endif
   while (p < end && !kFieldEnd[(unsigned char)*p]) ++p;
   return p;
 }

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,6 +36,7 @@ struct AttributeInfo {
   bool hourly = false;        // ConsumedUnit is hours
   bool ai_requests = false;   // an AI service billed per request
   int32_t gpus = 0;           // GPUs per instance, when the SKU is a known GPU instance
+  bool bad_tags = false;      // Tags is not a JSON object: kept in `extra` instead
   const char* model = nullptr;  // points into model_names_ (stable)
 };
 
@@ -89,6 +91,7 @@ struct ColumnPlan {
   FactColumn fact = FactColumn::kNone;
   bool extra = false;        // goes to the `extra` JSON
   bool model_hint = false;   // an x_ column naming the model
+  bool operation_hint = false;  // an x_ column naming the operation (chat, embedding, ...)
   // conformance counters
   int64_t literal_nulls = 0;
   int64_t non_rfc3339 = 0;
@@ -102,6 +105,10 @@ class FocusIngest {
       : context_(context), path_(path), options_(options) {
     // A short digest of the policy: the same raw attributes under another policy map to
     // other dimension values, so they must not share an attribute set.
+    // Batches remember the absolute path, so "./bill.csv" and "bill.csv" are one file.
+    std::error_code ec;
+    std::filesystem::path absolute = std::filesystem::weakly_canonical(path, ec);
+    source_path_ = ec ? path : absolute.string();
     std::string policy = context.tag_policy.fingerprint();
     XXH128_hash_t h = XXH3_128bits(policy.data(), policy.size());
     policy_fingerprint_.assign(reinterpret_cast<const char*>(&h), sizeof h);
@@ -120,7 +127,8 @@ class FocusIngest {
   void finish_conformance(IngestSummary& summary);
 
   const IngestContext& context_;
-  std::string path_;
+  std::string path_;         // as the user gave it, for messages
+  std::string source_path_;  // absolute, for finding earlier batches of the same file
   const IngestOptions& options_;
   std::vector<ColumnPlan> columns_;
   std::vector<std::string> missing_mandatory_;
@@ -139,6 +147,7 @@ class FocusIngest {
   std::unordered_map<std::string, const char*> model_name_index_;
   std::map<std::string, int64_t> invalid_charge_categories_;
   int64_t empty_charge_category_ = 0;
+  int64_t bad_tags_rows_ = 0;
 };
 
 Result<void> FocusIngest::plan_columns(const CsvRecord& header) {
@@ -162,6 +171,7 @@ Result<void> FocusIngest::plan_columns(const CsvRecord& header) {
       plan.extra = true;
       std::string l = lower(plan.name);
       plan.model_hint = l.rfind("x_", 0) == 0 && l.find("model") != std::string::npos;
+      plan.operation_hint = l.rfind("x_", 0) == 0 && l.find("operation") != std::string::npos;
     }
     columns_.push_back(std::move(plan));
   }
@@ -226,6 +236,7 @@ bool FocusIngest::process(const CsvRecord& record, UsageFacts& facts,
     if (column.extra) {
       extra_values_.emplace_back(i, value);
       if (column.model_hint) model_hint_ = value;
+      if (column.operation_hint) views_[(size_t)Attr::kOperation] = value;
       continue;
     }
     switch (column.fact) {
@@ -429,8 +440,13 @@ Result<const AttributeInfo*> FocusIngest::intern(const UsageFacts&) {
       }
     }
   }
-  context_.tag_policy.apply(views_[(size_t)Attr::kTags], storage, full);
-  if (!extra_values_.empty()) {
+  std::string_view tags = views_[(size_t)Attr::kTags];
+  if (!context_.tag_policy.apply(tags, storage, full)) {
+    // Not a JSON object: the text is kept in `extra`, and queries never see invalid JSON.
+    info.bad_tags = true;
+    full[(size_t)Attr::kTags] = {};
+  }
+  if (!extra_values_.empty() || info.bad_tags) {
     std::string& json = storage[(size_t)Attr::kExtra];
     json.push_back('{');
     for (size_t k = 0; k < extra_values_.size(); ++k) {
@@ -438,6 +454,12 @@ Result<const AttributeInfo*> FocusIngest::intern(const UsageFacts&) {
       append_json_string(json, columns_[extra_values_[k].first].name);
       json.push_back(':');
       append_json_string(json, extra_values_[k].second);
+    }
+    if (info.bad_tags) {
+      if (!extra_values_.empty()) json.push_back(',');
+      append_json_string(json, "Tags");
+      json.push_back(':');
+      append_json_string(json, tags);
     }
     json.push_back('}');
     full[(size_t)Attr::kExtra] = json;
@@ -450,13 +472,13 @@ Result<const AttributeInfo*> FocusIngest::intern(const UsageFacts&) {
 
 void FocusIngest::finish_conformance(IngestSummary& summary) {
   for (const std::string& name : missing_mandatory_)
-    summary.conformance.push_back({name, "mandatory FOCUS column is missing", 1});
+    summary.conformance.push_back({name, "mandatory FOCUS column is missing", 0});
   for (const ColumnPlan& c : columns_) {
     if (c.focus == nullptr && c.name.rfind("x_", 0) != 0)
-      summary.conformance.push_back({c.name, "custom column without the x_ prefix (kept)", 1});
+      summary.conformance.push_back({c.name, "custom column without the x_ prefix (kept)", 0});
     if (c.focus != nullptr && c.name != c.focus->name)
       summary.conformance.push_back(
-          {c.name, "column name differs from FOCUS's " + std::string(c.focus->name), 1});
+          {c.name, "column name differs from FOCUS's " + std::string(c.focus->name), 0});
     if (c.literal_nulls > 0)
       summary.conformance.push_back({c.name, "literal NULL used for an empty value", c.literal_nulls});
     if (c.non_rfc3339 > 0)
@@ -469,6 +491,9 @@ void FocusIngest::finish_conformance(IngestSummary& summary) {
       summary.conformance.push_back(
           {c.name, "more than 9 decimal places (rounded half-to-even)", c.rounded});
   }
+  if (bad_tags_rows_ > 0)
+    summary.conformance.push_back(
+        {"Tags", "not a JSON object (kept in extra; no dimensions from it)", bad_tags_rows_});
   if (empty_charge_category_ > 0)
     summary.conformance.push_back({"ChargeCategory", "empty value", empty_charge_category_});
   for (auto& [value, count] : invalid_charge_categories_)
@@ -495,7 +520,7 @@ Result<IngestSummary> FocusIngest::run() {
 
   ledger::Ledger& ledger = context_.ledger;
   ledger::BatchInfo info;
-  info.source_path = path_;
+  info.source_path = source_path_;
   info.source_kind = "focus";
   auto batch = ledger.begin_batch(info);
   if (!batch) return Unexpected{batch.error()};
@@ -522,6 +547,7 @@ Result<IngestSummary> FocusIngest::run() {
         return Unexpected{interned.error()};
       }
       attrs = *interned;
+      if (attrs->bad_tags) ++bad_tags_rows_;
       // Usage facts derived from the meter.
       switch (attrs->token_kind) {
         case TokenKind::kNone: break;
@@ -608,7 +634,7 @@ Result<IngestSummary> FocusIngest::run() {
     summary.batch_id = 0;
     return summary;
   }
-  auto same_path = ledger.find_batches_by_path(path_);
+  auto same_path = ledger.find_batches_by_path(source_path_);
   if (!same_path) {
     ledger.abort_batch();
     return Unexpected{same_path.error()};
@@ -631,7 +657,7 @@ Result<IngestSummary> FocusIngest::run() {
   }
   ledger::BatchSummary stored;
   stored.id = summary.batch_id;
-  stored.source_path = path_;
+  stored.source_path = source_path_;
   stored.source_kind = "focus";
   stored.fingerprint_hex = content.hex();
   stored.rows_read = summary.rows_read;

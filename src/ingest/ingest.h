@@ -14,7 +14,8 @@
 
 namespace aifinops::ingest {
 
-/// How a file conforms to FOCUS: one problem kind in one column, with a count.
+/// How a file conforms to FOCUS: one problem kind in one column, with the number of rows
+/// that have it (0 for a problem of the column itself, such as a missing column).
 struct ConformanceIssue {
   std::string column;
   std::string problem;

@@ -163,6 +163,36 @@ class CliTest(unittest.TestCase):
         none = self.report_json("--from", "2030-01-01")
         self.assertEqual(none["rows"], [])
 
+    def test_reading_a_ledger_that_does_not_exist_is_an_error(self):
+        p = run("report", "--db", str(self.dir / "typo.db"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no ledger at", p.stderr)
+        self.assertFalse((self.dir / "typo.db").exists())
+
+    def test_the_same_file_by_another_path_is_the_same_file(self):
+        f = self.dir / "month.csv"
+        f.write_text("ChargePeriodStart,BilledCost,EffectiveCost\n2025-01-01T00:00:00Z,10,10\n")
+        run("ingest", str(f), "--db", self.db, check=0)
+        f.write_text("ChargePeriodStart,BilledCost,EffectiveCost\n2025-01-01T00:00:00Z,10,10\n2025-01-02T00:00:00Z,5,5\n")
+        e = dict(os.environ)
+        p = subprocess.run([os.path.abspath(AIFINOPS), "ingest", "./month.csv", "--db", self.db],
+                           cwd=self.dir, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("--replace", p.stderr)
+        self.assertEqual(Decimal(str(self.report_json()["total"])), Decimal(10))
+
+    def test_tags_that_are_not_json_are_kept_and_do_not_break_tag_queries(self):
+        f = self.dir / "tags.csv"
+        f.write_text('ChargePeriodStart,BilledCost,EffectiveCost,Tags\n'
+                     '2025-01-01T00:00:00Z,1,1,not json\n'
+                     '2025-01-01T00:00:00Z,2,2,"{""Owner"":""ann""}"\n')
+        out = run("ingest", str(f), "--db", self.db, check=0).stdout
+        self.assertIn("Tags: not a JSON object", out)
+        rows = self.report_json("--by", "tag:Owner")["rows"]
+        self.assertEqual({r["tag:Owner"]: r["effective_cost"] for r in rows}, {"ann": 2, "(none)": 1})
+        hours = self.report_json("--by", "hour")["rows"]
+        self.assertEqual(hours[0]["hour"], "2025-01-01T00:00:00Z")
+
     def test_db_from_the_environment(self):
         sample = str(FIXTURES / "spec-v1.2-examples" / "commitment_discount_scenarios" / "commitment_discount_purchase_scenario_1.csv")
         env = {"AIFINOPS_DB": self.db}
@@ -171,8 +201,10 @@ class CliTest(unittest.TestCase):
         self.assertEqual(Decimal(str(json.loads(p.stdout)["total"])), Decimal("8760"))
 
     def test_bad_flags_name_the_flag_and_the_allowed_values(self):
+        run("ingest", str(FIXTURES / "spec-v1.2-examples" / "commitment_discount_scenarios" /
+                          "commitment_discount_purchase_scenario_1.csv"), "--db", self.db, check=0)
         p = run("report", "--db", self.db, "--metric", "dollars")
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("--metric dollars", p.stderr)
         self.assertIn("gpu_hours", p.stderr)
         p = run("report", "--db", self.db, "--by", "colour")

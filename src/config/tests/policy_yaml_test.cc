@@ -51,7 +51,7 @@ TEST(PolicyYamlTest, ErrorsNameTheFileLineKeyAndWhatWasExpected) {
 }
 
 TEST(PolicyYamlTest, AMissingNamedFileIsAnError) {
-  auto policy = load_policy("/nonexistent/policy.yaml");
+  auto policy = load_policy_file("/nonexistent/policy.yaml");
   ASSERT_FALSE(policy.has_value());
   EXPECT_NE(policy.error().message.find("--config"), std::string::npos);
 }

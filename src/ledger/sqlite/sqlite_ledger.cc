@@ -1,6 +1,7 @@
 #include "ledger/sqlite/sqlite_ledger.h"
 
 #include <sqlite3.h>
+#include <strings.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -683,19 +684,20 @@ std::string time_bucket_sql(Grain grain, const std::string& column) {
   return column;
 }
 
-std::string metric_sql(Metric m) {
+/// The per-row expression a metric sums.
+std::string metric_column(Metric m) {
   switch (m) {
-    case Metric::kEffectiveCost: return "sum(effective_cost)";
-    case Metric::kBilledCost: return "sum(billed_cost)";
-    case Metric::kListCost: return "sum(list_cost)";
-    case Metric::kContractedCost: return "sum(contracted_cost)";
-    case Metric::kQuantity: return "sum(consumed_quantity)";
-    case Metric::kTokens: return "sum(input_tokens + output_tokens)";
-    case Metric::kInputTokens: return "sum(input_tokens)";
-    case Metric::kOutputTokens: return "sum(output_tokens)";
-    case Metric::kCachedTokens: return "sum(cached_input_tokens)";
-    case Metric::kRequests: return "sum(requests)";
-    case Metric::kGpuHours: return "sum(gpu_milliseconds)";
+    case Metric::kEffectiveCost: return "effective_cost";
+    case Metric::kBilledCost: return "billed_cost";
+    case Metric::kListCost: return "list_cost";
+    case Metric::kContractedCost: return "contracted_cost";
+    case Metric::kQuantity: return "consumed_quantity";
+    case Metric::kTokens: return "input_tokens + output_tokens";
+    case Metric::kInputTokens: return "input_tokens";
+    case Metric::kOutputTokens: return "output_tokens";
+    case Metric::kCachedTokens: return "cached_input_tokens";
+    case Metric::kRequests: return "requests";
+    case Metric::kGpuHours: return "gpu_milliseconds";
     case Metric::kCount: break;
   }
   return "0";
@@ -707,7 +709,7 @@ std::string tag_sql(const Dimension& d, std::vector<std::string>& binds) {
   std::string sql;
   for (const std::string& key : d.tag_keys) {
     sql += sql.empty() ? "" : ", ";
-    sql += "json_extract(a.tags, ?)";
+    sql += "json_extract(a.tags, ?)";  // tags are stored only when they are a valid JSON object
     std::string escaped;
     for (char c : key) {
       if (c == '"' || c == '\\') escaped += '\\';
@@ -720,7 +722,7 @@ std::string tag_sql(const Dimension& d, std::vector<std::string>& binds) {
 
 std::string format_bucket(Grain grain, int64_t t) {
   switch (grain) {
-    case Grain::kHour: return format_timestamp(t).substr(0, 13) + ":00Z";
+    case Grain::kHour: return format_timestamp(t);
     case Grain::kMonth: return format_month(t);
     default: return format_date(t);
   }
@@ -788,8 +790,12 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
   // Group by the aliases of the inner select.
   std::string group_list = "attributes_id";
   for (int i = 0; i < time_index; ++i) group_list += ", t" + std::to_string(i);
-  sql += "sum(r.v) FROM (SELECT " + inner_keys + ", " + metric_sql(spec.metric) + " AS v FROM " +
-         table + " WHERE 1" + inner_where + " GROUP BY " + group_list +
+  // Sums are split into whole units and remainders so that no SQL sum can pass int64
+  // (nano-unit totals of quantities can); they are joined again in 128 bits below.
+  std::string m = metric_column(spec.metric);
+  sql += "sum(r.units), sum(r.rest) FROM (SELECT " + inner_keys + ", sum((" + m +
+         ") / 1000000000) AS units, sum((" + m + ") % 1000000000) AS rest FROM " + table +
+         " WHERE 1" + inner_where + " GROUP BY " + group_list +
          ") r JOIN attributes a ON a.id = r.attributes_id WHERE 1";
   std::vector<std::string> filter_binds;
   for (const Filter& f : spec.filters) {
@@ -833,8 +839,7 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
         out.keys.push_back(v.empty() ? "(none)" : v);
       }
     }
-    // SQLite sums integers exactly and reports an error on int64 overflow, never wraps.
-    __int128 v = st.int_at(col);
+    __int128 v = (__int128)st.int_at(col) * kNanosPerUnit + st.int_at(col + 1);
     if (spec.metric == Metric::kGpuHours) v = mul_div_round(v, kNanosPerUnit, 3'600'000);
     out.value = v;
     result.total += v;
@@ -967,7 +972,8 @@ Result<int64_t> SqliteLedger::store_prices(std::vector<pricing::ModelPrice>& mod
   for (pricing::ModelPrice& m : models) {
     // A price identical to the one already in effect at that date adds nothing.
     const pricing::ModelPrice* current = existing->find_model(m.model, m.effective_from);
-    if (current != nullptr && current->model == m.model && same_prices(*current, m)) {
+    if (current != nullptr && strcasecmp(current->model.c_str(), m.model.c_str()) == 0 &&
+        same_prices(*current, m)) {
       m.version = current->version;
       continue;
     }

@@ -107,7 +107,7 @@ TEST_F(SqliteLedgerTest, EveryTableGivesTheSameAnswer) {
   EXPECT_EQ(weeks.rows[0].keys[0], "2024-12-30");
   QueryResult hours = query({"hour"});
   EXPECT_EQ(hours.source_table, "records");
-  EXPECT_EQ(hours.rows[0].keys[0], "2025-01-05T10:00Z");
+  EXPECT_EQ(hours.rows[0].keys[0], "2025-01-05T10:00:00Z");
 }
 
 TEST_F(SqliteLedgerTest, FiltersMatchValuesMissingValuesAndRawTags) {
