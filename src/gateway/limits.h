@@ -92,6 +92,7 @@ class LimitStore {
 class MemoryLimitStore final : public LimitStore {
  public:
   MemoryLimitStore(std::vector<BudgetRule> budgets, const Clock& clock);
+  ~MemoryLimitStore() override;  // defined where Impl is complete
   Admission admit(const AdmissionRequest& request) override;
   void settle(uint64_t reservation, int64_t actual_tokens, Money actual_cost) override;
   void seed_budget_spend(const std::string& budget_name, Money spent) override;
