@@ -67,12 +67,17 @@ class SseUsageReader {
 
   /// Consumes bytes from upstream and appends what the client should receive to `out`.
   void feed(std::string_view bytes, std::string& out);
-  /// At end of stream: appends any incomplete trailing bytes unchanged.
+  /// At end of stream: appends any incomplete trailing bytes unchanged (still reading them,
+  /// since a last event may lack only its blank line).
   void finish(std::string& out);
 
+  /// True once the final usage was read: OpenAI's usage chunk, the Responses API's
+  /// terminal event, or Anthropic's message_delta (its output count is the final one).
+  /// Before that, usage() may already hold partial counts (Anthropic's message_start input).
   bool found_usage() const { return found_; }
   const TokenCounts& usage() const { return usage_; }
-  /// True once the stream's end marker was seen ("data: [DONE]" or Anthropic message_stop).
+  /// True once the stream's end marker was seen ("data: [DONE]", Anthropic message_stop,
+  /// or the Responses API's response.completed / response.incomplete / response.failed).
   bool complete() const { return complete_; }
   /// The model the response names (first seen), if any.
   const std::string& response_model() const { return model_; }
@@ -81,10 +86,15 @@ class SseUsageReader {
 
  private:
   void handle_event(std::string_view event, std::string& out);
+  /// Reads one event's fields; true if it is the usage-only chunk that may be stripped.
+  bool read_event(std::string_view event);
+  /// Handles the complete events at the front of `bytes`; returns how many bytes it used.
+  size_t consume_events(std::string_view bytes, std::string& out);
 
   WireFormat format_;
   bool strip_;
   std::string pending_;  ///< an event not yet terminated by a blank line
+  size_t scanned_ = 0;   ///< bytes of pending_ already searched for the blank line
   TokenCounts usage_;
   bool found_ = false;
   bool complete_ = false;
