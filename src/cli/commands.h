@@ -18,5 +18,6 @@ void add_ingest_command(CLI::App& app, int& exit_code);
 void add_report_command(CLI::App& app, int& exit_code);
 void add_prices_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
+void add_gateway_command(CLI::App& app, int& exit_code);
 
 }  // namespace aifinops::cli

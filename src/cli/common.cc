@@ -67,6 +67,20 @@ int report_error(const Error& error) {
   return 1;
 }
 
+std::string group_thousands(std::string_view number) {
+  size_t point = number.find('.');
+  if (point == std::string_view::npos) point = number.size();
+  size_t first = !number.empty() && number[0] == '-' ? 1 : 0;
+  std::string out(number.substr(0, first));
+  for (size_t i = first; i < point; ++i) {
+    out += number[i];
+    size_t left = point - i - 1;
+    if (left > 0 && left % 3 == 0) out += ',';
+  }
+  out += number.substr(point);
+  return out;
+}
+
 std::string csv_escape(std::string_view s) {
   if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
   std::string out = "\"";

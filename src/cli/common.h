@@ -34,6 +34,10 @@ OutputFormat output_format_from_name(const std::string& name);
 /// Prints "aifinops: error: MESSAGE" to stderr and returns kExitError.
 int report_error(const Error& error);
 
+/// "1234567.89" -> "1,234,567.89"; "-1234" -> "-1,234".
+std::string group_thousands(std::string_view number);
+inline std::string group_thousands(int64_t n) { return group_thousands(std::to_string(n)); }
+
 /// Quotes a CSV field when needed (RFC 4180).
 std::string csv_escape(std::string_view s);
 /// Escapes a string for a JSON string literal (without the quotes).

@@ -31,15 +31,7 @@ struct DemoFlags {
   bool keep = false;
 };
 
-std::string with_commas(std::string digits) {
-  size_t point = digits.find('.');
-  if (point == std::string::npos) point = digits.size();
-  size_t first = digits[0] == '-' ? 1 : 0;
-  for (size_t i = point; i > first + 3; i -= 3) digits.insert(i - 3, ",");
-  return digits;
-}
-
-std::string dollars(__int128 nanos) { return "$" + with_commas(format_decimal_fixed(nanos, 2)); }
+std::string dollars(__int128 nanos) { return "$" + group_thousands(format_decimal_fixed(nanos, 2)); }
 
 std::string shell_quote(const std::string& s) {
   if (s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") ==
@@ -177,12 +169,12 @@ int run_demo(const DemoFlags& flags) {
   std::printf("%s, a synthetic AI organisation: %s to %s, %s rows, %s effective cost (%s billed)\n",
               demo::kOrganisationName, format_date(stats->period_start).c_str(),
               format_date(stats->period_end - 86400).c_str(),
-              with_commas(std::to_string(stats->rows)).c_str(),
+              group_thousands(std::to_string(stats->rows)).c_str(),
               dollars(stats->effective_cost).c_str(), dollars(stats->billed_cost).c_str());
   std::printf("Ledger %s (batch %lld: %s rows ingested, %s quarantined)%s\n", db.c_str(),
               (long long)summary->batch_id,
-              with_commas(std::to_string(summary->rows_ingested)).c_str(),
-              with_commas(std::to_string(summary->rows_quarantined)).c_str(),
+              group_thousands(std::to_string(summary->rows_ingested)).c_str(),
+              group_thousands(std::to_string(summary->rows_quarantined)).c_str(),
               flags.keep ? (", CSV kept at " + csv).c_str() : "");
   if (summary->effective_cost != stats->effective_cost) {
     std::printf("warning: the ledger's effective cost %s differs from the generated %s\n",

@@ -23,12 +23,6 @@ struct IngestFlags {
   bool replace = false;
 };
 
-std::string with_commas(int64_t n) {
-  std::string s = std::to_string(n < 0 ? -n : n);
-  for (int i = (int)s.size() - 3; i > 0; i -= 3) s.insert((size_t)i, ",");
-  return (n < 0 ? "-" : "") + s;
-}
-
 /// A one-line progress display on stderr, only when stderr is a terminal.
 class ProgressLine {
  public:
@@ -40,7 +34,7 @@ class ProgressLine {
     double rate = rows / seconds;
     double left = done > 0 && total > done ? seconds * (double)(total - done) / (double)done : 0;
     std::fprintf(stderr, "\r  %lld / %lld MB  %s rows  %.0f rows/s  %.0f s left   ",
-                 (long long)(done >> 20), (long long)(total >> 20), with_commas(rows).c_str(), rate, left);
+                 (long long)(done >> 20), (long long)(total >> 20), group_thousands(rows).c_str(), rate, left);
     shown_ = true;
   }
   void clear() {
@@ -89,25 +83,25 @@ int run_ingest(const IngestFlags& flags) {
                 rejected ? "NOTHING INGESTED (--strict: some rows cannot be read)"
                          : ("batch " + std::to_string(s.batch_id)).c_str());
     for (int64_t id : s.replaced) std::printf("  replaced batch %lld\n", (long long)id);
-    std::printf("  rows read        %s\n", with_commas(s.rows_read).c_str());
+    std::printf("  rows read        %s\n", group_thousands(s.rows_read).c_str());
     if (rejected) {
-      std::printf("  readable         %s\n", with_commas(s.rows_ingested).c_str());
-      std::printf("  unreadable       %s\n", with_commas(s.rows_quarantined).c_str());
+      std::printf("  readable         %s\n", group_thousands(s.rows_ingested).c_str());
+      std::printf("  unreadable       %s\n", group_thousands(s.rows_quarantined).c_str());
     } else {
-      std::printf("  ingested         %s\n", with_commas(s.rows_ingested).c_str());
-      std::printf("  quarantined      %s\n", with_commas(s.rows_quarantined).c_str());
-      if (s.rows_priced > 0) std::printf("  priced           %s (cost from the price catalog)\n", with_commas(s.rows_priced).c_str());
+      std::printf("  ingested         %s\n", group_thousands(s.rows_ingested).c_str());
+      std::printf("  quarantined      %s\n", group_thousands(s.rows_quarantined).c_str());
+      if (s.rows_priced > 0) std::printf("  priced           %s (cost from the price catalog)\n", group_thousands(s.rows_priced).c_str());
       std::printf("  billed cost      %s\n", format_decimal(s.billed_cost).c_str());
       std::printf("  effective cost   %s\n", format_decimal(s.effective_cost).c_str());
     }
     std::printf("  time             %.2f s (%s rows/s)\n", seconds,
-                with_commas(seconds > 0 ? (int64_t)(s.rows_read / seconds) : 0).c_str());
+                group_thousands(seconds > 0 ? (int64_t)(s.rows_read / seconds) : 0).c_str());
     if (!s.conformance.empty()) {
       std::printf("  FOCUS conformance (rows were kept; fix these in the export if you can):\n");
       for (const ingest::ConformanceIssue& c : s.conformance)
         std::printf("    %s: %s (%s)\n", c.column.c_str(), c.problem.c_str(),
                     c.count == 0 ? "whole column"
-                                 : (with_commas(c.count) + (c.count == 1 ? " row" : " rows")).c_str());
+                                 : (group_thousands(c.count) + (c.count == 1 ? " row" : " rows")).c_str());
     }
     if (!s.quarantined_sample.empty()) {
       std::printf(rejected ? "  unreadable rows (first %zu):\n"

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   aifinops::cli::add_report_command(app, exit_code);
   aifinops::cli::add_prices_command(app, exit_code);
   aifinops::cli::add_demo_command(app, exit_code);
+  aifinops::cli::add_gateway_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

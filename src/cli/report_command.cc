@@ -37,7 +37,7 @@ int run_report(const ReportFlags& flags) {
   if (!ledger::metric_from_name(flags.metric, spec.metric)) {
     return usage_error("--metric " + flags.metric +
                        ": allowed values are effective_cost, billed_cost, list_cost, "
-                       "contracted_cost, quantity, tokens, input_tokens, output_tokens, "
+                       "contracted_cost, cache_savings, quantity, tokens, input_tokens, output_tokens, "
                        "cached_tokens, requests, gpu_hours");
   }
   if (!flags.grain.empty()) {
@@ -115,7 +115,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
                   "month; or any column name in docs/cli.md")
       ->delimiter(',');
   cmd->add_option("--metric", flags->metric,
-                  "effective_cost, billed_cost, list_cost, contracted_cost, quantity, tokens, "
+                  "effective_cost, billed_cost, list_cost, contracted_cost, cache_savings, quantity, tokens, "
                   "input_tokens, output_tokens, cached_tokens, requests, gpu_hours")
       ->capture_default_str();
   cmd->add_option("--from", flags->from, "Start, inclusive, on charge period start (2025-10-01)");

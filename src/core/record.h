@@ -107,6 +107,7 @@ enum RecordFlag : uint32_t {
   kFlagPricedFromCatalog = 1u << 0,  ///< cost computed from the catalog, not given by the source
   kFlagEstimated = 1u << 1,          ///< tokens or cost estimated (e.g. stream ended early)
   kFlagPartial = 1u << 2,            ///< the request was cut short
+  kFlagCacheHit = 1u << 3,           ///< served from the gateway's response cache
 };
 
 /// The per-row numbers of a record. Money in the billing currency, quantities exact.
@@ -130,6 +131,10 @@ struct UsageFacts {
   int64_t gpu_milliseconds = 0;  ///< GPU count × wall time
   int64_t price_version = 0;     ///< price catalog row used, 0 when the source gave the cost
   uint32_t flags = 0;
+  // Gateway requests only.
+  int64_t latency_ms = 0;        ///< until the response's last byte
+  int64_t ttft_ms = 0;           ///< until its first byte (time to first token, for streams)
+  Money cache_saving;            ///< what a cache hit saved: the upstream call's cost
 };
 
 /// Which file and line a record came from.

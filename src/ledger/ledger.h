@@ -55,8 +55,8 @@ enum class Grain { kNone, kHour, kDay, kWeek, kMonth };
 
 /// Numbers a query can sum.
 enum class Metric {
-  kEffectiveCost, kBilledCost, kListCost, kContractedCost, kQuantity, kTokens, kInputTokens,
-  kOutputTokens, kCachedTokens, kRequests, kGpuHours, kCount
+  kEffectiveCost, kBilledCost, kListCost, kContractedCost, kCacheSavings, kQuantity, kTokens,
+  kInputTokens, kOutputTokens, kCachedTokens, kRequests, kGpuHours, kCount
 };
 bool metric_from_name(std::string_view name, Metric& out);
 std::string_view metric_name(Metric m);

@@ -7,7 +7,7 @@ namespace aifinops::ledger {
 namespace {
 
 constexpr std::string_view kMetricNames[] = {
-    "effective_cost", "billed_cost", "list_cost", "contracted_cost", "quantity", "tokens",
+    "effective_cost", "billed_cost", "list_cost", "contracted_cost", "cache_savings", "quantity", "tokens",
     "input_tokens", "output_tokens", "cached_tokens", "requests", "gpu_hours"};
 
 struct Alias {
@@ -44,7 +44,7 @@ bool metric_from_name(std::string_view name, Metric& out) {
 
 std::string_view metric_name(Metric m) { return kMetricNames[static_cast<size_t>(m)]; }
 
-bool metric_is_money(Metric m) { return m <= Metric::kContractedCost; }
+bool metric_is_money(Metric m) { return m <= Metric::kCacheSavings; }
 
 bool metric_is_decimal(Metric m) {
   return metric_is_money(m) || m == Metric::kQuantity || m == Metric::kGpuHours;

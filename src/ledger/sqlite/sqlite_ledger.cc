@@ -89,10 +89,11 @@ void rollback(sqlite3* db) { sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, null
 constexpr const char* kFactColumns[] = {
     "consumed_quantity", "pricing_quantity", "list_cost", "contracted_cost", "billed_cost",
     "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
-    "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds"};
+    "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds", "cache_saving"};
 constexpr size_t kFactCount = std::size(kFactColumns);
-// A record row: batch_id, line, attributes_id, start, end, the facts, price_version, flags.
-constexpr size_t kRecordColumns = 5 + kFactCount + 2;
+// A record row: batch_id, line, attributes_id, start, end, the facts, price_version, flags,
+// latency_ms, ttft_ms.
+constexpr size_t kRecordColumns = 5 + kFactCount + 4;
 // Records are inserted this many at a time: one statement run per block, not per row.
 constexpr size_t kRowsPerInsert = 16;
 
@@ -119,7 +120,8 @@ std::string schema_v1() {
       " attributes_id INTEGER NOT NULL, charge_period_start INTEGER NOT NULL,"
       " charge_period_end INTEGER NOT NULL" +
       facts +
-      ", price_version INTEGER NOT NULL, flags INTEGER NOT NULL);"
+      ", price_version INTEGER NOT NULL, flags INTEGER NOT NULL, latency_ms INTEGER NOT NULL,"
+      " ttft_ms INTEGER NOT NULL);"
       "CREATE TABLE quarantine(id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL, line INTEGER,"
       " column_name TEXT, reason TEXT NOT NULL, raw TEXT);"
       "CREATE INDEX quarantine_by_batch ON quarantine(batch_id);";
@@ -241,6 +243,7 @@ void read_facts(const UsageFacts& f, int64_t out[kFactCount]) {
   out[10] = f.reasoning_tokens;
   out[11] = f.requests;
   out[12] = f.gpu_milliseconds;
+  out[13] = f.cache_saving.nanos;
 }
 
 }  // namespace
@@ -342,10 +345,10 @@ Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
     insert += std::string(", ") + c;
     values += ",?";
   }
-  insert += ", price_version, flags) VALUES";
-  std::string insert_one = insert + "(" + values + ",?,?)";
+  insert += ", price_version, flags, latency_ms, ttft_ms) VALUES";
+  std::string insert_one = insert + "(" + values + ",?,?,?,?)";
   std::string insert_many = insert;
-  for (size_t r = 0; r < kRowsPerInsert; ++r) insert_many += (r ? ",(" : "(") + values + ",?,?)";
+  for (size_t r = 0; r < kRowsPerInsert; ++r) insert_many += (r ? ",(" : "(") + values + ",?,?,?,?)";
   std::string attrs_insert = "INSERT INTO attributes(fingerprint", attrs_values = "?";
   for (size_t i = 0; i < kAttrCount; ++i) {
     attrs_insert += ", " + std::string(attribute_name(static_cast<Attr>(i)));
@@ -402,6 +405,8 @@ Result<void> SqliteLedger::append(int64_t attributes_id, const UsageFacts& f, co
   read_facts(f, facts);
   row[5 + kFactCount] = f.price_version;
   row[6 + kFactCount] = (int64_t)f.flags;
+  row[7 + kFactCount] = f.latency_ms;
+  row[8 + kFactCount] = f.ttft_ms;
   if (s.pending_count == kRowsPerInsert)
     if (auto r = flush_records(); !r) return r;
 
@@ -698,6 +703,7 @@ std::string metric_column(Metric m) {
     case Metric::kCachedTokens: return "cached_input_tokens";
     case Metric::kRequests: return "requests";
     case Metric::kGpuHours: return "gpu_milliseconds";
+    case Metric::kCacheSavings: return "cache_saving";
     case Metric::kCount: break;
   }
   return "0";
