@@ -79,7 +79,10 @@ int run_gateway(const GatewayFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  gateway::GatewayServer server(*config, *catalog, limits, **spool, clock);
+  std::unique_ptr<gateway::MemoryResponseCache> cache;
+  if (config->cache.enabled)
+    cache = std::make_unique<gateway::MemoryResponseCache>(config->cache.max_mb << 20, config->cache.ttl_s * 1000, clock);
+  gateway::GatewayServer server(*config, *catalog, limits, cache.get(), **spool, clock);
   if (auto started = server.start(); !started) return report_error(started.error());
   drainer.start();
   std::string host = config->listen.substr(0, config->listen.rfind(':'));

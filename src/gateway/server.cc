@@ -156,6 +156,7 @@ struct GatewayServer::State {
   const GatewayConfig& config;
   const pricing::Catalog& catalog;
   LimitStore& limits;
+  ResponseCache* cache;
   Spool& spool;
   const Clock& clock;
   net::io_context ioc;
@@ -168,8 +169,9 @@ struct GatewayServer::State {
   std::atomic<bool> stopping{false};
   int bound_port = 0;
 
-  State(const GatewayConfig& c, const pricing::Catalog& cat, LimitStore& l, Spool& s, const Clock& clk)
-      : config(c), catalog(cat), limits(l), spool(s), clock(clk) {}
+  State(const GatewayConfig& c, const pricing::Catalog& cat, LimitStore& l, ResponseCache* rc, Spool& s,
+        const Clock& clk)
+      : config(c), catalog(cat), limits(l), cache(rc), spool(s), clock(clk) {}
 
   const KeyConfig* authenticate(const Request& req, const Route* route, std::string& why) const;
   const UpstreamConfig* route_model(const std::string& model) const;
@@ -180,11 +182,15 @@ struct GatewayServer::State {
   net::awaitable<bool> handle(beast::tcp_stream& client, Request& req);
   net::awaitable<bool> send(beast::tcp_stream& client, const Request& req, http::status status,
                             std::string body, std::string content_type = "application/json",
-                            int64_t retry_after_s = 0);
+                            int64_t retry_after_s = 0, bool cache_hit = false);
+  net::awaitable<bool> serve_cached(beast::tcp_stream& client, const Request& req, const Route& route,
+                                    const KeyConfig& key, const std::string& model, const RequestInfo& info,
+                                    const UpstreamConfig& upstream, CachedResponse hit, int64_t start_ms,
+                                    int64_t start_micros);
   net::awaitable<bool> proxy(beast::tcp_stream& client, Request& req, const Route& route,
                              const KeyConfig& key, const RequestInfo& info, const std::string& model,
                              UpstreamTarget& upstream, const pricing::ModelPrice* price, uint64_t reservation,
-                             int64_t start_ms, int64_t start_micros);
+                             std::string cache_key, int64_t start_ms, int64_t start_micros);
 };
 
 const KeyConfig* GatewayServer::State::authenticate(const Request& req, const Route* route,
@@ -239,9 +245,11 @@ const pricing::ModelPrice* GatewayServer::State::price_of(const std::string& mod
 
 net::awaitable<bool> GatewayServer::State::send(beast::tcp_stream& client, const Request& req,
                                                 http::status status, std::string body,
-                                                std::string content_type, int64_t retry_after_s) {
+                                                std::string content_type, int64_t retry_after_s,
+                                                bool cache_hit) {
   http::response<http::string_body> res{status, req.version()};
   res.set(http::field::content_type, content_type);
+  if (cache_hit) res.set("x-aifinops-cache", "hit");
   if (retry_after_s > 0) res.set(http::field::retry_after, std::to_string(retry_after_s));
   res.keep_alive(req.keep_alive());
   res.body() = std::move(body);
@@ -366,6 +374,28 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
                                            " (check routes: in gateway.yaml).")); co_return co_await std::move(reply); }
   UpstreamTarget& upstream = *upstreams.at(upstream_config->name);
 
+  // The exact-match cache: deterministic requests (temperature 0), or any with the header
+  // "x-aifinops-cache: true". Never shared across teams unless configured.
+  std::string cache_key;
+  if (cache != nullptr) {
+    auto opt_in = req.find("x-aifinops-cache");
+    bool wanted = info.deterministic || (opt_in != req.end() && beast::iequals(opt_in->value(), "true"));
+    if (wanted) {
+      auto team = key->tags.find("team");
+      std::string scope = config.cache.share_across_teams ? "shared"
+                          : team != key->tags.end()       ? "team=" + team->second
+                                                          : "key=" + key->id;
+      cache_key = response_cache_key(scope, path, info.stream, req.body());
+    }
+    if (!cache_key.empty()) {
+      if (std::optional<CachedResponse> hit = cache->find(cache_key)) {
+        auto reply = serve_cached(client, req, route, *key, model, info, *upstream_config, std::move(*hit),
+                                  start_ms, start_micros);
+        co_return co_await std::move(reply);
+      }
+    }
+  }
+
   // Reserve the worst case: the estimated input plus the most output the request allows.
   const pricing::ModelPrice* price = price_of(model);
   int64_t max_output = info.max_output_tokens > 0 ? info.max_output_tokens
@@ -393,15 +423,58 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
                             "application/json", admitted.refusal.retry_after_s); co_return co_await std::move(reply); }
   }
   auto forwarded = proxy(client, req, route, *key, info, model, upstream, price, admitted.reservation,
-                         start_ms, start_micros);
+                         std::move(cache_key), start_ms, start_micros);
   co_return co_await std::move(forwarded);
+}
+
+net::awaitable<bool> GatewayServer::State::serve_cached(beast::tcp_stream& client, const Request& req,
+                                                        const Route& route, const KeyConfig& key,
+                                                        const std::string& model, const RequestInfo& info,
+                                                        const UpstreamConfig& upstream, CachedResponse hit,
+                                                        int64_t start_ms, int64_t start_micros) {
+  // A hit costs nothing; the record keeps what the upstream call would have cost.
+  UsageEvent event;
+  event.time_ms = start_ms;
+  event.key_id = key.id;
+  event.tags = key.tags;
+  event.model = model;
+  event.upstream = upstream.name;
+  event.provider = provider_name(upstream.kind);
+  event.operation = route.operation;
+  event.status = 200;
+  event.cache_hit = true;
+  event.cache_saving = hit.cost;
+  event.latency_ms = (steady_micros() - start_micros) / 1000;
+  if (auto spooled = spool.append(event); !spooled)
+    std::fprintf(stderr, "aifinops gateway: %s\n", spooled.error().message.c_str());
+  metrics.record_request(key.id, key.tags.count("team") ? key.tags.at("team") : "", model, 200, {}, Money{}, true);
+  if (!info.stream) {
+    auto reply = send(client, req, http::status::ok, std::move(hit.body), hit.content_type, 0, true);
+    co_return co_await std::move(reply);
+  }
+  // A cached stream is replayed as a stream.
+  http::response<http::empty_body> res{http::status::ok, req.version()};
+  res.set(http::field::content_type, hit.content_type);
+  res.set(http::field::cache_control, "no-cache");
+  res.set("x-aifinops-cache", "hit");
+  res.keep_alive(req.keep_alive());
+  res.chunked(true);
+  http::response_serializer<http::empty_body> serializer{res};
+  auto [hec, hn] = co_await http::async_write_header(client, serializer, kAsTuple);
+  if (hec) co_return false;
+  auto chunk_out = http::make_chunk(net::buffer(hit.body));
+  auto [wec, wn] = co_await net::async_write(client, chunk_out, kAsTuple);
+  if (wec) co_return false;
+  auto last_chunk = http::make_chunk_last();
+  auto [lec, ln] = co_await net::async_write(client, last_chunk, kAsTuple);
+  co_return !lec && req.keep_alive();
 }
 
 net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Request& req, const Route& route,
                                                  const KeyConfig& key, const RequestInfo& info,
                                                  const std::string& model, UpstreamTarget& upstream,
                                                  const pricing::ModelPrice* price, uint64_t reservation,
-                                                 int64_t start_ms, int64_t start_micros) {
+                                                 std::string cache_key, int64_t start_ms, int64_t start_micros) {
   bool anthropic = route.format == WireFormat::kAnthropicMessages;
   const UpstreamConfig& uc = *upstream.config;
   // Ask for usage on streams whose client did not, and hide that extra chunk again.
@@ -562,6 +635,8 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     }
     event.ttft_ms = (steady_micros() - start_micros) / 1000;
     finish(status, tokens, estimated, false);
+    if (!cache_key.empty() && status == 200 && !estimated)
+      cache->insert(cache_key, CachedResponse{content_type, body, tokens, event.cost});
     if (upstream_reusable) {
       std::lock_guard<std::mutex> lock(upstream.mutex);
       upstream.idle.push_back(std::move(conn));
@@ -581,6 +656,7 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
   bool client_gone = static_cast<bool>(hec);
   SseUsageReader reader(route.format, inject_usage);
   std::string out;
+  std::string captured;  // what the client received, for the cache
   bool first = true;
   bool upstream_failed = false;
   while (!head.is_done() && !client_gone) {
@@ -600,6 +676,7 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     out.clear();
     reader.feed(std::string_view(chunk, got), out);
     if (out.empty()) continue;
+    if (!cache_key.empty()) captured += out;
     auto chunk_out = http::make_chunk(net::buffer(out));
     auto [wec, wn] = co_await net::async_write(client, chunk_out, kAsTuple);
     if (wec) client_gone = true;
@@ -624,6 +701,8 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     std::lock_guard<std::mutex> lock(upstream.mutex);
     upstream.idle.push_back(std::move(conn));
   }
+  if (!cache_key.empty() && status == 200 && !estimated)
+    cache->insert(cache_key, CachedResponse{content_type, captured + out, tokens, event.cost});
   if (!out.empty()) {
     auto chunk_out = http::make_chunk(net::buffer(out));
     auto [wec, wn] = co_await net::async_write(client, chunk_out, kAsTuple);
@@ -635,8 +714,8 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
 }
 
 GatewayServer::GatewayServer(const GatewayConfig& config, const pricing::Catalog& catalog, LimitStore& limits,
-                             Spool& spool, const Clock& clock)
-    : state_(std::make_unique<State>(config, catalog, limits, spool, clock)) {}
+                             ResponseCache* cache, Spool& spool, const Clock& clock)
+    : state_(std::make_unique<State>(config, catalog, limits, cache, spool, clock)) {}
 
 GatewayServer::~GatewayServer() = default;
 

@@ -11,18 +11,19 @@
 #include "core/result.h"
 #include "gateway/gateway_config.h"
 #include "gateway/limits.h"
+#include "gateway/response_cache.h"
 #include "gateway/spool.h"
 #include "pricing/catalog.h"
 
 namespace aifinops::gateway {
 
 /// Owns the listener, the I/O threads and the upstream pools. Config, catalog, limit store,
-/// spool and clock must outlive it. start() then run(); stop() from any thread (or a
+/// cache (nullptr when caching is off), spool and clock must outlive it. start() then run(); stop() from any thread (or a
 /// signal) drains in-flight requests and returns from run().
 class GatewayServer {
  public:
   GatewayServer(const GatewayConfig& config, const pricing::Catalog& catalog, LimitStore& limits,
-                Spool& spool, const Clock& clock);
+                ResponseCache* cache, Spool& spool, const Clock& clock);
   ~GatewayServer();
   GatewayServer(const GatewayServer&) = delete;
   GatewayServer& operator=(const GatewayServer&) = delete;

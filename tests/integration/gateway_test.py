@@ -76,6 +76,7 @@ keys:
     tags: {{team: team-c, purpose: experimentation}}
 budgets:
   - {{scope: {{team: team-c}}, period: month, amount_usd: 0.0005, enforce: hard}}
+cache: {{enabled: true, ttl_s: 600, max_mb: 16}}
 """)
         self.proc = None
         self.port = None
@@ -234,6 +235,33 @@ class GatewayTest(unittest.TestCase):
         self.assertIsNotNone(throttled)
         self.assertIn("priority", throttled)
         self.assertEqual(self.gw.request("POST", "/v1/chat/completions", dict(CHAT, max_tokens=1), key="team-c")[0].status, 200)
+
+    def test_repeated_deterministic_requests_are_served_from_cache_at_zero_cost(self):
+        body = dict(CHAT, temperature=0)
+        first, data1 = self.gw.request("POST", "/v1/chat/completions", body)
+        second, data2 = self.gw.request("POST", "/v1/chat/completions", body)
+        self.assertEqual((first.status, second.status), (200, 200))
+        self.assertEqual(data1, data2)
+        self.assertIsNone(first.getheader("x-aifinops-cache"))
+        self.assertEqual(second.getheader("x-aifinops-cache"), "hit")
+        self.assertEqual(len(self.upstream.received), 1)
+        stream = dict(body, stream=True)
+        s1 = self.gw.request("POST", "/v1/chat/completions", stream)[1]
+        resp, s2 = self.gw.request("POST", "/v1/chat/completions", stream)
+        self.assertEqual(resp.getheader("x-aifinops-cache"), "hit")
+        self.assertEqual(s1, s2)  # replayed as the same stream
+        # Not across teams, and not for non-deterministic requests.
+        self.assertIsNone(self.gw.request("POST", "/v1/chat/completions", body, key="team-c")[0].getheader("x-aifinops-cache"))
+        self.gw.request("POST", "/v1/chat/completions", CHAT)
+        self.assertIsNone(self.gw.request("POST", "/v1/chat/completions", CHAT)[0].getheader("x-aifinops-cache"))
+        self.gw.stop()
+        savings = Decimal(str(report(self.gw.ledger, "--metric", "cache_savings")["total"]))
+        self.assertGreater(savings, 0)
+        cost = report(self.gw.ledger, "--filter", "team=team-a", "--metric", "effective_cost")["total"]
+        requests = report(self.gw.ledger, "--filter", "team=team-a", "--metric", "requests")["total"]
+        self.assertEqual(requests, 6)
+        # 4 upstream calls were paid, 2 hits were free and saved what a call costs.
+        self.assertEqual(Decimal(str(cost)), 2 * savings)
 
     def test_health_models_and_metrics(self):
         self.assertEqual(self.gw.request("GET", "/health", key=None)[0].status, 200)

@@ -1,0 +1,69 @@
+#include "gateway/response_cache.h"
+
+#include <simdjson.h>
+#include <xxhash.h>
+
+namespace aifinops::gateway {
+
+std::optional<CachedResponse> MemoryResponseCache::find(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  if (clock_.now_ms() - it->second->stored_ms > ttl_ms_) {
+    bytes_ -= it->second->bytes;
+    lru_.erase(it->second);
+    index_.erase(it);
+    return std::nullopt;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second);  // now the most recently used
+  return it->second->response;
+}
+
+void MemoryResponseCache::insert(const std::string& key, CachedResponse response) {
+  // Key, body and bookkeeping: what the entry costs in memory, roughly.
+  int64_t size = (int64_t)(key.size() + response.body.size() + response.content_type.size() + 128);
+  if (size > max_bytes_) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto it = index_.find(key); it != index_.end()) {
+    bytes_ -= it->second->bytes;
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+  evict_until_fits(size);
+  lru_.push_front(Entry{key, std::move(response), clock_.now_ms(), size});
+  index_[key] = lru_.begin();
+  bytes_ += size;
+}
+
+void MemoryResponseCache::evict_until_fits(int64_t incoming) {
+  while (!lru_.empty() && bytes_ + incoming > max_bytes_) {
+    bytes_ -= lru_.back().bytes;
+    index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+}
+
+int64_t MemoryResponseCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return bytes_;
+}
+
+size_t MemoryResponseCache::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return lru_.size();
+}
+
+std::string response_cache_key(std::string_view scope, std::string_view route, bool stream,
+                               std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) return "";
+  std::string canonical = simdjson::minify(doc);
+  // A 128-bit digest keeps keys short; the scope stays readable for debugging.
+  XXH128_hash_t h = XXH3_128bits(canonical.data(), canonical.size());
+  char digest[33];
+  std::snprintf(digest, sizeof digest, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+  return std::string(scope) + "|" + std::string(route) + (stream ? "|stream|" : "|") + digest;
+}
+
+}  // namespace aifinops::gateway

@@ -1,0 +1,49 @@
+#include "gateway/response_cache.h"
+
+#include <gtest/gtest.h>
+
+namespace aifinops::gateway {
+namespace {
+
+CachedResponse response(size_t bytes) {
+  return CachedResponse{"application/json", std::string(bytes, 'x'), {10, 0, 0, 5, 0}, Money{1000}};
+}
+
+TEST(ResponseCacheTest, ReturnsWhatWasStoredUntilTheTtlPasses) {
+  ManualClock clock;
+  MemoryResponseCache cache(1 << 20, 60'000, clock);
+  cache.insert("k", response(10));
+  ASSERT_TRUE(cache.find("k").has_value());
+  EXPECT_EQ(cache.find("k")->cost, Money{1000});
+  clock.advance_ms(60'001);
+  EXPECT_FALSE(cache.find("k").has_value());
+  EXPECT_EQ(cache.bytes(), 0);
+}
+
+TEST(ResponseCacheTest, EvictsTheLeastRecentlyUsedToStayWithinItsBytes) {
+  ManualClock clock;
+  MemoryResponseCache cache(3 * (1000 + 128 + 1 + 16), 60'000, clock);
+  cache.insert("a", response(1000));
+  cache.insert("b", response(1000));
+  cache.insert("c", response(1000));
+  ASSERT_TRUE(cache.find("a").has_value());  // a is now the most recent
+  cache.insert("d", response(1000));         // evicts b
+  EXPECT_TRUE(cache.find("a").has_value());
+  EXPECT_FALSE(cache.find("b").has_value());
+  EXPECT_TRUE(cache.find("d").has_value());
+  EXPECT_LE(cache.bytes(), 3 * (1000 + 128 + 1 + 16));
+  cache.insert("huge", response(1 << 20));  // larger than the whole cache: not stored
+  EXPECT_FALSE(cache.find("huge").has_value());
+}
+
+TEST(ResponseCacheTest, KeysIgnoreWhiteSpaceButNotScopeStreamOrContent) {
+  std::string a = response_cache_key("team=a", "/v1/chat/completions", false, R"({"model": "m", "temperature": 0})");
+  EXPECT_EQ(a, response_cache_key("team=a", "/v1/chat/completions", false, R"({"model":"m","temperature":0})"));
+  EXPECT_NE(a, response_cache_key("team=b", "/v1/chat/completions", false, R"({"model":"m","temperature":0})"));
+  EXPECT_NE(a, response_cache_key("team=a", "/v1/chat/completions", true, R"({"model":"m","temperature":0})"));
+  EXPECT_NE(a, response_cache_key("team=a", "/v1/chat/completions", false, R"({"model":"m","temperature":1})"));
+  EXPECT_EQ(response_cache_key("team=a", "/v1/chat/completions", false, "not json"), "");
+}
+
+}  // namespace
+}  // namespace aifinops::gateway
