@@ -67,7 +67,7 @@ class GatewayReader : public YamlReader {
   }
 
   bool read_upstream(const YAML::Node& n, const std::string& path, GatewayConfig& config) {
-    if (!check_keys(n, path, {"name", "kind", "base_url", "api_key_env", "api_key_file", "timeout_s", "api_version"})) return false;
+    if (!check_keys(n, path, {"name", "kind", "base_url", "api_key_env", "api_key_file", "timeout_s", "api_version", "ca_file"})) return false;
     gateway::UpstreamConfig u;
     std::string kind = "openai";
     if (!n["name"]) return fail(n, path + ".name", "missing (every upstream needs a name that routes refer to)");
@@ -84,6 +84,7 @@ class GatewayReader : public YamlReader {
     if (n["api_key_env"] && !read_string(n["api_key_env"], path + ".api_key_env", u.api_key_env)) return false;
     if (n["api_key_file"] && !read_string(n["api_key_file"], path + ".api_key_file", u.api_key_file)) return false;
     if (n["api_version"] && !read_string(n["api_version"], path + ".api_version", u.api_version)) return false;
+    if (n["ca_file"] && !read_string(n["ca_file"], path + ".ca_file", u.ca_file)) return false;
     if (n["timeout_s"] && !read_count(n["timeout_s"], path + ".timeout_s", u.timeout_s)) return false;
     if (u.timeout_s < 1) return fail(n["timeout_s"], path + ".timeout_s", "must be at least 1");
     for (const auto& other : config.upstreams)

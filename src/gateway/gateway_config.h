@@ -23,6 +23,7 @@ struct UpstreamConfig {
   std::string api_key_file;  ///< or a file holding it
   int64_t timeout_s = 60;
   std::string api_version;   ///< azure-openai: the api-version query parameter to send
+  std::string ca_file;       ///< https: trust these CA certificates instead of the system store
 };
 
 struct RouteConfig {

@@ -6,8 +6,10 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/as_tuple.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -101,13 +103,33 @@ std::string error_body(bool anthropic, std::string_view type, std::string_view c
          "\",\"param\":null,\"code\":\"" + std::string(code) + "\"}}";
 }
 
+/// One connection to an upstream: plain TCP, or TLS over TCP for https base URLs.
+struct UpstreamConnection {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  // The same operation on whichever stream this is (both yield the same awaitable type).
+  template <class Message>
+  auto write(Message& m) { return tls ? http::async_write(*tls, m, kAsTuple) : http::async_write(*plain, m, kAsTuple); }
+  template <class Parser>
+  auto read_header(beast::flat_buffer& b, Parser& p) {
+    return tls ? http::async_read_header(*tls, b, p, kAsTuple) : http::async_read_header(*plain, b, p, kAsTuple);
+  }
+  template <class Parser>
+  auto read(beast::flat_buffer& b, Parser& p) {
+    return tls ? http::async_read(*tls, b, p, kAsTuple) : http::async_read(*plain, b, p, kAsTuple);
+  }
+};
+
 struct UpstreamTarget {
   const UpstreamConfig* config = nullptr;
+  bool tls = false;
   std::string host, port, base_path;
   std::string secret;
   tcp::resolver::results_type endpoints;
+  std::unique_ptr<net::ssl::context> tls_context;  ///< system CA store, or ca_file
   std::mutex mutex;
-  std::vector<std::unique_ptr<beast::tcp_stream>> idle;  ///< keep-alive connections
+  std::vector<std::unique_ptr<UpstreamConnection>> idle;  ///< keep-alive connections
 };
 
 std::string provider_name(UpstreamKind kind) {
@@ -555,7 +577,7 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
 
   // A pooled connection may have been closed by the upstream while idle: one retry on a
   // fresh connection, as long as nothing of the response has been read.
-  std::unique_ptr<beast::tcp_stream> conn;
+  std::unique_ptr<UpstreamConnection> conn;
   beast::flat_buffer ubuf;
   std::optional<http::response_parser<http::buffer_body>> parser;  // not reassignable: re-emplaced
   int64_t sent_micros = 0;
@@ -570,24 +592,41 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
       }
     }
     if (!conn) {
-      conn = std::make_unique<beast::tcp_stream>(client.get_executor());
-      conn->expires_after(std::chrono::seconds(uc.timeout_s));
-      auto [ec, ep] = co_await conn->async_connect(upstream.endpoints, kAsTuple);
-      if (ec) {
-        { auto reply = fail_upstream(ec == beast::error::timeout ? http::status::gateway_timeout : http::status::bad_gateway,
-                                         "Upstream " + uc.name + " is unreachable: " + ec.message() + "."); co_return co_await std::move(reply); }
+      conn = std::make_unique<UpstreamConnection>();
+      if (upstream.tls)
+        conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(client.get_executor(), *upstream.tls_context);
+      else
+        conn->plain = std::make_unique<beast::tcp_stream>(client.get_executor());
+      conn->tcp().expires_after(std::chrono::seconds(uc.timeout_s));
+      auto [ec, ep] = co_await conn->tcp().async_connect(upstream.endpoints, kAsTuple);
+      if (!ec) conn->tcp().socket().set_option(tcp::no_delay(true));
+      if (!ec && upstream.tls) {
+        // SNI and certificate checks against the upstream's host name.
+        SSL_set_tlsext_host_name(conn->tls->native_handle(), upstream.host.c_str());
+        conn->tls->set_verify_callback(net::ssl::host_name_verification(upstream.host));
+        auto [hec] = co_await conn->tls->async_handshake(net::ssl::stream_base::client, kAsTuple);
+        if (hec) {
+          std::string message = "TLS handshake with upstream " + uc.name + " failed: " + hec.message() + ".";
+          auto reply = fail_upstream(http::status::bad_gateway, message);
+          co_return co_await std::move(reply);
+        }
       }
-      conn->socket().set_option(tcp::no_delay(true));
+      if (ec) {
+        std::string message = "Upstream " + uc.name + " is unreachable: " + ec.message() + ".";
+        auto reply = fail_upstream(ec == beast::error::timeout ? http::status::gateway_timeout : http::status::bad_gateway,
+                                   message);
+        co_return co_await std::move(reply);
+      }
     }
-    conn->expires_after(std::chrono::seconds(uc.timeout_s));
+    conn->tcp().expires_after(std::chrono::seconds(uc.timeout_s));
     sent_micros = steady_micros();
-    auto [wec, wn] = co_await http::async_write(*conn, up, kAsTuple);
+    auto [wec, wn] = co_await conn->write(up);
     beast::error_code rec;
     if (!wec) {
       ubuf.clear();
       parser.emplace();
       parser->body_limit(boost::none);
-      auto [ec2, n2] = co_await http::async_read_header(*conn, ubuf, *parser, kAsTuple);
+      auto [ec2, n2] = co_await conn->read_header(ubuf, *parser);
       rec = ec2;
     }
     if (!wec && !rec) break;
@@ -614,7 +653,7 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     while (!head.is_done()) {
       upstream_res.body().data = chunk;
       upstream_res.body().size = sizeof chunk;
-      auto [ec, n] = co_await http::async_read(*conn, ubuf, head, kAsTuple);
+      auto [ec, n] = co_await conn->read(ubuf, head);
       body.append(chunk, sizeof chunk - upstream_res.body().size);
       if (ec == http::error::need_buffer) continue;
       if (ec) {
@@ -662,7 +701,7 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
   while (!head.is_done() && !client_gone) {
     upstream_res.body().data = chunk;
     upstream_res.body().size = sizeof chunk;
-    auto [ec, n] = co_await http::async_read(*conn, ubuf, head, kAsTuple);
+    auto [ec, n] = co_await conn->read(ubuf, head);
     size_t got = sizeof chunk - upstream_res.body().size;
     if (ec && ec != http::error::need_buffer) {
       upstream_failed = true;
@@ -741,18 +780,27 @@ Result<void> GatewayServer::start() {
     auto target = std::make_unique<UpstreamTarget>();
     target->config = &u;
     std::string_view url = u.base_url;
-    bool tls = url.rfind("https://", 0) == 0;
-    if (tls)
-      return make_error(ErrorCode::kInvalidArgument,
-                        "upstreams: " + u.name + ": https upstreams are not supported by this build yet; "
-                        "use a local TLS-terminating proxy or an http:// base_url");
-    url.remove_prefix(std::string_view("http://").size());
+    target->tls = url.rfind("https://", 0) == 0;
+    url.remove_prefix(target->tls ? 8 : 7);
+    if (target->tls) {
+      target->tls_context = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+      beast::error_code tls_ec;
+      if (u.ca_file.empty())
+        target->tls_context->set_default_verify_paths(tls_ec);
+      else
+        target->tls_context->load_verify_file(u.ca_file, tls_ec);
+      if (tls_ec)
+        return make_error(ErrorCode::kInvalidArgument, "upstreams: " + u.name + ": cannot load CA certificates" +
+                                                           (u.ca_file.empty() ? "" : " from " + u.ca_file) + ": " +
+                                                           tls_ec.message());
+      target->tls_context->set_verify_mode(net::ssl::verify_peer);
+    }
     size_t slash = url.find('/');
     std::string_view authority = url.substr(0, slash);
     target->base_path = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
     size_t colon = authority.rfind(':');
     target->host = std::string(authority.substr(0, colon));
-    target->port = colon == std::string_view::npos ? "80" : std::string(authority.substr(colon + 1));
+    target->port = colon == std::string_view::npos ? (target->tls ? "443" : "80") : std::string(authority.substr(colon + 1));
     beast::error_code ec;
     target->endpoints = resolver.resolve(target->host, target->port, ec);
     if (ec) return make_error(ErrorCode::kInvalidArgument, "upstreams: " + u.name + ": cannot resolve " + target->host + ": " + ec.message());

@@ -38,8 +38,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_certificate(directory):
+    """A self-signed certificate for localhost/127.0.0.1, as one PEM with its key."""
+    pem = directory / "localhost.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
+                   check=True, capture_output=True)
+    pem.write_bytes((directory / "cert.pem").read_bytes() + (directory / "key.pem").read_bytes())
+    return pem
+
+
 class Gateway:
-    def __init__(self, workdir, upstream_port):
+    def __init__(self, workdir, upstream_port, tls_port=None, ca_file=None):
         self.dir = workdir
         self.ledger = str(workdir / "ledger.db")
         self.config = workdir / "gateway.yaml"
@@ -53,7 +64,11 @@ upstreams:
   - {{name: azure, kind: azure-openai, base_url: "http://127.0.0.1:{upstream_port}", api_key_env: MOCK_AZURE_KEY, api_version: "2024-10-21"}}
   - {{name: anthropic, kind: anthropic, base_url: "http://127.0.0.1:{upstream_port}/v1", api_key_env: MOCK_ANTHROPIC_KEY}}
   - {{name: dead, kind: openai, base_url: "http://127.0.0.1:{dead}/v1"}}
+  - {{name: secure, kind: openai, base_url: "https://localhost:{tls_port}/v1", ca_file: "{ca_file}"}}
+  - {{name: untrusted, kind: openai, base_url: "https://localhost:{tls_port}/v1"}}
 routes:
+  - {{model: tls-model, upstream: secure}}
+  - {{model: untrusted-model, upstream: untrusted}}
   - {{model: claude-sonnet-4-5, upstream: anthropic}}
   - {{model: my-gpt-deployment, upstream: azure}}
   - {{model: dead-model, upstream: dead}}
@@ -120,14 +135,20 @@ class GatewayTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.upstream = mock_upstream.start()
+        cls.certs = Path(tempfile.mkdtemp(prefix="aifinops-certs-"))
+        cls.pem = make_certificate(cls.certs)
+        cls.tls_upstream = mock_upstream.start(certfile=str(cls.pem))
 
     @classmethod
     def tearDownClass(cls):
         cls.upstream.shutdown()
+        cls.tls_upstream.shutdown()
+        shutil.rmtree(cls.certs, ignore_errors=True)
 
     def setUp(self):
         self.dir = Path(tempfile.mkdtemp(prefix="aifinops-gw-"))
-        self.gw = Gateway(self.dir, self.upstream.server_port)
+        self.gw = Gateway(self.dir, self.upstream.server_port, self.tls_upstream.server_port,
+                          self.certs / "cert.pem")
         self.gw.start()
         self.upstream.received.clear()
 
@@ -182,6 +203,14 @@ class GatewayTest(unittest.TestCase):
         sent = self.upstream.received[-1]
         self.assertEqual(sent["path"], "/openai/deployments/my-gpt-deployment/chat/completions?api-version=2024-10-21")
         self.assertEqual(sent["headers"]["api-key"], "azure-secret")
+
+    def test_https_upstreams_are_verified(self):
+        resp, data = self.gw.request("POST", "/v1/chat/completions", dict(CHAT, model="tls-model"))
+        self.assertEqual(resp.status, 200, data)
+        self.assertEqual(data, mock_upstream.OPENAI_JSON)
+        resp, data = self.gw.request("POST", "/v1/chat/completions", dict(CHAT, model="untrusted-model"))
+        self.assertEqual(resp.status, 502)
+        self.assertIn("TLS handshake", json.loads(data)["error"]["message"])
 
     def test_each_error_status(self):
         cases = [

@@ -90,9 +90,15 @@ class Server(ThreadingHTTPServer):
         pass  # clients that go away mid-answer (timeouts, cut streams) are part of the tests
 
 
-def start():
-    """Starts the mock on a free loopback port; returns the server (server.server_port)."""
+def start(certfile=None):
+    """Starts the mock on a free loopback port; returns the server (server.server_port).
+    With a certificate (PEM with its key) it speaks HTTPS."""
     server = Server(("127.0.0.1", 0), Handler)
+    if certfile:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certfile)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     server.received = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
