@@ -5,6 +5,7 @@
 #include <string>
 
 #include "allocate/tag_policy.h"
+#include "core/json_text.h"
 #include "core/result.h"
 #include "ledger/ledger.h"
 
@@ -40,7 +41,5 @@ inline std::string group_thousands(int64_t n) { return group_thousands(std::to_s
 
 /// Quotes a CSV field when needed (RFC 4180).
 std::string csv_escape(std::string_view s);
-/// Escapes a string for a JSON string literal (without the quotes).
-std::string json_escape(std::string_view s);
 
 }  // namespace aifinops::cli

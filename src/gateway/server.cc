@@ -18,6 +18,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/json_text.h"
 #include "gateway/metrics.h"
 
 namespace aifinops::gateway {
@@ -80,19 +81,6 @@ std::string query_parameter(std::string_view target, std::string_view name) {
   return "";
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if ((unsigned char)c < 0x20) {
-      out += ' ';
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 /// The error body clients of that route understand: Anthropic's shape on /v1/messages,
 /// OpenAI's everywhere else.
 std::string error_body(bool anthropic, std::string_view type, std::string_view code, std::string_view message) {
@@ -139,6 +127,20 @@ std::string provider_name(UpstreamKind kind) {
     case UpstreamKind::kAnthropic: return "Anthropic";
   }
   return "";
+}
+
+/// The usage record of a request, before its outcome is known.
+UsageEvent new_event(const KeyConfig& key, const std::string& model, const UpstreamConfig& upstream,
+                     const Route& route, int64_t start_ms) {
+  UsageEvent event;
+  event.time_ms = start_ms;
+  event.key_id = key.id;
+  event.tags = key.tags;
+  event.model = model;
+  event.upstream = upstream.name;
+  event.provider = provider_name(upstream.kind);
+  event.operation = route.operation;
+  return event;
 }
 
 int64_t steady_micros() {
@@ -455,14 +457,7 @@ net::awaitable<bool> GatewayServer::State::serve_cached(beast::tcp_stream& clien
                                                         const UpstreamConfig& upstream, CachedResponse hit,
                                                         int64_t start_ms, int64_t start_micros) {
   // A hit costs nothing; the record keeps what the upstream call would have cost.
-  UsageEvent event;
-  event.time_ms = start_ms;
-  event.key_id = key.id;
-  event.tags = key.tags;
-  event.model = model;
-  event.upstream = upstream.name;
-  event.provider = provider_name(upstream.kind);
-  event.operation = route.operation;
+  UsageEvent event = new_event(key, model, upstream, route, start_ms);
   event.status = 200;
   event.cache_hit = true;
   event.cache_saving = hit.cost;
@@ -537,14 +532,7 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
   up.body() = inject_usage ? with_include_usage(req.body()) : std::move(req.body());
   up.prepare_payload();
 
-  UsageEvent event;
-  event.time_ms = start_ms;
-  event.key_id = key.id;
-  event.tags = key.tags;
-  event.model = model;
-  event.upstream = uc.name;
-  event.provider = provider_name(uc.kind);
-  event.operation = route.operation;
+  UsageEvent event = new_event(key, model, uc, route, start_ms);
   event.price_version = price != nullptr ? price->version : 0;
   std::string team = key.tags.count("team") ? key.tags.at("team") : "";
 
@@ -644,7 +632,7 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
   int status = (int)upstream_res.result_int();
   std::string content_type(upstream_res[http::field::content_type]);
   bool event_stream = content_type.find("text/event-stream") != std::string::npos;
-  char chunk[16 * 1024];
+  char chunk[8 * 1024];  // per in-flight request: bounds memory with many open streams
   bool upstream_reusable = true;
 
   if (!event_stream) {

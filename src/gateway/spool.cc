@@ -13,25 +13,16 @@
 #include <sstream>
 
 #include "allocate/tag_policy.h"
+#include "core/json_text.h"
 
 namespace aifinops::gateway {
 namespace {
 
 void put_string(std::string& out, std::string_view key, std::string_view value) {
-  out += '"';
-  out += key;
-  out += "\":\"";
-  for (char c : value) {
-    if (c == '"' || c == '\\') out += '\\';
-    if ((unsigned char)c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-      continue;
-    }
-    out += c;
-  }
-  out += "\",";
+  append_json_string(out, key);
+  out += ':';
+  append_json_string(out, value);
+  out += ',';
 }
 
 void put_int(std::string& out, std::string_view key, int64_t value) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/json_text.h"
 #include "core/time.h"
 #include "ingest/csv_reader.h"
 #include "ingest/focus_columns.h"
@@ -59,28 +60,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = (char)std::tolower((unsigned char)c);
   return out;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if ((unsigned char)c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
 }
 
 /// How one CSV column is handled.

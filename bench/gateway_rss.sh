@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Gateway memory: peak RSS with N concurrent streaming connections (wrk -c N against the
+# streaming route for 20 s), then RSS sampled every 30 s during a soak of closed-loop load
+# for SOAK seconds. Usage: gateway_rss.sh WORKDIR AIFINOPS N SOAK_SECONDS
+# Starts its own mock upstream (nginx) and gateway; stops both; bounded by timeouts.
+set -euo pipefail
+WORK=$1 AIFINOPS=$2 N=$3 SOAK=$4
+PEERS="$WORK/peers/gateway"
+RUN=$(mktemp -d /tmp/gwrss.XXXXXX)
+mkdir -p "$RUN/nginx"
+python3 "$PEERS/mock/gen_conf.py" "$RUN/nginx" 18080 > "$RUN/nginx/nginx.conf"
+# Enough worker connections for N clients through the gateway.
+sed -i 's/worker_connections [0-9]*/worker_connections 8192/' "$RUN/nginx/nginx.conf"
+nginx -c "$RUN/nginx/nginx.conf" -p "$RUN/nginx" &
+NGINX=$!
+sleep 1
+ulimit -n 65536 || true
+"$AIFINOPS" gateway --config "$WORK/gw-stream.yaml" >/dev/null 2>"$RUN/gw.log" &
+GW=$!
+trap 'kill $GW 2>/dev/null; kill $NGINX 2>/dev/null; pkill -f "nginx -c $RUN" 2>/dev/null; rm -rf "$RUN"' EXIT
+sleep 1
+rss() { awk '/^VmRSS:/{printf "%.1f", $2/1024}' /proc/$GW/status; }
+hwm() { awk '/^VmHWM:/{printf "%.1f", $2/1024}' /proc/$GW/status; }
+echo "idle RSS MB: $(rss)"
+WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=1 timeout 60 \
+  wrk -t2 -c"$N" -d20s --timeout 10s -s "$PEERS/chat.lua" http://127.0.0.1:4001/v1/chat/completions > "$RUN/wrk-n.txt" 2>&1 || true
+echo "with $N streaming connections: $(grep -E 'Requests/sec' "$RUN/wrk-n.txt") ; peak RSS MB (VmHWM): $(hwm)"
+echo "soak: ${SOAK}s of closed-loop streaming load, RSS every 30 s (MB):"
+end=$((SECONDS + SOAK))
+WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=1 timeout $((SOAK + 30)) \
+  wrk -t1 -c16 -d"${SOAK}s" --timeout 10s -s "$PEERS/chat.lua" http://127.0.0.1:4001/v1/chat/completions > "$RUN/wrk-soak.txt" 2>&1 &
+WRK=$!
+samples=""
+while (( SECONDS < end )); do sleep 30; samples+="$(rss) "; done
+wait $WRK || true
+echo "  $samples"
+echo "  $(grep -E 'Requests/sec' "$RUN/wrk-soak.txt")"
