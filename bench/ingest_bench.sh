@@ -129,12 +129,23 @@ record() {
     "$(printf '%s\n' "${OTHERS[@]}" | median)" "$total" >>"$RES"
 }
 
-check_total() {  # WHAT ROWS TOTAL
+# check_total WHAT ROWS TOTAL: against the known total for ROWS (when there is one), and
+# remembered so that agree_totals can check that every tool found the same.
+declare -A SEEN_TOTALS=()
+check_total() {
   local what=$1 n=$2 total=$3 want=${EXPECTED_TOTAL[$2]:-}
-  [[ -n $want ]] || return 0
   local got; got=$(round2 "$total" 2>/dev/null || echo "?")
+  SEEN_TOTALS[$n]+="$what=$got;"
+  [[ -n $want ]] || return 0
   if [[ $got == "$want" ]]; then CHECKS+=("PASS  $(label "$n") $what total $got")
   else CHECKS+=("FAIL  $(label "$n") $what total $got, expected $want"); fi
+}
+agree_totals() {  # ROWS
+  local seen=${SEEN_TOTALS[$1]:-} distinct
+  [[ -n $seen ]] || return 0
+  distinct=$(tr ';' '\n' <<<"$seen" | sed -n 's/.*=//p' | sort -u | wc -l)
+  if (( distinct == 1 )); then CHECKS+=("PASS  $(label "$1") every tool agrees on the total")
+  else CHECKS+=("FAIL  $(label "$1") the tools disagree: ${seen//;/ }"); fi
 }
 
 # --- the runs --------------------------------------------------------------------------
@@ -208,6 +219,7 @@ for n in $SIZES; do
     record "$n" "DuckDB" "$thr" "$total"
     [[ $total != - ]] && check_total "DuckDB ${thr}T" "$n" "$total"
   done
+  agree_totals "$n"
   echo "$n $bytes" >>"$OUT_DIR/sizes.txt"
 done
 
