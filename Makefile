@@ -44,11 +44,11 @@ bench: deps
 fuzz:
 	@./scripts/install-deps.sh --fuzz
 	CXX=clang++ cmake -S . -B $(FUZZ) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIFINOPS_FUZZ=ON -DAIFINOPS_TESTS=OFF >/dev/null
-	cmake --build $(FUZZ) -j$(JOBS) --target focus_reader_fuzz
-	mkdir -p $(FUZZ)/corpus
+	cmake --build $(FUZZ) -j$(JOBS) --target focus_reader_fuzz decimal_fuzz wire_fuzz
+	mkdir -p $(FUZZ)/corpus $(FUZZ)/artifacts
 	cp -n fuzz/corpus/* $(FUZZ)/corpus/ 2>/dev/null || true
 	$(FUZZ)/fuzz/focus_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-	  -dict=fuzz/focus.dict $(FUZZ)/corpus
+	  -dict=fuzz/focus.dict -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus
 
 clean:
 	rm -rf build

@@ -15,7 +15,7 @@ Result<YAML::Node> load_yaml(std::string_view text, std::string_view file_name) 
     // yaml-cpp reports syntax errors by exception; this is the boundary where they become values.
     std::string where(file_name);
     if (e.mark.line >= 0)
-      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+      where += ':' + std::to_string(e.mark.line + 1) + ':' + std::to_string(e.mark.column + 1);
     return make_error(ErrorCode::kParse, where + ": not valid YAML: " + e.msg);
   }
 }
@@ -41,7 +41,10 @@ std::string node_kind(const YAML::Node& node) {
 bool YamlReader::fail(const YAML::Node& node, const std::string& path, const std::string& what) {
   if (error_) return false;
   std::string where(file_name_);
-  if (node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
+  if (node.Mark().line >= 0) {
+    where += ':';
+    where += std::to_string(node.Mark().line + 1);
+  }
   error_ = Unexpected{Error{ErrorCode::kInvalidArgument, where + ": " + path + ": " + what}};
   return false;
 }

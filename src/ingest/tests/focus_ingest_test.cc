@@ -224,6 +224,15 @@ TEST_F(FocusIngestTest, PricesUsageWithoutCostFromTheCatalogAndRemembersTheVersi
   EXPECT_EQ(format_decimal(total(Metric::kEffectiveCost)), "0.3");
 }
 
+TEST_F(FocusIngestTest, ADaySumPastInt64IsRefusedNotWrapped) {
+  std::string csv = "ChargePeriodStart,BilledCost\n2025-01-01T00:00:00Z,9223372036.854775807\n"
+                    "2025-01-01T01:00:00Z,9223372036.854775807\n";
+  auto s = ingest(dir_.write("big.csv", csv));
+  ASSERT_FALSE(s.has_value());
+  EXPECT_NE(s.error().message.find("exceeds"), std::string::npos);
+  EXPECT_EQ(total(Metric::kBilledCost), 0);  // nothing written
+}
+
 TEST_F(FocusIngestTest, MillionRowsOfAMillionthSumExactly) {
   std::string path = dir_.file("micro.csv");
   {

@@ -104,7 +104,8 @@ std::string schema_v1() {
   std::string facts, rollup_facts;
   for (const char* c : kFactColumns) {
     facts += std::string(", ") + c + " INTEGER NOT NULL";
-    rollup_facts += std::string(", ") + c + " INTEGER NOT NULL";
+    // SQLite turns an integer sum that overflows into a float: refuse it instead.
+    rollup_facts += std::string(", ") + c + " INTEGER NOT NULL CHECK(typeof(" + c + ") = 'integer')";
   }
   std::string sql =
       "CREATE TABLE batches(id INTEGER PRIMARY KEY, source_path TEXT, source_kind TEXT NOT NULL,"
@@ -159,18 +160,19 @@ struct RollupKeyHash {
 };
 using RollupMap = std::unordered_map<RollupKey, RollupSums, RollupKeyHash>;
 
-/// The open batch's sums by (day, attribute set): a fixed-size open-addressing table,
-/// one probe per row in the common case. It is flushed to SQLite when half full, so its
-/// memory (about 36 MB) does not grow with the file.
+/// The open batch's sums by (day, attribute set): an open-addressing table, one probe per
+/// row in the common case. It starts small and doubles up to kMaxSlots (about 36 MB); the
+/// ledger flushes it to SQLite when it is half full there, so memory does not grow with
+/// the file, and a ledger that only reads never allocates it.
 class DayRollup {
  public:
-  static constexpr size_t kSlots = 1 << 18;
-  static constexpr size_t kMaxGroups = kSlots / 2;
+  static constexpr size_t kMinSlots = 1 << 12;
+  static constexpr size_t kMaxSlots = 1 << 18;
 
-  DayRollup() : slots_(kSlots) {}
   RollupSums& at(RollupKey key) {
-    size_t i = RollupKeyHash()(key) & (kSlots - 1);
-    for (;; i = (i + 1) & (kSlots - 1)) {
+    if (2 * (size_ + 1) > slots_.size() && slots_.size() < kMaxSlots) grow();
+    size_t mask = slots_.size() - 1;
+    for (size_t i = RollupKeyHash()(key) & mask;; i = (i + 1) & mask) {
       Slot& slot = slots_[i];
       if (!slot.used) {
         slot.used = true;
@@ -183,7 +185,7 @@ class DayRollup {
     }
   }
   size_t size() const { return size_; }
-  bool full() const { return size_ >= kMaxGroups; }
+  bool full() const { return size_ >= kMaxSlots / 2; }
   /// Moves the groups out, leaving the table empty.
   std::vector<std::pair<RollupKey, RollupSums>> take() {
     std::vector<std::pair<RollupKey, RollupSums>> out;
@@ -203,6 +205,13 @@ class DayRollup {
     bool used = false;
     RollupSums sums;
   };
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? kMinSlots : old.size() * 2, Slot{});
+    size_ = 0;
+    for (const Slot& slot : old)
+      if (slot.used) at(slot.key) = slot.sums;
+  }
   std::vector<Slot> slots_;
   size_t size_ = 0;
 };
@@ -413,7 +422,14 @@ Result<void> SqliteLedger::append(int64_t attributes_id, const UsageFacts& f, co
   // Rollups: one hash update per row, by day; months are summed from days at flush.
   RollupSums& sums = s.day.at(RollupKey{floor_day(f.charge_period_start), attributes_id});
   ++sums.record_count;
-  for (size_t i = 0; i < kFactCount; ++i) sums.facts[i] += facts[i];
+  for (size_t i = 0; i < kFactCount; ++i) {
+    // A day's sum for one attribute set past int64 is refused, never wrapped.
+    if (__builtin_add_overflow(sums.facts[i], facts[i], &sums.facts[i]))
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string("ledger: the day's total of ") + kFactColumns[i] +
+                            " for one resource exceeds 9,223,372,036.854775807 (line " +
+                            std::to_string(lineage.line) + "); values this large are not supported");
+  }
   if (s.day.full()) return flush_rollups();
   return {};
 }
