@@ -15,7 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"
 WORK="${WORK:-/tmp/aifinops-gateway-bench}"
-AIFINOPS="${AIFINOPS:-$ROOT/build/release/src/cli/aifinops}"
+AIFINOPS="${AIFINOPS:-$ROOT/build/release/aifinops}"
 export DURATION="${DURATION:-20}" CONNS="${CONNS:-1 16 64}" MODES="${MODES:-unpinned pinned}"
 export PORTKEY="${PORTKEY:-1}"
 SOAK_SECONDS="${SOAK_SECONDS:-600}"

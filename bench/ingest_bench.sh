@@ -11,7 +11,7 @@
 #   RUNS=3                    runs per tool and size; medians are reported
 #   TOOLS="aifinops duckdb1 duckdb2"
 #   DATA_DIR=/tmp/aifinops-bench   generated CSVs (cached), the peers copy, ledgers
-#   AIFINOPS=<repo>/build/release/src/cli/aifinops   built first if missing
+#   AIFINOPS=<repo>/build/release/aifinops   built first if missing
 #   AIFINOPS_SOURCE="commit abc1234"   what the binary was built from (printed with the table)
 #   PEERS_SRC=<repo>/../shared/bench/peers    copied to PEERS_DIR (writable) the first time
 #   PEERS_DIR=$DATA_DIR/peers   NODE=node   SEED=42
@@ -28,7 +28,7 @@ SIZES="${SIZES:-1000000 5000000}"
 RUNS="${RUNS:-3}"
 TOOLS="${TOOLS:-aifinops duckdb1 duckdb2}"
 DATA_DIR="${DATA_DIR:-/tmp/aifinops-bench}"
-AIFINOPS="${AIFINOPS:-$REPO/build/release/src/cli/aifinops}"
+AIFINOPS="${AIFINOPS:-$REPO/build/release/aifinops}"
 PEERS_SRC="${PEERS_SRC:-$REPO/../shared/bench/peers}"
 PEERS_DIR="${PEERS_DIR:-$DATA_DIR/peers}"
 NODE="${NODE:-node}"
@@ -51,7 +51,7 @@ mkdir -p "$DATA_DIR" "$OUT_DIR" || die "cannot create $DATA_DIR or $OUT_DIR"
 
 # --- the binary ------------------------------------------------------------------------
 if has_tool aifinops && [[ ! -x $AIFINOPS ]]; then
-  [[ $AIFINOPS == "$REPO/build/release/src/cli/aifinops" ]] || die "$AIFINOPS is not executable"
+  [[ $AIFINOPS == "$REPO/build/release/aifinops" ]] || die "$AIFINOPS is not executable"
   log "building $AIFINOPS (Release)"
   timeout "$TIMEOUT_S" cmake -S "$REPO" -B "$REPO/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     >"$OUT_DIR/build.log" 2>&1 &&

@@ -107,6 +107,11 @@ struct UpstreamConnection {
   auto read(beast::flat_buffer& b, Parser& p) {
     return tls ? http::async_read(*tls, b, p, kAsTuple) : http::async_read(*plain, b, p, kAsTuple);
   }
+  /// Returns as soon as some bytes are parsed: a stream is relayed as it arrives.
+  template <class Parser>
+  auto read_some(beast::flat_buffer& b, Parser& p) {
+    return tls ? http::async_read_some(*tls, b, p, kAsTuple) : http::async_read_some(*plain, b, p, kAsTuple);
+  }
 };
 
 struct UpstreamTarget {
@@ -689,24 +694,31 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
   while (!head.is_done() && !client_gone) {
     upstream_res.body().data = chunk;
     upstream_res.body().size = sizeof chunk;
-    auto [ec, n] = co_await conn->read(ubuf, head);
+    // timeout_s is the longest silence between events, not a limit on the whole stream.
+    conn->tcp().expires_after(std::chrono::seconds(uc.timeout_s));
+    auto [ec, n] = co_await conn->read_some(ubuf, head);
     size_t got = sizeof chunk - upstream_res.body().size;
-    if (ec && ec != http::error::need_buffer) {
-      upstream_failed = true;
-      break;
+    // Bytes that came with an error are still the client's: relay them first.
+    upstream_failed = ec && ec != http::error::need_buffer;
+    if (got == 0) {
+      if (upstream_failed) break;
+      continue;
     }
-    if (got == 0) continue;
     if (first) {
       event.ttft_ms = (steady_micros() - start_micros) / 1000;
       first = false;
     }
     out.clear();
     reader.feed(std::string_view(chunk, got), out);
-    if (out.empty()) continue;
+    if (out.empty()) {
+      if (upstream_failed) break;
+      continue;
+    }
     if (!cache_key.empty()) captured += out;
     auto chunk_out = http::make_chunk(net::buffer(out));
     auto [wec, wn] = co_await net::async_write(client, chunk_out, kAsTuple);
     if (wec) client_gone = true;
+    if (upstream_failed) break;
   }
   metrics.record_upstream_latency(uc.name, steady_micros() - sent_micros);
   out.clear();

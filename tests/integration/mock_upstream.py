@@ -5,7 +5,8 @@ or without the usage chunk as OpenAI does), Azure OpenAI deployment routes and A
 messages, and remembers what it received so tests can check what the gateway forwarded.
 
 Special models: "slow-model" answers after 3 s; "error-model" answers 500; "cut-model"
-streams half the events and closes the connection."""
+streams half the events and closes the connection; "drip-model" streams one event every
+0.3 s."""
 import json
 import re
 import threading
@@ -60,7 +61,7 @@ class Handler(BaseHTTPRequestHandler):
                 events = sse_events(data)
                 if model == "cut-model":
                     return self.stream(events[: len(events) // 2], cut=True)
-                return self.stream(events)
+                return self.stream(events, gap=0.3 if model == "drip-model" else 0)
             return self.reply(200, OPENAI_JSON)
         self.reply(404, b'{"error":{"message":"no such route"}}')
 
@@ -71,12 +72,14 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def stream(self, events, cut=False):
+    def stream(self, events, cut=False, gap=0):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         for e in events:
+            if gap:
+                time.sleep(gap)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(e), e))
             self.wfile.flush()
         if cut:
