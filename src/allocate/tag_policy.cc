@@ -83,6 +83,11 @@ bool TagPolicy::add_custom(CustomDimension dimension) {
   return true;
 }
 
+Attr TagPolicy::dimension_of(std::string_view raw_key) const {
+  auto it = alias_to_attribute_.find(normalize_tag_key(raw_key));
+  return it == alias_to_attribute_.end() ? Attr::kCount : it->second;
+}
+
 const CustomDimension* TagPolicy::find_custom(std::string_view name) const {
   for (const CustomDimension& d : custom_)
     if (d.name == name) return &d;

@@ -50,6 +50,9 @@ class TagPolicy {
   bool apply(std::string_view tags_json, std::array<std::string, kAttrCount>& storage,
              AttributeViews& out) const;
 
+  /// The canonical dimension a raw tag key maps to ("owner-team" -> kTeam), or kCount.
+  Attr dimension_of(std::string_view raw_key) const;
+
   /// Adds a custom dimension; false if the name is canonical, already used, or has no alias.
   bool add_custom(CustomDimension dimension);
   const CustomDimension* find_custom(std::string_view name) const;

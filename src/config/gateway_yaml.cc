@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "allocate/tag_policy.h"
 #include "config/yaml_reader.h"
 
 namespace aifinops::config {
@@ -113,6 +114,15 @@ class GatewayReader : public YamlReader {
     if (k.key_sha256.size() != 64 || !is_lower_hex(k.key_sha256))
       return fail(n["key_sha256"], path + ".key_sha256", "expected 64 hex digits (the SHA-256 of the virtual key, not the key itself)");
     if (n["tags"] && !read_string_map(n["tags"], path + ".tags", k.tags)) return false;
+    // Tags under their canonical names ("Team" and "owner-team" are team), as the ledger
+    // stores them, so that budgets and metrics match them.
+    static const allocate::TagPolicy policy = allocate::TagPolicy::defaults();
+    std::map<std::string, std::string> canonical;
+    for (const auto& [raw, value] : k.tags) {
+      Attr a = policy.dimension_of(raw);
+      canonical[a == Attr::kCount ? raw : std::string(attribute_name(a))] = value;
+    }
+    k.tags = std::move(canonical);
     k.models = {"*"};
     if (n["models"] && !read_string_list(n["models"], path + ".models", k.models)) return false;
     if (const YAML::Node l = n["limits"]) {
@@ -139,6 +149,14 @@ class GatewayReader : public YamlReader {
     if (!n["scope"] || !n["amount_usd"]) return fail(n, path, "needs scope: and amount_usd:");
     if (!read_string_map(n["scope"], path + ".scope", b.scope)) return false;
     if (b.scope.empty()) return fail(n["scope"], path + ".scope", "must name at least one dimension, e.g. {team: team-a}");
+    for (const auto& [dimension, value] : b.scope) {
+      Attr a = attribute_from_name(dimension);
+      bool known = dimension == "key" || dimension == "model" || (a >= kFirstDimension && a <= kLastDimension);
+      if (!known)
+        return fail(n["scope"], path + ".scope." + dimension,
+                    "a budget scope is key, model or a tag dimension (team, project, environment, "
+                    "cost_center, workload, usage_type, purpose, criticality, shutdown_eligible)");
+    }
     std::string period = "month", enforce = "hard";
     if (n["period"] && !read_string(n["period"], path + ".period", period)) return false;
     if (period == "day") b.period = gateway::BudgetPeriod::kDay;
@@ -158,6 +176,9 @@ class GatewayReader : public YamlReader {
       for (const auto& [dimension, value] : b.scope) b.name += (b.name.empty() ? "" : ",") + dimension + "=" + value;
       b.name += " (" + period + ")";
     }
+    for (const auto& other : config.budgets)
+      if (other.name == b.name)
+        return fail(n, path + ".name", "\"" + b.name + "\" is the name of another budget; give each budget its own name");
     config.budgets.push_back(std::move(b));
     return true;
   }

@@ -32,7 +32,11 @@ int64_t seconds_until(EpochMillis now_ms, EpochMillis until_ms) {
   return std::max<int64_t>(1, saturate(ceil_div(until_ms - now_ms, 1000)));
 }
 
-std::string usd(Money m) { return format_decimal_fixed(m.nanos, 2); }
+// Cents, unless that would hide the amount (a $0.001 budget must not read as 0.00).
+std::string usd(Money m) {
+  std::string cents = format_decimal_fixed(m.nanos, 2);
+  return (m.nanos % 10'000'000 == 0) ? cents : format_decimal(m.nanos);
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {

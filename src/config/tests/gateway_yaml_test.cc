@@ -31,6 +31,15 @@ TEST(GatewayYamlTest, ReadsTheDocumentedExample) {
   EXPECT_EQ(format_decimal(config->prices.at("gpt-4o-mini").cached_input->nanos), "0.075");
 }
 
+TEST(GatewayYamlTest, KeyTagsTakeTheirCanonicalNames) {
+  auto config = parse_gateway_yaml(std::string(kMinimal) +
+                                       "keys: [{id: a, key_sha256: '" + std::string(64, 'a') +
+                                       "', tags: {Team: ads, owner: ann, Cost-Center: cc1}}]\n",
+                                   "gateway.yaml");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->keys[0].tags, (std::map<std::string, std::string>{{"team", "ads"}, {"owner", "ann"}, {"cost_center", "cc1"}}));
+}
+
 TEST(GatewayYamlTest, ErrorsNameTheKeyPathAndWhatWasExpected) {
   EXPECT_EQ(error_of(std::string(kMinimal) + "listen: 4000\n"),
             "gateway.yaml:3: listen: \"4000\" is not HOST:PORT, e.g. 127.0.0.1:4000");
@@ -43,6 +52,12 @@ TEST(GatewayYamlTest, ErrorsNameTheKeyPathAndWhatWasExpected) {
                 .find("budgets[0].enforce: \"maybe\" is not hard or soft"),
             std::string::npos);
   EXPECT_NE(error_of(std::string(kMinimal) + "cache: {enable: true}\n").find("cache.enable: unknown key"), std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "budgets: [{scope: {provider: OpenAI}, amount_usd: 1}]\n")
+                .find("budgets[0].scope.provider: a budget scope is key, model or a tag dimension"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "budgets: [{scope: {team: a}, amount_usd: 1}, {scope: {team: a}, amount_usd: 2}]\n")
+                .find("is the name of another budget"),
+            std::string::npos);
   EXPECT_NE(error_of("routes: []\n").find("upstreams: at least one upstream"), std::string::npos);
 }
 
