@@ -289,7 +289,8 @@ Result<int64_t> SpoolDrainer::ingest_file(ledger::Ledger& ledger, const std::str
       std::array<std::string, kAttrCount> storage;
       AttributeViews views{};
       views[(size_t)Attr::kProviderName] = e.provider;
-      views[(size_t)Attr::kServiceName] = e.provider + " API";
+      std::string service = e.provider + " API";  // the views below must outlive the insert
+      views[(size_t)Attr::kServiceName] = service;
       views[(size_t)Attr::kServiceCategory] = "AI and Machine Learning";
       views[(size_t)Attr::kChargeCategory] = "Usage";
       views[(size_t)Attr::kBillingCurrency] = "USD";
