@@ -97,7 +97,8 @@ int run_ingest(const IngestFlags& flags) {
     std::printf("  time             %.2f s (%s rows/s)\n", seconds,
                 group_thousands(seconds > 0 ? (int64_t)(s.rows_read / seconds) : 0).c_str());
     if (!s.conformance.empty()) {
-      std::printf("  FOCUS conformance (rows were kept; fix these in the export if you can):\n");
+      std::printf(rejected ? "  FOCUS conformance (fix these in the export if you can):\n"
+                           : "  FOCUS conformance (rows were kept; fix these in the export if you can):\n");
       for (const ingest::ConformanceIssue& c : s.conformance)
         std::printf("    %s: %s (%s)\n", c.column.c_str(), c.problem.c_str(),
                     c.count == 0 ? "whole column"
