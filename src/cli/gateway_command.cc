@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
@@ -82,6 +83,10 @@ int run_gateway(const GatewayFlags& flags) {
   std::unique_ptr<gateway::MemoryResponseCache> cache;
   if (config->cache.enabled)
     cache = std::make_unique<gateway::MemoryResponseCache>(config->cache.max_mb << 20, config->cache.ttl_s * 1000, clock);
+  for (const gateway::UpstreamConfig& u : config->upstreams)
+    if (!u.api_key_env.empty() && std::getenv(u.api_key_env.c_str()) == nullptr)
+      std::fprintf(stderr, "aifinops gateway: warning: upstreams: %s: $%s is not set; requests go without credentials\n",
+                   u.name.c_str(), u.api_key_env.c_str());
   gateway::GatewayServer server(*config, *catalog, limits, cache.get(), **spool, clock);
   if (auto started = server.start(); !started) return report_error(started.error());
   drainer.start();

@@ -38,27 +38,36 @@ using Request = http::request<http::string_body>;
 /// A client route the gateway meters; anything else is refused with 404.
 struct Route {
   WireFormat format;
-  std::string operation;    ///< for the ledger: chat, completion, embedding, responses, messages
-  std::string suffix;       ///< path below the upstream's base URL
-  std::string deployment;   ///< Azure deployment from the URL, if any
+  std::string operation;   ///< for the ledger: chat, completion, embedding, responses, messages
+  std::string suffix;      ///< path below the upstream's base URL
+  std::string deployment;  ///< Azure deployment from the URL, if any
 };
 
 bool match_route(std::string_view target, Route& route) {
   std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/v1/chat/completions") route = {WireFormat::kOpenAiChat, "chat", "/chat/completions", ""};
-  else if (path == "/v1/completions") route = {WireFormat::kOpenAiCompletion, "completion", "/completions", ""};
-  else if (path == "/v1/embeddings") route = {WireFormat::kOpenAiEmbedding, "embedding", "/embeddings", ""};
-  else if (path == "/v1/responses") route = {WireFormat::kOpenAiResponses, "responses", "/responses", ""};
-  else if (path == "/v1/messages") route = {WireFormat::kAnthropicMessages, "messages", "/messages", ""};
+  if (path == "/v1/chat/completions")
+    route = {WireFormat::kOpenAiChat, "chat", "/chat/completions", ""};
+  else if (path == "/v1/completions")
+    route = {WireFormat::kOpenAiCompletion, "completion", "/completions", ""};
+  else if (path == "/v1/embeddings")
+    route = {WireFormat::kOpenAiEmbedding, "embedding", "/embeddings", ""};
+  else if (path == "/v1/responses")
+    route = {WireFormat::kOpenAiResponses, "responses", "/responses", ""};
+  else if (path == "/v1/messages")
+    route = {WireFormat::kAnthropicMessages, "messages", "/messages", ""};
   else if (path.rfind("/openai/deployments/", 0) == 0) {
     std::string_view rest = path.substr(std::string_view("/openai/deployments/").size());
     size_t slash = rest.find('/');
     if (slash == std::string_view::npos || slash == 0) return false;
     std::string_view operation = rest.substr(slash);
-    if (operation == "/chat/completions") route = {WireFormat::kOpenAiChat, "chat", "/chat/completions", ""};
-    else if (operation == "/completions") route = {WireFormat::kOpenAiCompletion, "completion", "/completions", ""};
-    else if (operation == "/embeddings") route = {WireFormat::kOpenAiEmbedding, "embedding", "/embeddings", ""};
-    else return false;
+    if (operation == "/chat/completions")
+      route = {WireFormat::kOpenAiChat, "chat", "/chat/completions", ""};
+    else if (operation == "/completions")
+      route = {WireFormat::kOpenAiCompletion, "completion", "/completions", ""};
+    else if (operation == "/embeddings")
+      route = {WireFormat::kOpenAiEmbedding, "embedding", "/embeddings", ""};
+    else
+      return false;
     route.deployment = std::string(rest.substr(0, slash));
   } else {
     return false;
@@ -73,7 +82,8 @@ std::string query_parameter(std::string_view target, std::string_view name) {
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
-    if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=')
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+        pair[name.size()] == '=')
       return std::string(pair.substr(name.size() + 1));
     if (amp == std::string_view::npos) break;
     query = query.substr(amp + 1);
@@ -83,12 +93,13 @@ std::string query_parameter(std::string_view target, std::string_view name) {
 
 /// The error body clients of that route understand: Anthropic's shape on /v1/messages,
 /// OpenAI's everywhere else.
-std::string error_body(bool anthropic, std::string_view type, std::string_view code, std::string_view message) {
+std::string error_body(bool anthropic, std::string_view type, std::string_view code,
+                       std::string_view message) {
   if (anthropic)
     return "{\"type\":\"error\",\"error\":{\"type\":\"" + std::string(type) + "\",\"message\":\"" +
            json_escape(message) + "\"}}";
-  return "{\"error\":{\"message\":\"" + json_escape(message) + "\",\"type\":\"" + std::string(type) +
-         "\",\"param\":null,\"code\":\"" + std::string(code) + "\"}}";
+  return "{\"error\":{\"message\":\"" + json_escape(message) + "\",\"type\":\"" +
+         std::string(type) + "\",\"param\":null,\"code\":\"" + std::string(code) + "\"}}";
 }
 
 /// One connection to an upstream: plain TCP, or TLS over TCP for https base URLs.
@@ -98,10 +109,13 @@ struct UpstreamConnection {
   beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
   // The same operation on whichever stream this is (both yield the same awaitable type).
   template <class Message>
-  auto write(Message& m) { return tls ? http::async_write(*tls, m, kAsTuple) : http::async_write(*plain, m, kAsTuple); }
+  auto write(Message& m) {
+    return tls ? http::async_write(*tls, m, kAsTuple) : http::async_write(*plain, m, kAsTuple);
+  }
   template <class Parser>
   auto read_header(beast::flat_buffer& b, Parser& p) {
-    return tls ? http::async_read_header(*tls, b, p, kAsTuple) : http::async_read_header(*plain, b, p, kAsTuple);
+    return tls ? http::async_read_header(*tls, b, p, kAsTuple)
+               : http::async_read_header(*plain, b, p, kAsTuple);
   }
   template <class Parser>
   auto read(beast::flat_buffer& b, Parser& p) {
@@ -110,7 +124,8 @@ struct UpstreamConnection {
   /// Returns as soon as some bytes are parsed: a stream is relayed as it arrives.
   template <class Parser>
   auto read_some(beast::flat_buffer& b, Parser& p) {
-    return tls ? http::async_read_some(*tls, b, p, kAsTuple) : http::async_read_some(*plain, b, p, kAsTuple);
+    return tls ? http::async_read_some(*tls, b, p, kAsTuple)
+               : http::async_read_some(*plain, b, p, kAsTuple);
   }
 };
 
@@ -127,9 +142,12 @@ struct UpstreamTarget {
 
 std::string provider_name(UpstreamKind kind) {
   switch (kind) {
-    case UpstreamKind::kOpenAi: return "OpenAI";
-    case UpstreamKind::kAzureOpenAi: return "Azure OpenAI";
-    case UpstreamKind::kAnthropic: return "Anthropic";
+    case UpstreamKind::kOpenAi:
+      return "OpenAI";
+    case UpstreamKind::kAzureOpenAi:
+      return "Azure OpenAI";
+    case UpstreamKind::kAnthropic:
+      return "Anthropic";
   }
   return "";
 }
@@ -198,8 +216,8 @@ struct GatewayServer::State {
   std::atomic<bool> stopping{false};
   int bound_port = 0;
 
-  State(const GatewayConfig& c, const pricing::Catalog& cat, LimitStore& l, ResponseCache* rc, Spool& s,
-        const Clock& clk)
+  State(const GatewayConfig& c, const pricing::Catalog& cat, LimitStore& l, ResponseCache* rc,
+        Spool& s, const Clock& clk)
       : config(c), catalog(cat), limits(l), cache(rc), spool(s), clock(clk) {}
 
   const KeyConfig* authenticate(const Request& req, const Route* route, std::string& why) const;
@@ -212,13 +230,15 @@ struct GatewayServer::State {
   net::awaitable<bool> send(beast::tcp_stream& client, const Request& req, http::status status,
                             std::string body, std::string content_type = "application/json",
                             int64_t retry_after_s = 0, bool cache_hit = false);
-  net::awaitable<bool> serve_cached(beast::tcp_stream& client, const Request& req, const Route& route,
-                                    const KeyConfig& key, const std::string& model, const RequestInfo& info,
-                                    const UpstreamConfig& upstream, CachedResponse hit, int64_t start_ms,
-                                    int64_t start_micros);
+  net::awaitable<bool> serve_cached(beast::tcp_stream& client, const Request& req,
+                                    const Route& route, const KeyConfig& key,
+                                    const std::string& model, const RequestInfo& info,
+                                    const UpstreamConfig& upstream, CachedResponse hit,
+                                    int64_t start_ms, int64_t start_micros);
   net::awaitable<bool> proxy(beast::tcp_stream& client, Request& req, const Route& route,
-                             const KeyConfig& key, const RequestInfo& info, const std::string& model,
-                             UpstreamTarget& upstream, const pricing::ModelPrice* price, uint64_t reservation,
+                             const KeyConfig& key, const RequestInfo& info,
+                             const std::string& model, UpstreamTarget& upstream,
+                             const pricing::ModelPrice* price, uint64_t reservation,
                              std::string cache_key, int64_t start_ms, int64_t start_micros);
 };
 
@@ -239,8 +259,9 @@ const KeyConfig* GatewayServer::State::authenticate(const Request& req, const Ro
   }
   (void)route;
   if (presented.empty()) {
-    why = "Missing API key: send your aifinops virtual key as 'Authorization: Bearer <key>' "
-          "(or x-api-key / api-key).";
+    why =
+        "Missing API key: send your aifinops virtual key as 'Authorization: Bearer <key>' "
+        "(or x-api-key / api-key).";
     return nullptr;
   }
   std::string digest = sha256_hex(presented);
@@ -310,10 +331,11 @@ net::awaitable<void> GatewayServer::State::serve_connection(tcp::socket socket) 
     if (ec == http::error::body_limit) {
       Request req = parser.release();
       metrics.record_unauthenticated(413);
-      auto reply = send(client, req, http::status::payload_too_large,
-                        error_body(false, "invalid_request_error", "request_too_large",
-                                   "Request body is larger than the gateway's limit of " +
-                                       std::to_string(config.max_body_bytes) + " bytes (max_body_bytes)."));
+      auto reply =
+          send(client, req, http::status::payload_too_large,
+               error_body(false, "invalid_request_error", "request_too_large",
+                          "Request body is larger than the gateway's limit of " +
+                              std::to_string(config.max_body_bytes) + " bytes (max_body_bytes)."));
       co_await std::move(reply);
       break;
     }
@@ -334,10 +356,14 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
   int64_t start_ms = clock.now_ms();
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
-  if (req.method() == http::verb::get && path == "/health")
-    { auto reply = send(client, req, http::status::ok, "{\"status\":\"ok\"}"); co_return co_await std::move(reply); }
-  if (req.method() == http::verb::get && path == "/metrics")
-    { auto reply = send(client, req, http::status::ok, metrics.render(), "text/plain; version=0.0.4"); co_return co_await std::move(reply); }
+  if (req.method() == http::verb::get && path == "/health") {
+    auto reply = send(client, req, http::status::ok, "{\"status\":\"ok\"}");
+    co_return co_await std::move(reply);
+  }
+  if (req.method() == http::verb::get && path == "/metrics") {
+    auto reply = send(client, req, http::status::ok, metrics.render(), "text/plain; version=0.0.4");
+    co_return co_await std::move(reply);
+  }
 
   Route route{};
   bool known_route = match_route(target, route);
@@ -347,12 +373,16 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
     const KeyConfig* key = authenticate(req, nullptr, why);
     if (key == nullptr) {
       metrics.record_unauthenticated(401);
-      { auto reply = send(client, req, http::status::unauthorized,
-                              error_body(false, "invalid_request_error", "invalid_api_key", why)); co_return co_await std::move(reply); }
+      {
+        auto reply = send(client, req, http::status::unauthorized,
+                          error_body(false, "invalid_request_error", "invalid_api_key", why));
+        co_return co_await std::move(reply);
+      }
     }
     std::vector<std::string> models;
     bool any = std::find(key->models.begin(), key->models.end(), "*") != key->models.end();
-    if (!any) models = key->models;
+    if (!any)
+      models = key->models;
     else
       for (const RouteConfig& r : config.routes)
         if (r.model != "*") models.push_back(r.model);
@@ -361,46 +391,66 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
       body += std::string(i ? "," : "") + "{\"id\":\"" + json_escape(models[i]) +
               "\",\"object\":\"model\",\"created\":0,\"owned_by\":\"aifinops\"}";
     body += "]}";
-    { auto reply = send(client, req, http::status::ok, body); co_return co_await std::move(reply); }
+    {
+      auto reply = send(client, req, http::status::ok, body);
+      co_return co_await std::move(reply);
+    }
   }
   if (!known_route || req.method() != http::verb::post) {
     metrics.record_unauthenticated(404);
-    { auto reply = send(client, req, http::status::not_found,
-                            error_body(false, "invalid_request_error", "unknown_url",
-                                       "Unknown route " + std::string(req.method_string()) + " " +
-                                           std::string(path) +
-                                           ": the gateway meters POST /v1/chat/completions, "
-                                           "/v1/completions, /v1/embeddings, /v1/responses, "
-                                           "/v1/messages and Azure deployment routes.")); co_return co_await std::move(reply); }
+    {
+      auto reply = send(
+          client, req, http::status::not_found,
+          error_body(false, "invalid_request_error", "unknown_url",
+                     "Unknown route " + std::string(req.method_string()) + " " + std::string(path) +
+                         ": the gateway meters POST /v1/chat/completions, "
+                         "/v1/completions, /v1/embeddings, /v1/responses, "
+                         "/v1/messages and Azure deployment routes."));
+      co_return co_await std::move(reply);
+    }
   }
   std::string why;
   const KeyConfig* key = authenticate(req, &route, why);
   if (key == nullptr) {
     metrics.record_unauthenticated(401);
-    { auto reply = send(client, req, http::status::unauthorized,
-                            error_body(anthropic, anthropic ? "authentication_error" : "invalid_request_error",
-                                       "invalid_api_key", why)); co_return co_await std::move(reply); }
+    {
+      auto reply =
+          send(client, req, http::status::unauthorized,
+               error_body(anthropic, anthropic ? "authentication_error" : "invalid_request_error",
+                          "invalid_api_key", why));
+      co_return co_await std::move(reply);
+    }
   }
+  std::string team = key->tags.count("team") ? key->tags.at("team") : "";
   auto parsed = parse_request(route.format, req.body(), route.deployment.empty());
-  if (!parsed)
-    { auto reply = send(client, req, http::status::bad_request,
-                            error_body(anthropic, "invalid_request_error", "invalid_request", parsed.error().message)); co_return co_await std::move(reply); }
+  if (!parsed) metrics.record_request(key->id, team, "", 400, {}, Money{}, false);
+  if (!parsed) {
+    auto reply = send(
+        client, req, http::status::bad_request,
+        error_body(anthropic, "invalid_request_error", "invalid_request", parsed.error().message));
+    co_return co_await std::move(reply);
+  }
   RequestInfo info = *parsed;
   std::string model = info.model.empty() ? route.deployment : info.model;
   bool allowed = std::any_of(key->models.begin(), key->models.end(),
                              [&](const std::string& m) { return m == "*" || m == model; });
-  if (!allowed)
-    { auto reply = send(client, req, http::status::forbidden,
-                            error_body(anthropic, "permission_error", "model_not_allowed",
-                                       "Key " + key->id + " may not use model " + model + ".")); co_return co_await std::move(reply); }
+  if (!allowed) metrics.record_request(key->id, team, model, 403, {}, Money{}, false);
+  if (!allowed) {
+    auto reply = send(client, req, http::status::forbidden,
+                      error_body(anthropic, "permission_error", "model_not_allowed",
+                                 "Key " + key->id + " may not use model " + model + "."));
+    co_return co_await std::move(reply);
+  }
   const UpstreamConfig* upstream_config = route_model(model);
-  bool speaks = upstream_config != nullptr &&
-                ((route.format == WireFormat::kAnthropicMessages) == (upstream_config->kind == UpstreamKind::kAnthropic));
-  if (!speaks)
-    { auto reply = send(client, req, http::status::bad_request,
-                            error_body(anthropic, "invalid_request_error", "no_route",
-                                       "No upstream serves model " + model + " on " + std::string(path) +
-                                           " (check routes: in gateway.yaml).")); co_return co_await std::move(reply); }
+  bool speaks = upstream_config != nullptr && ((route.format == WireFormat::kAnthropicMessages) ==
+                                               (upstream_config->kind == UpstreamKind::kAnthropic));
+  if (!speaks) {
+    auto reply = send(client, req, http::status::bad_request,
+                      error_body(anthropic, "invalid_request_error", "no_route",
+                                 "No upstream serves model " + model + " on " + std::string(path) +
+                                     " (check routes: in gateway.yaml)."));
+    co_return co_await std::move(reply);
+  }
   UpstreamTarget& upstream = *upstreams.at(upstream_config->name);
 
   // The exact-match cache: deterministic requests (temperature 0), or any with the header
@@ -408,7 +458,8 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
   std::string cache_key;
   if (cache != nullptr) {
     auto opt_in = req.find("x-aifinops-cache");
-    bool wanted = info.deterministic || (opt_in != req.end() && beast::iequals(opt_in->value(), "true"));
+    bool wanted =
+        info.deterministic || (opt_in != req.end() && beast::iequals(opt_in->value(), "true"));
     if (wanted) {
       auto team = key->tags.find("team");
       std::string scope = config.cache.share_across_teams ? "shared"
@@ -418,8 +469,8 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
     }
     if (!cache_key.empty()) {
       if (std::optional<CachedResponse> hit = cache->find(cache_key)) {
-        auto reply = serve_cached(client, req, route, *key, model, info, *upstream_config, std::move(*hit),
-                                  start_ms, start_micros);
+        auto reply = serve_cached(client, req, route, *key, model, info, *upstream_config,
+                                  std::move(*hit), start_ms, start_micros);
         co_return co_await std::move(reply);
       }
     }
@@ -428,8 +479,9 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
   // Reserve the worst case: the estimated input plus the most output the request allows.
   const pricing::ModelPrice* price = price_of(model);
   int64_t max_output = info.max_output_tokens > 0 ? info.max_output_tokens
-                       : (price != nullptr && price->max_output_tokens > 0) ? price->max_output_tokens
-                                                                            : 4096;
+                       : (price != nullptr && price->max_output_tokens > 0)
+                           ? price->max_output_tokens
+                           : 4096;
   if (route.format == WireFormat::kOpenAiEmbedding) max_output = 0;
   AdmissionRequest admission;
   admission.key_id = key->id;
@@ -444,23 +496,26 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
   Admission admitted = limits.admit(admission);
   if (!admitted.admitted) {
     metrics.record_rejection(key->id, admitted.refusal.limit);
-    metrics.record_request(key->id, key->tags.count("team") ? key->tags.at("team") : "", model, 429, {}, Money{}, false);
-    { auto reply = send(client, req, http::status::too_many_requests,
-                            error_body(anthropic, "rate_limit_error",
-                                       admitted.refusal.limit == "budget" ? "budget_exceeded" : "rate_limit_exceeded",
-                                       admitted.refusal.message),
-                            "application/json", admitted.refusal.retry_after_s); co_return co_await std::move(reply); }
+    metrics.record_request(key->id, team, model, 429, {}, Money{}, false);
+    {
+      auto reply = send(
+          client, req, http::status::too_many_requests,
+          error_body(anthropic, "rate_limit_error",
+                     admitted.refusal.limit == "budget" ? "budget_exceeded" : "rate_limit_exceeded",
+                     admitted.refusal.message),
+          "application/json", admitted.refusal.retry_after_s);
+      co_return co_await std::move(reply);
+    }
   }
-  auto forwarded = proxy(client, req, route, *key, info, model, upstream, price, admitted.reservation,
-                         std::move(cache_key), start_ms, start_micros);
+  auto forwarded = proxy(client, req, route, *key, info, model, upstream, price,
+                         admitted.reservation, std::move(cache_key), start_ms, start_micros);
   co_return co_await std::move(forwarded);
 }
 
-net::awaitable<bool> GatewayServer::State::serve_cached(beast::tcp_stream& client, const Request& req,
-                                                        const Route& route, const KeyConfig& key,
-                                                        const std::string& model, const RequestInfo& info,
-                                                        const UpstreamConfig& upstream, CachedResponse hit,
-                                                        int64_t start_ms, int64_t start_micros) {
+net::awaitable<bool> GatewayServer::State::serve_cached(
+    beast::tcp_stream& client, const Request& req, const Route& route, const KeyConfig& key,
+    const std::string& model, const RequestInfo& info, const UpstreamConfig& upstream,
+    CachedResponse hit, int64_t start_ms, int64_t start_micros) {
   // A hit costs nothing; the record keeps what the upstream call would have cost.
   UsageEvent event = new_event(key, model, upstream, route, start_ms);
   event.status = 200;
@@ -469,9 +524,11 @@ net::awaitable<bool> GatewayServer::State::serve_cached(beast::tcp_stream& clien
   event.latency_ms = (steady_micros() - start_micros) / 1000;
   if (auto spooled = spool.append(event); !spooled)
     std::fprintf(stderr, "aifinops gateway: %s\n", spooled.error().message.c_str());
-  metrics.record_request(key.id, key.tags.count("team") ? key.tags.at("team") : "", model, 200, {}, Money{}, true);
+  metrics.record_request(key.id, key.tags.count("team") ? key.tags.at("team") : "", model, 200, {},
+                         Money{}, true);
   if (!info.stream) {
-    auto reply = send(client, req, http::status::ok, std::move(hit.body), hit.content_type, 0, true);
+    auto reply =
+        send(client, req, http::status::ok, std::move(hit.body), hit.content_type, 0, true);
     co_return co_await std::move(reply);
   }
   // A cached stream is replayed as a stream.
@@ -492,22 +549,26 @@ net::awaitable<bool> GatewayServer::State::serve_cached(beast::tcp_stream& clien
   co_return !lec && req.keep_alive();
 }
 
-net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Request& req, const Route& route,
-                                                 const KeyConfig& key, const RequestInfo& info,
-                                                 const std::string& model, UpstreamTarget& upstream,
-                                                 const pricing::ModelPrice* price, uint64_t reservation,
-                                                 std::string cache_key, int64_t start_ms, int64_t start_micros) {
+net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Request& req,
+                                                 const Route& route, const KeyConfig& key,
+                                                 const RequestInfo& info, const std::string& model,
+                                                 UpstreamTarget& upstream,
+                                                 const pricing::ModelPrice* price,
+                                                 uint64_t reservation, std::string cache_key,
+                                                 int64_t start_ms, int64_t start_micros) {
   bool anthropic = route.format == WireFormat::kAnthropicMessages;
   const UpstreamConfig& uc = *upstream.config;
   // Ask for usage on streams whose client did not, and hide that extra chunk again.
-  bool inject_usage = info.stream && !info.client_asked_usage &&
-                      (route.format == WireFormat::kOpenAiChat || route.format == WireFormat::kOpenAiCompletion);
+  bool inject_usage =
+      info.stream && !info.client_asked_usage &&
+      (route.format == WireFormat::kOpenAiChat || route.format == WireFormat::kOpenAiCompletion);
 
   http::request<http::string_body> up{http::verb::post, "", 11};
   std::string target = upstream.base_path;
   if (uc.kind == UpstreamKind::kAzureOpenAi) {
     std::string deployment = route.deployment.empty() ? model : route.deployment;
-    std::string version = query_parameter(std::string_view(req.target().data(), req.target().size()), "api-version");
+    std::string version =
+        query_parameter(std::string_view(req.target().data(), req.target().size()), "api-version");
     if (version.empty()) version = uc.api_version.empty() ? "2024-10-21" : uc.api_version;
     target += "/openai/deployments/" + deployment + route.suffix + "?api-version=" + version;
   } else {
@@ -517,7 +578,8 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
   up.set(http::field::host, upstream.host + ":" + upstream.port);
   up.set(http::field::content_type, "application/json");
   up.set(http::field::user_agent, "aifinops-gateway");
-  if (auto accept = req.find(http::field::accept); accept != req.end()) up.set(http::field::accept, accept->value());
+  if (auto accept = req.find(http::field::accept); accept != req.end())
+    up.set(http::field::accept, accept->value());
   switch (uc.kind) {
     case UpstreamKind::kOpenAi:
       if (!upstream.secret.empty()) up.set(http::field::authorization, "Bearer " + upstream.secret);
@@ -528,8 +590,10 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     case UpstreamKind::kAnthropic: {
       if (!upstream.secret.empty()) up.set("x-api-key", upstream.secret);
       auto version = req.find("anthropic-version");
-      up.set("anthropic-version", version != req.end() ? std::string(version->value()) : "2023-06-01");
-      if (auto beta = req.find("anthropic-beta"); beta != req.end()) up.set("anthropic-beta", beta->value());
+      up.set("anthropic-version",
+             version != req.end() ? std::string(version->value()) : "2023-06-01");
+      if (auto beta = req.find("anthropic-beta"); beta != req.end())
+        up.set("anthropic-beta", beta->value());
       break;
     }
   }
@@ -548,7 +612,8 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     event.estimated = estimated;
     event.partial = partial;
     if (price != nullptr) {
-      pricing::TokenUsage usage{tokens.input, tokens.cached_input, tokens.cache_write, tokens.output, tokens.reasoning, false};
+      pricing::TokenUsage usage{tokens.input,  tokens.cached_input, tokens.cache_write,
+                                tokens.output, tokens.reasoning,    false};
       event.cost = pricing::token_cost(*price, usage);
     } else {
       event.estimated = true;  // no price known: recorded at 0, flagged, never silently free
@@ -562,10 +627,14 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
   auto fail_upstream = [&](http::status status, std::string message) -> net::awaitable<bool> {
     limits.settle(reservation, 0, Money{});
     metrics.record_request(key.id, team, model, (int)status, {}, Money{}, false);
-    { auto reply = send(client, req, status,
-                            error_body(anthropic, "api_error",
-                                       status == http::status::gateway_timeout ? "upstream_timeout" : "upstream_error",
-                                       message)); co_return co_await std::move(reply); }
+    {
+      auto reply = send(client, req, status,
+                        error_body(anthropic, "api_error",
+                                   status == http::status::gateway_timeout ? "upstream_timeout"
+                                                                           : "upstream_error",
+                                   message));
+      co_return co_await std::move(reply);
+    }
   };
 
   // A pooled connection may have been closed by the upstream while idle: one retry on a
@@ -587,7 +656,8 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     if (!conn) {
       conn = std::make_unique<UpstreamConnection>();
       if (upstream.tls)
-        conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(client.get_executor(), *upstream.tls_context);
+        conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(client.get_executor(),
+                                                                           *upstream.tls_context);
       else
         conn->plain = std::make_unique<beast::tcp_stream>(client.get_executor());
       conn->tcp().expires_after(std::chrono::seconds(uc.timeout_s));
@@ -599,15 +669,17 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
         conn->tls->set_verify_callback(net::ssl::host_name_verification(upstream.host));
         auto [hec] = co_await conn->tls->async_handshake(net::ssl::stream_base::client, kAsTuple);
         if (hec) {
-          std::string message = "TLS handshake with upstream " + uc.name + " failed: " + hec.message() + ".";
+          std::string message =
+              "TLS handshake with upstream " + uc.name + " failed: " + hec.message() + ".";
           auto reply = fail_upstream(http::status::bad_gateway, message);
           co_return co_await std::move(reply);
         }
       }
       if (ec) {
         std::string message = "Upstream " + uc.name + " is unreachable: " + ec.message() + ".";
-        auto reply = fail_upstream(ec == beast::error::timeout ? http::status::gateway_timeout : http::status::bad_gateway,
-                                   message);
+        auto reply = fail_upstream(
+            ec == beast::error::timeout ? http::status::gateway_timeout : http::status::bad_gateway,
+            message);
         co_return co_await std::move(reply);
       }
     }
@@ -626,10 +698,14 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     conn.reset();
     beast::error_code ec = wec ? wec : rec;
     if (pooled && attempt == 0 && ec != beast::error::timeout) continue;
-    { auto reply = fail_upstream(ec == beast::error::timeout ? http::status::gateway_timeout : http::status::bad_gateway,
-                                     ec == beast::error::timeout
-                                         ? "Upstream " + uc.name + " did not answer within " + std::to_string(uc.timeout_s) + " s."
-                                         : "Upstream " + uc.name + " failed: " + ec.message() + "."); co_return co_await std::move(reply); }
+    {
+      auto reply = fail_upstream(
+          ec == beast::error::timeout ? http::status::gateway_timeout : http::status::bad_gateway,
+          ec == beast::error::timeout ? "Upstream " + uc.name + " did not answer within " +
+                                            std::to_string(uc.timeout_s) + " s."
+                                      : "Upstream " + uc.name + " failed: " + ec.message() + ".");
+      co_return co_await std::move(reply);
+    }
   }
 
   auto& head = *parser;
@@ -651,8 +727,13 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
       if (ec == http::error::need_buffer) continue;
       if (ec) {
         conn.reset();
-        { auto reply = fail_upstream(ec == beast::error::timeout ? http::status::gateway_timeout : http::status::bad_gateway,
-                                         "Upstream " + uc.name + " response was cut short: " + ec.message() + "."); co_return co_await std::move(reply); }
+        {
+          auto reply = fail_upstream(
+              ec == beast::error::timeout ? http::status::gateway_timeout
+                                          : http::status::bad_gateway,
+              "Upstream " + uc.name + " response was cut short: " + ec.message() + ".");
+          co_return co_await std::move(reply);
+        }
       }
     }
     metrics.record_upstream_latency(uc.name, steady_micros() - sent_micros);
@@ -673,8 +754,11 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
       std::lock_guard<std::mutex> lock(upstream.mutex);
       upstream.idle.push_back(std::move(conn));
     }
-    { auto reply = send(client, req, (http::status)status, std::move(body),
-                            content_type.empty() ? "application/json" : content_type); co_return co_await std::move(reply); }
+    {
+      auto reply = send(client, req, (http::status)status, std::move(body),
+                        content_type.empty() ? "application/json" : content_type);
+      co_return co_await std::move(reply);
+    }
   }
 
   // Streaming: forward events as they come, re-chunked for the client.
@@ -752,8 +836,9 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
   co_return !lec && req.keep_alive();
 }
 
-GatewayServer::GatewayServer(const GatewayConfig& config, const pricing::Catalog& catalog, LimitStore& limits,
-                             ResponseCache* cache, Spool& spool, const Clock& clock)
+GatewayServer::GatewayServer(const GatewayConfig& config, const pricing::Catalog& catalog,
+                             LimitStore& limits, ResponseCache* cache, Spool& spool,
+                             const Clock& clock)
     : state_(std::make_unique<State>(config, catalog, limits, cache, spool, clock)) {}
 
 GatewayServer::~GatewayServer() = default;
@@ -790,9 +875,10 @@ Result<void> GatewayServer::start() {
       else
         target->tls_context->load_verify_file(u.ca_file, tls_ec);
       if (tls_ec)
-        return make_error(ErrorCode::kInvalidArgument, "upstreams: " + u.name + ": cannot load CA certificates" +
-                                                           (u.ca_file.empty() ? "" : " from " + u.ca_file) + ": " +
-                                                           tls_ec.message());
+        return make_error(ErrorCode::kInvalidArgument,
+                          "upstreams: " + u.name + ": cannot load CA certificates" +
+                              (u.ca_file.empty() ? "" : " from " + u.ca_file) + ": " +
+                              tls_ec.message());
       target->tls_context->set_verify_mode(net::ssl::verify_peer);
     }
     size_t slash = url.find('/');
@@ -800,16 +886,21 @@ Result<void> GatewayServer::start() {
     target->base_path = slash == std::string_view::npos ? "" : std::string(url.substr(slash));
     size_t colon = authority.rfind(':');
     target->host = std::string(authority.substr(0, colon));
-    target->port = colon == std::string_view::npos ? (target->tls ? "443" : "80") : std::string(authority.substr(colon + 1));
+    target->port = colon == std::string_view::npos ? (target->tls ? "443" : "80")
+                                                   : std::string(authority.substr(colon + 1));
     beast::error_code ec;
     target->endpoints = resolver.resolve(target->host, target->port, ec);
-    if (ec) return make_error(ErrorCode::kInvalidArgument, "upstreams: " + u.name + ": cannot resolve " + target->host + ": " + ec.message());
+    if (ec)
+      return make_error(ErrorCode::kInvalidArgument, "upstreams: " + u.name + ": cannot resolve " +
+                                                         target->host + ": " + ec.message());
     if (!u.api_key_env.empty()) {
       const char* value = std::getenv(u.api_key_env.c_str());
       if (value != nullptr) target->secret = value;
     } else if (!u.api_key_file.empty()) {
       std::ifstream in(u.api_key_file);
-      if (!in) return make_error(ErrorCode::kIo, "upstreams: " + u.name + ": cannot read api_key_file " + u.api_key_file);
+      if (!in)
+        return make_error(ErrorCode::kIo,
+                          "upstreams: " + u.name + ": cannot read api_key_file " + u.api_key_file);
       std::getline(in, target->secret);
     }
     s.upstreams[u.name] = std::move(target);
@@ -820,7 +911,8 @@ Result<void> GatewayServer::start() {
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   beast::error_code ec;
   auto address = net::ip::make_address(host, ec);
-  if (ec) return make_error(ErrorCode::kInvalidArgument, "listen: \"" + host + "\" is not an IP address");
+  if (ec)
+    return make_error(ErrorCode::kInvalidArgument, "listen: \"" + host + "\" is not an IP address");
   tcp::endpoint endpoint(address, (unsigned short)std::stoi(port));
   s.acceptor.open(endpoint.protocol(), ec);
   if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
