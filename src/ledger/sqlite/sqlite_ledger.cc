@@ -60,6 +60,16 @@ class Statement {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
+  /// Steps through every row, calling `on_row()` for each.
+  template <typename F>
+  Result<void> each_row(F on_row) {
+    for (;;) {
+      auto row = step();
+      if (!row) return Unexpected{row.error()};
+      if (!*row) return {};
+      on_row();
+    }
+  }
   int64_t int_at(int col) const { return sqlite3_column_int64(stmt_, col); }
   bool null_at(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string text_at(int col) const {
@@ -609,12 +619,10 @@ Result<std::vector<BatchSummary>> SqliteLedger::find_batches_by_path(const std::
     return Unexpected{r.error()};
   st.bind(1, std::string_view(path));
   std::vector<BatchSummary> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return Unexpected{row.error()};
-    if (!*row) break;
+  auto rows = st.each_row([&] {
     out.push_back(read_batch(st));
-  }
+  });
+  if (!rows) return Unexpected{rows.error()};
   return out;
 }
 
@@ -625,12 +633,10 @@ Result<std::vector<BatchSummary>> SqliteLedger::batches() {
       !r)
     return Unexpected{r.error()};
   std::vector<BatchSummary> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return Unexpected{row.error()};
-    if (!*row) break;
+  auto rows = st.each_row([&] {
     out.push_back(read_batch(st));
-  }
+  });
+  if (!rows) return Unexpected{rows.error()};
   return out;
 }
 
@@ -678,12 +684,10 @@ Result<std::vector<QuarantinedRow>> SqliteLedger::quarantined_rows(int64_t batch
     return Unexpected{r.error()};
   st.bind(1, batch_id);
   std::vector<QuarantinedRow> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return Unexpected{row.error()};
-    if (!*row) break;
+  auto rows = st.each_row([&] {
     out.push_back({st.int_at(0), st.text_at(1), st.text_at(2), st.text_at(3)});
-  }
+  });
+  if (!rows) return Unexpected{rows.error()};
   return out;
 }
 
@@ -843,12 +847,9 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
 
   QueryResult result;
   result.source_table = table;
-  for (;;) {
-    auto row = st.step();
-    if (!row) return Unexpected{row.error()};
-    if (!*row) break;
+  auto rows = st.each_row([&] {
     int col = (int)spec.group_by.size();
-    if (st.null_at(col)) continue;  // no records at all: an ungrouped sum over nothing
+    if (st.null_at(col)) return;  // no records at all: an ungrouped sum over nothing
     QueryRow out;
     for (size_t i = 0; i < spec.group_by.size(); ++i) {
       const Dimension& d = spec.group_by[i];
@@ -866,7 +867,8 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
     out.value = v;
     result.total += v;
     result.rows.push_back(std::move(out));
-  }
+  });
+  if (!rows) return Unexpected{rows.error()};
   // Time columns ascending first (a series reads in order), then the value, largest first.
   std::vector<size_t> time_columns;
   for (size_t i = 0; i < spec.group_by.size(); ++i)
@@ -1054,10 +1056,7 @@ Result<pricing::Catalog> SqliteLedger::load_catalog() {
                           "max_output_tokens, tiers, source FROM model_prices ORDER BY id");
       !r)
     return Unexpected{r.error()};
-  for (;;) {
-    auto row = st.step();
-    if (!row) return Unexpected{row.error()};
-    if (!*row) break;
+  auto rows = st.each_row([&] {
     pricing::ModelPrice m;
     m.version = st.int_at(0);
     m.model = st.text_at(1);
@@ -1075,17 +1074,15 @@ Result<pricing::Catalog> SqliteLedger::load_catalog() {
     m.tiers = parse_tiers(st.text_at(13));
     m.source = st.text_at(14);
     catalog.add(std::move(m));
-  }
+  });
+  if (!rows) return Unexpected{rows.error()};
   Statement gst;
   if (auto r = gst.prepare(db_,
                            "SELECT id, sku, provider, gpu_type, gpus, effective_from, currency, "
                            "on_demand, reserved, spot, source FROM gpu_prices ORDER BY id");
       !r)
     return Unexpected{r.error()};
-  for (;;) {
-    auto row = gst.step();
-    if (!row) return Unexpected{row.error()};
-    if (!*row) break;
+  auto gpu_rows = gst.each_row([&] {
     pricing::GpuInstancePrice g;
     g.version = gst.int_at(0);
     g.sku = gst.text_at(1);
@@ -1099,7 +1096,8 @@ Result<pricing::Catalog> SqliteLedger::load_catalog() {
     g.spot = optional_at(gst, 9);
     g.source = gst.text_at(10);
     catalog.add(std::move(g));
-  }
+  });
+  if (!gpu_rows) return Unexpected{gpu_rows.error()};
   return catalog;
 }
 
