@@ -22,7 +22,11 @@ void GatewayMetrics::record_request(const std::string& key, const std::string& t
                                     const std::string& model, int status, const TokenCounts& tokens,
                                     Money cost, bool cache_hit) {
   std::lock_guard<std::mutex> lock(mutex_);
-  Counters& c = by_request_[{key, team, model, status}];
+  auto it = by_request_.find(std::tuple<std::string_view, std::string_view, std::string_view, int>(
+      key, team, model, status));
+  if (it == by_request_.end())
+    it = by_request_.emplace(std::tuple(key, team, model, status), Counters{}).first;
+  Counters& c = it->second;
   ++c.requests;
   c.input += tokens.input;
   c.cached_input += tokens.cached_input;
@@ -62,10 +66,11 @@ std::string GatewayMetrics::render() const {
     return "key=\"" + label(std::get<0>(k)) + "\",team=\"" + label(std::get<1>(k)) + "\",model=\"" +
            label(std::get<2>(k)) + "\"";
   };
-  family("aifinops_gateway_requests_total", "counter", "Requests by virtual key, team, model and HTTP status.");
+  family("aifinops_gateway_requests_total", "counter",
+         "Requests by virtual key, team, model and HTTP status.");
   for (const auto& [k, c] : by_request_)
-    out += "aifinops_gateway_requests_total{" + labels(k) + ",status=\"" + std::to_string(std::get<3>(k)) +
-           "\"} " + std::to_string(c.requests) + "\n";
+    out += "aifinops_gateway_requests_total{" + labels(k) + ",status=\"" +
+           std::to_string(std::get<3>(k)) + "\"} " + std::to_string(c.requests) + "\n";
   // Tokens and cost summed over statuses.
   std::map<std::tuple<std::string, std::string, std::string>, Counters> sums;
   for (const auto& [k, c] : by_request_) {
@@ -77,38 +82,48 @@ std::string GatewayMetrics::render() const {
     s.cost_nanos += c.cost_nanos;
     s.cache_hits += c.cache_hits;
   }
-  family("aifinops_gateway_tokens_total", "counter", "Tokens metered, by kind (cached_input is part of input, reasoning of output).");
+  family("aifinops_gateway_tokens_total", "counter",
+         "Tokens metered, by kind (cached_input is part of input, reasoning of output).");
   for (const auto& [k, c] : sums) {
     for (auto [kind, v] : {std::pair{"input", c.input}, std::pair{"cached_input", c.cached_input},
                            std::pair{"output", c.output}, std::pair{"reasoning", c.reasoning}})
-      out += "aifinops_gateway_tokens_total{" + labels(k) + ",kind=\"" + kind + "\"} " + std::to_string(v) + "\n";
+      out += "aifinops_gateway_tokens_total{" + labels(k) + ",kind=\"" + kind + "\"} " +
+             std::to_string(v) + "\n";
   }
-  family("aifinops_gateway_cost_usd_total", "counter", "Cost of metered requests in USD, priced from the catalog.");
+  family("aifinops_gateway_cost_usd_total", "counter",
+         "Cost of metered requests in USD, priced from the catalog.");
   for (const auto& [k, c] : sums)
-    out += "aifinops_gateway_cost_usd_total{" + labels(k) + "} " + format_decimal(c.cost_nanos) + "\n";
-  family("aifinops_gateway_cache_hits_total", "counter", "Requests answered from the response cache.");
+    out +=
+        "aifinops_gateway_cost_usd_total{" + labels(k) + "} " + format_decimal(c.cost_nanos) + "\n";
+  family("aifinops_gateway_cache_hits_total", "counter",
+         "Requests answered from the response cache.");
   for (const auto& [k, c] : sums)
-    out += "aifinops_gateway_cache_hits_total{" + labels(k) + "} " + std::to_string(c.cache_hits) + "\n";
-  family("aifinops_gateway_limit_rejections_total", "counter", "Requests refused by a rate limit, quota or budget.");
+    out += "aifinops_gateway_cache_hits_total{" + labels(k) + "} " + std::to_string(c.cache_hits) +
+           "\n";
+  family("aifinops_gateway_limit_rejections_total", "counter",
+         "Requests refused by a rate limit, quota or budget.");
   for (const auto& [k, n] : rejections_)
-    out += "aifinops_gateway_limit_rejections_total{key=\"" + label(k.first) + "\",limit=\"" + label(k.second) +
-           "\"} " + std::to_string(n) + "\n";
-  family("aifinops_gateway_unauthenticated_total", "counter", "Requests refused before a key was known, by status.");
+    out += "aifinops_gateway_limit_rejections_total{key=\"" + label(k.first) + "\",limit=\"" +
+           label(k.second) + "\"} " + std::to_string(n) + "\n";
+  family("aifinops_gateway_unauthenticated_total", "counter",
+         "Requests refused before a key was known, by status.");
   for (const auto& [status, n] : unauthenticated_)
-    out += "aifinops_gateway_unauthenticated_total{status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
-  family("aifinops_gateway_upstream_latency_seconds", "histogram", "Time from sending upstream to the last byte received.");
+    out += "aifinops_gateway_unauthenticated_total{status=\"" + std::to_string(status) + "\"} " +
+           std::to_string(n) + "\n";
+  family("aifinops_gateway_upstream_latency_seconds", "histogram",
+         "Time from sending upstream to the last byte received.");
   for (const auto& [upstream, h] : latency_) {
     int64_t cumulative = 0;
     for (size_t i = 0; i <= kBuckets.size(); ++i) {
       cumulative += h.counts[i];
       std::string le = i < kBuckets.size() ? format_decimal((int64_t)kBuckets[i] * 1000) : "+Inf";
-      out += "aifinops_gateway_upstream_latency_seconds_bucket{upstream=\"" + label(upstream) + "\",le=\"" + le +
-             "\"} " + std::to_string(cumulative) + "\n";
+      out += "aifinops_gateway_upstream_latency_seconds_bucket{upstream=\"" + label(upstream) +
+             "\",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
     }
     out += "aifinops_gateway_upstream_latency_seconds_sum{upstream=\"" + label(upstream) + "\"} " +
            format_decimal((int64_t)h.sum_micros * 1000) + "\n";
-    out += "aifinops_gateway_upstream_latency_seconds_count{upstream=\"" + label(upstream) + "\"} " +
-           std::to_string(h.count) + "\n";
+    out += "aifinops_gateway_upstream_latency_seconds_count{upstream=\"" + label(upstream) +
+           "\"} " + std::to_string(h.count) + "\n";
   }
   return out;
 }

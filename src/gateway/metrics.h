@@ -35,17 +35,19 @@ class GatewayMetrics {
     __int128 cost_nanos = 0;
   };
   // Upper bounds in microseconds; the last bucket is +Inf.
-  static constexpr std::array<int64_t, 12> kBuckets = {500, 1000, 2500, 5000, 10000, 25000, 50000,
-                                                       100000, 250000, 1000000, 5000000, 30000000};
+  static constexpr std::array<int64_t, 12> kBuckets = {
+      500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000, 30000000};
   struct Histogram {
     std::array<int64_t, kBuckets.size() + 1> counts{};
     int64_t sum_micros = 0;
     int64_t count = 0;
   };
   mutable std::mutex mutex_;
-  std::map<std::tuple<std::string, std::string, std::string, int>, Counters> by_request_;  // key, team, model, status
-  std::map<std::pair<std::string, std::string>, int64_t> rejections_;                      // key, limit
-  std::map<std::string, Histogram> latency_;                                               // upstream
+  // key, team, model, status; std::less<> finds by string_views without building strings.
+  std::map<std::tuple<std::string, std::string, std::string, int>, Counters, std::less<>>
+      by_request_;
+  std::map<std::pair<std::string, std::string>, int64_t> rejections_;  // key, limit
+  std::map<std::string, Histogram> latency_;                           // upstream
   std::map<int, int64_t> unauthenticated_;
 };
 

@@ -55,7 +55,7 @@ size_t MemoryResponseCache::size() const {
 
 std::string response_cache_key(std::string_view scope, std::string_view route, bool stream,
                                std::string_view body) {
-  simdjson::dom::parser parser;
+  thread_local simdjson::dom::parser parser;  // building one allocates
   simdjson::dom::element doc;
   if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) return "";
   std::string canonical = simdjson::minify(doc);

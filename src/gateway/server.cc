@@ -211,6 +211,9 @@ struct GatewayServer::State {
   std::unordered_map<std::string, const KeyConfig*> keys_by_hash;
   std::unordered_map<std::string, std::unique_ptr<UpstreamTarget>> upstreams;
   std::unordered_map<std::string, pricing::ModelPrice> price_overrides;
+  mutable std::mutex price_memo_mutex;
+  mutable std::unordered_map<std::string, const pricing::ModelPrice*> price_memo;
+  mutable int64_t price_memo_day = -1;
   GatewayMetrics metrics;
   std::atomic<int64_t> in_flight{0};
   std::atomic<bool> stopping{false};
@@ -290,7 +293,19 @@ const UpstreamConfig* GatewayServer::State::route_model(const std::string& model
 const pricing::ModelPrice* GatewayServer::State::price_of(const std::string& model) const {
   auto it = price_overrides.find(model);
   if (it != price_overrides.end()) return &it->second;
-  return catalog.find_model(model, clock.now_ms() / 1000);
+  // The catalog look-up tries several spellings of the name; remember the answer per model
+  // for the day (prices change by effective date, so the memo is dropped at midnight UTC).
+  int64_t day = clock.now_ms() / 86'400'000;
+  std::lock_guard<std::mutex> lock(price_memo_mutex);
+  if (day != price_memo_day) {
+    price_memo.clear();
+    price_memo_day = day;
+  }
+  auto memo = price_memo.find(model);
+  if (memo != price_memo.end()) return memo->second;
+  const pricing::ModelPrice* price = catalog.find_model(model, clock.now_ms() / 1000);
+  price_memo.emplace(model, price);
+  return price;
 }
 
 net::awaitable<bool> GatewayServer::State::send(beast::tcp_stream& client, const Request& req,

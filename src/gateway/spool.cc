@@ -76,7 +76,8 @@ std::string to_json_line(const UsageEvent& e) {
 }
 
 bool from_json_line(std::string_view line, UsageEvent& e) {
-  simdjson::dom::parser parser;
+  // One parser per thread: building one allocates, and the drainer parses every record.
+  thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(line.data(), line.size()).get(doc) != simdjson::SUCCESS) return false;
   simdjson::dom::object o;
