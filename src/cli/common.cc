@@ -16,20 +16,12 @@ std::string resolve_db_location(const std::string& flag) {
   return "aifinops.db";
 }
 
-Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::string& db_flag,
-                                                                 bool must_exist) {
-  std::string location = resolve_db_location(db_flag);
-  std::error_code ec;
-  if (must_exist && !std::filesystem::exists(location, ec))
-    return make_error(ErrorCode::kNotFound,
-                      "no ledger at " + location +
-                          " (set --db or $AIFINOPS_DB, or create one with 'aifinops ingest FILE')");
-  auto ledger = ledger::open_ledger(location);
-  if (!ledger) return ledger;
+Result<LedgerWithCatalog> open_ledger_with_catalog(const std::string& db_flag) {
+  auto ledger = ledger::open_ledger(resolve_db_location(db_flag));
+  if (!ledger) return Unexpected{ledger.error()};
   auto catalog = (*ledger)->load_catalog();
   if (!catalog) return Unexpected{catalog.error()};
   if (catalog->size() == 0) {
-    // A new ledger starts with the built-in catalog, so usage can be priced at once.
     const pricing::Catalog& defaults = config::default_catalog();
     std::vector<pricing::ModelPrice> models;
     std::vector<pricing::GpuInstancePrice> gpus;
@@ -37,8 +29,20 @@ Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::stri
     for (const pricing::GpuInstancePrice* g : defaults.gpu_instance_prices()) gpus.push_back(*g);
     auto stored = (*ledger)->store_prices(models, gpus);
     if (!stored) return Unexpected{stored.error()};
+    catalog = (*ledger)->load_catalog();  // with the version ids the ledger gave them
+    if (!catalog) return Unexpected{catalog.error()};
   }
-  return ledger;
+  return LedgerWithCatalog{std::move(*ledger), std::move(*catalog)};
+}
+
+Result<std::unique_ptr<ledger::Ledger>> open_existing_ledger(const std::string& db_flag) {
+  std::string location = resolve_db_location(db_flag);
+  std::error_code ec;
+  if (!std::filesystem::exists(location, ec))
+    return make_error(ErrorCode::kNotFound,
+                      "no ledger at " + location +
+                          " (set --db or $AIFINOPS_DB, or create one with 'aifinops ingest FILE')");
+  return ledger::open_ledger(location);
 }
 
 OutputFormat output_format_from_name(const std::string& name) {

@@ -14,11 +14,19 @@ namespace aifinops::cli {
 /// --db flag, else $AIFINOPS_DB, else ./aifinops.db.
 std::string resolve_db_location(const std::string& flag);
 
-/// Opens the ledger and, the first time, seeds it with the built-in price catalog.
-/// Commands that only read pass `must_exist`, so that a mistyped --db is an error
-/// instead of a new empty ledger.
-Result<std::unique_ptr<ledger::Ledger>> open_ledger_with_catalog(const std::string& db_flag,
-                                                                 bool must_exist = false);
+/// An open ledger and its price catalog, as commands that price or show prices need them.
+struct LedgerWithCatalog {
+  std::unique_ptr<ledger::Ledger> ledger;
+  pricing::Catalog catalog;
+};
+
+/// Opens (creating if needed) the ledger and loads its catalog once; a new ledger is first
+/// seeded with the built-in price catalog, so that usage can be priced at once.
+Result<LedgerWithCatalog> open_ledger_with_catalog(const std::string& db_flag);
+
+/// Opens a ledger that must exist, for commands that only read it: a mistyped --db is an
+/// error instead of a new empty ledger.
+Result<std::unique_ptr<ledger::Ledger>> open_existing_ledger(const std::string& db_flag);
 
 /// The tag policy: --config, else $AIFINOPS_CONFIG, else ./policy.yaml when present, else
 /// the built-in defaults.

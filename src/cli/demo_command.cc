@@ -149,10 +149,10 @@ int run_demo(const DemoFlags& flags) {
     return report_error({ErrorCode::kIo, out_dir.string() + ": cannot create: " + ec.message()});
   std::string csv = (out_dir / kDemoCsvName).string();
 
-  auto ledger = open_ledger_with_catalog(db);
-  if (!ledger) return report_error(ledger.error());
-  auto catalog = (*ledger)->load_catalog();
-  if (!catalog) return report_error(catalog.error());
+  auto opened = open_ledger_with_catalog(db);
+  if (!opened) return report_error(opened.error());
+  std::unique_ptr<ledger::Ledger>& ledger = opened->ledger;
+  const pricing::Catalog* catalog = &opened->catalog;
 
   demo::DemoOptions options;
   options.seed = flags.seed;
@@ -161,7 +161,7 @@ int run_demo(const DemoFlags& flags) {
   if (!stats) return report_error(stats.error());
 
   allocate::TagPolicy policy = allocate::TagPolicy::defaults();
-  ingest::IngestContext context{**ledger, *catalog, policy};
+  ingest::IngestContext context{*ledger, *catalog, policy};
   auto summary = ingest::ingest_file(context, csv, ingest::IngestOptions{});
   if (!summary) return report_error(summary.error());
   if (!flags.keep) fs::remove(csv, ec);  // the ledger holds it all now
@@ -182,7 +182,7 @@ int run_demo(const DemoFlags& flags) {
   }
 
   for (auto print : {print_team_months, print_top_models, print_service_categories}) {
-    if (auto ok = print(**ledger); !ok) return report_error(ok.error());
+    if (auto ok = print(*ledger); !ok) return report_error(ok.error());
   }
 
   print_title("Planted in the data for detectors to find:");

@@ -57,10 +57,10 @@ int run_gateway(const GatewayFlags& flags) {
   if (!flags.listen.empty()) config->listen = flags.listen;
   if (config->spool_dir.empty()) config->spool_dir = config->ledger + ".spool";
 
-  auto ledger = open_ledger_with_catalog(config->ledger);
-  if (!ledger) return report_error(ledger.error());
-  auto catalog = (*ledger)->load_catalog();
-  if (!catalog) return report_error(catalog.error());
+  auto opened = open_ledger_with_catalog(config->ledger);
+  if (!opened) return report_error(opened.error());
+  std::unique_ptr<ledger::Ledger>& ledger = opened->ledger;
+  const pricing::Catalog* catalog = &opened->catalog;
   SystemClock clock;
   gateway::MemoryLimitStore limits(config->budgets, clock);
 
@@ -69,9 +69,9 @@ int run_gateway(const GatewayFlags& flags) {
   gateway::SpoolDrainer drainer(**spool, config->ledger);
   // Records served before a crash are in the spool: into the ledger before budgets are read.
   if (auto recovered = drainer.drain_now(); !recovered) return report_error(recovered.error());
-  if (auto seeded = seed_budgets(**ledger, *config, limits, clock.now_ms() / 1000); !seeded)
+  if (auto seeded = seed_budgets(*ledger, *config, limits, clock.now_ms() / 1000); !seeded)
     return report_error(seeded.error());
-  ledger->reset();
+  ledger.reset();
 
   // Signals go to one thread that asks the server to stop gracefully.
   sigset_t signals;

@@ -48,13 +48,13 @@ class ProgressLine {
 };
 
 int run_ingest(const IngestFlags& flags) {
-  auto ledger = open_ledger_with_catalog(flags.db);
-  if (!ledger) return report_error(ledger.error());
-  auto catalog = (*ledger)->load_catalog();
-  if (!catalog) return report_error(catalog.error());
+  auto opened = open_ledger_with_catalog(flags.db);
+  if (!opened) return report_error(opened.error());
+  std::unique_ptr<ledger::Ledger>& ledger = opened->ledger;
+  const pricing::Catalog* catalog = &opened->catalog;
   auto policy = load_policy(flags.config);
   if (!policy) return report_error(policy.error());
-  ingest::IngestContext context{**ledger, *catalog, *policy};
+  ingest::IngestContext context{*ledger, *catalog, *policy};
   int exit_code = kExitOk;
   for (const std::string& file : flags.files) {
     ProgressLine progress;

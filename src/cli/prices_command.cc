@@ -85,10 +85,11 @@ std::string when_text(EpochSeconds t) { return floor_day(t) == t ? format_date(t
 // Stores prices and reports how many were new.
 int store_and_report(const std::string& db_flag, std::vector<ModelPrice> models,
                      std::vector<GpuInstancePrice> gpus, const std::string& what) {
-  auto ledger = open_ledger_with_catalog(db_flag);
-  if (!ledger) return report_error(ledger.error());
+  auto opened = open_ledger_with_catalog(db_flag);
+  if (!opened) return report_error(opened.error());
+  std::unique_ptr<ledger::Ledger>& ledger = opened->ledger;
   size_t total = models.size() + gpus.size();
-  auto added = (*ledger)->store_prices(models, gpus);
+  auto added = ledger->store_prices(models, gpus);
   if (!added) return report_error(added.error());
   std::printf("%s: %zu prices, %lld new, %lld unchanged (ledger %s)\n", what.c_str(), total,
               (long long)*added, (long long)(total - (size_t)*added),
@@ -332,10 +333,9 @@ int run_show(const ShowOptions& o) {
   EpochSeconds at = 0;
   if (!parse_when(o.at, now_seconds(), at))
     return usage_error("--at: \"" + o.at + "\" is not a date like 2026-07-24");
-  auto ledger = open_ledger_with_catalog(o.db);
-  if (!ledger) return report_error(ledger.error());
-  auto catalog = (*ledger)->load_catalog();
-  if (!catalog) return report_error(catalog.error());
+  auto opened = open_ledger_with_catalog(o.db);
+  if (!opened) return report_error(opened.error());
+  const pricing::Catalog* catalog = &opened->catalog;
 
   auto model_versions = catalog->model_versions(o.name);
   if (!model_versions.empty()) {
@@ -424,10 +424,9 @@ int run_list(const ListOptions& o) {
   EpochSeconds at = 0;
   if (!parse_when(o.at, now_seconds(), at))
     return usage_error("--at: \"" + o.at + "\" is not a date like 2026-07-24");
-  auto ledger = open_ledger_with_catalog(o.db);
-  if (!ledger) return report_error(ledger.error());
-  auto catalog = (*ledger)->load_catalog();
-  if (!catalog) return report_error(catalog.error());
+  auto opened = open_ledger_with_catalog(o.db);
+  if (!opened) return report_error(opened.error());
+  const pricing::Catalog* catalog = &opened->catalog;
   std::string provider = lower(o.provider);
   auto wanted = [&](const std::string& p) { return provider.empty() || lower(p) == provider; };
 

@@ -84,7 +84,7 @@ int run_report(const ReportFlags& flags) {
     if (!t) return usage_error(t.error().message);
     spec.to = *t;
   }
-  auto ledger = open_ledger_with_catalog(flags.db, /*must_exist=*/true);
+  auto ledger = open_existing_ledger(flags.db);
   if (!ledger) return report_error(ledger.error());
   auto result = (*ledger)->query(spec);
   if (!result) return report_error(result.error());
