@@ -19,5 +19,12 @@ void add_report_command(CLI::App& app, int& exit_code);
 void add_prices_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
 void add_gateway_command(CLI::App& app, int& exit_code);
+void add_tags_command(CLI::App& app, int& exit_code);
+void add_showback_command(CLI::App& app, int& exit_code);
+void add_budgets_command(CLI::App& app, int& exit_code);
+void add_anomalies_command(CLI::App& app, int& exit_code);
+void add_forecast_command(CLI::App& app, int& exit_code);
+void add_kpi_command(CLI::App& app, int& exit_code);
+void add_maturity_command(CLI::App& app, int& exit_code);
 
 }  // namespace aifinops::cli

@@ -51,7 +51,7 @@ OutputFormat output_format_from_name(const std::string& name) {
   return OutputFormat::kTable;
 }
 
-Result<allocate::TagPolicy> load_policy(const std::string& config_flag) {
+Result<config::Policy> load_policy(const std::string& config_flag) {
   std::string path = config_flag;
   if (path.empty()) {
     if (const char* env = std::getenv("AIFINOPS_CONFIG"); env != nullptr && *env != '\0') path = env;
@@ -59,6 +59,41 @@ Result<allocate::TagPolicy> load_policy(const std::string& config_flag) {
   std::error_code ec;
   if (path.empty() && std::filesystem::exists("policy.yaml", ec)) path = "policy.yaml";
   return config::load_policy_file(path);
+}
+
+Result<ledger::Dimension> resolve_dimension(const config::Policy& policy, std::string_view name) {
+  if (const allocate::CustomDimension* custom = policy.tags.find_custom(name)) {
+    ledger::Dimension d;
+    d.kind = ledger::Dimension::Kind::kTag;
+    d.tag_keys = custom->aliases;
+    d.label = std::string(name);
+    return d;
+  }
+  return ledger::parse_dimension(name);
+}
+
+Result<std::vector<ledger::Filter>> parse_filters(const config::Policy& policy,
+                                                  const std::vector<std::string>& flags) {
+  std::vector<ledger::Filter> filters;
+  for (const std::string& f : flags) {
+    size_t eq = f.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return make_error(ErrorCode::kInvalidArgument, "--filter " + f + ": expected DIM=VALUE, e.g. --filter team=search");
+    auto d = resolve_dimension(policy, f.substr(0, eq));
+    if (!d) return make_error(ErrorCode::kInvalidArgument, "--filter: " + d.error().message);
+    filters.push_back({*d, f.substr(eq + 1)});
+  }
+  return filters;
+}
+
+Result<EpochSeconds> parse_time_bound(const std::string& flag, const std::string& value) {
+  std::string text = value.size() == 7 ? value + "-01" : value;
+  auto t = parse_timestamp(text);
+  if (!t)
+    return make_error(ErrorCode::kInvalidArgument,
+                      flag + " " + value + ": expected a date (2025-10-01), a month (2025-10) or an "
+                                           "RFC 3339 time (2025-10-01T00:00:00Z)");
+  return *t;
 }
 
 int usage_error(const std::string& message) {

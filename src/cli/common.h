@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "allocate/tag_policy.h"
+#include "config/policy_yaml.h"
 #include "core/json_text.h"
 #include "core/result.h"
 #include "ledger/ledger.h"
@@ -28,9 +28,20 @@ Result<LedgerWithCatalog> open_ledger_with_catalog(const std::string& db_flag);
 /// error instead of a new empty ledger.
 Result<std::unique_ptr<ledger::Ledger>> open_existing_ledger(const std::string& db_flag);
 
-/// The tag policy: --config, else $AIFINOPS_CONFIG, else ./policy.yaml when present, else
+/// The policy: --config, else $AIFINOPS_CONFIG, else ./policy.yaml when present, else
 /// the built-in defaults.
-Result<allocate::TagPolicy> load_policy(const std::string& config_flag);
+Result<config::Policy> load_policy(const std::string& config_flag);
+
+/// A dimension name as users write it in --by, --filter and policy rules: a policy's custom
+/// dimension first, then the built-in names (ledger::parse_dimension).
+Result<ledger::Dimension> resolve_dimension(const config::Policy& policy, std::string_view name);
+
+/// Parses --filter DIM=VALUE flags; the error says what was wrong (for usage_error).
+Result<std::vector<ledger::Filter>> parse_filters(const config::Policy& policy,
+                                                  const std::vector<std::string>& flags);
+
+/// --from/--to: a date (2025-10-01), a month (2025-10, its first day) or RFC 3339 time.
+Result<EpochSeconds> parse_time_bound(const std::string& flag, const std::string& value);
 
 /// Prints "aifinops: error: MESSAGE" to stderr and returns kExitUsage (bad flag values).
 int usage_error(const std::string& message);

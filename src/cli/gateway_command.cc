@@ -22,16 +22,6 @@ struct GatewayFlags {
   std::string key_id;
 };
 
-/// The start of the budget period that contains `now`.
-EpochSeconds period_start(gateway::BudgetPeriod period, EpochSeconds now) {
-  switch (period) {
-    case gateway::BudgetPeriod::kDay: return floor_day(now);
-    case gateway::BudgetPeriod::kWeek: return floor_week(now);
-    case gateway::BudgetPeriod::kMonth: return floor_month(now);
-  }
-  return now;
-}
-
 /// Budgets continue from the spend the ledger already has for their period, so that a
 /// restart does not hand out the budget again.
 Result<void> seed_budgets(ledger::Ledger& ledger, const gateway::GatewayConfig& config,

@@ -54,7 +54,7 @@ int run_ingest(const IngestFlags& flags) {
   const pricing::Catalog* catalog = &opened->catalog;
   auto policy = load_policy(flags.config);
   if (!policy) return report_error(policy.error());
-  ingest::IngestContext context{*ledger, *catalog, *policy};
+  ingest::IngestContext context{*ledger, *catalog, policy->tags};
   int exit_code = kExitOk;
   for (const std::string& file : flags.files) {
     ProgressLine progress;

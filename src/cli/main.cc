@@ -17,6 +17,13 @@ int main(int argc, char** argv) {
   aifinops::cli::add_report_command(app, exit_code);
   aifinops::cli::add_prices_command(app, exit_code);
   aifinops::cli::add_demo_command(app, exit_code);
+  aifinops::cli::add_tags_command(app, exit_code);
+  aifinops::cli::add_showback_command(app, exit_code);
+  aifinops::cli::add_budgets_command(app, exit_code);
+  aifinops::cli::add_anomalies_command(app, exit_code);
+  aifinops::cli::add_forecast_command(app, exit_code);
+  aifinops::cli::add_kpi_command(app, exit_code);
+  aifinops::cli::add_maturity_command(app, exit_code);
   aifinops::cli::add_gateway_command(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -21,17 +21,6 @@ struct ReportFlags {
   std::string format = "table";
 };
 
-Result<EpochSeconds> parse_bound(const std::string& flag, const std::string& value) {
-  // A month ("2025-10") is its first day.
-  std::string text = value.size() == 7 ? value + "-01" : value;
-  auto t = parse_timestamp(text);
-  if (!t)
-    return make_error(ErrorCode::kInvalidArgument,
-                      flag + " " + value + ": expected a date (2025-10-01), a month (2025-10) or an "
-                                           "RFC 3339 time (2025-10-01T00:00:00Z)");
-  return *t;
-}
-
 int run_report(const ReportFlags& flags) {
   ledger::QuerySpec spec;
   if (!ledger::metric_from_name(flags.metric, spec.metric)) {
@@ -48,39 +37,23 @@ int run_report(const ReportFlags& flags) {
   }
   auto policy = load_policy(flags.config);
   if (!policy) return report_error(policy.error());
-  // A policy's custom dimensions first, then the built-in names.
-  auto parse_dimension = [&](const std::string& name) -> Result<ledger::Dimension> {
-    if (const allocate::CustomDimension* custom = policy->find_custom(name)) {
-      ledger::Dimension d;
-      d.kind = ledger::Dimension::Kind::kTag;
-      d.tag_keys = custom->aliases;
-      d.label = name;
-      return d;
-    }
-    return ledger::parse_dimension(name);
-  };
   for (const std::string& name : flags.by) {
-    auto d = parse_dimension(name);
+    auto d = resolve_dimension(*policy, name);
     if (!d) return usage_error("--by: " + d.error().message);
     bool repeated = std::any_of(spec.group_by.begin(), spec.group_by.end(),
                                 [&](const ledger::Dimension& g) { return g.label == d->label; });
     if (!repeated) spec.group_by.push_back(*d);  // "--grain month --by month" is one column
   }
-  for (const std::string& f : flags.filters) {
-    size_t eq = f.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return usage_error("--filter " + f + ": expected DIM=VALUE, e.g. --filter team=search");
-    auto d = parse_dimension(f.substr(0, eq));
-    if (!d) return usage_error("--filter: " + d.error().message);
-    spec.filters.push_back({*d, f.substr(eq + 1)});
-  }
+  auto filters = parse_filters(*policy, flags.filters);
+  if (!filters) return usage_error(filters.error().message);
+  spec.filters = std::move(*filters);
   if (!flags.from.empty()) {
-    auto t = parse_bound("--from", flags.from);
+    auto t = parse_time_bound("--from", flags.from);
     if (!t) return usage_error(t.error().message);
     spec.from = *t;
   }
   if (!flags.to.empty()) {
-    auto t = parse_bound("--to", flags.to);
+    auto t = parse_time_bound("--to", flags.to);
     if (!t) return usage_error(t.error().message);
     spec.to = *t;
   }

@@ -35,7 +35,7 @@ class GatewayReader : public YamlReader {
     ok = ok && read_list(root, "upstreams", [&](const YAML::Node& n, const std::string& p) { return read_upstream(n, p, config); });
     ok = ok && read_list(root, "routes", [&](const YAML::Node& n, const std::string& p) { return read_route(n, p, config); });
     ok = ok && read_list(root, "keys", [&](const YAML::Node& n, const std::string& p) { return read_key(n, p, config); });
-    ok = ok && read_list(root, "budgets", [&](const YAML::Node& n, const std::string& p) { return read_budget(n, p, config); });
+    ok = ok && read_list(root, "budgets", [&](const YAML::Node& n, const std::string& p) { return read_gateway_budget(n, p, config); });
     if (ok && root["cache"]) ok = read_cache(root["cache"], config.cache);
     if (ok && root["prices"]) ok = read_prices(root["prices"], config);
     if (!ok) return *error_;
@@ -46,19 +46,6 @@ class GatewayReader : public YamlReader {
   }
 
  private:
-  template <typename F>
-  bool read_list(const YAML::Node& root, const std::string& key, F read_item) {
-    const YAML::Node list = root[key];
-    if (!list || list.IsNull()) return true;
-    if (!list.IsSequence()) return fail(list, key, "expected a list, found " + node_kind(list));
-    for (size_t i = 0; i < list.size(); ++i) {
-      std::string path = key + "[" + std::to_string(i) + "]";
-      if (!list[i].IsMap()) return fail(list[i], path, "expected a mapping, found " + node_kind(list[i]));
-      if (!read_item(list[i], path)) return false;
-    }
-    return true;
-  }
-
   bool read_listen(const YAML::Node& node, std::string& out) {
     if (!read_string(node, "listen", out)) return false;
     size_t colon = out.rfind(':');
@@ -143,12 +130,9 @@ class GatewayReader : public YamlReader {
     return true;
   }
 
-  bool read_budget(const YAML::Node& n, const std::string& path, GatewayConfig& config) {
-    if (!check_keys(n, path, {"name", "scope", "period", "amount_usd", "enforce", "alert_at"})) return false;
+  bool read_gateway_budget(const YAML::Node& n, const std::string& path, GatewayConfig& config) {
     gateway::BudgetRule b;
-    if (!n["scope"] || !n["amount_usd"]) return fail(n, path, "needs scope: and amount_usd:");
-    if (!read_string_map(n["scope"], path + ".scope", b.scope)) return false;
-    if (b.scope.empty()) return fail(n["scope"], path + ".scope", "must name at least one dimension, e.g. {team: team-a}");
+    if (!read_budget(n, path, b)) return false;
     for (const auto& [dimension, value] : b.scope) {
       Attr a = attribute_from_name(dimension);
       bool known = dimension == "key" || dimension == "model" || (a >= kFirstDimension && a <= kLastDimension);
@@ -156,25 +140,6 @@ class GatewayReader : public YamlReader {
         return fail(n["scope"], path + ".scope." + dimension,
                     "a budget scope is key, model or a tag dimension (team, project, environment, "
                     "cost_center, workload, usage_type, purpose, criticality, shutdown_eligible)");
-    }
-    std::string period = "month", enforce = "hard";
-    if (n["period"] && !read_string(n["period"], path + ".period", period)) return false;
-    if (period == "day") b.period = gateway::BudgetPeriod::kDay;
-    else if (period == "week") b.period = gateway::BudgetPeriod::kWeek;
-    else if (period == "month") b.period = gateway::BudgetPeriod::kMonth;
-    else return fail(n["period"], path + ".period", "\"" + period + "\" is not one of day, week, month");
-    std::optional<Decimal> amount;
-    if (!read_decimal(n["amount_usd"], path + ".amount_usd", amount)) return false;
-    if (!amount || amount->nanos <= 0) return fail(n["amount_usd"], path + ".amount_usd", "must be more than 0");
-    b.amount = *amount;
-    if (n["enforce"] && !read_string(n["enforce"], path + ".enforce", enforce)) return false;
-    if (enforce != "hard" && enforce != "soft") return fail(n["enforce"], path + ".enforce", "\"" + enforce + "\" is not hard or soft");
-    b.hard = enforce == "hard";
-    if (n["name"]) {
-      if (!read_string(n["name"], path + ".name", b.name)) return false;
-    } else {
-      for (const auto& [dimension, value] : b.scope) b.name += (b.name.empty() ? "" : ",") + dimension + "=" + value;
-      b.name += " (" + period + ")";
     }
     for (const auto& other : config.budgets)
       if (other.name == b.name)

@@ -1,6 +1,7 @@
 #include "config/policy_yaml.h"
 
 #include "config/yaml_reader.h"
+#include "ledger/ledger.h"
 
 namespace aifinops::config {
 namespace {
@@ -9,24 +10,96 @@ class PolicyReader : public YamlReader {
  public:
   using YamlReader::YamlReader;
 
-  Result<allocate::TagPolicy> read(const YAML::Node& root) {
-    allocate::TagPolicy policy = allocate::TagPolicy::defaults();
+  Result<Policy> read(const YAML::Node& root) {
+    Policy policy;
+    policy.source = std::string(file_name_);
     if (!root || root.IsNull()) return policy;
     if (!root.IsMap()) return fail_result(root, "(top level)", "expected a mapping with dimensions:");
     if (!check_keys(root, "", {"dimensions", "shared_costs", "budgets", "api_tokens"})) return *error_;
     const YAML::Node dimensions = root["dimensions"];
-    if (!dimensions || dimensions.IsNull()) return policy;
-    if (!dimensions.IsMap())
-      return fail_result(dimensions, "dimensions", "expected a mapping of dimension names, found " + node_kind(dimensions));
-    for (const auto& item : dimensions) {
-      std::string name = item.first.Scalar();
-      std::string path = "dimensions." + name;
-      if (!read_dimension(name, item.second, path, policy)) return *error_;
+    if (dimensions && !dimensions.IsNull()) {
+      if (!dimensions.IsMap())
+        return fail_result(dimensions, "dimensions", "expected a mapping of dimension names, found " + node_kind(dimensions));
+      for (const auto& item : dimensions) {
+        std::string name = item.first.Scalar();
+        std::string path = "dimensions." + name;
+        if (!read_dimension(name, item.second, path, policy.tags)) return *error_;
+      }
     }
+    bool ok = read_list(root, "shared_costs", [&](const YAML::Node& n, const std::string& p) {
+      return read_shared_cost(n, p, policy);
+    });
+    ok = ok && read_list(root, "budgets", [&](const YAML::Node& n, const std::string& p) {
+      BudgetRule b;
+      if (!read_budget(n, p, b)) return false;
+      for (const auto& [dimension, value] : b.scope)
+        if (!known_dimension(policy.tags, dimension)) return fail(n["scope"], p + ".scope." + dimension, dimension_help(dimension));
+      for (const BudgetRule& other : policy.budgets)
+        if (other.name == b.name)
+          return fail(n, p + ".name", "\"" + b.name + "\" is the name of another budget; give each budget its own name");
+      policy.budgets.push_back(std::move(b));
+      return true;
+    });
+    if (!ok) return *error_;
     return policy;
   }
 
  private:
+  /// A name `report --by` accepts: a policy's custom dimension or a built-in one.
+  static bool known_dimension(const allocate::TagPolicy& tags, const std::string& name) {
+    return tags.find_custom(name) != nullptr || ledger::parse_dimension(name).has_value();
+  }
+  static std::string dimension_help(const std::string& name) {
+    auto parsed = ledger::parse_dimension(name);
+    return "\"" + name + "\" is not a dimension: " + (parsed ? std::string() : parsed.error().message);
+  }
+
+  bool read_shared_cost(const YAML::Node& n, const std::string& path, Policy& policy) {
+    if (!check_keys(n, path, {"name", "match", "split", "driver", "by", "weights"})) return false;
+    allocate::SharedCostRule rule;
+    if (!n["name"]) return fail(n, path + ".name", "missing (every shared cost rule needs a name)");
+    if (!read_string(n["name"], path + ".name", rule.name)) return false;
+    for (const auto& other : policy.shared_costs)
+      if (other.name == rule.name) return fail(n["name"], path + ".name", "\"" + rule.name + "\" is used by another rule");
+    if (!n["match"]) return fail(n, path + ".match", "missing: which records are shared, e.g. {service: \"GPU pool\"}");
+    if (!read_string_map(n["match"], path + ".match", rule.match)) return false;
+    if (rule.match.empty()) return fail(n["match"], path + ".match", "must name at least one dimension");
+    for (const auto& [dimension, value] : rule.match)
+      if (!known_dimension(policy.tags, dimension)) return fail(n["match"], path + ".match." + dimension, dimension_help(dimension));
+    std::string split = "proportional";
+    if (n["split"] && !read_string(n["split"], path + ".split", split)) return false;
+    if (split == "even") rule.split = allocate::SplitMethod::kEven;
+    else if (split == "proportional") rule.split = allocate::SplitMethod::kProportional;
+    else if (split == "fixed") rule.split = allocate::SplitMethod::kFixed;
+    else return fail(n["split"], path + ".split", "\"" + split + "\" is not one of even, proportional, fixed");
+    std::string driver = "effective_cost";
+    if (n["driver"] && !read_string(n["driver"], path + ".driver", driver)) return false;
+    if (driver == "effective_cost") rule.driver = allocate::SplitDriver::kEffectiveCost;
+    else if (driver == "tokens") rule.driver = allocate::SplitDriver::kTokens;
+    else if (driver == "gpu_hours") rule.driver = allocate::SplitDriver::kGpuHours;
+    else if (driver == "requests") rule.driver = allocate::SplitDriver::kRequests;
+    else return fail(n["driver"], path + ".driver", "\"" + driver + "\" is not one of effective_cost, tokens, gpu_hours, requests");
+    if (n["by"] && !read_string(n["by"], path + ".by", rule.by)) return false;
+    if (!known_dimension(policy.tags, rule.by)) return fail(n["by"] ? n["by"] : n, path + ".by", dimension_help(rule.by));
+    if (n["weights"]) {
+      const YAML::Node w = n["weights"];
+      if (!w.IsMap()) return fail(w, path + ".weights", "expected a mapping like {alpha: 0.7, beta: 0.3}, found " + node_kind(w));
+      for (const auto& item : w) {
+        std::optional<Decimal> weight;
+        std::string key = item.first.Scalar();
+        if (!read_decimal(item.second, path + ".weights." + key, weight)) return false;
+        if (!weight || weight->nanos <= 0) return fail(item.second, path + ".weights." + key, "must be more than 0");
+        rule.weights[key] = *weight;
+      }
+    }
+    if (rule.split == allocate::SplitMethod::kFixed && rule.weights.empty())
+      return fail(n, path + ".weights", "split: fixed needs weights, e.g. {alpha: 0.7, beta: 0.3}");
+    if (rule.split != allocate::SplitMethod::kFixed && !rule.weights.empty())
+      return fail(n["weights"], path + ".weights", "weights are only read with split: fixed");
+    policy.shared_costs.push_back(std::move(rule));
+    return true;
+  }
+
   bool read_dimension(const std::string& name, const YAML::Node& node, const std::string& path,
                       allocate::TagPolicy& policy) {
     bool valid_name = !name.empty();
@@ -57,7 +130,7 @@ class PolicyReader : public YamlReader {
 
 }  // namespace
 
-Result<allocate::TagPolicy> parse_policy_yaml(std::string_view text, std::string_view file_name) {
+Result<Policy> parse_policy_yaml(std::string_view text, std::string_view file_name) {
   auto root = load_yaml(text, file_name);
   if (!root) return Unexpected{root.error()};
   try {
@@ -67,8 +140,8 @@ Result<allocate::TagPolicy> parse_policy_yaml(std::string_view text, std::string
   }
 }
 
-Result<allocate::TagPolicy> load_policy_file(const std::string& path) {
-  if (path.empty()) return allocate::TagPolicy::defaults();
+Result<Policy> load_policy_file(const std::string& path) {
+  if (path.empty()) return Policy{};
   auto text = read_text_file(path, "policy file (set with --config or $AIFINOPS_CONFIG)");
   if (!text) return Unexpected{text.error()};
   return parse_policy_yaml(*text, path);

@@ -1,6 +1,6 @@
 // The policy file (policy.yaml): allocation dimensions with their raw tag aliases, allowed
-// values and required flags, read into an allocate::TagPolicy. Later sections (shared_costs,
-// budgets, api_tokens) are accepted here and read by the modules that use them.
+// values and required flags (an allocate::TagPolicy), shared-cost rules and budgets.
+// `api_tokens` is accepted here and read by the server.
 //
 //   dimensions:
 //     team: {aliases: [Team, owner-team], required: true, allowed: [alpha, beta, "team-*"]}
@@ -15,15 +15,27 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
+#include "allocate/shared_costs.h"
 #include "allocate/tag_policy.h"
+#include "core/budget.h"
 #include "core/result.h"
 
 namespace aifinops::config {
 
+/// Everything policy.yaml says.
+struct Policy {
+  allocate::TagPolicy tags = allocate::TagPolicy::defaults();
+  std::vector<allocate::SharedCostRule> shared_costs;
+  std::vector<BudgetRule> budgets;
+  std::string source;  ///< the file read, or empty for the built-in defaults
+};
+
 /// Reads policy text; errors name the file, line and key path.
-Result<allocate::TagPolicy> parse_policy_yaml(std::string_view text, std::string_view file_name);
+Result<Policy> parse_policy_yaml(std::string_view text, std::string_view file_name);
 
 /// Reads a policy file; an empty path gives the built-in defaults. A missing file is an error.
-Result<allocate::TagPolicy> load_policy_file(const std::string& path);
+Result<Policy> load_policy_file(const std::string& path);
 
 }  // namespace aifinops::config

@@ -155,4 +155,51 @@ bool YamlReader::read_string_map(const YAML::Node& node, const std::string& path
   return true;
 }
 
+bool YamlReader::read_budget(const YAML::Node& n, const std::string& path, BudgetRule& b) {
+  if (!n.IsMap()) return fail(n, path, "expected a mapping with scope, period, amount_usd, found " + node_kind(n));
+  if (!check_keys(n, path, {"name", "scope", "period", "amount_usd", "enforce", "alert_at"})) return false;
+  if (!n["scope"] || !n["amount_usd"]) return fail(n, path, "needs scope: and amount_usd:");
+  if (!read_string_map(n["scope"], path + ".scope", b.scope)) return false;
+  if (b.scope.empty()) return fail(n["scope"], path + ".scope", "must name at least one dimension, e.g. {team: team-a}");
+  std::string period = "month", enforce = "hard";
+  if (n["period"] && !read_string(n["period"], path + ".period", period)) return false;
+  if (!period_from_name(period, b.period))
+    return fail(n["period"], path + ".period", "\"" + period + "\" is not one of day, week, month");
+  std::optional<Decimal> amount;
+  if (!read_decimal(n["amount_usd"], path + ".amount_usd", amount)) return false;
+  if (!amount || amount->nanos <= 0) return fail(n["amount_usd"], path + ".amount_usd", "must be more than 0");
+  b.amount = *amount;
+  if (n["enforce"] && !read_string(n["enforce"], path + ".enforce", enforce)) return false;
+  if (enforce != "hard" && enforce != "soft") return fail(n["enforce"], path + ".enforce", "\"" + enforce + "\" is not hard or soft");
+  b.hard = enforce == "hard";
+  if (n["alert_at"]) {
+    std::vector<std::string> thresholds;
+    if (!read_string_list(n["alert_at"], path + ".alert_at", thresholds)) return false;
+    for (const std::string& text : thresholds) {
+      // "80%", "80", "forecast 100%"
+      AlertThreshold t;
+      std::string_view rest = text;
+      if (rest.starts_with("forecast")) {
+        t.forecast = true;
+        rest.remove_prefix(8);
+        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+      }
+      if (!rest.empty() && rest.back() == '%') rest.remove_suffix(1);
+      bool digits = !rest.empty() && rest.size() <= 6;
+      for (char c : rest) digits &= c >= '0' && c <= '9';
+      if (!digits || std::stoll(std::string(rest)) == 0)
+        return fail(n["alert_at"], path + ".alert_at",
+                    "\"" + text + "\" is not a threshold; write a whole percent like \"80%\" or \"forecast 100%\"");
+      t.percent = std::stoll(std::string(rest));
+      b.alert_at.push_back(t);
+    }
+  }
+  if (n["name"]) {
+    if (!read_string(n["name"], path + ".name", b.name)) return false;
+  } else {
+    b.name = scope_text(b.scope) + " (" + period + ")";
+  }
+  return true;
+}
+
 }  // namespace aifinops::config

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/budget.h"
 #include "core/money.h"
 #include "core/result.h"
 
@@ -52,6 +53,23 @@ class YamlReader {
   /// A mapping of text keys to text values.
   bool read_string_map(const YAML::Node& node, const std::string& path,
                        std::map<std::string, std::string>& out);
+  /// A budget: {name, scope, period, amount_usd, enforce, alert_at} (gateway.yaml and
+  /// policy.yaml share the shape). The caller checks the scope's dimension names.
+  bool read_budget(const YAML::Node& node, const std::string& path, BudgetRule& out);
+
+  /// An optional list of mappings under `key`; read_item(node, "key[i]") reads each.
+  template <typename F>
+  bool read_list(const YAML::Node& root, const std::string& key, F read_item) {
+    const YAML::Node list = root[key];
+    if (!list || list.IsNull()) return true;
+    if (!list.IsSequence()) return fail(list, key, "expected a list, found " + node_kind(list));
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string path = key + "[" + std::to_string(i) + "]";
+      if (!list[i].IsMap()) return fail(list[i], path, "expected a mapping, found " + node_kind(list[i]));
+      if (!read_item(list[i], path)) return false;
+    }
+    return true;
+  }
 
   std::string_view file_name_;
   std::optional<Unexpected> error_;

@@ -118,55 +118,6 @@ struct KeyUsage {
   }
 };
 
-EpochSeconds period_start(BudgetPeriod period, EpochSeconds t) {
-  switch (period) {
-    case BudgetPeriod::kDay:
-      return floor_day(t);
-    case BudgetPeriod::kWeek:
-      return floor_week(t);
-    case BudgetPeriod::kMonth:
-      return floor_month(t);
-  }
-  return floor_day(t);
-}
-
-EpochSeconds period_end(BudgetPeriod period, EpochSeconds start) {
-  switch (period) {
-    case BudgetPeriod::kDay:
-      return start + kSecondsPerDay;
-    case BudgetPeriod::kWeek:
-      return start + 7 * kSecondsPerDay;
-    case BudgetPeriod::kMonth:
-      return next_month(start);
-  }
-  return start + kSecondsPerDay;
-}
-
-const char* period_name(BudgetPeriod period) {
-  switch (period) {
-    case BudgetPeriod::kDay:
-      return "day";
-    case BudgetPeriod::kWeek:
-      return "week";
-    case BudgetPeriod::kMonth:
-      return "month";
-  }
-  return "period";
-}
-
-/// "team=team-a", "project=chat team=team-a", or "all requests" for an empty scope.
-std::string scope_text(const std::map<std::string, std::string>& scope) {
-  if (scope.empty()) return "all requests";
-  std::string text;
-  for (const auto& [dimension, value] : scope) {
-    if (!text.empty()) text += ' ';
-    text += dimension;
-    text += '=';
-    text += value;
-  }
-  return text;
-}
-
 /// One budget and its current period's counters.
 struct BudgetState {
   BudgetRule rule;

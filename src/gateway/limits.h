@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/budget.h"
 #include "core/clock.h"
 #include "core/money.h"
 
@@ -28,17 +29,9 @@ struct KeyLimits {
   std::optional<Money> usd_per_day;
 };
 
-enum class BudgetPeriod { kDay, kWeek, kMonth };
-
-/// A budget over a scope: every listed dimension must match the request's tags (or the
-/// key id with "key", or the model with "model").
-struct BudgetRule {
-  std::string name;                           ///< for messages, e.g. "team=team-a monthly"
-  std::map<std::string, std::string> scope;   ///< dimension -> value
-  BudgetPeriod period = BudgetPeriod::kMonth;
-  Money amount;
-  bool hard = true;                           ///< hard: refuse; soft: admit and alert
-};
+// Budgets have one shape for the gateway and the analyses (core/budget.h).
+using aifinops::BudgetPeriod;
+using aifinops::BudgetRule;
 
 /// What a request brings to admission.
 struct AdmissionRequest {

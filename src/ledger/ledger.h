@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/money.h"
@@ -109,6 +110,14 @@ struct QueryResult {
   std::string source_table;    ///< which table answered (rollup_month, rollup_day, records)
 };
 
+/// Something an analysis recorded as done: an alert sent, an analysis run.
+struct Note {
+  std::string kind;         ///< "budget_alert", "anomalies_run", ...
+  std::string key;          ///< unique within the kind: "team=alpha (month)|80%|2025-10"
+  std::string detail;       ///< free text or JSON
+  std::string recorded_at;  ///< RFC 3339
+};
+
 /// The ledger. One writer at a time; readers may run beside it (WAL).
 /// A batch is one transaction: begin_batch, then intern/append/quarantine, then
 /// commit_batch (or abort_batch, or destroy the writer): all or nothing.
@@ -143,6 +152,16 @@ class Ledger {
   virtual Result<QueryResult> query(const QuerySpec& spec) = 0;
   virtual Result<std::vector<QuarantinedRow>> quarantined_rows(int64_t batch_id) = 0;
   virtual Result<std::vector<BatchSummary>> batches() = 0;
+
+  // --- notes ---------------------------------------------------------------------------
+  /// Records (kind, key) once. Returns true when it is new, false when it was recorded
+  /// before (then nothing changes): "alert once per budget, threshold and period".
+  virtual Result<bool> note_once(std::string_view kind, std::string_view key,
+                                 std::string_view detail) = 0;
+  /// Records (kind, key), replacing an earlier note with the same key ("last run").
+  virtual Result<void> note(std::string_view kind, std::string_view key, std::string_view detail) = 0;
+  /// The notes of a kind, oldest first.
+  virtual Result<std::vector<Note>> notes(std::string_view kind) = 0;
 
   // --- prices --------------------------------------------------------------------------
   /// Stores prices not already present with the same content and effective date;

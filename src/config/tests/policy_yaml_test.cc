@@ -20,11 +20,11 @@ dimensions:
 budgets: []
 )", "policy.yaml");
   ASSERT_TRUE(policy.has_value()) << policy.error().message;
-  EXPECT_EQ(team_of(*policy, R"({"Squad":"alpha"})"), "alpha");
-  EXPECT_EQ(team_of(*policy, R"({"Team":"beta"})"), "beta");  // built-in aliases stay
-  ASSERT_NE(policy->find_custom("owner"), nullptr);
-  EXPECT_EQ(policy->find_custom("owner")->aliases, (std::vector<std::string>{"Owner", "owner-email"}));
-  for (const allocate::DimensionRule& rule : policy->rules()) {
+  EXPECT_EQ(team_of(policy->tags, R"({"Squad":"alpha"})"), "alpha");
+  EXPECT_EQ(team_of(policy->tags, R"({"Team":"beta"})"), "beta");  // built-in aliases stay
+  ASSERT_NE(policy->tags.find_custom("owner"), nullptr);
+  EXPECT_EQ(policy->tags.find_custom("owner")->aliases, (std::vector<std::string>{"Owner", "owner-email"}));
+  for (const allocate::DimensionRule& rule : policy->tags.rules()) {
     if (rule.attribute != Attr::kTeam) continue;
     EXPECT_TRUE(rule.required);
     EXPECT_EQ(rule.allowed.size(), 3u);
@@ -54,6 +54,59 @@ TEST(PolicyYamlTest, AMissingNamedFileIsAnError) {
   auto policy = load_policy_file("/nonexistent/policy.yaml");
   ASSERT_FALSE(policy.has_value());
   EXPECT_NE(policy.error().message.find("--config"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aifinops::config
+
+namespace aifinops::config {
+namespace {
+
+TEST(PolicyYamlTest, ReadsSharedCostRulesAndBudgets) {
+  auto policy = parse_policy_yaml(R"yaml(
+shared_costs:
+  - name: platform-gpu-pool
+    match: {service: "GPU pool"}
+    split: proportional
+    driver: gpu_hours
+    by: team
+  - {name: gateway, match: {project: "(none)"}, split: fixed, by: team, weights: {alpha: 0.7, beta: 0.3}}
+budgets:
+  - {scope: {team: alpha}, period: month, amount_usd: 30000, enforce: soft, alert_at: ["50%", "80%", "100%", "forecast 100%"]}
+)yaml", "policy.yaml");
+  ASSERT_TRUE(policy.has_value()) << policy.error().message;
+  ASSERT_EQ(policy->shared_costs.size(), 2u);
+  EXPECT_EQ(policy->shared_costs[0].driver, allocate::SplitDriver::kGpuHours);
+  EXPECT_EQ(policy->shared_costs[0].match.at("service"), "GPU pool");
+  EXPECT_EQ(policy->shared_costs[1].split, allocate::SplitMethod::kFixed);
+  EXPECT_EQ(policy->shared_costs[1].weights.at("alpha").nanos, 700'000'000);
+  ASSERT_EQ(policy->budgets.size(), 1u);
+  const BudgetRule& b = policy->budgets[0];
+  EXPECT_EQ(b.name, "team=alpha (month)");
+  EXPECT_FALSE(b.hard);
+  EXPECT_EQ(b.amount.nanos, 30000LL * 1'000'000'000);
+  ASSERT_EQ(b.alert_at.size(), 4u);
+  EXPECT_EQ(b.alert_at[3].percent, 100);
+  EXPECT_TRUE(b.alert_at[3].forecast);
+  EXPECT_EQ(b.alert_at[1].label(), "80%");
+}
+
+TEST(PolicyYamlTest, SharedCostAndBudgetErrorsNameTheKey) {
+  auto expect_error = [](std::string_view text, std::string_view fragment) {
+    auto policy = parse_policy_yaml(text, "p.yaml");
+    ASSERT_FALSE(policy.has_value()) << text;
+    EXPECT_NE(policy.error().message.find(fragment), std::string::npos) << policy.error().message;
+  };
+  expect_error("shared_costs:\n  - {name: a, match: {service: x}, split: halves}\n", "shared_costs[0].split");
+  expect_error("shared_costs:\n  - {name: a, match: {service: x}, driver: watts}\n", "shared_costs[0].driver");
+  expect_error("shared_costs:\n  - {name: a, match: {colour: x}}\n", "shared_costs[0].match.colour");
+  expect_error("shared_costs:\n  - {name: a, match: {service: x}, split: fixed}\n", "shared_costs[0].weights");
+  expect_error("shared_costs:\n  - {name: a, match: {service: x}, by: nothing}\n", "shared_costs[0].by");
+  expect_error("shared_costs:\n  - {match: {service: x}}\n", "shared_costs[0].name");
+  expect_error("budgets:\n  - {scope: {team: a}, amount_usd: 10, alert_at: [lots]}\n", "budgets[0].alert_at");
+  expect_error("budgets:\n  - {scope: {team: a}, amount_usd: -1}\n", "budgets[0].amount_usd");
+  expect_error("budgets:\n  - {scope: {team: a}, amount_usd: 1, period: year}\n", "budgets[0].period");
+  expect_error("budgets:\n  - {scope: {flavour: a}, amount_usd: 1}\n", "budgets[0].scope.flavour");
 }
 
 }  // namespace

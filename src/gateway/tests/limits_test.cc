@@ -358,7 +358,7 @@ TEST(BudgetTest, SoftBudgetsAlsoThrottleLowPriorityKeys) {
   AdmissionRequest low = costing("1", request("k", {{"criticality", "low"}}));
   Admission throttled = store.admit(low);
   ASSERT_FALSE(throttled.admitted);
-  EXPECT_EQ(throttled.refusal.scope, "all requests (day)");
+  EXPECT_EQ(throttled.refusal.scope, "all (day)");
   EXPECT_TRUE(store.admit(costing("1")).admitted);
 }
 

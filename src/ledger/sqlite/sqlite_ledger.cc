@@ -323,7 +323,11 @@ Result<void> SqliteLedger::migrate() {
                           ", newer than this aifinops (" + std::to_string(kSchemaVersion) +
                           "); upgrade aifinops");
   // Migrations run in order, each in its own transaction; add new ones at the end.
-  const std::vector<std::string> migrations = {schema_v1()};
+  const std::vector<std::string> migrations = {
+      schema_v1(),
+      // v2: notes the analyses keep (alerts sent, runs).
+      "CREATE TABLE notes(kind TEXT NOT NULL, key TEXT NOT NULL, detail TEXT NOT NULL,"
+      " recorded_at TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;"};
   for (int64_t v = version; v < (int64_t)migrations.size(); ++v) {
     std::string sql = "BEGIN IMMEDIATE;" + migrations[v] +
                       "INSERT INTO schema_version VALUES(" + std::to_string(v + 1) + ");COMMIT;";
@@ -687,6 +691,40 @@ Result<std::vector<QuarantinedRow>> SqliteLedger::quarantined_rows(int64_t batch
   auto rows = st.each_row([&] {
     out.push_back({st.int_at(0), st.text_at(1), st.text_at(2), st.text_at(3)});
   });
+  if (!rows) return Unexpected{rows.error()};
+  return out;
+}
+
+Result<bool> SqliteLedger::note_once(std::string_view kind, std::string_view key, std::string_view detail) {
+  if (auto r = write_note("INSERT OR IGNORE", kind, key, detail); !r) return Unexpected{r.error()};
+  return sqlite3_changes(db_) > 0;
+}
+
+Result<void> SqliteLedger::note(std::string_view kind, std::string_view key, std::string_view detail) {
+  return write_note("INSERT OR REPLACE", kind, key, detail);
+}
+
+Result<void> SqliteLedger::write_note(std::string_view verb, std::string_view kind, std::string_view key,
+                                      std::string_view detail) {
+  Statement st;
+  std::string sql = std::string(verb) + " INTO notes(kind, key, detail, recorded_at) VALUES(?, ?, ?, ?)";
+  if (auto r = st.prepare(db_, sql); !r) return r;
+  std::string now = now_rfc3339();
+  st.bind_text(1, std::string(kind));
+  st.bind_text(2, std::string(key));
+  st.bind_text(3, std::string(detail));
+  st.bind_text(4, now);
+  if (auto r = st.step(); !r) return Unexpected{r.error()};
+  return {};
+}
+
+Result<std::vector<Note>> SqliteLedger::notes(std::string_view kind) {
+  Statement st;
+  if (auto r = st.prepare(db_, "SELECT kind, key, detail, recorded_at FROM notes WHERE kind = ? ORDER BY recorded_at, key"); !r)
+    return Unexpected{r.error()};
+  st.bind_text(1, std::string(kind));
+  std::vector<Note> out;
+  auto rows = st.each_row([&] { out.push_back({st.text_at(0), st.text_at(1), st.text_at(2), st.text_at(3)}); });
   if (!rows) return Unexpected{rows.error()};
   return out;
 }

@@ -33,6 +33,9 @@ class SqliteLedger final : public Ledger {
 
   Result<QueryResult> query(const QuerySpec& spec) override;
   Result<std::vector<QuarantinedRow>> quarantined_rows(int64_t batch_id) override;
+  Result<bool> note_once(std::string_view kind, std::string_view key, std::string_view detail) override;
+  Result<void> note(std::string_view kind, std::string_view key, std::string_view detail) override;
+  Result<std::vector<Note>> notes(std::string_view kind) override;
   Result<std::vector<BatchSummary>> batches() override;
 
   Result<int64_t> store_prices(std::vector<pricing::ModelPrice>& models,
@@ -40,12 +43,14 @@ class SqliteLedger final : public Ledger {
   Result<pricing::Catalog> load_catalog() override;
 
   /// The schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   struct State;
   explicit SqliteLedger(sqlite3* db, std::string path);
   Result<void> migrate();
+  Result<void> write_note(std::string_view verb, std::string_view kind, std::string_view key,
+                          std::string_view detail);
   Result<void> flush_records();
   Result<void> flush_rollups();
 

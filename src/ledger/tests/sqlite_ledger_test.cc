@@ -223,3 +223,31 @@ TEST(DimensionTest, UnknownDimensionNamesTheAllowedOnes) {
 
 }  // namespace
 }  // namespace aifinops::ledger
+
+namespace aifinops::ledger {
+namespace {
+
+TEST(SqliteLedgerNotesTest, NoteOnceRecordsAKeyOnlyOnceAndSurvivesReopening) {
+  aifinops::testing::TempDir dir;
+  {
+    auto ledger = open_ledger(dir.file("n.db"));
+    ASSERT_TRUE(ledger.has_value()) << ledger.error().message;
+    EXPECT_TRUE(*(*ledger)->note_once("budget_alert", "team=a (month)|80%|2025-10", "{}"));
+    EXPECT_FALSE(*(*ledger)->note_once("budget_alert", "team=a (month)|80%|2025-10", "{}"));
+    EXPECT_TRUE(*(*ledger)->note_once("budget_alert", "team=a (month)|100%|2025-10", "{}"));
+    ASSERT_TRUE((*ledger)->note("anomalies_run", "last", "first").has_value());
+    ASSERT_TRUE((*ledger)->note("anomalies_run", "last", "second").has_value());
+  }
+  auto ledger = open_ledger(dir.file("n.db"));
+  ASSERT_TRUE(ledger.has_value());
+  EXPECT_FALSE(*(*ledger)->note_once("budget_alert", "team=a (month)|80%|2025-10", "{}"));
+  auto alerts = (*ledger)->notes("budget_alert");
+  ASSERT_TRUE(alerts.has_value());
+  EXPECT_EQ(alerts->size(), 2u);
+  auto runs = (*ledger)->notes("anomalies_run");
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].detail, "second");
+}
+
+}  // namespace
+}  // namespace aifinops::ledger
