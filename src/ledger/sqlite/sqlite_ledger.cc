@@ -154,13 +154,58 @@ std::string schema_v1() {
   return sql;
 }
 
+// Rollup tables keep each summed fact as two integers, value = hi * 10^9 + lo, because a
+// month of nano-unit quantities for one attribute set (10 billion tokens of one model by one
+// project) passes int64. SQLite turns an integer sum that overflows into a float: the CHECKs
+// refuse that instead.
+constexpr const char* kBucketSql[] = {
+    "(charge_period_start / 86400) * 86400",
+    "CAST(strftime('%s', charge_period_start, 'unixepoch', 'start of month') AS INTEGER)"};
+constexpr const char* kRollupTables[] = {"rollup_day", "rollup_month"};
+
+/// v2: notes; the rollups rebuilt with hi/lo columns from the records.
+std::string schema_v2() {
+  std::string sql =
+      "CREATE TABLE notes(kind TEXT NOT NULL, key TEXT NOT NULL, detail TEXT NOT NULL,"
+      " recorded_at TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;";
+  for (size_t t = 0; t < 2; ++t) {
+    std::string table = kRollupTables[t], columns, select;
+    for (const char* c : kFactColumns) {
+      for (const char* part : {"_hi", "_lo"}) {
+        std::string col = std::string(c) + part;
+        columns += ", " + col + " INTEGER NOT NULL CHECK(typeof(" + col + ") = 'integer')";
+      }
+      select += std::string(", sum(") + c + " / 1000000000), sum(" + c + " % 1000000000)";
+    }
+    sql += "DROP TABLE " + table + "; CREATE TABLE " + table +
+           "(bucket INTEGER NOT NULL, attributes_id INTEGER NOT NULL, record_count INTEGER NOT NULL" +
+           columns + ", PRIMARY KEY(bucket, attributes_id)) WITHOUT ROWID;" + "INSERT INTO " + table +
+           " SELECT " + kBucketSql[t] + ", attributes_id, count(*)" + select +
+           " FROM records GROUP BY 1, 2;";
+  }
+  return sql;
+}
+
+/// The rollup upsert's column list and "col = col + excluded.col" updates.
+void rollup_columns(std::string& columns, std::string& update) {
+  columns = "bucket, attributes_id, record_count";
+  update = "record_count = record_count + excluded.record_count";
+  for (const char* c : kFactColumns) {
+    for (const char* part : {"_hi", "_lo"}) {
+      std::string col = std::string(c) + part;
+      columns += ", " + col;
+      update += ", " + col + " = " + col + " + excluded." + col;
+    }
+  }
+}
+
 struct RollupKey {
   int64_t bucket, attributes_id;
   bool operator==(const RollupKey&) const = default;
 };
 struct RollupSums {
   int64_t record_count = 0;
-  int64_t facts[kFactCount] = {};
+  __int128 facts[kFactCount] = {};  // nano-unit sums pass int64 at ~9.2 billion units
 };
 struct RollupKeyHash {
   size_t operator()(const RollupKey& k) const {
@@ -317,17 +362,14 @@ Result<void> SqliteLedger::migrate() {
   auto row = st.step();
   if (!row) return Unexpected{row.error()};
   int64_t version = st.null_at(0) ? 0 : st.int_at(0);
+  st.reset();  // an active read blocks the DROP TABLE of a migration
   if (version > kSchemaVersion)
     return make_error(ErrorCode::kConflict,
                       path_ + ": the ledger has schema version " + std::to_string(version) +
                           ", newer than this aifinops (" + std::to_string(kSchemaVersion) +
                           "); upgrade aifinops");
   // Migrations run in order, each in its own transaction; add new ones at the end.
-  const std::vector<std::string> migrations = {
-      schema_v1(),
-      // v2: notes the analyses keep (alerts sent, runs).
-      "CREATE TABLE notes(kind TEXT NOT NULL, key TEXT NOT NULL, detail TEXT NOT NULL,"
-      " recorded_at TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;"};
+  const std::vector<std::string> migrations = {schema_v1(), schema_v2()};
   for (int64_t v = version; v < (int64_t)migrations.size(); ++v) {
     std::string sql = "BEGIN IMMEDIATE;" + migrations[v] +
                       "INSERT INTO schema_version VALUES(" + std::to_string(v + 1) + ");COMMIT;";
@@ -436,14 +478,7 @@ Result<void> SqliteLedger::append(int64_t attributes_id, const UsageFacts& f, co
   // Rollups: one hash update per row, by day; months are summed from days at flush.
   RollupSums& sums = s.day.at(RollupKey{floor_day(f.charge_period_start), attributes_id});
   ++sums.record_count;
-  for (size_t i = 0; i < kFactCount; ++i) {
-    // A day's sum for one attribute set past int64 is refused, never wrapped.
-    if (__builtin_add_overflow(sums.facts[i], facts[i], &sums.facts[i]))
-      return make_error(ErrorCode::kInvalidArgument,
-                        std::string("ledger: the day's total of ") + kFactColumns[i] +
-                            " for one resource exceeds 9,223,372,036.854775807 (line " +
-                            std::to_string(lineage.line) + "); values this large are not supported");
-  }
+  for (size_t i = 0; i < kFactCount; ++i) sums.facts[i] += facts[i];
   if (s.day.full()) return flush_rollups();
   return {};
 }
@@ -496,22 +531,26 @@ Result<void> SqliteLedger::flush_rollups() {
   std::vector<Entry> months(month_map.begin(), month_map.end());
   std::sort(months.begin(), months.end(), by_key);
 
+  std::string columns, update, values = "?,?,?";
+  rollup_columns(columns, update);
+  for (size_t i = 0; i < 2 * kFactCount; ++i) values += ",?";
   for (auto [entries, table] : {std::pair{&days, "rollup_day"}, std::pair{&months, "rollup_month"}}) {
-    std::string sql = std::string("INSERT INTO ") + table + "(bucket, attributes_id, record_count";
-    std::string values = "?,?,?", update = "record_count = record_count + excluded.record_count";
-    for (const char* c : kFactColumns) {
-      sql += std::string(", ") + c;
-      values += ",?";
-      update += std::string(", ") + c + " = " + c + " + excluded." + c;
-    }
-    sql += ") VALUES(" + values + ") ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update;
+    std::string sql = std::string("INSERT INTO ") + table + "(" + columns + ") VALUES(" + values +
+                      ") ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update;
     Statement st;
     if (auto r = st.prepare(db_, sql); !r) return r;
     for (const auto& [key, sums] : *entries) {
       st.bind(1, key.bucket);
       st.bind(2, key.attributes_id);
       st.bind(3, sums.record_count);
-      for (size_t i = 0; i < kFactCount; ++i) st.bind((int)i + 4, sums.facts[i]);
+      for (size_t i = 0; i < kFactCount; ++i) {
+        const __int128 hi = sums.facts[i] / kNanosPerUnit, lo = sums.facts[i] % kNanosPerUnit;
+        if (hi > INT64_MAX || hi < INT64_MIN)
+          return make_error(ErrorCode::kInvalidArgument,
+                            std::string("ledger: a rollup sum of ") + kFactColumns[i] + " passes 9.2e18 units");
+        st.bind((int)(4 + 2 * i), (int64_t)hi);
+        st.bind((int)(5 + 2 * i), (int64_t)lo);
+      }
       if (auto r = st.run(); !r) return r;
     }
   }
@@ -657,21 +696,16 @@ Result<void> SqliteLedger::remove_batch(int64_t batch_id) {
   int64_t first = range.int_at(0), last = range.int_at(1);
   std::string ids = std::to_string(first) + " AND " + std::to_string(last);
   // Subtract the batch's contribution from each rollup, then drop emptied groups.
-  for (auto [table, bucket] :
-       {std::pair{"rollup_day", "(charge_period_start / 86400) * 86400"},
-        std::pair{"rollup_month",
-                  "CAST(strftime('%s', charge_period_start, 'unixepoch', 'start of month') AS INTEGER)"}}) {
-    std::string cols = "bucket, attributes_id, record_count", select = std::string(bucket) + ", attributes_id, -count(*)",
-                update = "record_count = record_count + excluded.record_count";
-    for (const char* c : kFactColumns) {
-      cols += std::string(", ") + c;
-      select += std::string(", -sum(") + c + ")";
-      update += std::string(", ") + c + " = " + c + " + excluded." + c;
-    }
-    std::string sql = std::string("INSERT INTO ") + table + "(" + cols + ") SELECT " + select +
+  std::string columns, update;
+  rollup_columns(columns, update);
+  for (size_t t = 0; t < 2; ++t) {
+    std::string select = std::string(kBucketSql[t]) + ", attributes_id, -count(*)";
+    for (const char* c : kFactColumns)
+      select += std::string(", -sum(") + c + " / 1000000000), -sum(" + c + " % 1000000000)";
+    std::string sql = std::string("INSERT INTO ") + kRollupTables[t] + "(" + columns + ") SELECT " + select +
                       " FROM records WHERE id BETWEEN " + ids +
                       " GROUP BY 1, 2 ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update +
-                      "; DELETE FROM " + table + " WHERE record_count = 0;";
+                      "; DELETE FROM " + kRollupTables[t] + " WHERE record_count = 0;";
     if (first > 0)
       if (auto r = exec(db_, sql); !r) return r;
   }
@@ -748,23 +782,37 @@ std::string time_bucket_sql(Grain grain, const std::string& column) {
 }
 
 /// The per-row expression a metric sums.
-std::string metric_column(Metric m) {
+/// The fact columns a metric adds up.
+std::vector<std::string> metric_columns(Metric m) {
   switch (m) {
-    case Metric::kEffectiveCost: return "effective_cost";
-    case Metric::kBilledCost: return "billed_cost";
-    case Metric::kListCost: return "list_cost";
-    case Metric::kContractedCost: return "contracted_cost";
-    case Metric::kQuantity: return "consumed_quantity";
-    case Metric::kTokens: return "input_tokens + output_tokens";
-    case Metric::kInputTokens: return "input_tokens";
-    case Metric::kOutputTokens: return "output_tokens";
-    case Metric::kCachedTokens: return "cached_input_tokens";
-    case Metric::kRequests: return "requests";
-    case Metric::kGpuHours: return "gpu_milliseconds";
-    case Metric::kCacheSavings: return "cache_saving";
+    case Metric::kEffectiveCost: return {"effective_cost"};
+    case Metric::kBilledCost: return {"billed_cost"};
+    case Metric::kListCost: return {"list_cost"};
+    case Metric::kContractedCost: return {"contracted_cost"};
+    case Metric::kQuantity: return {"consumed_quantity"};
+    case Metric::kTokens: return {"input_tokens", "output_tokens"};
+    case Metric::kInputTokens: return {"input_tokens"};
+    case Metric::kOutputTokens: return {"output_tokens"};
+    case Metric::kCachedTokens: return {"cached_input_tokens"};
+    case Metric::kRequests: return {"requests"};
+    case Metric::kGpuHours: return {"gpu_milliseconds"};
+    case Metric::kCacheSavings: return {"cache_saving"};
     case Metric::kCount: break;
   }
-  return "0";
+  return {};
+}
+
+/// SQL summing a metric as whole units and remainders (value = units * 10^9 + rest), so
+/// that no SQL sum passes int64; they are joined again in 128 bits.
+std::string metric_sums_sql(Metric metric, bool rollup) {
+  std::vector<std::string> columns = metric_columns(metric);
+  if (columns.empty()) return "0 AS units, 0 AS rest";
+  std::string hi, lo;
+  for (const std::string& c : columns) {
+    hi += (hi.empty() ? "" : " + ") + (rollup ? c + "_hi" : "(" + c + " / 1000000000)");
+    lo += (lo.empty() ? "" : " + ") + (rollup ? c + "_lo" : "(" + c + " % 1000000000)");
+  }
+  return "sum(" + hi + ") AS units, sum(" + lo + ") AS rest";
 }
 
 /// The SQL for a tag dimension: its first key present in the raw tags. Appends the JSON
@@ -856,9 +904,8 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
   for (int i = 0; i < time_index; ++i) group_list += ", t" + std::to_string(i);
   // Sums are split into whole units and remainders so that no SQL sum can pass int64
   // (nano-unit totals of quantities can); they are joined again in 128 bits below.
-  std::string m = metric_column(spec.metric);
-  sql += "sum(r.units), sum(r.rest) FROM (SELECT " + inner_keys + ", sum((" + m +
-         ") / 1000000000) AS units, sum((" + m + ") % 1000000000) AS rest FROM " + table +
+  sql += "sum(r.units), sum(r.rest) FROM (SELECT " + inner_keys + ", " +
+         metric_sums_sql(spec.metric, table != "records") + " FROM " + table +
          " WHERE 1" + inner_where + " GROUP BY " + group_list +
          ") r JOIN attributes a ON a.id = r.attributes_id WHERE 1";
   std::vector<std::string> filter_binds;

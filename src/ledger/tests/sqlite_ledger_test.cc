@@ -213,6 +213,55 @@ TEST_F(SqliteLedgerTest, RefusesALedgerFromANewerVersion) {
   EXPECT_NE(reopened.error().message.find("upgrade aifinops"), std::string::npos);
 }
 
+TEST_F(SqliteLedgerTest, MigratesAVersion1LedgerToHiLoRollupsWithTheSameAnswers) {
+  begin();
+  int64_t a = attributes("Compute", "alpha"), b = attributes("Storage", "beta");
+  add(a, "2025-01-01T03:00:00Z", "1.25", 10);
+  add(a, "2025-01-20T03:00:00Z", "2.5", 20);
+  add(b, "2025-02-01T00:00:00Z", "7.000000001", 30);
+  commit();
+  QueryResult by_month = query({"team", "month"}), by_day = query({"service", "day"});
+  // Turn the file back into a version 1 ledger: single-column rollups, no notes.
+  ledger_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("l.db").c_str(), &db), SQLITE_OK);
+  std::string v1 = "DROP TABLE notes; DELETE FROM schema_version WHERE version = 2;";
+  const char* facts[] = {"consumed_quantity", "pricing_quantity", "list_cost", "contracted_cost", "billed_cost",
+                         "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
+                         "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds", "cache_saving"};
+  for (auto [table, bucket] : {std::pair{"rollup_day", "(charge_period_start / 86400) * 86400"},
+                               std::pair{"rollup_month", "CAST(strftime('%s', charge_period_start, "
+                                                         "'unixepoch', 'start of month') AS INTEGER)"}}) {
+    std::string columns, sums;
+    for (const char* c : facts) {
+      columns += std::string(", ") + c + " INTEGER NOT NULL";
+      sums += std::string(", sum(") + c + ")";
+    }
+    v1 += std::string("DROP TABLE ") + table + "; CREATE TABLE " + table +
+          "(bucket INTEGER NOT NULL, attributes_id INTEGER NOT NULL, record_count INTEGER NOT NULL" + columns +
+          ", PRIMARY KEY(bucket, attributes_id)) WITHOUT ROWID; INSERT INTO " + table + " SELECT " + bucket +
+          ", attributes_id, count(*)" + sums + " FROM records GROUP BY 1, 2;";
+  }
+  char* message = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, v1.c_str(), nullptr, nullptr, &message), SQLITE_OK) << message;
+  sqlite3_close(db);
+  auto reopened = open_ledger(dir_.file("l.db"));
+  ASSERT_TRUE(reopened.has_value()) << reopened.error().message;
+  ledger_ = std::move(*reopened);
+  QueryResult month_after = query({"team", "month"}), day_after = query({"service", "day"});
+  EXPECT_EQ(month_after.source_table, "rollup_month");
+  EXPECT_EQ(day_after.source_table, "rollup_day");
+  ASSERT_EQ(month_after.rows.size(), by_month.rows.size());
+  for (size_t i = 0; i < by_month.rows.size(); ++i) {
+    EXPECT_EQ(month_after.rows[i].keys, by_month.rows[i].keys);
+    EXPECT_EQ(month_after.rows[i].value, by_month.rows[i].value);
+  }
+  ASSERT_EQ(day_after.rows.size(), by_day.rows.size());
+  EXPECT_EQ(day_after.total, by_day.total);
+  EXPECT_EQ(month_after.total, parse_decimal("10.750000001")->nanos);
+  EXPECT_TRUE(*ledger_->note_once("k", "v", ""));  // the notes table exists again
+}
+
 TEST(DimensionTest, UnknownDimensionNamesTheAllowedOnes) {
   auto d = parse_dimension("colour");
   ASSERT_FALSE(d.has_value());
