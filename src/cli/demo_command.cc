@@ -10,10 +10,11 @@
 #include <memory>
 #include <string>
 
-#include "allocate/tag_policy.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/report_output.h"
+#include "config/embedded_catalog.h"
+#include "config/policy_yaml.h"
 #include "demo/organisation.h"
 #include "ingest/ingest.h"
 
@@ -23,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kDemoCsvName = "demo_focus.csv";
+constexpr const char* kDemoPolicyName = "demo_policy.yaml";
 
 struct DemoFlags {
   std::string db = "demo.db";
@@ -160,8 +162,17 @@ int run_demo(const DemoFlags& flags) {
   auto stats = demo::write_demo_focus_csv_file(*catalog, options, csv);
   if (!stats) return report_error(stats.error());
 
-  allocate::TagPolicy policy = allocate::TagPolicy::defaults();
-  ingest::IngestContext context{*ledger, *catalog, policy};
+  // The organisation's policy (config/policy.example.yaml, built in): required tags, shared
+  // costs and budgets, so that every analysis command has something to show.
+  std::string policy_path = (out_dir / kDemoPolicyName).string();
+  {
+    std::ofstream out(policy_path, std::ios::binary | std::ios::trunc);
+    out << config::embedded_text(config::kEmbeddedPolicyFiles[0]);
+    if (!out) return report_error(Error{ErrorCode::kIo, policy_path + ": cannot write the demo policy"});
+  }
+  auto policy = config::load_policy_file(policy_path);
+  if (!policy) return report_error(policy.error());
+  ingest::IngestContext context{*ledger, *catalog, policy->tags};
   auto summary = ingest::ingest_file(context, csv, ingest::IngestOptions{});
   if (!summary) return report_error(summary.error());
   if (!flags.keep) fs::remove(csv, ec);  // the ledger holds it all now
@@ -190,6 +201,7 @@ int run_demo(const DemoFlags& flags) {
     std::printf("  - %s\n", a.description.c_str());
 
   std::string d = "--db " + shell_quote(db);
+  std::string c = d + " --config " + shell_quote(policy_path);
   std::string runaway_from, runaway_to;
   for (const demo::DemoAnomaly& a : stats->anomalies) {
     if (a.kind == "llm_runaway") {
@@ -209,6 +221,19 @@ int run_demo(const DemoFlags& flags) {
     std::printf("  aifinops report %s --by day,model --filter team=support-bot --from %s --to %s\n",
                 d.c_str(), runaway_from.c_str(), runaway_to.c_str());
   }
+  const std::string last_month = format_month(stats->period_end - 86400);
+  std::printf("With the organisation's policy (%s: required tags, shared costs, budgets):\n",
+              policy_path.c_str());
+  std::printf("  aifinops tags audit %s\n", c.c_str());
+  std::printf("  aifinops report %s --by team --allocated --from %s --compare previous\n", c.c_str(),
+              last_month.c_str());
+  std::printf("  aifinops showback %s --by team --period %s\n", c.c_str(), last_month.c_str());
+  std::printf("  aifinops anomalies %s --by team --min-impact 500\n", c.c_str());
+  std::printf("  aifinops forecast %s --by team --horizon 30d\n", c.c_str());
+  std::printf("  aifinops budgets status %s --as-of %s\n", c.c_str(),
+              format_date(stats->period_end - 86400).c_str());
+  std::printf("  aifinops kpi %s --period %s\n", c.c_str(), last_month.c_str());
+  std::printf("  aifinops maturity %s\n", c.c_str());
   return kExitOk;
 }
 
@@ -227,7 +252,8 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", flags->seed, "Random seed: the same seed gives the same data")
       ->capture_default_str();
   cmd->add_option("--out-dir", flags->out_dir,
-                  "Where to write demo_focus.csv (default: the ledger's directory)");
+                  "Where to write demo_focus.csv and demo_policy.yaml (default: the ledger's "
+                  "directory)");
   cmd->add_flag("--keep", flags->keep,
                 "Keep demo_focus.csv after ingesting it (default: delete it)");
   cmd->footer(

@@ -14,9 +14,7 @@ const pricing::Catalog& default_catalog() {
     pricing::Catalog merged;
     for (size_t i = 0; i < kEmbeddedCatalogFileCount; ++i) {
       const EmbeddedFile& file = kEmbeddedCatalogFiles[i];
-      std::string text;
-      for (const char* const* piece = file.pieces; *piece != nullptr; ++piece) text += *piece;
-      auto parsed = parse_catalog_yaml(text, file.name);
+      auto parsed = parse_catalog_yaml(embedded_text(file), file.name);
       if (!parsed) {
         // The same files are parsed by config_test, so this is a broken build, not bad input.
         std::fprintf(stderr, "aifinops: the built-in price catalog does not parse: %s\n",

@@ -1,9 +1,14 @@
 cmake_minimum_required(VERSION 3.25)
-# Writes OUTPUT, a C++ file defining kEmbeddedCatalogFiles (config/embedded_catalog.h) with the
-# text of each file in INPUTS ('|'-separated paths). Each file becomes an array of raw string
+# Writes OUTPUT, a C++ file defining SYMBOL (default kEmbeddedCatalogFiles; declared in
+# config/embedded_catalog.h) and SYMBOL's count with the text of each file in INPUTS
+# ('|'-separated paths). Each file becomes an array of raw string
 # literals cut at line ends into pieces of at most 30,000 bytes, since compilers cap the
 # length of one literal. Run with: cmake -DINPUTS=a|b -DOUTPUT=x.cc -P embed_catalog.cmake
 string(REPLACE "|" ";" INPUTS "${INPUTS}")
+if(NOT SYMBOL)
+  set(SYMBOL kEmbeddedCatalogFiles)
+endif()
+string(REPLACE "Files" "FileCount" COUNT_SYMBOL "${SYMBOL}")
 set(delimiter "aifinops_yaml")
 set(max_piece 30000)
 set(arrays "")
@@ -48,13 +53,13 @@ namespace {
 
 ${arrays}}  // namespace
 
-const EmbeddedFile kEmbeddedCatalogFiles[] = {
+const EmbeddedFile ${SYMBOL}[] = {
 ${entries}};
-const size_t kEmbeddedCatalogFileCount = ${index};
+const size_t ${COUNT_SYMBOL} = ${index};
 
 }  // namespace aifinops::config
 ")
-# Rewrite only on change, so that an unchanged catalog does not trigger a recompile.
+# Rewrite only on change, so that unchanged files do not trigger a recompile.
 if(EXISTS "${OUTPUT}")
   file(READ "${OUTPUT}" old)
 endif()

@@ -1,8 +1,10 @@
-// The catalog YAML files compiled into the binary. The definition is generated at build
-// time by embed_catalog.cmake from config/prices.yaml and config/gpu_instances.yaml.
+// Files of config/ compiled into the binary: the default price catalog (config/prices.yaml,
+// config/gpu_instances.yaml) and the demo organisation's policy (config/policy.example.yaml).
+// The definitions are generated at build time by embed_catalog.cmake.
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace aifinops::config {
 
@@ -15,5 +17,16 @@ struct EmbeddedFile {
 
 extern const EmbeddedFile kEmbeddedCatalogFiles[];
 extern const size_t kEmbeddedCatalogFileCount;
+
+/// config/policy.example.yaml, which `aifinops demo` writes next to its ledger.
+extern const EmbeddedFile kEmbeddedPolicyFiles[];
+extern const size_t kEmbeddedPolicyFileCount;
+
+/// The whole text of an embedded file.
+inline std::string embedded_text(const EmbeddedFile& file) {
+  std::string text;
+  for (const char* const* piece = file.pieces; *piece != nullptr; ++piece) text += *piece;
+  return text;
+}
 
 }  // namespace aifinops::config
