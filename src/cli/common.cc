@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "allocate/shared_costs.h"
 #include "cli/commands.h"
 #include "config/catalog_yaml.h"
 #include "config/policy_yaml.h"
@@ -62,14 +63,7 @@ Result<config::Policy> load_policy(const std::string& config_flag) {
 }
 
 Result<ledger::Dimension> resolve_dimension(const config::Policy& policy, std::string_view name) {
-  if (const allocate::CustomDimension* custom = policy.tags.find_custom(name)) {
-    ledger::Dimension d;
-    d.kind = ledger::Dimension::Kind::kTag;
-    d.tag_keys = custom->aliases;
-    d.label = std::string(name);
-    return d;
-  }
-  return ledger::parse_dimension(name);
+  return allocate::resolve_dimension(policy.tags, name);
 }
 
 Result<std::vector<ledger::Filter>> parse_filters(const config::Policy& policy,

@@ -225,7 +225,7 @@ int run_demo(const DemoFlags& flags) {
   std::printf("With the organisation's policy (%s: required tags, shared costs, budgets):\n",
               policy_path.c_str());
   std::printf("  aifinops tags audit %s\n", c.c_str());
-  std::printf("  aifinops report %s --by team --allocated --from %s --compare previous\n", c.c_str(),
+  std::printf("  aifinops report %s --by team --allocated --period %s --compare previous\n", c.c_str(),
               last_month.c_str());
   std::printf("  aifinops showback %s --by team --period %s\n", c.c_str(), last_month.c_str());
   std::printf("  aifinops anomalies %s --by team --min-impact 500\n", c.c_str());
