@@ -21,6 +21,9 @@ struct SeriesSpec {
   ledger::Grain grain = ledger::Grain::kDay;  ///< kDay or kHour
   std::optional<EpochSeconds> from;  ///< inclusive; default: the first bucket with data
   std::optional<EpochSeconds> to;    ///< exclusive; default: after the last bucket with data
+  /// Leaves out recurring charges (FOCUS ChargeFrequency "Recurring": monthly fees, support
+  /// plans, taxes), which all land on the 1st of a month and look like spikes to a detector.
+  bool exclude_recurring = false;
 };
 
 struct Series {

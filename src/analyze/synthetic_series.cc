@@ -20,11 +20,14 @@ LabelledSeries generate_series(const SyntheticSpec& spec, uint64_t seed) {
   out.values.resize(spec.days);
   out.clean.resize(spec.days);
   out.spike.assign(spec.days, 0.0);
+  out.shift.assign(spec.days, 0.0);
   double level = spec.level;
   for (int t = 0; t < spec.days; ++t) {
     if (spec.level_shift_probability > 0 && t > 0 && unit(rng) < spec.level_shift_probability) {
       double size = 0.1 + 0.2 * unit(rng);
-      level *= unit(rng) < 0.5 ? 1.0 - size : 1.0 + size;
+      const double factor = unit(rng) < 0.5 ? 1.0 - size : 1.0 + size;
+      level *= factor;
+      out.shift[t] = factor - 1.0;
     }
     const double clean = level * std::pow(1.0 + spec.trend_per_day, t) * season[(t + phase) % 7];
     double value = clean * std::max(0.05, 1.0 + spec.noise * gauss(rng));

@@ -24,6 +24,7 @@ struct LabelledSeries {
   std::vector<double> values;    ///< what a detector sees
   std::vector<double> clean;     ///< level * trend * season (no noise, no spikes)
   std::vector<double> spike;     ///< injected spike size relative to clean (0 = none)
+  std::vector<double> shift;     ///< level shift starting that day, relative (-0.2 = 20% down)
 };
 
 /// One series; `seed` picks the noise, shifts and spikes (and a random weekly shape).

@@ -228,7 +228,7 @@ int run_demo(const DemoFlags& flags) {
   std::printf("  aifinops report %s --by team --allocated --period %s --compare previous\n", c.c_str(),
               last_month.c_str());
   std::printf("  aifinops showback %s --by team --period %s\n", c.c_str(), last_month.c_str());
-  std::printf("  aifinops anomalies %s --by team --min-impact 500\n", c.c_str());
+  std::printf("  aifinops anomalies %s --by team,environment --min-impact 500\n", c.c_str());
   std::printf("  aifinops forecast %s --by team --horizon 30d\n", c.c_str());
   std::printf("  aifinops budgets status %s --as-of %s\n", c.c_str(),
               format_date(stats->period_end - 86400).c_str());
