@@ -58,8 +58,11 @@ COMMANDS=(
   "showback --by team --period $last_month --format csv"
   "tags audit"
   "budgets status --as-of ${last_month}-28"
+  "budgets alert --dry-run --as-of ${last_month}-28"
   "anomalies --by team"
+  "anomalies --by team,environment --min-impact 500"
   "forecast --by team"
+  "forecast --by team --backtest"
   "kpi --period $last_month"
   "maturity"
 )

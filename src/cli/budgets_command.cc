@@ -15,6 +15,7 @@
 #include "analyze/webhook.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/report_output.h"
 
 namespace aifinops::cli {
 namespace {
@@ -57,34 +58,6 @@ std::string money(double dollars) { return fixed(dollars, 2); }
 
 std::string optional_date(const std::optional<EpochSeconds>& t) {
   return t ? "\"" + format_date(*t) + "\"" : "null";
-}
-
-void print_table(const std::vector<std::string>& header,
-                 const std::vector<std::vector<std::string>>& rows,
-                 const std::set<size_t>& numeric) {
-  std::vector<size_t> width(header.size(), 0);
-  auto measure = [&](const std::vector<std::string>& r) {
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  };
-  measure(header);
-  for (const auto& r : rows) measure(r);
-  auto line = [&](const std::vector<std::string>& r) {
-    std::string s;
-    for (size_t i = 0; i < r.size(); ++i) {
-      const size_t pad = width[i] - r[i].size();
-      if (i > 0) s += "  ";
-      if (numeric.count(i))
-        s += std::string(pad, ' ') + r[i];
-      else
-        s += r[i] + (i + 1 < r.size() ? std::string(pad, ' ') : "");
-    }
-    std::printf("%s\n", s.c_str());
-  };
-  line(header);
-  size_t total = 0;
-  for (size_t w : width) total += w + 2;
-  std::printf("%s\n", std::string(total > 2 ? total - 2 : 0, '-').c_str());
-  for (const auto& r : rows) line(r);
 }
 
 /// Everything status and alert share: the policy's budgets at the as-of time.
@@ -269,9 +242,10 @@ int run_status(const BudgetsFlags& flags) {
          group_thousands(money(b.forecast_lower)) + ".." + group_thousands(money(b.forecast_upper)),
          fixed(b.forecast_percent, 1) + "%", runs_out, crossed_labels(b)});
   }
-  print_table({"budget", "period", "days", "amount", "actual", "used", "forecast", "interval",
-               "fcst used", "runs out", "crossed"},
-              rows, {2, 3, 4, 5, 6, 7, 8});
+  print_aligned(stdout,
+                {"budget", "period", "days", "amount", "actual", "used", "forecast", "interval",
+                 "fcst used", "runs out", "crossed"},
+                rows, 2, nullptr, 9);
   if (!l.statuses.empty())
     std::printf(
         "\nactual: effective cost from the period start to %s (whole days from the day rollup); "
@@ -351,7 +325,7 @@ int run_alert(const BudgetsFlags& flags) {
         rows.push_back({o.budget, o.threshold, format_date(o.period_start),
                         std::string(analyze::alert_state_name(o.state)) +
                             (o.error.empty() ? "" : ": " + o.error)});
-      print_table({"budget", "threshold", "period start", "state"}, rows, {});
+      print_aligned(stdout, {"budget", "threshold", "period start", "state"}, rows, 4, nullptr);
     }
     if (flags.dry_run && !run->messages.empty()) {
       std::printf("\nWould post %zu message(s)%s (dry run: nothing sent or remembered):\n",

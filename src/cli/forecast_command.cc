@@ -12,6 +12,7 @@
 #include "analyze/forecast.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/report_output.h"
 
 namespace aifinops::cli {
 namespace {
@@ -82,33 +83,6 @@ std::string table_number(double v, ledger::Metric metric) {
   return group_thousands(fixed(v, value_places(metric)));
 }
 
-void print_table(const std::vector<std::string>& header,
-                 const std::vector<std::vector<std::string>>& rows, size_t text_columns) {
-  std::vector<size_t> width(header.size(), 0);
-  auto measure = [&](const std::vector<std::string>& r) {
-    for (size_t i = 0; i < r.size() && i < width.size(); ++i)
-      width[i] = std::max(width[i], r[i].size());
-  };
-  measure(header);
-  for (const auto& r : rows) measure(r);
-  auto line = [&](const std::vector<std::string>& r) {
-    std::string s;
-    for (size_t i = 0; i < r.size(); ++i) {
-      const size_t pad = width[i] - r[i].size();
-      if (i > 0) s += "  ";
-      if (i >= text_columns)
-        s += std::string(pad, ' ') + r[i];
-      else
-        s += r[i] + (i + 1 < r.size() ? std::string(pad, ' ') : "");
-    }
-    std::printf("%s\n", s.c_str());
-  };
-  line(header);
-  size_t total = 0;
-  for (size_t w : width) total += w + 2;
-  std::printf("%s\n", std::string(total > 2 ? total - 2 : 0, '-').c_str());
-  for (const auto& r : rows) line(r);
-}
 
 std::string group_label(const std::vector<std::string>& keys) {
   std::string s;
@@ -151,7 +125,7 @@ void print_text(const analyze::ForecastQuery& query, const analyze::ForecastRepo
         rows.push_back(std::move(r));
       }
     }
-    print_table(header, rows, text_columns);
+    print_aligned(stdout, header, rows, text_columns, nullptr);
   } else {
     header.insert(header.end(),
                   {"month", "actual", "forecast", "lower", "upper", "month total", "note"});
@@ -175,7 +149,7 @@ void print_text(const analyze::ForecastQuery& query, const analyze::ForecastRepo
         rows.push_back(std::move(r));
       }
     }
-    print_table(header, rows, text_columns);
+    print_aligned(stdout, header, rows, text_columns, nullptr);
     std::printf("lower/upper bound the month total (actual + forecast).\n");
   }
 
@@ -204,7 +178,7 @@ void print_text(const analyze::ForecastQuery& query, const analyze::ForecastRepo
                                    : "smoothing " + fixed(m.beta, 2));
     rows.push_back(std::move(r));
   }
-  print_table(model_header, rows, 1);
+  print_aligned(stdout, model_header, rows, 1, nullptr);
 
   if (query.backtest_origins > 0) {
     std::printf(
@@ -222,7 +196,8 @@ void print_text(const analyze::ForecastQuery& query, const analyze::ForecastRepo
                     b.origins ? fixed(b.daily_mape * 100, 1) + "%" : "-",
                     b.origins ? fixed(b.coverage * 100, 1) + "%" : "-"});
     }
-    print_table({"group", "origins", "total MAPE", "total bias", "daily MAPE", "coverage"}, bt, 1);
+    print_aligned(stdout, {"group", "origins", "total MAPE", "total bias", "daily MAPE", "coverage"}, bt, 1,
+                  nullptr);
   }
   if ((size_t)report.groups_total > shown)
     std::printf("\n%zu more groups not shown (--top 0 shows all).\n",

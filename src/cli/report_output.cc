@@ -98,6 +98,7 @@ std::string aligned_text(const std::vector<std::string>& header,
       else
         out += line[i] + (i + 1 < line.size() ? std::string(pad, ' ') : "");
     }
+    while (!out.empty() && out.back() == ' ') out.pop_back();  // an empty last column
     out += "\n";
   };
   size_t total_width = 0;
