@@ -39,6 +39,8 @@ bench: deps
 	cmake -S . -B build/bench $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DAIFINOPS_BENCH=ON -DAIFINOPS_TESTS=OFF >/dev/null
 	cmake --build build/bench -j$(JOBS)
 	build/bench/bench/focus_reader_bench
+	build/bench/bench/anomaly_eval
+	build/bench/bench/forecast_eval
 
 ## fuzz: libFuzzer on the FOCUS/CSV reader for FUZZ_SECONDS (default 300). See docs/fuzzing.md.
 fuzz:
