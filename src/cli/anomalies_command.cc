@@ -30,14 +30,6 @@ struct AnomaliesFlags {
   std::string format = "table";
 };
 
-std::string fixed(double v, int places) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", places, v);
-  std::string s = text;
-  if (s.find_first_not_of("-0.") == std::string::npos && s[0] == '-') s.erase(0, 1);  // "-0.00"
-  return s;
-}
-
 /// Money and GPU-hours to cents, counts to whole units; thousands grouped for tables.
 std::string amount(ledger::Metric metric, double v, bool group) {
   const int places = ledger::metric_is_decimal(metric) ? 2 : 0;

@@ -37,22 +37,6 @@ struct BudgetsFlags {
   double timeout_s = 10;
 };
 
-/// --as-of: a date means the end of that day, a month the end of that month.
-Result<EpochSeconds> parse_as_of(const std::string& value) {
-  auto t = parse_time_bound("--as-of", value);
-  if (!t) return t;
-  if (value.size() == 7) return next_month(*t);
-  if (value.size() == 10) return *t + kDay;
-  return *t;
-}
-
-std::string fixed(double v, int places) {
-  if (!std::isfinite(v)) return "null";  // keeps JSON valid; never expected
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", places, v);
-  return text;
-}
-
 std::string money(__int128 nanos) { return format_decimal_fixed(nanos, 2); }
 std::string money(double dollars) { return fixed(dollars, 2); }
 

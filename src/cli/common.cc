@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -88,6 +89,23 @@ Result<EpochSeconds> parse_time_bound(const std::string& flag, const std::string
                       flag + " " + value + ": expected a date (2025-10-01), a month (2025-10) or an "
                                            "RFC 3339 time (2025-10-01T00:00:00Z)");
   return *t;
+}
+
+Result<EpochSeconds> parse_as_of(const std::string& value) {
+  auto t = parse_time_bound("--as-of", value);
+  if (!t) return t;
+  if (value.size() == 7) return next_month(*t);
+  if (value.size() == 10) return *t + 86400;
+  return *t;
+}
+
+std::string fixed(double v, int places) {
+  if (!std::isfinite(v)) return "null";
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", places, v);
+  std::string s = text;
+  if (s.find_first_not_of("-0.") == std::string::npos && s[0] == '-') s.erase(0, 1);  // "-0.00"
+  return s;
 }
 
 int usage_error(const std::string& message) {

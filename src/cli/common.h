@@ -43,6 +43,14 @@ Result<std::vector<ledger::Filter>> parse_filters(const config::Policy& policy,
 /// --from/--to: a date (2025-10-01), a month (2025-10, its first day) or RFC 3339 time.
 Result<EpochSeconds> parse_time_bound(const std::string& flag, const std::string& value);
 
+/// --as-of: a date means the end of that day (it is part of the history), a month the end of
+/// that month, an RFC 3339 time itself.
+Result<EpochSeconds> parse_as_of(const std::string& value);
+
+/// A statistic (not money) with `places` decimals: "12.5"; "-0.00" prints as "0.00" and a
+/// value that is not finite as "null" (keeps JSON valid).
+std::string fixed(double v, int places);
+
 /// Prints "aifinops: error: MESSAGE" to stderr and returns kExitUsage (bad flag values).
 int usage_error(const std::string& message);
 

@@ -54,26 +54,10 @@ bool parse_horizon(const std::string& text, int& days, int& months) {
   return n >= 1 && n <= 731;
 }
 
-/// --as-of: a date means the end of that day (it is part of the history); a month its end.
-Result<EpochSeconds> parse_as_of(const std::string& value) {
-  auto t = parse_time_bound("--as-of", value);
-  if (!t) return t;
-  if (value.size() == 7) return next_month(*t);
-  if (value.size() == 10) return *t + kDay;
-  return *t;
-}
-
 /// Day d's weekday factor, with d counted from the history's first day.
 double weekday_factor(const analyze::ForecastModel& m, EpochSeconds history_start, int weekday) {
   const int first = (int)(((history_start / kDay) % 7 + 7 + 3) % 7);  // 1970-01-01 was a Thursday
   return m.weekly[(size_t)((weekday - first + 7) % 7)];
-}
-
-std::string fixed(double v, int places) {
-  if (!std::isfinite(v)) return "null";  // keeps JSON valid; never expected
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", places, v);
-  return text;
 }
 
 /// Values as the metric is usually read: money and GPU-hours with cents, counts whole.
