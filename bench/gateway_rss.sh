@@ -17,7 +17,7 @@ sleep 1
 ulimit -n 65536 || true
 "$AIFINOPS" gateway --config "$WORK/gw-stream.yaml" >/dev/null 2>"$RUN/gw.log" &
 GW=$!
-trap 'kill $GW 2>/dev/null; kill $NGINX 2>/dev/null; pkill -f "nginx -c $RUN" 2>/dev/null; rm -rf "$RUN"' EXIT
+trap 'kill $GW 2>/dev/null; kill $NGINX 2>/dev/null; sleep 0.5; rm -rf "$RUN"' EXIT
 sleep 1
 rss() { awk '/^VmRSS:/{printf "%.1f", $2/1024}' /proc/$GW/status; }
 hwm() { awk '/^VmHWM:/{printf "%.1f", $2/1024}' /proc/$GW/status; }

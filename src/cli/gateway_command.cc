@@ -3,14 +3,22 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 
+#include "analyze/webhook.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "config/gateway_yaml.h"
+#include "core/json_text.h"
+#include "core/time.h"
 #include "gateway/server.h"
 
 namespace aifinops::cli {
@@ -23,12 +31,18 @@ struct GatewayFlags {
 };
 
 /// Budgets continue from the spend the ledger already has for their period, so that a
-/// restart does not hand out the budget again.
+/// restart does not hand out the budget again. Only gateway-metered spend counts (records
+/// whose resource is a virtual key): budgets bound what the gateway admits, and a provider's
+/// bill (FOCUS) for the same team would count those requests twice, along with spend the
+/// gateway never saw.
 Result<void> seed_budgets(ledger::Ledger& ledger, const gateway::GatewayConfig& config,
                           gateway::LimitStore& limits, EpochSeconds now) {
+  auto resource_type = ledger::parse_dimension("resource_type");
+  if (!resource_type) return Unexpected{resource_type.error()};
   for (const gateway::BudgetRule& b : config.budgets) {
     ledger::QuerySpec spec;
     spec.from = period_start(b.period, now);
+    spec.filters.push_back({*resource_type, std::string(gateway::kVirtualKeyResourceType)});
     for (const auto& [dimension, value] : b.scope) {
       auto d = ledger::parse_dimension(dimension == "key" ? "resource" : dimension);
       if (!d) return make_error(ErrorCode::kInvalidArgument, "budget " + b.name + ": " + d.error().message);
@@ -41,11 +55,74 @@ Result<void> seed_budgets(ledger::Ledger& ledger, const gateway::GatewayConfig& 
   return {};
 }
 
+/// Reports soft budget crossings: a log line at once, and a Slack-shaped message to the
+/// webhook (if one is configured) from a thread of its own, so that a slow webhook never
+/// holds up a request. Notices still queued at stop() are sent before it returns (each
+/// post has a deadline).
+class SoftBudgetNotifier {
+ public:
+  explicit SoftBudgetNotifier(std::optional<analyze::WebhookUrl> webhook) : webhook_(std::move(webhook)) {
+    if (webhook_) thread_ = std::thread([this] { loop(); });
+  }
+  ~SoftBudgetNotifier() { stop(); }
+
+  void notify(const gateway::SoftBudgetNotice& notice) {
+    std::string text = "Soft budget " + notice.budget + " exceeded: " + format_decimal(notice.spent.nanos) + " of " +
+                       format_decimal(notice.amount.nanos) + " USD spent in the period from " +
+                       format_date(notice.period_start) + " (requests are still served).";
+    std::fprintf(stderr, "aifinops gateway: %s\n", text.c_str());
+    if (!webhook_) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back("{\"text\":\"" + json_escape(text) + "\"}");
+    wake_.notify_one();
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      wake_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything was sent
+      std::string json = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      auto posted = analyze::post_webhook(*webhook_, json, std::chrono::seconds(10));
+      if (!posted)
+        std::fprintf(stderr, "aifinops gateway: soft budget notice to %s not sent: %s\n",
+                     webhook_->origin().c_str(), posted.error().message.c_str());
+      lock.lock();
+    }
+  }
+
+  std::optional<analyze::WebhookUrl> webhook_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::string> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 int run_gateway(const GatewayFlags& flags) {
   auto config = config::load_gateway_config(flags.config);
   if (!config) return report_error(config.error());
   if (!flags.listen.empty()) config->listen = flags.listen;
   if (config->spool_dir.empty()) config->spool_dir = config->ledger + ".spool";
+  std::optional<analyze::WebhookUrl> webhook;
+  if (!config->webhook.empty()) {
+    auto parsed = analyze::parse_webhook_url(config->webhook);
+    if (!parsed)
+      return report_error(Error{ErrorCode::kInvalidArgument, flags.config + ": webhook: " + parsed.error().message});
+    webhook = *parsed;
+  }
 
   auto opened = open_ledger_with_catalog(config->ledger);
   if (!opened) return report_error(opened.error());
@@ -77,7 +154,9 @@ int run_gateway(const GatewayFlags& flags) {
     if (!u.api_key_env.empty() && std::getenv(u.api_key_env.c_str()) == nullptr)
       std::fprintf(stderr, "aifinops gateway: warning: upstreams: %s: $%s is not set; requests go without credentials\n",
                    u.name.c_str(), u.api_key_env.c_str());
+  SoftBudgetNotifier notifier(webhook);
   gateway::GatewayServer server(*config, *catalog, limits, cache.get(), **spool, clock);
+  server.on_soft_budget([&notifier](const gateway::SoftBudgetNotice& n) { notifier.notify(n); });
   if (auto started = server.start(); !started) return report_error(started.error());
   drainer.start();
   std::string host = config->listen.substr(0, config->listen.rfind(':'));
@@ -92,6 +171,7 @@ int run_gateway(const GatewayFlags& flags) {
   });
   server.run();
   drainer.stop();  // moves the last spooled records into the ledger
+  notifier.stop();  // sends the notices still queued
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   std::fprintf(stderr, "aifinops gateway: stopped; %lld records written to the ledger\n",
@@ -127,10 +207,16 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
     if (cmd->get_subcommands().empty()) exit_code = run_gateway(*flags);
   });
 
+  // CLI11 gives a subcommand its parent's footer: each one below sets its own.
   CLI::App* keys = cmd->add_subcommand("keys", "Manage virtual keys");
   keys->require_subcommand(1);
+  keys->footer("Example:\n  aifinops gateway keys new --id team-a-chatbot");
   CLI::App* make = keys->add_subcommand("new", "Print a new random virtual key once, and its key_sha256 line");
   make->add_option("--id", flags->key_id, "The key's id in gateway.yaml (e.g. team-a-chatbot)")->required();
+  make->footer(
+      "The key is printed once and not stored: give it to the caller and put only the\n"
+      "key_sha256 line under keys: in gateway.yaml (then restart the gateway).\n"
+      "Example:\n  aifinops gateway keys new --id team-a-chatbot");
   make->callback([flags, &exit_code] { exit_code = run_keys_new(*flags); });
 }
 

@@ -23,7 +23,7 @@ class GatewayReader : public YamlReader {
     GatewayConfig config;
     if (!root || !root.IsMap()) return fail_result(root, "(top level)", "expected a mapping with listen:, upstreams:, routes:, keys:");
     if (!check_keys(root, "", {"listen", "ledger", "spool_dir", "threads", "max_body_bytes", "store_bodies",
-                               "upstreams", "routes", "keys", "budgets", "cache", "prices"}))
+                               "upstreams", "routes", "keys", "budgets", "cache", "prices", "webhook"}))
       return *error_;
     bool ok = true;
     if (root["listen"]) ok = ok && read_listen(root["listen"], config.listen);
@@ -32,6 +32,11 @@ class GatewayReader : public YamlReader {
     if (root["threads"]) ok = ok && read_count(root["threads"], "threads", config.threads);
     if (root["max_body_bytes"]) ok = ok && read_count(root["max_body_bytes"], "max_body_bytes", config.max_body_bytes);
     if (root["store_bodies"]) ok = ok && read_bool(root["store_bodies"], "store_bodies", config.store_bodies);
+    if (ok && config.store_bodies)
+      return fail_result(root["store_bodies"], "store_bodies",
+                         "true is not supported: the gateway never stores request or response bodies; "
+                         "remove the key or set it to false");
+    if (root["webhook"]) ok = ok && read_string(root["webhook"], "webhook", config.webhook);
     ok = ok && read_list(root, "upstreams", [&](const YAML::Node& n, const std::string& p) { return read_upstream(n, p, config); });
     ok = ok && read_list(root, "routes", [&](const YAML::Node& n, const std::string& p) { return read_route(n, p, config); });
     ok = ok && read_list(root, "keys", [&](const YAML::Node& n, const std::string& p) { return read_key(n, p, config); });

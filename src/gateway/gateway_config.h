@@ -57,7 +57,9 @@ struct GatewayConfig {
   std::string spool_dir;     ///< default: <ledger>.spool beside the ledger
   int64_t threads = 1;       ///< I/O threads
   int64_t max_body_bytes = 8 * 1024 * 1024;
-  bool store_bodies = false;
+  bool store_bodies = false;  ///< only false is accepted (config/gateway_yaml.cc)
+  /// Slack-compatible webhook for soft budget notices (http:// or https://); empty: log only.
+  std::string webhook;
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;
   std::vector<KeyConfig> keys;

@@ -45,6 +45,12 @@ bool iequals(std::string_view a, std::string_view b) {
   });
 }
 
+/// Lets the map of keys be searched with the request's string_view.
+struct TextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+
 /// A token bucket holding at most `per_minute` tokens, refilled continuously at
 /// per_minute / 60 tokens per second. The level is kept in 1/60000 of a token so that the
 /// refill (per_minute units per millisecond) is exact integer arithmetic. The level may go
@@ -125,6 +131,7 @@ struct BudgetState {
   EpochSeconds start = std::numeric_limits<EpochSeconds>::min();  ///< current period
   Money spent;     ///< settled (and seeded) spend in the current period
   Money reserved;  ///< worst-case cost of requests admitted in this period, not yet settled
+  bool notified = false;  ///< a soft budget's crossing was reported in this period
 
   Money used() const { return spent + reserved; }
 
@@ -134,6 +141,7 @@ struct BudgetState {
       start = current;
       spent = Money{};
       reserved = Money{};
+      notified = false;
     }
   }
 
@@ -144,8 +152,9 @@ struct BudgetState {
       } else if (dimension == "model") {
         if (request.model != value) return false;
       } else {
-        auto it = request.tags.find(dimension);
-        if (it == request.tags.end() || it->second != value) return false;
+        if (request.tags == nullptr) return false;
+        auto it = request.tags->find(dimension);
+        if (it == request.tags->end() || it->second != value) return false;
       }
     }
     return true;
@@ -178,7 +187,9 @@ struct Reservation {
 };
 
 /// Which tag makes a request low priority, or nullptr.
-const char* low_priority_reason(const std::map<std::string, std::string>& tags) {
+const char* low_priority_reason(const std::map<std::string, std::string>* tags_or_null) {
+  if (tags_or_null == nullptr) return nullptr;
+  const std::map<std::string, std::string>& tags = *tags_or_null;
   auto criticality = tags.find("criticality");
   if (criticality != tags.end() && iequals(criticality->second, "low")) return "criticality=low";
   auto purpose = tags.find("purpose");
@@ -214,7 +225,7 @@ struct MemoryLimitStore::Impl {
   std::mutex mutex;
   std::vector<BudgetState> budgets;  // fixed after construction
   std::unordered_map<std::string, size_t> budget_by_name;
-  std::unordered_map<std::string, KeyUsage> keys;
+  std::unordered_map<std::string, KeyUsage, TextHash, std::equal_to<>> keys;
   std::unordered_map<uint64_t, Reservation> reservations;
   uint64_t next_reservation = 1;
 
@@ -254,17 +265,21 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
   const EpochSeconds now_s = floor_div(now_ms, 1000);
   const EpochMillis day_end_ms = (floor_day(now_s) + kSecondsPerDay) * 1000;
 
-  KeyUsage& key = impl_->keys[request.key_id];
+  auto found = impl_->keys.find(request.key_id);
+  if (found == impl_->keys.end()) found = impl_->keys.emplace(request.key_id, KeyUsage{}).first;
+  KeyUsage& key = found->second;
   key.roll(now_s);
-  const std::string key_scope = "key " + request.key_id;
+  // Text for a refusal, built only then.
+  auto key_id = [&] { return std::string(request.key_id); };
+  auto key_scope = [&] { return "key " + key_id(); };
 
   // 1. Checks. Nothing is taken until every check has passed, so a refusal leaves no trace.
   if (limits.rpm > 0) {
     key.rpm.refill(limits.rpm, now_ms);
     if (!key.rpm.has(1)) {
       const int64_t retry = key.rpm.retry_after_s(1, limits.rpm);
-      return refused("rpm", key_scope,
-                     "Rate limit reached for key " + request.key_id + ": " +
+      return refused("rpm", key_scope(),
+                     "Rate limit reached for key " + key_id() + ": " +
                          std::to_string(limits.rpm) + " requests per minute (rpm). Retry after " +
                          std::to_string(retry) + " s.",
                      retry);
@@ -274,8 +289,8 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
     if (tokens > limits.tpm) {
       // Like OpenAI: a request larger than the whole bucket can never pass, so waiting is
       // pointless; the fix is a smaller max_tokens or input.
-      return refused("tpm", key_scope,
-                     "Request too large for key " + request.key_id + ": an estimated " +
+      return refused("tpm", key_scope(),
+                     "Request too large for key " + key_id() + ": an estimated " +
                          std::to_string(tokens) +
                          " tokens (input + max_tokens) exceed the limit of " +
                          std::to_string(limits.tpm) +
@@ -285,8 +300,8 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
     key.tpm.refill(limits.tpm, now_ms);
     if (!key.tpm.has(tokens)) {
       const int64_t retry = key.tpm.retry_after_s(tokens, limits.tpm);
-      return refused("tpm", key_scope,
-                     "Rate limit reached for key " + request.key_id + ": " +
+      return refused("tpm", key_scope(),
+                     "Rate limit reached for key " + key_id() + ": " +
                          std::to_string(limits.tpm) +
                          " tokens per minute (tpm), this request needs " + std::to_string(tokens) +
                          ". Retry after " + std::to_string(retry) + " s.",
@@ -296,8 +311,8 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
   if (limits.requests_per_day > 0 && key.requests + 1 > limits.requests_per_day) {
     const int64_t retry = seconds_until(now_ms, day_end_ms);
     return refused(
-        "requests_per_day", key_scope,
-        "Quota reached for key " + request.key_id + ": " + std::to_string(limits.requests_per_day) +
+        "requests_per_day", key_scope(),
+        "Quota reached for key " + key_id() + ": " + std::to_string(limits.requests_per_day) +
             " requests per day (requests_per_day). Retry after " + std::to_string(retry) + " s.",
         retry);
   }
@@ -307,8 +322,8 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
     // settlement may free the quota soon: retry in a second rather than tomorrow.
     const int64_t retry =
         key.tokens + tokens <= limits.tokens_per_day ? 1 : seconds_until(now_ms, day_end_ms);
-    return refused("tokens_per_day", key_scope,
-                   "Quota reached for key " + request.key_id + ": " +
+    return refused("tokens_per_day", key_scope(),
+                   "Quota reached for key " + key_id() + ": " +
                        std::to_string(limits.tokens_per_day) +
                        " tokens per day (tokens_per_day), " +
                        std::to_string(key.tokens + key.tokens_reserved) +
@@ -319,8 +334,8 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
   if (limits.usd_per_day && key.usd + key.usd_reserved + cost > *limits.usd_per_day) {
     const int64_t retry =
         key.usd + cost <= *limits.usd_per_day ? 1 : seconds_until(now_ms, day_end_ms);
-    return refused("usd_per_day", key_scope,
-                   "Quota reached for key " + request.key_id + ": " + usd(*limits.usd_per_day) +
+    return refused("usd_per_day", key_scope(),
+                   "Quota reached for key " + key_id() + ": " + usd(*limits.usd_per_day) +
                        " USD per day (usd_per_day), " + usd(key.usd + key.usd_reserved) +
                        " used or reserved, this request may cost up to " + usd(cost) +
                        ". Retry after " + std::to_string(retry) + " s.",
@@ -369,17 +384,7 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
   key.requests += 1;
   key.tokens_reserved += tokens;
   key.usd_reserved += cost;
-  for (const auto& [index, start] : reservation.budgets) {
-    BudgetState& budget = impl_->budgets[index];
-    const Money before = budget.used();
-    budget.reserved += cost;
-    // A soft budget reports the request that crosses its amount, once per crossing (not
-    // every request after it), with the used amount including this reservation.
-    if (!budget.rule.hard && before <= budget.rule.amount && budget.used() > budget.rule.amount) {
-      admission.soft_notices.push_back(
-          SoftBudgetNotice{budget.rule.name, budget.used(), budget.rule.amount});
-    }
-  }
+  for (const auto& [index, start] : reservation.budgets) impl_->budgets[index].reserved += cost;
   reservation.key = &key;
   reservation.day = key.day;
   reservation.tokens = tokens;
@@ -390,13 +395,15 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
   return admission;
 }
 
-void MemoryLimitStore::settle(uint64_t reservation_id, int64_t actual_tokens, Money actual_cost) {
+std::vector<SoftBudgetNotice> MemoryLimitStore::settle(uint64_t reservation_id,
+                                                      int64_t actual_tokens, Money actual_cost) {
   const int64_t tokens = std::max<int64_t>(0, actual_tokens);
   const Money cost{std::max<int64_t>(0, actual_cost.nanos)};
 
   std::lock_guard<std::mutex> lock(impl_->mutex);
   auto it = impl_->reservations.find(reservation_id);
-  if (it == impl_->reservations.end()) return;  // unknown or already settled
+  std::vector<SoftBudgetNotice> notices;
+  if (it == impl_->reservations.end()) return notices;  // unknown or already settled
   const Reservation reservation = std::move(it->second);
   impl_->reservations.erase(it);
 
@@ -424,7 +431,15 @@ void MemoryLimitStore::settle(uint64_t reservation_id, int64_t actual_tokens, Mo
     if (budget.start != start) continue;
     budget.reserved += -reservation.cost;
     budget.spent += cost;
+    // A soft budget is reported on its settled spend (a reservation is only a worst case),
+    // once per period: also when seeded spend had already crossed it before the start.
+    if (!budget.rule.hard && !budget.notified && budget.spent > budget.rule.amount) {
+      budget.notified = true;
+      notices.push_back(SoftBudgetNotice{budget.rule.name, budget.spent, budget.rule.amount,
+                                         budget.start});
+    }
   }
+  return notices;
 }
 
 void MemoryLimitStore::seed_budget_spend(const std::string& budget_name, Money spent) {

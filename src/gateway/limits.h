@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -33,11 +34,13 @@ struct KeyLimits {
 using aifinops::BudgetPeriod;
 using aifinops::BudgetRule;
 
-/// What a request brings to admission.
+/// What a request brings to admission. The strings and tags are views, of the gateway's
+/// configuration and the request: admission copies nothing, and they need to live only
+/// until admit() returns.
 struct AdmissionRequest {
-  std::string key_id;
-  std::string model;
-  std::map<std::string, std::string> tags;    ///< the key's canonical tags (team, project, ...)
+  std::string_view key_id;
+  std::string_view model;
+  const std::map<std::string, std::string>* tags = nullptr;  ///< the key's canonical tags (team, project, ...); nullptr: none
   KeyLimits limits;
   int64_t estimated_tokens = 0;               ///< input estimate + max output: for TPM and token quota
   Money worst_case_cost;                      ///< reserved against dollar quotas and budgets
@@ -51,10 +54,12 @@ struct Refusal {
   int64_t retry_after_s = 1;
 };
 
-/// A soft budget crossing to report (alert) without refusing.
+/// A soft budget whose settled spend went over its amount: reported (log line, webhook)
+/// once per budget and period, never refused.
 struct SoftBudgetNotice {
-  std::string budget;
+  std::string budget;  ///< the budget's name, e.g. "team=team-a (month)"
   Money spent, amount;
+  EpochSeconds period_start = 0;
 };
 
 /// The result of admit(): either a reservation id to settle later, or a refusal.
@@ -62,7 +67,6 @@ struct Admission {
   bool admitted = false;
   uint64_t reservation = 0;
   Refusal refusal;
-  std::vector<SoftBudgetNotice> soft_notices;
 };
 
 /// Shared limit and budget state. Implementations are thread-safe.
@@ -74,7 +78,10 @@ class LimitStore {
   /// say criticality=low or purpose=experimentation is refused.
   virtual Admission admit(const AdmissionRequest& request) = 0;
   /// Replaces the reservation with the real tokens and cost (0 for a failed request).
-  virtual void settle(uint64_t reservation, int64_t actual_tokens, Money actual_cost) = 0;
+  /// Returns the soft budgets whose settled spend this request took over their amount for
+  /// the first time in their period (usually none).
+  virtual std::vector<SoftBudgetNotice> settle(uint64_t reservation, int64_t actual_tokens,
+                                               Money actual_cost) = 0;
   /// Adds spend already recorded (e.g. from the ledger at start) to a budget's period.
   virtual void seed_budget_spend(const std::string& budget_name, Money spent) = 0;
   /// Spent plus reserved in the current period of a budget (for /metrics and tests).
@@ -87,7 +94,8 @@ class MemoryLimitStore final : public LimitStore {
   MemoryLimitStore(std::vector<BudgetRule> budgets, const Clock& clock);
   ~MemoryLimitStore() override;  // defined where Impl is complete
   Admission admit(const AdmissionRequest& request) override;
-  void settle(uint64_t reservation, int64_t actual_tokens, Money actual_cost) override;
+  std::vector<SoftBudgetNotice> settle(uint64_t reservation, int64_t actual_tokens,
+                                       Money actual_cost) override;
   void seed_budget_spend(const std::string& budget_name, Money spent) override;
   Money budget_used(const std::string& budget_name) override;
 

@@ -18,14 +18,16 @@ std::string label(std::string_view value) {
 
 }  // namespace
 
-void GatewayMetrics::record_request(const std::string& key, const std::string& team,
-                                    const std::string& model, int status, const TokenCounts& tokens,
+void GatewayMetrics::record_request(std::string_view key, std::string_view team,
+                                    std::string_view model, int status, const TokenCounts& tokens,
                                     Money cost, bool cache_hit) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = by_request_.find(std::tuple<std::string_view, std::string_view, std::string_view, int>(
-      key, team, model, status));
+  auto it = by_request_.find(std::tuple(key, team, model, status));
   if (it == by_request_.end())
-    it = by_request_.emplace(std::tuple(key, team, model, status), Counters{}).first;
+    it = by_request_
+             .emplace(std::tuple(std::string(key), std::string(team), std::string(model), status),
+                      Counters{})
+             .first;
   Counters& c = it->second;
   ++c.requests;
   c.input += tokens.input;

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "core/money.h"
@@ -18,7 +19,7 @@ namespace aifinops::gateway {
 class GatewayMetrics {
  public:
   /// One finished request (served or refused after authentication).
-  void record_request(const std::string& key, const std::string& team, const std::string& model,
+  void record_request(std::string_view key, std::string_view team, std::string_view model,
                       int status, const TokenCounts& tokens, Money cost, bool cache_hit);
   /// A refusal by a limit ("rpm", "budget", ...).
   void record_rejection(const std::string& key, const std::string& limit);

@@ -4,43 +4,126 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include <boost/asio.hpp>
-#include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <memory_resource>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
 
 #include "core/json_text.h"
+#include "gateway/http_io.h"
 #include "gateway/metrics.h"
 
 namespace aifinops::gateway {
 namespace {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = net::ip::tcp;
-constexpr auto kAsTuple = net::experimental::as_tuple(net::use_awaitable);
+using namespace http_io;  // net, beast, http, tcp, Deadline, read, write_now, ...
 // NOTE: g++ 12 can destroy the temporaries of a full-expression that contains co_await
 // twice. So replies are built in their own statement ("auto reply = send(...);") and only
 // named objects appear in co_await expressions.
 
-using Request = http::request<http::string_body>;
+/// Header fields of a request and of its upstream response are allocated in an arena that
+/// the client connection empties after each request (Client::arena): Beast's fields
+/// otherwise take one allocation per field, a dozen per request.
+using FieldAllocator = std::pmr::polymorphic_allocator<char>;
+using Request = http::request<http::string_body, http::basic_fields<FieldAllocator>>;
+using RequestParser = http::request_parser<http::string_body, FieldAllocator>;
+using ResponseParser = http::response_parser<http::buffer_body, FieldAllocator>;
+
+/// Read buffers of client and upstream connections start with this capacity. Beast reads
+/// at most the free capacity (and at least 512 bytes), and a message's bytes are consumed
+/// as they are parsed, so a buffer that starts small stays small: a 2 KB request then took
+/// four reads. 8 KiB takes a typical request or response head and a few SSE events in one.
+constexpr size_t kReadBufferBytes = 8 * 1024;
+
+/// How long a client connection may stay idle between requests, and how long writing a
+/// response to a client may take.
+constexpr auto kClientTimeout = std::chrono::seconds(300);
+
+/// Lets an unordered_map of strings be searched with a string_view.
+struct TextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+
+/// A client connection: its socket, read buffer and deadline, for as long as it is open.
+///
+/// Writes come in two steps, so that the usual case costs no coroutine frame:
+///   beast::error_code ec;
+///   size_t sent = 0;
+///   if (!client.write_now(buffers, ec, sent)) {
+///     auto rest = client.write_rest(buffers, sent);
+///     ec = co_await std::move(rest);
+///   }
+/// `buffers` is a std::array of net::const_buffer over text that outlives the write.
+struct Client {
+  Client(tcp::socket s, std::shared_ptr<Deadline> d)
+      : socket(std::move(s)), deadline(std::move(d)) {}
+
+  tcp::socket socket;
+  beast::flat_buffer buffer;
+  std::shared_ptr<Deadline> deadline;
+  /// Header fields of the request being served and of its upstream response (FieldAllocator).
+  /// 2 KiB holds those of a typical exchange; more spills to the heap until release().
+  std::array<std::byte, 2048> arena_space;
+  std::pmr::monotonic_buffer_resource arena{arena_space.data(), arena_space.size()};
+
+  FieldAllocator fields() { return FieldAllocator(&arena); }
+
+  /// True when the write is over: all of `buffers` went out, or `ec` says why not.
+  template <class ConstBuffers>
+  bool write_now(const ConstBuffers& buffers, beast::error_code& ec, size_t& sent) {
+    sent = http_io::write_now(socket, buffers, ec);
+    return ec || sent == net::buffer_size(buffers);
+  }
+  template <class ConstBuffers>
+  net::awaitable<beast::error_code> write_rest(ConstBuffers buffers, size_t sent) {
+    return http_io::write_rest(socket, buffers, sent, *deadline,
+                               SteadyClock::now() + kClientTimeout);
+  }
+};
+
+/// The head of a response to `req` with a body of `length` bytes.
+std::string response_head(const Request& req, http::status status, std::string_view content_type,
+                          size_t length, std::string_view extra = {}) {
+  ResponseHead head;
+  head.status = static_cast<unsigned>(status);
+  head.version = req.version();
+  head.keep_alive = req.keep_alive();
+  head.content_type = content_type;
+  head.content_length = length;
+  head.extra = extra;
+  std::string text;
+  text.reserve(112 + extra.size() + content_type.size());
+  append_head(text, head);
+  return text;
+}
+
+/// Writes all of `buffers` to the client, for paths where a coroutine frame does not matter.
+template <class ConstBuffers>
+net::awaitable<beast::error_code> write_fully(Client& client, ConstBuffers buffers) {
+  beast::error_code ec;
+  size_t sent = 0;
+  if (!client.write_now(buffers, ec, sent)) {
+    auto rest = client.write_rest(buffers, sent);
+    ec = co_await std::move(rest);
+  }
+  co_return ec;
+}
 
 /// A client route the gateway meters; anything else is refused with 404.
 struct Route {
   WireFormat format;
-  std::string operation;   ///< for the ledger: chat, completion, embedding, responses, messages
-  std::string suffix;      ///< path below the upstream's base URL
-  std::string deployment;  ///< Azure deployment from the URL, if any
+  std::string_view operation;  ///< for the ledger: chat, completion, embedding, responses, messages
+  std::string_view suffix;     ///< path below the upstream's base URL
+  std::string deployment;      ///< Azure deployment from the URL, if any
 };
 
 bool match_route(std::string_view target, Route& route) {
@@ -102,30 +185,45 @@ std::string error_body(bool anthropic, std::string_view type, std::string_view c
          std::string(type) + "\",\"param\":null,\"code\":\"" + std::string(code) + "\"}}";
 }
 
-/// One connection to an upstream: plain TCP, or TLS over TCP for https base URLs.
+/// One connection to an upstream: plain TCP, or TLS over TCP for https base URLs, with its
+/// read buffer (kept with the connection, so its capacity serves every response it carries).
 struct UpstreamConnection {
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
-  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-  // The same operation on whichever stream this is (both yield the same awaitable type).
-  template <class Message>
-  auto write(Message& m) {
-    return tls ? http::async_write(*tls, m, kAsTuple) : http::async_write(*plain, m, kAsTuple);
+  std::optional<tcp::socket> plain;
+  std::optional<beast::ssl_stream<tcp::socket>> tls;
+  beast::flat_buffer buffer;
+
+  tcp::socket& socket() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  /// Writes in two steps, as Client does. Over TLS everything goes through write_rest.
+  template <class ConstBuffers>
+  bool write_now(const ConstBuffers& buffers, beast::error_code& ec, size_t& sent) {
+    ec = {};
+    sent = 0;
+    if (tls) return false;
+    sent = http_io::write_now(*plain, buffers, ec);
+    return ec || sent == net::buffer_size(buffers);
   }
-  template <class Parser>
-  auto read_header(beast::flat_buffer& b, Parser& p) {
-    return tls ? http::async_read_header(*tls, b, p, kAsTuple)
-               : http::async_read_header(*plain, b, p, kAsTuple);
+  template <class ConstBuffers>
+  net::awaitable<beast::error_code> write_rest(ConstBuffers buffers, size_t sent,
+                                               Deadline& deadline, SteadyClock::time_point due) {
+    if (!tls) return http_io::write_rest(*plain, buffers, sent, deadline, due);
+    return write_tls(buffers, deadline, due);
   }
-  template <class Parser>
-  auto read(beast::flat_buffer& b, Parser& p) {
-    return tls ? http::async_read(*tls, b, p, kAsTuple) : http::async_read(*plain, b, p, kAsTuple);
+  template <class ConstBuffers>
+  net::awaitable<beast::error_code> write_tls(ConstBuffers buffers, Deadline& deadline,
+                                              SteadyClock::time_point due) {
+    deadline.arm(socket(), due);
+    auto [ec, n] = co_await net::async_write(*tls, buffers, kAsTuple);
+    deadline.disarm();
+    if (ec == net::error::operation_aborted && deadline.expired()) ec = beast::error::timeout;
+    co_return ec;
   }
-  /// Returns as soon as some bytes are parsed: a stream is relayed as it arrives.
+
   template <class Parser>
-  auto read_some(beast::flat_buffer& b, Parser& p) {
-    return tls ? http::async_read_some(*tls, b, p, kAsTuple)
-               : http::async_read_some(*plain, b, p, kAsTuple);
+  net::awaitable<beast::error_code> read(Parser& parser, Until until, Deadline& deadline,
+                                         SteadyClock::time_point due) {
+    return tls ? http_io::read(*tls, socket(), buffer, parser, until, deadline, due)
+               : http_io::read(*plain, socket(), buffer, parser, until, deadline, due);
   }
 };
 
@@ -134,13 +232,16 @@ struct UpstreamTarget {
   bool tls = false;
   std::string host, port, base_path;
   std::string secret;
+  /// The request header lines that are the same on every request to this upstream (Host,
+  /// Content-Type, User-Agent and the provider's secret), written once at start.
+  std::string fixed_headers;
   tcp::resolver::results_type endpoints;
   std::unique_ptr<net::ssl::context> tls_context;  ///< system CA store, or ca_file
   std::mutex mutex;
   std::vector<std::unique_ptr<UpstreamConnection>> idle;  ///< keep-alive connections
 };
 
-std::string provider_name(UpstreamKind kind) {
+std::string_view provider_name(UpstreamKind kind) {
   switch (kind) {
     case UpstreamKind::kOpenAi:
       return "OpenAI";
@@ -152,18 +253,65 @@ std::string provider_name(UpstreamKind kind) {
   return "";
 }
 
-/// The usage record of a request, before its outcome is known.
-UsageEvent new_event(const KeyConfig& key, const std::string& model, const UpstreamConfig& upstream,
-                     const Route& route, int64_t start_ms) {
-  UsageEvent event;
-  event.time_ms = start_ms;
-  event.key_id = key.id;
-  event.tags = key.tags;
-  event.model = model;
-  event.upstream = upstream.name;
-  event.provider = provider_name(upstream.kind);
-  event.operation = route.operation;
-  return event;
+/// The key's team tag, or "".
+std::string_view team_of(const KeyConfig& key) {
+  auto it = key.tags.find("team");
+  return it == key.tags.end() ? std::string_view() : std::string_view(it->second);
+}
+
+/// The catalog's name of a provider an upstream kind serves.
+std::string_view catalog_provider(UpstreamKind kind) {
+  switch (kind) {
+    case UpstreamKind::kOpenAi:
+      return "openai";
+    case UpstreamKind::kAzureOpenAi:
+      return "azure";
+    case UpstreamKind::kAnthropic:
+      return "anthropic";
+  }
+  return "";
+}
+
+/// Every model the routes can serve: the models routes name, and for a "*" route the
+/// catalog's models of its upstream's provider that a metered route serves (chat,
+/// completion, embedding, responses), by the name a caller sends ("azure/gpt-4o" is listed
+/// as "gpt-4o"). Sorted, without repeats.
+std::vector<std::string> servable_models(const GatewayConfig& config,
+                                         const pricing::Catalog& catalog, EpochSeconds now) {
+  std::set<std::string> models;
+  std::set<std::string_view> providers;
+  for (const RouteConfig& r : config.routes) {
+    if (r.model != "*") {
+      models.insert(r.model);
+      continue;
+    }
+    for (const UpstreamConfig& u : config.upstreams)
+      if (u.name == r.upstream) providers.insert(catalog_provider(u.kind));
+  }
+  if (!providers.empty()) {
+    for (const pricing::ModelPrice* p : catalog.model_prices()) {
+      if (p->effective_from > now || !providers.contains(p->provider)) continue;
+      if (p->mode != "chat" && p->mode != "completion" && p->mode != "embedding" &&
+          p->mode != "responses")
+        continue;
+      std::string_view name = p->model;
+      if (name.size() > p->provider.size() && name.starts_with(p->provider) &&
+          name[p->provider.size()] == '/')
+        name.remove_prefix(p->provider.size() + 1);
+      models.emplace(name);
+    }
+  }
+  return {models.begin(), models.end()};
+}
+
+/// An OpenAI-shaped model list.
+std::string models_body(const std::vector<std::string>& models) {
+  std::string body = "{\"object\":\"list\",\"data\":[";
+  for (size_t i = 0; i < models.size(); ++i)
+    body += std::string(i ? "," : "") + "{\"id\":\"" + json_escape(models[i]) +
+            "\",\"object\":\"model\",\"created\":0,\"owned_by\":\"aifinops\"}";
+  body += "]}";
+  return body;
 }
 
 int64_t steady_micros() {
@@ -174,17 +322,38 @@ int64_t steady_micros() {
 
 }  // namespace
 
-std::string sha256_hex(std::string_view text) {
+namespace {
+
+/// SHA-256 of `text` as 64 lower-case hex digits in `hex`. The digest is fetched once and
+/// each thread keeps its context: EVP_Digest looks the algorithm up and allocates a context
+/// on every call, which cost more than hashing a key.
+void sha256_hex(std::string_view text, char (&hex)[64]) {
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct Context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Context context;
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
+  if (kSha256 == nullptr || context.ctx == nullptr ||
+      EVP_DigestInit_ex2(context.ctx, kSha256, nullptr) != 1 ||
+      EVP_DigestUpdate(context.ctx, text.data(), text.size()) != 1 ||
+      EVP_DigestFinal_ex(context.ctx, digest, &length) != 1 || length != 32)
+    std::abort();  // the crypto library is broken: never guess about keys
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < 32; ++i) {
+    hex[2 * i] = kHex[digest[i] >> 4];
+    hex[2 * i + 1] = kHex[digest[i] & 15];
   }
-  return out;
+}
+
+}  // namespace
+
+std::string sha256_hex(std::string_view text) {
+  char hex[64];
+  sha256_hex(text, hex);
+  return std::string(hex, sizeof hex);
 }
 
 std::string new_virtual_key() {
@@ -208,16 +377,27 @@ struct GatewayServer::State {
   const Clock& clock;
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
-  std::unordered_map<std::string, const KeyConfig*> keys_by_hash;
+  Watchdog watchdog;
+  std::unordered_map<std::string, const KeyConfig*, TextHash, std::equal_to<>> keys_by_hash;
   std::unordered_map<std::string, std::unique_ptr<UpstreamTarget>> upstreams;
   std::unordered_map<std::string, pricing::ModelPrice> price_overrides;
   mutable std::mutex price_memo_mutex;
   mutable std::unordered_map<std::string, const pricing::ModelPrice*> price_memo;
   mutable int64_t price_memo_day = -1;
   GatewayMetrics metrics;
+  std::function<void(const SoftBudgetNotice&)> soft_budget_sink;
+  /// The body of GET /v1/models for a key allowed every model ("*"): built once at start.
+  std::string all_models_body;
   std::atomic<int64_t> in_flight{0};
   std::atomic<bool> stopping{false};
   int bound_port = 0;
+  /// Tells this server's per-thread caches from another's at the same address.
+  const uint64_t serial = next_serial();
+
+  static uint64_t next_serial() {
+    static std::atomic<uint64_t> last{0};
+    return ++last;
+  }
 
   State(const GatewayConfig& c, const pricing::Catalog& cat, LimitStore& l, ResponseCache* rc,
         Spool& s, const Clock& clk)
@@ -226,19 +406,20 @@ struct GatewayServer::State {
   const KeyConfig* authenticate(const Request& req, const Route* route, std::string& why) const;
   const UpstreamConfig* route_model(const std::string& model) const;
   const pricing::ModelPrice* price_of(const std::string& model) const;
+  void spool_usage(const UsageFigures& figures, const KeyConfig& key, std::string_view model,
+                   const UpstreamConfig& upstream, const Route& route);
 
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve_connection(tcp::socket socket);
-  net::awaitable<bool> handle(beast::tcp_stream& client, Request& req);
-  net::awaitable<bool> send(beast::tcp_stream& client, const Request& req, http::status status,
-                            std::string body, std::string content_type = "application/json",
+  net::awaitable<bool> handle(Client& client, Request& req);
+  net::awaitable<bool> send(Client& client, const Request& req, http::status status,
+                            std::string body, std::string_view content_type = "application/json",
                             int64_t retry_after_s = 0, bool cache_hit = false);
-  net::awaitable<bool> serve_cached(beast::tcp_stream& client, const Request& req,
-                                    const Route& route, const KeyConfig& key,
-                                    const std::string& model, const RequestInfo& info,
-                                    const UpstreamConfig& upstream, CachedResponse hit,
-                                    int64_t start_ms, int64_t start_micros);
-  net::awaitable<bool> proxy(beast::tcp_stream& client, Request& req, const Route& route,
+  net::awaitable<bool> serve_cached(Client& client, const Request& req, const Route& route,
+                                    const KeyConfig& key, const std::string& model,
+                                    const RequestInfo& info, const UpstreamConfig& upstream,
+                                    CachedResponse hit, int64_t start_ms, int64_t start_micros);
+  net::awaitable<bool> proxy(Client& client, Request& req, const Route& route,
                              const KeyConfig& key, const RequestInfo& info,
                              const std::string& model, UpstreamTarget& upstream,
                              const pricing::ModelPrice* price, uint64_t reservation,
@@ -267,7 +448,9 @@ const KeyConfig* GatewayServer::State::authenticate(const Request& req, const Ro
         "(or x-api-key / api-key).";
     return nullptr;
   }
-  std::string digest = sha256_hex(presented);
+  char hex[64];
+  sha256_hex(presented, hex);
+  std::string_view digest(hex, sizeof hex);
   auto it = keys_by_hash.find(digest);
   // The map finds the candidate by its digest; the final comparison is constant-time.
   if (it == keys_by_hash.end() ||
@@ -308,41 +491,89 @@ const pricing::ModelPrice* GatewayServer::State::price_of(const std::string& mod
   return price;
 }
 
-net::awaitable<bool> GatewayServer::State::send(beast::tcp_stream& client, const Request& req,
+void GatewayServer::State::spool_usage(const UsageFigures& figures, const KeyConfig& key,
+                                       std::string_view model, const UpstreamConfig& upstream,
+                                       const Route& route) {
+  // The description (key, tags, model, upstream, operation) is the same request after
+  // request from one caller: each thread keeps the last one it rendered, for this server
+  // (the configuration it points into belongs to one server).
+  struct LastDescription {
+    uint64_t server = 0;
+    const KeyConfig* key = nullptr;
+    const UpstreamConfig* upstream = nullptr;
+    std::string_view operation;  // one of match_route's literals
+    std::string model;
+    std::string text;
+  };
+  thread_local LastDescription last;
+  if (last.server != serial || last.key != &key || last.upstream != &upstream ||
+      last.operation != route.operation || last.model != model) {
+    last.server = serial;
+    last.key = &key;
+    last.upstream = &upstream;
+    last.operation = route.operation;
+    last.model.assign(model);
+    last.text.clear();
+    append_usage_description(last.text, key.id, key.tags, model, upstream.name,
+                             provider_name(upstream.kind), route.operation);
+  }
+  if (auto spooled = spool.append(figures, last.text); !spooled)
+    std::fprintf(stderr, "aifinops gateway: %s\n", spooled.error().message.c_str());
+}
+
+/// `content_type` must outlive the returned awaitable.
+net::awaitable<bool> GatewayServer::State::send(Client& client, const Request& req,
                                                 http::status status, std::string body,
-                                                std::string content_type, int64_t retry_after_s,
-                                                bool cache_hit) {
-  http::response<http::string_body> res{status, req.version()};
-  res.set(http::field::content_type, content_type);
-  if (cache_hit) res.set("x-aifinops-cache", "hit");
-  if (retry_after_s > 0) res.set(http::field::retry_after, std::to_string(retry_after_s));
-  res.keep_alive(req.keep_alive());
-  res.body() = std::move(body);
-  res.prepare_payload();
-  auto [ec, n] = co_await http::async_write(client, res, kAsTuple);
+                                                std::string_view content_type,
+                                                int64_t retry_after_s, bool cache_hit) {
+  std::string extra;
+  if (cache_hit) extra += "x-aifinops-cache: hit\r\n";
+  if (retry_after_s > 0) extra += "Retry-After: " + std::to_string(retry_after_s) + "\r\n";
+  std::string head = response_head(req, status, content_type, body.size(), extra);
+  auto buffers = std::array{cbuf(head), cbuf(body)};
+  beast::error_code ec;
+  size_t sent = 0;
+  if (!client.write_now(buffers, ec, sent)) {
+    auto rest = client.write_rest(buffers, sent);
+    ec = co_await std::move(rest);
+  }
   co_return !ec && req.keep_alive();
 }
 
 net::awaitable<void> GatewayServer::State::accept_loop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kAsTuple);
+    // With several I/O threads, each connection runs on its own strand, so that its
+    // coroutine and the watchdog's cancellations never run at the same time.
+    net::any_io_executor executor = config.threads > 1
+                                        ? net::any_io_executor(net::make_strand(ioc))
+                                        : net::any_io_executor(ioc.get_executor());
+    auto [ec, socket] = co_await acceptor.async_accept(executor, kAsTuple);
     if (ec) {
       if (stopping || ec == net::error::operation_aborted) co_return;
       continue;  // e.g. too many open files: keep serving the connections we have
     }
-    socket.set_option(tcp::no_delay(true));
-    net::co_spawn(acceptor.get_executor(), serve_connection(std::move(socket)), net::detached);
+    net::co_spawn(executor, serve_connection(std::move(socket)), net::detached);
   }
 }
 
 net::awaitable<void> GatewayServer::State::serve_connection(tcp::socket socket) {
-  beast::tcp_stream client(std::move(socket));
-  beast::flat_buffer buffer;
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  socket.non_blocking(true, ignored);  // writes are tried at once (write_now)
+  auto deadline = std::make_shared<Deadline>(socket.get_executor());
+  Client client(std::move(socket), deadline);
+  client.buffer.reserve(kReadBufferBytes);
+  watchdog.watch(deadline);
   for (;;) {
-    http::request_parser<http::string_body> parser;
+    // The previous request's fields are gone (they lived in this loop's body).
+    client.arena.release();
+    RequestParser parser(std::piecewise_construct, std::make_tuple(),
+                         std::make_tuple(client.fields()));
     parser.body_limit(config.max_body_bytes);
-    client.expires_after(std::chrono::seconds(300));  // idle keep-alive connections
-    auto [ec, n] = co_await http::async_read(client, buffer, parser, kAsTuple);
+    // An idle keep-alive connection closes after kClientTimeout.
+    auto read_request = read(client.socket, client.socket, client.buffer, parser, Until::kMessage,
+                             *deadline, SteadyClock::now() + kClientTimeout);
+    beast::error_code ec = co_await std::move(read_request);
     if (ec == http::error::body_limit) {
       Request req = parser.release();
       metrics.record_unauthenticated(413);
@@ -355,18 +586,17 @@ net::awaitable<void> GatewayServer::State::serve_connection(tcp::socket socket) 
       break;
     }
     if (ec) break;  // closed, timed out or not HTTP: nothing to answer
-    client.expires_never();
     Request req = parser.release();
     ++in_flight;
-    bool keep_alive = co_await handle(client, req);
+    auto handled = handle(client, req);
+    bool keep_alive = co_await std::move(handled);
     --in_flight;
     if (!keep_alive || stopping) break;
   }
-  beast::error_code ignored;
-  client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  client.socket.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Request& req) {
+net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) {
   int64_t start_micros = steady_micros();
   int64_t start_ms = clock.now_ms();
   std::string_view target(req.target().data(), req.target().size());
@@ -394,18 +624,8 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
         co_return co_await std::move(reply);
       }
     }
-    std::vector<std::string> models;
     bool any = std::find(key->models.begin(), key->models.end(), "*") != key->models.end();
-    if (!any)
-      models = key->models;
-    else
-      for (const RouteConfig& r : config.routes)
-        if (r.model != "*") models.push_back(r.model);
-    std::string body = "{\"object\":\"list\",\"data\":[";
-    for (size_t i = 0; i < models.size(); ++i)
-      body += std::string(i ? "," : "") + "{\"id\":\"" + json_escape(models[i]) +
-              "\",\"object\":\"model\",\"created\":0,\"owned_by\":\"aifinops\"}";
-    body += "]}";
+    std::string body = any ? all_models_body : models_body(key->models);
     {
       auto reply = send(client, req, http::status::ok, body);
       co_return co_await std::move(reply);
@@ -436,7 +656,7 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
       co_return co_await std::move(reply);
     }
   }
-  std::string team = key->tags.count("team") ? key->tags.at("team") : "";
+  std::string_view team = team_of(*key);
   auto parsed = parse_request(route.format, req.body(), route.deployment.empty());
   if (!parsed) metrics.record_request(key->id, team, "", 400, {}, Money{}, false);
   if (!parsed) {
@@ -501,7 +721,7 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
   AdmissionRequest admission;
   admission.key_id = key->id;
   admission.model = model;
-  admission.tags = key->tags;
+  admission.tags = &key->tags;
   admission.limits = key->limits;
   admission.estimated_tokens = info.estimated_input_tokens + max_output;
   if (price != nullptr) {
@@ -528,97 +748,105 @@ net::awaitable<bool> GatewayServer::State::handle(beast::tcp_stream& client, Req
 }
 
 net::awaitable<bool> GatewayServer::State::serve_cached(
-    beast::tcp_stream& client, const Request& req, const Route& route, const KeyConfig& key,
+    Client& client, const Request& req, const Route& route, const KeyConfig& key,
     const std::string& model, const RequestInfo& info, const UpstreamConfig& upstream,
     CachedResponse hit, int64_t start_ms, int64_t start_micros) {
   // A hit costs nothing; the record keeps what the upstream call would have cost.
-  UsageEvent event = new_event(key, model, upstream, route, start_ms);
+  UsageFigures event;
+  event.time_ms = start_ms;
   event.status = 200;
   event.cache_hit = true;
   event.cache_saving = hit.cost;
   event.latency_ms = (steady_micros() - start_micros) / 1000;
-  if (auto spooled = spool.append(event); !spooled)
-    std::fprintf(stderr, "aifinops gateway: %s\n", spooled.error().message.c_str());
-  metrics.record_request(key.id, key.tags.count("team") ? key.tags.at("team") : "", model, 200, {},
-                         Money{}, true);
+  spool_usage(event, key, model, upstream, route);
+  metrics.record_request(key.id, team_of(key), model, 200, {}, Money{}, true);
   if (!info.stream) {
     auto reply =
         send(client, req, http::status::ok, std::move(hit.body), hit.content_type, 0, true);
     co_return co_await std::move(reply);
   }
-  // A cached stream is replayed as a stream.
-  http::response<http::empty_body> res{http::status::ok, req.version()};
-  res.set(http::field::content_type, hit.content_type);
-  res.set(http::field::cache_control, "no-cache");
-  res.set("x-aifinops-cache", "hit");
-  res.keep_alive(req.keep_alive());
-  res.chunked(true);
-  http::response_serializer<http::empty_body> serializer{res};
-  auto [hec, hn] = co_await http::async_write_header(client, serializer, kAsTuple);
-  if (hec) co_return false;
-  auto chunk_out = http::make_chunk(net::buffer(hit.body));
-  auto [wec, wn] = co_await net::async_write(client, chunk_out, kAsTuple);
-  if (wec) co_return false;
-  auto last_chunk = http::make_chunk_last();
-  auto [lec, ln] = co_await net::async_write(client, last_chunk, kAsTuple);
-  co_return !lec && req.keep_alive();
+  // A cached stream is replayed as a stream: head, one chunk and the last chunk, in one write.
+  ResponseHead head;
+  head.version = req.version();
+  head.keep_alive = req.keep_alive();
+  head.content_type = hit.content_type;
+  head.chunked = true;
+  head.extra = "Cache-Control: no-cache\r\nx-aifinops-cache: hit\r\n";
+  std::string text;
+  append_head(text, head);
+  std::array<char, 20> size_space;
+  std::string_view size_line = chunk_size_line(hit.body.size(), size_space);
+  auto buffers =
+      std::array{cbuf(text), cbuf(size_line), cbuf(hit.body), cbuf(kCrlf), cbuf(kLastChunk)};
+  beast::error_code ec;
+  size_t sent = 0;
+  if (!client.write_now(buffers, ec, sent)) {
+    auto rest = client.write_rest(buffers, sent);
+    ec = co_await std::move(rest);
+  }
+  co_return !ec && req.keep_alive();
 }
 
-net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Request& req,
-                                                 const Route& route, const KeyConfig& key,
-                                                 const RequestInfo& info, const std::string& model,
+net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, const Route& route,
+                                                 const KeyConfig& key, const RequestInfo& info,
+                                                 const std::string& model,
                                                  UpstreamTarget& upstream,
                                                  const pricing::ModelPrice* price,
                                                  uint64_t reservation, std::string cache_key,
                                                  int64_t start_ms, int64_t start_micros) {
   bool anthropic = route.format == WireFormat::kAnthropicMessages;
   const UpstreamConfig& uc = *upstream.config;
+  Deadline& deadline = *client.deadline;
   // Ask for usage on streams whose client did not, and hide that extra chunk again.
   bool inject_usage =
       info.stream && !info.client_asked_usage &&
       (route.format == WireFormat::kOpenAiChat || route.format == WireFormat::kOpenAiCompletion);
 
-  http::request<http::string_body> up{http::verb::post, "", 11};
-  std::string target = upstream.base_path;
+  // The request head, written as text: Beast's message and serializer would build a field
+  // map and walk a chain of buffer views for the same bytes.
+  std::string body = inject_usage ? with_include_usage(req.body()) : std::move(req.body());
+  std::string head;
+  head.reserve(512);
+  head += "POST ";
+  head += upstream.base_path;
   if (uc.kind == UpstreamKind::kAzureOpenAi) {
-    std::string deployment = route.deployment.empty() ? model : route.deployment;
+    std::string_view deployment = route.deployment.empty() ? model : route.deployment;
     std::string version =
         query_parameter(std::string_view(req.target().data(), req.target().size()), "api-version");
     if (version.empty()) version = uc.api_version.empty() ? "2024-10-21" : uc.api_version;
-    target += "/openai/deployments/" + deployment + route.suffix + "?api-version=" + version;
+    head += "/openai/deployments/";
+    head += deployment;
+    head += route.suffix;
+    head += "?api-version=";
+    head += version;
   } else {
-    target += route.suffix;
+    head += route.suffix;
   }
-  up.target(target);
-  up.set(http::field::host, upstream.host + ":" + upstream.port);
-  up.set(http::field::content_type, "application/json");
-  up.set(http::field::user_agent, "aifinops-gateway");
+  head += " HTTP/1.1\r\n";
+  head += upstream.fixed_headers;
+  // Header values from the client were checked by Beast's parser (no line breaks).
+  auto copy_header = [&](std::string_view name, beast::string_view value) {
+    head += name;
+    head += ": ";
+    head.append(value.data(), value.size());
+    head += "\r\n";
+  };
   if (auto accept = req.find(http::field::accept); accept != req.end())
-    up.set(http::field::accept, accept->value());
-  switch (uc.kind) {
-    case UpstreamKind::kOpenAi:
-      if (!upstream.secret.empty()) up.set(http::field::authorization, "Bearer " + upstream.secret);
-      break;
-    case UpstreamKind::kAzureOpenAi:
-      if (!upstream.secret.empty()) up.set("api-key", upstream.secret);
-      break;
-    case UpstreamKind::kAnthropic: {
-      if (!upstream.secret.empty()) up.set("x-api-key", upstream.secret);
-      auto version = req.find("anthropic-version");
-      up.set("anthropic-version",
-             version != req.end() ? std::string(version->value()) : "2023-06-01");
-      if (auto beta = req.find("anthropic-beta"); beta != req.end())
-        up.set("anthropic-beta", beta->value());
-      break;
-    }
+    copy_header("Accept", accept->value());
+  if (uc.kind == UpstreamKind::kAnthropic) {
+    auto version = req.find("anthropic-version");
+    copy_header("anthropic-version", version != req.end() ? version->value() : "2023-06-01");
+    if (auto beta = req.find("anthropic-beta"); beta != req.end())
+      copy_header("anthropic-beta", beta->value());
   }
-  up.keep_alive(true);
-  up.body() = inject_usage ? with_include_usage(req.body()) : std::move(req.body());
-  up.prepare_payload();
+  head += "Content-Length: ";
+  append_number(head, body.size());
+  head += "\r\n\r\n";
 
-  UsageEvent event = new_event(key, model, uc, route, start_ms);
+  UsageFigures event;
+  event.time_ms = start_ms;
   event.price_version = price != nullptr ? price->version : 0;
-  std::string team = key.tags.count("team") ? key.tags.at("team") : "";
+  std::string_view team = team_of(key);
 
   // Finish: price, spool (before the last byte), settle, count.
   auto finish = [&](int status, const TokenCounts& tokens, bool estimated, bool partial) {
@@ -634,13 +862,15 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
       event.estimated = true;  // no price known: recorded at 0, flagged, never silently free
     }
     event.latency_ms = (steady_micros() - start_micros) / 1000;
-    if (auto spooled = spool.append(event); !spooled)
-      std::fprintf(stderr, "aifinops gateway: %s\n", spooled.error().message.c_str());
-    limits.settle(reservation, tokens.input + tokens.output, event.cost);
+    spool_usage(event, key, model, uc, route);
+    for (const SoftBudgetNotice& notice :
+         limits.settle(reservation, tokens.input + tokens.output, event.cost))
+      if (soft_budget_sink) soft_budget_sink(notice);
     metrics.record_request(key.id, team, model, status, tokens, event.cost, false);
   };
   auto fail_upstream = [&](http::status status, std::string message) -> net::awaitable<bool> {
-    limits.settle(reservation, 0, Money{});
+    for (const SoftBudgetNotice& notice : limits.settle(reservation, 0, Money{}))
+      if (soft_budget_sink) soft_budget_sink(notice);
     metrics.record_request(key.id, team, model, (int)status, {}, Money{}, false);
     {
       auto reply = send(client, req, status,
@@ -654,13 +884,15 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
 
   // A pooled connection may have been closed by the upstream while idle: one retry on a
   // fresh connection, as long as nothing of the response has been read.
+  const auto timeout = std::chrono::seconds(uc.timeout_s);
   std::unique_ptr<UpstreamConnection> conn;
-  beast::flat_buffer ubuf;
-  std::optional<http::response_parser<http::buffer_body>> parser;  // not reassignable: re-emplaced
+  std::optional<ResponseParser> parser;  // not reassignable: re-emplaced
   int64_t sent_micros = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool pooled = false;
-    {
+    // The retry never takes another pooled connection: when the upstream closed one idle
+    // connection, it has usually closed the others that waited as long.
+    if (attempt == 0) {
       std::lock_guard<std::mutex> lock(upstream.mutex);
       if (!upstream.idle.empty()) {
         conn = std::move(upstream.idle.back());
@@ -668,24 +900,38 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
         pooled = true;
       }
     }
+    // timeout_s bounds connecting, sending and receiving the response's header (and, for a
+    // response that is not a stream, its body).
+    const SteadyClock::time_point due = SteadyClock::now() + timeout;
     if (!conn) {
       conn = std::make_unique<UpstreamConnection>();
+      conn->buffer.reserve(kReadBufferBytes);
       if (upstream.tls)
-        conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(client.get_executor(),
-                                                                           *upstream.tls_context);
+        conn->tls.emplace(client.socket.get_executor(), *upstream.tls_context);
       else
-        conn->plain = std::make_unique<beast::tcp_stream>(client.get_executor());
-      conn->tcp().expires_after(std::chrono::seconds(uc.timeout_s));
-      auto [ec, ep] = co_await conn->tcp().async_connect(upstream.endpoints, kAsTuple);
-      if (!ec) conn->tcp().socket().set_option(tcp::no_delay(true));
+        conn->plain.emplace(client.socket.get_executor());
+      deadline.arm(conn->socket(), due);
+      auto [ec, ep] = co_await net::async_connect(conn->socket(), upstream.endpoints, kAsTuple);
+      deadline.disarm();
+      if (ec == net::error::operation_aborted && deadline.expired()) ec = beast::error::timeout;
+      if (!ec) {
+        beast::error_code ignored;
+        conn->socket().set_option(tcp::no_delay(true), ignored);
+        if (!upstream.tls) conn->socket().non_blocking(true, ignored);  // see write_now
+      }
       if (!ec && upstream.tls) {
         // SNI and certificate checks against the upstream's host name.
         SSL_set_tlsext_host_name(conn->tls->native_handle(), upstream.host.c_str());
         conn->tls->set_verify_callback(net::ssl::host_name_verification(upstream.host));
+        deadline.arm(conn->socket(), due);
         auto [hec] = co_await conn->tls->async_handshake(net::ssl::stream_base::client, kAsTuple);
+        deadline.disarm();
         if (hec) {
           std::string message =
-              "TLS handshake with upstream " + uc.name + " failed: " + hec.message() + ".";
+              "TLS handshake with upstream " + uc.name + " failed: " +
+              (hec == net::error::operation_aborted && deadline.expired() ? "timed out"
+                                                                          : hec.message()) +
+              ".";
           auto reply = fail_upstream(http::status::bad_gateway, message);
           co_return co_await std::move(reply);
         }
@@ -698,20 +944,23 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
         co_return co_await std::move(reply);
       }
     }
-    conn->tcp().expires_after(std::chrono::seconds(uc.timeout_s));
     sent_micros = steady_micros();
-    auto [wec, wn] = co_await conn->write(up);
-    beast::error_code rec;
-    if (!wec) {
-      ubuf.clear();
-      parser.emplace();
-      parser->body_limit(boost::none);
-      auto [ec2, n2] = co_await conn->read_header(ubuf, *parser);
-      rec = ec2;
+    auto request = std::array{cbuf(head), cbuf(body)};
+    beast::error_code ec;
+    size_t sent = 0;
+    if (!conn->write_now(request, ec, sent)) {
+      auto rest = conn->write_rest(request, sent, deadline, due);
+      ec = co_await std::move(rest);
     }
-    if (!wec && !rec) break;
+    if (!ec) {
+      conn->buffer.clear();
+      parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(client.fields()));
+      parser->body_limit(boost::none);
+      auto read_head = conn->read(*parser, Until::kHeader, deadline, due);
+      ec = co_await std::move(read_head);
+    }
+    if (!ec) break;
     conn.reset();
-    beast::error_code ec = wec ? wec : rec;
     if (pooled && attempt == 0 && ec != beast::error::timeout) continue;
     {
       auto reply = fail_upstream(
@@ -723,22 +972,28 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     }
   }
 
-  auto& head = *parser;
-  auto& upstream_res = head.get();
+  auto& response = *parser;
+  auto& upstream_res = response.get();
   int status = (int)upstream_res.result_int();
-  std::string content_type(upstream_res[http::field::content_type]);
-  bool event_stream = content_type.find("text/event-stream") != std::string::npos;
-  char chunk[8 * 1024];  // per in-flight request: bounds memory with many open streams
-  bool upstream_reusable = true;
+  std::string_view content_type = upstream_res[http::field::content_type];  // in `response`
+  bool event_stream = content_type.find("text/event-stream") != std::string_view::npos;
 
   if (!event_stream) {
-    // Whole body, then usage, then the spool record, then the response.
-    std::string body;
-    while (!head.is_done()) {
-      upstream_res.body().data = chunk;
-      upstream_res.body().size = sizeof chunk;
-      auto [ec, n] = co_await conn->read(ubuf, head);
-      body.append(chunk, sizeof chunk - upstream_res.body().size);
+    // Whole body, then usage, then the spool record, then the response. The parser writes
+    // the body straight into the string that is sent on.
+    std::string response_body;
+    const SteadyClock::time_point due = SteadyClock::now() + timeout;
+    while (!response.is_done()) {
+      size_t have = response_body.size();
+      size_t room = 16 * 1024;  // a chunked body: grow as it comes
+      if (auto length = response.content_length_remaining())
+        room = std::clamp<uint64_t>(*length, 1, 1 << 20);  // a claimed length is not trusted
+      response_body.resize(have + room);
+      upstream_res.body().data = response_body.data() + have;
+      upstream_res.body().size = room;
+      auto read_body = conn->read(response, Until::kMessage, deadline, due);
+      beast::error_code ec = co_await std::move(read_body);
+      response_body.resize(have + room - upstream_res.body().size);
       if (ec == http::error::need_buffer) continue;
       if (ec) {
         conn.reset();
@@ -752,51 +1007,74 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
       }
     }
     metrics.record_upstream_latency(uc.name, steady_micros() - sent_micros);
-    upstream_reusable = head.keep_alive();
     bool found = false;
-    TokenCounts tokens = status < 400 ? usage_from_body(route.format, body, found) : TokenCounts{};
+    TokenCounts tokens =
+        status < 400 ? usage_from_body(route.format, response_body, found) : TokenCounts{};
     bool estimated = false;
     if (status < 400 && !found) {
       tokens.input = info.estimated_input_tokens;
-      tokens.output = (int64_t)(body.size() + 3) / 4;
+      tokens.output = (int64_t)(response_body.size() + 3) / 4;
       estimated = true;
     }
     event.ttft_ms = (steady_micros() - start_micros) / 1000;
     finish(status, tokens, estimated, false);
     if (!cache_key.empty() && status == 200 && !estimated)
-      cache->insert(cache_key, CachedResponse{content_type, body, tokens, event.cost});
-    if (upstream_reusable) {
+      cache->insert(cache_key,
+                    CachedResponse{std::string(content_type), response_body, tokens, event.cost});
+    if (response.keep_alive()) {
       std::lock_guard<std::mutex> lock(upstream.mutex);
       upstream.idle.push_back(std::move(conn));
     }
-    {
-      auto reply = send(client, req, (http::status)status, std::move(body),
-                        content_type.empty() ? "application/json" : content_type);
-      co_return co_await std::move(reply);
+    std::string head_text = response_head(
+        req, (http::status)status,
+        content_type.empty() ? std::string_view("application/json") : content_type,
+        response_body.size());
+    auto buffers = std::array{cbuf(head_text), cbuf(response_body)};
+    beast::error_code ec;
+    size_t sent = 0;
+    if (!client.write_now(buffers, ec, sent)) {
+      auto rest = client.write_rest(buffers, sent);
+      ec = co_await std::move(rest);
     }
+    co_return !ec && req.keep_alive();
   }
 
-  // Streaming: forward events as they come, re-chunked for the client.
-  http::response<http::empty_body> res{(http::status)status, req.version()};
-  res.set(http::field::content_type, content_type);
-  res.set(http::field::cache_control, "no-cache");
-  res.keep_alive(req.keep_alive());
-  res.chunked(true);
-  http::response_serializer<http::empty_body> serializer{res};
-  auto [hec, hn] = co_await http::async_write_header(client, serializer, kAsTuple);
-  bool client_gone = static_cast<bool>(hec);
+  // Streaming: forward events as they come, re-chunked for the client. The response head
+  // goes out with the first events when they came with the upstream's head (one write
+  // instead of two), else at once.
+  ResponseHead client_head;
+  client_head.status = static_cast<unsigned>(status);
+  client_head.version = req.version();
+  client_head.keep_alive = req.keep_alive();
+  client_head.content_type = content_type;
+  client_head.chunked = true;
+  client_head.extra = "Cache-Control: no-cache\r\n";
+  std::string head_text;
+  append_head(head_text, client_head);
+  bool client_gone = false;
+  if (conn->buffer.size() == 0) {
+    auto write = write_fully(client, std::array{cbuf(head_text)});
+    client_gone = static_cast<bool>(co_await std::move(write));
+    head_text.clear();
+  }
   SseUsageReader reader(route.format, inject_usage);
+  // Per stream, on the heap rather than in this coroutine's frame, which every request
+  // allocates: the bound on the memory each open stream holds.
+  constexpr size_t kRelayBytes = 8 * 1024;
+  auto relay = std::make_unique_for_overwrite<char[]>(kRelayBytes);
+  char* chunk = relay.get();
   std::string out;
   std::string captured;  // what the client received, for the cache
+  std::array<char, 20> size_space;
   bool first = true;
   bool upstream_failed = false;
-  while (!head.is_done() && !client_gone) {
+  while (!response.is_done() && !client_gone) {
     upstream_res.body().data = chunk;
-    upstream_res.body().size = sizeof chunk;
+    upstream_res.body().size = kRelayBytes;
     // timeout_s is the longest silence between events, not a limit on the whole stream.
-    conn->tcp().expires_after(std::chrono::seconds(uc.timeout_s));
-    auto [ec, n] = co_await conn->read_some(ubuf, head);
-    size_t got = sizeof chunk - upstream_res.body().size;
+    auto read_some = conn->read(response, Until::kSome, deadline, SteadyClock::now() + timeout);
+    beast::error_code ec = co_await std::move(read_some);
+    size_t got = kRelayBytes - upstream_res.body().size;
     // Bytes that came with an error are still the client's: relay them first.
     upstream_failed = ec && ec != http::error::need_buffer;
     if (got == 0) {
@@ -809,18 +1087,26 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     }
     out.clear();
     reader.feed(std::string_view(chunk, got), out);
-    if (out.empty()) {
+    // The events that end the stream are sent with the last chunk, after the spool record.
+    if (out.empty() || response.is_done()) {
       if (upstream_failed) break;
       continue;
     }
     if (!cache_key.empty()) captured += out;
-    auto chunk_out = http::make_chunk(net::buffer(out));
-    auto [wec, wn] = co_await net::async_write(client, chunk_out, kAsTuple);
+    auto buffers = std::array{cbuf(head_text), cbuf(chunk_size_line(out.size(), size_space)),
+                              cbuf(out), cbuf(kCrlf)};
+    beast::error_code wec;
+    size_t sent = 0;
+    if (!client.write_now(buffers, wec, sent)) {
+      auto rest = client.write_rest(buffers, sent);
+      wec = co_await std::move(rest);
+    }
     if (wec) client_gone = true;
+    head_text.clear();
+    out.clear();
     if (upstream_failed) break;
   }
   metrics.record_upstream_latency(uc.name, steady_micros() - sent_micros);
-  out.clear();
   reader.finish(out);
   bool partial = client_gone || upstream_failed || !reader.complete();
   TokenCounts tokens = reader.usage();
@@ -831,24 +1117,41 @@ net::awaitable<bool> GatewayServer::State::proxy(beast::tcp_stream& client, Requ
     tokens.output = (reader.output_text_bytes() + 3) / 4;
   }
   finish(status, tokens, estimated, partial);  // spooled before the last chunk goes out
-  if (client_gone || upstream_failed || !head.is_done()) {
+  if (client_gone || upstream_failed || !response.is_done()) {
     conn.reset();  // cancels the upstream request
+    if (!client_gone && !out.empty()) {
+      // What came before the upstream failed is relayed; the stream then ends without its
+      // last chunk, which tells the client it was cut short.
+      auto write = write_fully(client, std::array{cbuf(head_text),
+                                                  cbuf(chunk_size_line(out.size(), size_space)),
+                                                  cbuf(out), cbuf(kCrlf)});
+      co_await std::move(write);
+    } else if (!client_gone && !head_text.empty()) {
+      auto write = write_fully(client, std::array{cbuf(head_text)});
+      co_await std::move(write);
+    }
     co_return false;
   }
-  if (head.keep_alive()) {
+  if (response.keep_alive()) {
     std::lock_guard<std::mutex> lock(upstream.mutex);
     upstream.idle.push_back(std::move(conn));
   }
   if (!cache_key.empty() && status == 200 && !estimated)
-    cache->insert(cache_key, CachedResponse{content_type, captured + out, tokens, event.cost});
-  if (!out.empty()) {
-    auto chunk_out = http::make_chunk(net::buffer(out));
-    auto [wec, wn] = co_await net::async_write(client, chunk_out, kAsTuple);
-    if (wec) co_return false;
+    cache->insert(cache_key,
+                  CachedResponse{std::string(content_type), captured + out, tokens, event.cost});
+  // The rest of the stream and its end in one write.
+  std::string_view size_line =
+      out.empty() ? std::string_view() : chunk_size_line(out.size(), size_space);
+  std::string_view crlf = out.empty() ? std::string_view() : kCrlf;
+  auto buffers =
+      std::array{cbuf(head_text), cbuf(size_line), cbuf(out), cbuf(crlf), cbuf(kLastChunk)};
+  beast::error_code ec;
+  size_t sent = 0;
+  if (!client.write_now(buffers, ec, sent)) {
+    auto rest = client.write_rest(buffers, sent);
+    ec = co_await std::move(rest);
   }
-  auto last_chunk = http::make_chunk_last();
-  auto [lec, ln] = co_await net::async_write(client, last_chunk, kAsTuple);
-  co_return !lec && req.keep_alive();
+  co_return !ec && req.keep_alive();
 }
 
 GatewayServer::GatewayServer(const GatewayConfig& config, const pricing::Catalog& catalog,
@@ -857,6 +1160,10 @@ GatewayServer::GatewayServer(const GatewayConfig& config, const pricing::Catalog
     : state_(std::make_unique<State>(config, catalog, limits, cache, spool, clock)) {}
 
 GatewayServer::~GatewayServer() = default;
+
+void GatewayServer::on_soft_budget(std::function<void(const SoftBudgetNotice&)> sink) {
+  state_->soft_budget_sink = std::move(sink);
+}
 
 Result<void> GatewayServer::start() {
   State& s = *state_;
@@ -918,8 +1225,25 @@ Result<void> GatewayServer::start() {
                           "upstreams: " + u.name + ": cannot read api_key_file " + u.api_key_file);
       std::getline(in, target->secret);
     }
+    std::string& fixed = target->fixed_headers;
+    fixed = "Host: " + target->host + ":" + target->port +
+            "\r\nContent-Type: application/json\r\nUser-Agent: aifinops-gateway\r\n";
+    if (!target->secret.empty()) {
+      switch (u.kind) {
+        case UpstreamKind::kOpenAi:
+          fixed += "Authorization: Bearer " + target->secret + "\r\n";
+          break;
+        case UpstreamKind::kAzureOpenAi:
+          fixed += "api-key: " + target->secret + "\r\n";
+          break;
+        case UpstreamKind::kAnthropic:
+          fixed += "x-api-key: " + target->secret + "\r\n";
+          break;
+      }
+    }
     s.upstreams[u.name] = std::move(target);
   }
+  s.all_models_body = models_body(servable_models(s.config, s.catalog, s.clock.now_ms() / 1000));
   std::string_view listen = s.config.listen;
   size_t colon = listen.rfind(':');
   std::string host(listen.substr(0, colon)), port(listen.substr(colon + 1));
@@ -936,6 +1260,7 @@ Result<void> GatewayServer::start() {
   if (ec) return make_error(ErrorCode::kIo, "listen " + s.config.listen + ": " + ec.message());
   s.bound_port = s.acceptor.local_endpoint().port();
   net::co_spawn(s.ioc, s.accept_loop(), net::detached);
+  net::co_spawn(s.ioc, s.watchdog.run(), net::detached);
   return {};
 }
 

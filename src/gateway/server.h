@@ -5,6 +5,7 @@
 // and settle the reservation. Boost.Beast stays inside server.cc: this header is light.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "core/clock.h"
@@ -28,6 +29,10 @@ class GatewayServer {
   GatewayServer(const GatewayServer&) = delete;
   GatewayServer& operator=(const GatewayServer&) = delete;
 
+  /// Called on an I/O thread when a soft budget's spend crosses its amount (once per budget
+  /// and period, see LimitStore::settle). It must return quickly: hand slow work (a webhook)
+  /// to another thread. Set before start().
+  void on_soft_budget(std::function<void(const SoftBudgetNotice&)> sink);
   /// Binds the listener (config.listen); the port is known after this (0 picks one).
   Result<void> start();
   int port() const;

@@ -1,8 +1,9 @@
 // Spool: the gateway's durable hand-off between serving a request and the ledger. Each
-// usage record is appended (one JSON line, one write(2)) before the response's last byte
-// goes out, so a crash after that loses nothing; a background SpoolDrainer moves closed
-// spool files into the ledger as batches. A batch is fingerprinted by its content, so a
-// file ingested just before a crash is not ingested twice after the restart.
+// usage record is one JSON line, copied into a memory-mapped spool file before the
+// response's last byte goes out: the page cache keeps it through a crash of the process,
+// as it would keep a write(2), without a system call per record. A background SpoolDrainer
+// moves closed spool files into the ledger as batches. A batch is fingerprinted by its
+// content, so a file ingested just before a crash is not ingested twice after the restart.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "core/money.h"
@@ -20,15 +22,13 @@
 
 namespace aifinops::gateway {
 
-/// One metered request, as spooled and then stored in the ledger.
-struct UsageEvent {
+/// The resource type of every record the gateway writes: what tells gateway-metered spend
+/// from a provider's bill in the ledger (budgets are seeded from it at start).
+inline constexpr std::string_view kVirtualKeyResourceType = "Virtual key";
+
+/// The numbers of a usage record: what one metered request used and cost.
+struct UsageFigures {
   int64_t time_ms = 0;          ///< when the request arrived
-  std::string key_id;
-  std::map<std::string, std::string> tags;  ///< the key's tags
-  std::string model;
-  std::string upstream;         ///< upstream name
-  std::string provider;         ///< OpenAI, Azure OpenAI, Anthropic
-  std::string operation;        ///< chat, completion, embedding, responses, messages
   int status = 0;               ///< HTTP status returned to the client
   TokenCounts tokens;
   Money cost;
@@ -41,15 +41,44 @@ struct UsageEvent {
   bool partial = false;         ///< the client went away mid-stream
 };
 
+/// One metered request, as spooled and then stored in the ledger: its figures and who made
+/// it, with which model, through which upstream.
+struct UsageEvent : UsageFigures {
+  std::string key_id;
+  std::map<std::string, std::string> tags;  ///< the key's tags
+  std::string model;
+  std::string upstream;         ///< upstream name
+  std::string provider;         ///< OpenAI, Azure OpenAI, Anthropic
+  std::string operation;        ///< chat, completion, embedding, responses, messages
+};
+
+/// Appends the descriptive members of a spool line (key, tags, model, upstream, provider,
+/// operation) to `out`: the part that many records share, which the drainer matches as text.
+void append_usage_description(std::string& out, std::string_view key_id,
+                              const std::map<std::string, std::string>& tags,
+                              std::string_view model, std::string_view upstream,
+                              std::string_view provider, std::string_view operation);
+
+/// One spool line (with its "\n"): the figures first, in a fixed order, then `description`.
+std::string to_json_line(const UsageFigures& figures, std::string_view description);
 std::string to_json_line(const UsageEvent& event);
-/// Parses one spool line; false if it is not one (a torn last line after a crash).
+/// Parses one spool line, with its members in any order; false if it is not one (a torn
+/// last line after a crash).
 bool from_json_line(std::string_view line, UsageEvent& event);
 
-/// Appends events to `<dir>/current.jsonl`. Thread-safe.
+/// Appends records to `<dir>/current.jsonl`. Thread-safe.
+///
+/// The file is given its room in advance (fallocate) and mapped, and a record is one memcpy
+/// under the lock. A full file is handed over as a ready file and a new one started. Where
+/// the room cannot be reserved (a file system without fallocate, a full disk), records are
+/// written with pwrite instead: never into a mapping that could fault for want of space.
 class Spool {
  public:
+  /// Opens the spool directory. A current.jsonl left by a process that did not stop
+  /// cleanly is handed over as a ready file first.
   static Result<std::unique_ptr<Spool>> open(const std::string& dir);
   ~Spool();
+  Result<void> append(const UsageFigures& figures, std::string_view description);
   Result<void> append(const UsageEvent& event);
   /// Closes the current file as `<dir>/ready-<n>.jsonl` and starts a new one; returns
   /// false if the current file was empty (nothing to hand over).
@@ -58,10 +87,31 @@ class Spool {
 
  private:
   Spool() = default;
+
+  /// One spool file as the writer holds it.
+  struct File {
+    int fd = -1;
+    char* map = nullptr;  ///< the mapped room, or nullptr when records go out with pwrite
+    size_t capacity = 0;  ///< bytes mapped
+    size_t populated = 0; ///< bytes of the mapping already given pages (see write_record)
+    int64_t bytes = 0;    ///< bytes of records in it
+  };
+  /// Under mutex_ (or before the spool is shared): a new, empty current.jsonl.
+  Result<void> start_file();
+  /// Under mutex_: current.jsonl becomes ready-<n>.jsonl and a new one starts. Returns the
+  /// old file, for close() after the lock is released: unmapping and trimming it take far
+  /// longer than the renaming and appends should not wait for them.
+  Result<File> hand_over();
+  /// Unmaps a file, trims its unused room and closes it.
+  void close(File& file);
+  /// Under mutex_: one line, the figures' text, then the description and the line's end. A
+  /// full file is handed over first and left in `retired`, for close() after the lock.
+  Result<void> write_record(std::string_view figures, std::string_view description,
+                            File& retired);
+
   std::mutex mutex_;
   std::string dir_;
-  int fd_ = -1;
-  int64_t bytes_ = 0;
+  File file_;
   uint64_t sequence_ = 0;
 };
 

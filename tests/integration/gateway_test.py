@@ -13,8 +13,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +27,8 @@ import mock_upstream  # noqa: E402
 
 AIFINOPS = os.environ.get("AIFINOPS", "build/release/aifinops")
 KEYS = {"team-a": "sk-aif-team-a-test-key", "team-b": "sk-aif-team-b-slow-key",
-        "team-c": "sk-aif-team-c-budget-key", "lowprio": "sk-aif-low-priority-key"}
+        "team-c": "sk-aif-team-c-budget-key", "lowprio": "sk-aif-low-priority-key",
+        "team-d": "sk-aif-team-d-soft-budget"}
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say this is a test"}]}
 
 
@@ -50,7 +54,8 @@ def make_certificate(directory):
 
 
 class Gateway:
-    def __init__(self, workdir, upstream_port, tls_port=None, ca_file=None):
+    def __init__(self, workdir, upstream_port, tls_port=None, ca_file=None, idle_port=None,
+                 webhook_port=None):
         self.dir = workdir
         self.ledger = str(workdir / "ledger.db")
         self.config = workdir / "gateway.yaml"
@@ -59,6 +64,7 @@ class Gateway:
 listen: 127.0.0.1:0
 ledger: {self.ledger}
 max_body_bytes: 65536
+webhook: "http://127.0.0.1:{webhook_port}/services/T000/B000/secret"
 upstreams:
   - {{name: openai, kind: openai, base_url: "http://127.0.0.1:{upstream_port}/v1", api_key_env: MOCK_OPENAI_KEY, timeout_s: 1}}
   - {{name: azure, kind: azure-openai, base_url: "http://127.0.0.1:{upstream_port}", api_key_env: MOCK_AZURE_KEY, api_version: "2024-10-21"}}
@@ -66,9 +72,11 @@ upstreams:
   - {{name: dead, kind: openai, base_url: "http://127.0.0.1:{dead}/v1"}}
   - {{name: secure, kind: openai, base_url: "https://localhost:{tls_port}/v1", ca_file: "{ca_file}"}}
   - {{name: untrusted, kind: openai, base_url: "https://localhost:{tls_port}/v1"}}
+  - {{name: closing, kind: openai, base_url: "http://127.0.0.1:{idle_port}/v1"}}
 routes:
   - {{model: tls-model, upstream: secure}}
   - {{model: untrusted-model, upstream: untrusted}}
+  - {{model: idle-model, upstream: closing}}
   - {{model: claude-sonnet-4-5, upstream: anthropic}}
   - {{model: my-gpt-deployment, upstream: azure}}
   - {{model: dead-model, upstream: dead}}
@@ -89,8 +97,12 @@ keys:
   - id: team-c-experiments
     key_sha256: "{sha(KEYS['lowprio'])}"
     tags: {{team: team-c, purpose: experimentation}}
+  - id: team-d-soft
+    key_sha256: "{sha(KEYS['team-d'])}"
+    tags: {{team: team-d}}
 budgets:
   - {{scope: {{team: team-c}}, period: month, amount_usd: 0.0005, enforce: hard}}
+  - {{scope: {{team: team-d}}, period: month, amount_usd: 0.00001, enforce: soft}}
 cache: {{enabled: true, ttl_s: 600, max_mb: 16}}
 """)
         self.proc = None
@@ -103,6 +115,7 @@ cache: {{enabled: true, ttl_s: 600, max_mb: 16}}
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
         if "listening on" not in line:
+            self.proc.wait(timeout=30)
             raise AssertionError("gateway did not start: " + line + self.proc.stderr.read())
         self.port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
 
@@ -125,6 +138,29 @@ cache: {{enabled: true, ttl_s: 600, max_mb: 16}}
         return resp, data
 
 
+class WebhookReceiver(ThreadingHTTPServer):
+    """A Slack-style incoming webhook on loopback that keeps what it is sent."""
+    daemon_threads = True
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
 def report(ledger, *args):
     p = subprocess.run([AIFINOPS, "report", "--db", ledger, "--format", "json", *args],
                        capture_output=True, text=True, check=True)
@@ -138,19 +174,25 @@ class GatewayTest(unittest.TestCase):
         cls.certs = Path(tempfile.mkdtemp(prefix="aifinops-certs-"))
         cls.pem = make_certificate(cls.certs)
         cls.tls_upstream = mock_upstream.start(certfile=str(cls.pem))
+        cls.idle_upstream = mock_upstream.start(idle_timeout=0.3)
+        cls.webhook = WebhookReceiver()
 
     @classmethod
     def tearDownClass(cls):
         cls.upstream.shutdown()
         cls.tls_upstream.shutdown()
+        cls.idle_upstream.shutdown()
+        cls.webhook.shutdown()
         shutil.rmtree(cls.certs, ignore_errors=True)
 
     def setUp(self):
         self.dir = Path(tempfile.mkdtemp(prefix="aifinops-gw-"))
         self.gw = Gateway(self.dir, self.upstream.server_port, self.tls_upstream.server_port,
-                          self.certs / "cert.pem")
+                          self.certs / "cert.pem", self.idle_upstream.server_port,
+                          self.webhook.server_port)
         self.gw.start()
         self.upstream.received.clear()
+        self.webhook.received.clear()
 
     def tearDown(self):
         self.gw.stop(signal.SIGKILL)
@@ -168,7 +210,7 @@ class GatewayTest(unittest.TestCase):
         tokens = report(self.gw.ledger, "--by", "team,model", "--metric", "tokens")
         rows = [{k: row[k] for k in ("team", "model", "tokens")} for row in tokens["rows"]]
         self.assertEqual(rows, [{"team": "team-a", "model": "gpt-4o-mini",
-                                           "tokens": usage["prompt_tokens"] + usage["completion_tokens"]}])
+                                 "tokens": usage["prompt_tokens"] + usage["completion_tokens"]}])
         cost = report(self.gw.ledger, "--by", "team,model", "--metric", "effective_cost")
         self.assertGreater(Decimal(str(cost["total"])), 0)
 
@@ -233,6 +275,17 @@ class GatewayTest(unittest.TestCase):
                 self.assertEqual(resp.status, status, data)
                 error = json.loads(data)["error"]
                 self.assertIn(text, error["message"])
+
+    def test_pooled_connections_the_upstream_closed_while_idle_are_replaced(self):
+        body = dict(CHAT, model="idle-model")
+        with ThreadPoolExecutor(4) as pool:  # several connections in the gateway's pool
+            statuses = list(pool.map(lambda _: self.gw.request("POST", "/v1/chat/completions", body)[0].status,
+                                     range(8)))
+        self.assertEqual(set(statuses), {200})
+        time.sleep(0.8)  # the upstream closes connections idle for 0.3 s
+        for _ in range(3):
+            resp, data = self.gw.request("POST", "/v1/chat/completions", body)
+            self.assertEqual(resp.status, 200, data)
 
     def test_rpm_limit_refuses_with_retry_after(self):
         statuses = [self.gw.request("POST", "/v1/chat/completions", CHAT, key="team-b")[0] for _ in range(3)]
@@ -336,6 +389,76 @@ class GatewayTest(unittest.TestCase):
         self.gw.start()  # recovers the spool into the ledger before serving
         self.gw.stop()
         self.assertEqual(report(self.gw.ledger, "--metric", "requests")["total"], 20)
+
+    def test_a_soft_budget_is_served_and_reported_once_per_period(self):
+        for _ in range(4):  # the third request takes the spend over the budget
+            self.assertEqual(self.gw.request("POST", "/v1/chat/completions", CHAT, key="team-d")[0].status, 200)
+        self.gw.stop()  # sends what is queued before it exits
+        self.assertEqual(len(self.webhook.received), 1, self.webhook.received)
+        path, message = self.webhook.received[0]
+        self.assertEqual(path, "/services/T000/B000/secret")
+        self.assertIn("Soft budget team=team-d (month) exceeded", message["text"])
+        self.assertIn("exceeded: 0.0000144 of 0.00001 USD spent", message["text"])
+        log = self.gw.proc.stderr.read()
+        self.assertEqual(log.count("Soft budget team=team-d (month) exceeded"), 1, log)
+        self.assertNotIn("secret", log)  # the webhook's path is a secret
+
+    def test_models_for_a_key_allowed_everything_include_the_catalog_of_the_default_route(self):
+        ids = [m["id"] for m in json.loads(self.gw.request("GET", "/v1/models")[1])["data"]]
+        self.assertEqual(ids, sorted(set(ids)))
+        for named in ("claude-sonnet-4-5", "my-gpt-deployment", "tls-model"):  # named by routes
+            self.assertIn(named, ids)
+        for catalog in ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small"):  # OpenAI's, via "*"
+            self.assertIn(catalog, ids)
+        self.assertNotIn("claude-3-5-haiku-20241022", ids)  # Anthropic's only through a named route
+        self.assertNotIn("*", ids)
+        restricted = json.loads(self.gw.request("GET", "/v1/models", key="team-b")[1])["data"]
+        self.assertEqual([m["id"] for m in restricted], ["gpt-4o-mini"])
+
+    def test_budgets_start_from_gateway_spend_only_not_from_provider_bills(self):
+        self.gw.stop()
+        today = datetime.now(timezone.utc).strftime("%Y-%m-%dT00:00:00Z")
+        bill = self.dir / "bill.csv"
+        bill.write_text("ChargePeriodStart,BilledCost,EffectiveCost,ServiceName,ResourceId,Tags\n"
+                        f'{today},5,5,Azure OpenAI,deployment-1,"{{""team"":""team-c""}}"\n')
+        subprocess.run([AIFINOPS, "ingest", str(bill), "--db", self.gw.ledger], check=True, capture_output=True)
+        self.assertEqual(report(self.gw.ledger, "--filter", "team=team-c")["total"], 5)
+        self.gw.start()  # team-c's hard budget is 0.0005 USD: the bill does not count against it
+        self.assertEqual(self.gw.request("POST", "/v1/chat/completions", dict(CHAT, max_tokens=5), key="team-c")[0].status, 200)
+        # Spend the gateway metered does count after a restart.
+        for _ in range(200):
+            if self.gw.request("POST", "/v1/chat/completions", dict(CHAT, max_tokens=5), key="team-c")[0].status == 429:
+                break
+        else:
+            self.fail("the budget was never exhausted")
+        self.gw.stop()
+        self.gw.start()
+        resp, data = self.gw.request("POST", "/v1/chat/completions", dict(CHAT, max_tokens=5), key="team-c")
+        self.assertEqual(resp.status, 429, data)
+
+
+class CommandTest(unittest.TestCase):
+    def test_keys_new_help_is_its_own(self):
+        out = subprocess.run([AIFINOPS, "gateway", "keys", "new", "--help"], capture_output=True, text=True,
+                             check=True).stdout
+        self.assertIn("--id", out)
+        self.assertIn("key_sha256", out)
+        self.assertNotIn("SIGTERM", out)  # the footer of `aifinops gateway`
+
+    def test_store_bodies_is_refused_with_the_key_named(self):
+        workdir = Path(tempfile.mkdtemp(prefix="aifinops-gw-"))
+        try:
+            config = workdir / "gateway.yaml"
+            config.write_text("upstreams:\n  - {name: a, kind: openai, base_url: http://127.0.0.1:9/v1}\n"
+                              "routes:\n  - {model: \"*\", upstream: a}\nstore_bodies: true\n")
+            p = subprocess.run([AIFINOPS, "gateway", "--config", str(config)], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(str(config), p.stderr)
+            self.assertIn("store_bodies", p.stderr)
+            self.assertIn("not supported", p.stderr)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

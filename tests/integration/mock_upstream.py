@@ -93,10 +93,12 @@ class Server(ThreadingHTTPServer):
         pass  # clients that go away mid-answer (timeouts, cut streams) are part of the tests
 
 
-def start(certfile=None):
+def start(certfile=None, idle_timeout=None):
     """Starts the mock on a free loopback port; returns the server (server.server_port).
-    With a certificate (PEM with its key) it speaks HTTPS."""
-    server = Server(("127.0.0.1", 0), Handler)
+    With a certificate (PEM with its key) it speaks HTTPS. With idle_timeout (seconds) it
+    closes keep-alive connections that stay idle that long, as providers do."""
+    handler = Handler if idle_timeout is None else type("IdleHandler", (Handler,), {"timeout": idle_timeout})
+    server = Server(("127.0.0.1", 0), handler)
     if certfile:
         import ssl
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
 #include <latch>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -22,12 +24,21 @@ Money usd(std::string_view text) { return *parse_decimal(text); }
 
 EpochMillis at(std::string_view timestamp) { return *parse_timestamp(timestamp) * 1000; }
 
+/// AdmissionRequest holds views: the strings and tags it shows live here, for the whole run.
+template <class T>
+const T& kept(T value) {
+  static std::mutex mutex;
+  static std::deque<T> values;
+  std::lock_guard<std::mutex> lock(mutex);
+  return values.emplace_back(std::move(value));
+}
+
 AdmissionRequest request(std::string key_id = "team-a-chatbot",
                          std::map<std::string, std::string> tags = {{"team", "team-a"}}) {
   AdmissionRequest r;
-  r.key_id = std::move(key_id);
+  r.key_id = kept(std::move(key_id));
   r.model = "gpt-4o";
-  r.tags = std::move(tags);
+  r.tags = &kept(std::move(tags));
   return r;
 }
 
@@ -298,26 +309,56 @@ TEST(BudgetTest, RefusalSaysWhatTheRequestMayCostWhenTheBudgetIsNotFull) {
   EXPECT_TRUE(store.admit(costing("0.5")).admitted);
 }
 
-TEST(BudgetTest, SoftBudgetAdmitsAndNotifiesTheCrossingOnce) {
+TEST(BudgetTest, SoftBudgetAdmitsAndNotifiesOncePerPeriodOnSettledSpend) {
   ManualClock clock;
   MemoryLimitStore store(
       {budget("team-a daily", {{"team", "team-a"}}, BudgetPeriod::kDay, "10", /*hard=*/false)},
       clock);
+  // Reservations over the amount are only a worst case: no notice until spend settles.
   Admission a = store.admit(costing("6"));
+  Admission b = store.admit(costing("6"));
   ASSERT_TRUE(a.admitted);
-  EXPECT_TRUE(a.soft_notices.empty());
+  ASSERT_TRUE(b.admitted);
+  EXPECT_TRUE(store.settle(a.reservation, 10, usd("6")).empty());
+  std::vector<SoftBudgetNotice> crossing = store.settle(b.reservation, 10, usd("5"));
+  ASSERT_EQ(crossing.size(), 1u);
+  EXPECT_EQ(crossing[0].budget, "team-a daily");
+  EXPECT_EQ(crossing[0].spent, usd("11"));
+  EXPECT_EQ(crossing[0].amount, usd("10"));
 
-  Admission crossing = store.admit(costing("6"));
-  ASSERT_TRUE(crossing.admitted);
-  ASSERT_EQ(crossing.soft_notices.size(), 1u);
-  EXPECT_EQ(crossing.soft_notices[0].budget, "team-a daily");
-  EXPECT_EQ(crossing.soft_notices[0].spent, usd("12"));
-  EXPECT_EQ(crossing.soft_notices[0].amount, usd("10"));
-
+  // Once per period: later requests stay admitted and silent.
   Admission after = store.admit(costing("1"));
   EXPECT_TRUE(after.admitted);
-  EXPECT_TRUE(after.soft_notices.empty());
-  EXPECT_EQ(store.budget_used("team-a daily"), usd("13"));
+  EXPECT_TRUE(store.settle(after.reservation, 10, usd("1")).empty());
+  EXPECT_EQ(store.budget_used("team-a daily"), usd("12"));
+
+  // The next day is a new period: crossing it again is reported again.
+  clock.advance_ms(int64_t{24} * 3600 * 1000);
+  Admission next = store.admit(costing("11"));
+  ASSERT_TRUE(next.admitted);
+  std::vector<SoftBudgetNotice> again = store.settle(next.reservation, 10, usd("11"));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_GT(again[0].period_start, crossing[0].period_start);
+}
+
+TEST(BudgetTest, SoftBudgetSeededOverItsAmountIsReportedOnTheFirstSettlement) {
+  ManualClock clock;
+  MemoryLimitStore store(
+      {budget("team-a daily", {{"team", "team-a"}}, BudgetPeriod::kDay, "10", /*hard=*/false)},
+      clock);
+  store.seed_budget_spend("team-a daily", usd("15"));
+  Admission a = store.admit(costing("1"));
+  ASSERT_TRUE(a.admitted);
+  EXPECT_EQ(store.settle(a.reservation, 1, usd("0.5")).size(), 1u);
+}
+
+TEST(BudgetTest, HardBudgetsSendNoNotices) {
+  ManualClock clock;
+  MemoryLimitStore store({budget("team-a daily", {{"team", "team-a"}}, BudgetPeriod::kDay, "10")},
+                         clock);
+  Admission a = store.admit(costing("1"));
+  ASSERT_TRUE(a.admitted);
+  EXPECT_TRUE(store.settle(a.reservation, 1, usd("10.5")).empty());
 }
 
 TEST(BudgetTest, ThrottlesLowPriorityKeysAboveNinetyPercent) {

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
 #include "tests/testing/temp_dir.h"
@@ -57,9 +61,14 @@ TEST(SpoolTest, DrainsIntoTheLedgerExactlyOnce) {
   EXPECT_EQ(*drained, 10);
   std::filesystem::copy_file(copy, ready);
   EXPECT_EQ(*drainer.drain_now(), 0);
-  // A torn last line is quarantined, not lost silently.
+  // A record torn by a crash is quarantined, not lost silently: here a process stopped
+  // mid-record, in the reserved room of its file (zeros after the torn bytes).
   ASSERT_TRUE((*spool)->append(sample_event(10)).has_value());
-  { std::ofstream(dir.file("spool") + "/current.jsonl", std::ios::app) << "{\"t\":17"; }
+  std::string current = dir.file("spool") + "/current.jsonl";
+  std::string crashed = to_json_line(sample_event(10)) + "{\"t\":17" + std::string(4096, '\0');
+  { std::ofstream(dir.file("crashed.jsonl")) << crashed; }
+  EXPECT_EQ(*drainer.drain_now(), 1);
+  std::filesystem::rename(dir.file("crashed.jsonl"), dir.file("spool") + "/ready-9.jsonl");
   EXPECT_EQ(*drainer.drain_now(), 1);
 
   auto ledger = ledger::open_ledger(dir.file("ledger.db"));
@@ -70,10 +79,65 @@ TEST(SpoolTest, DrainsIntoTheLedgerExactlyOnce) {
   ASSERT_TRUE(result.has_value()) << result.error().message;
   ASSERT_EQ(result->rows.size(), 1u);
   EXPECT_EQ(result->rows[0].keys, (std::vector<std::string>{"team-a", "gpt-4o-mini"}));
-  EXPECT_EQ(result->total, 11);
+  EXPECT_EQ(result->total, 12);
   spec.metric = ledger::Metric::kEffectiveCost;
   spec.group_by.clear();
-  EXPECT_EQ((*ledger)->query(spec)->total, 1234 * 11 + 55);
+  EXPECT_EQ((*ledger)->query(spec)->total, 1234 * 12 + 55 + 10);
+}
+
+TEST(SpoolTest, LinesAreWrittenFiguresFirstAndReadInAnyOrder) {
+  UsageEvent e = sample_event(2);
+  std::string line = to_json_line(e);
+  EXPECT_EQ(line.rfind("{\"t\":1735689602000,\"status\":200,\"in\":102,", 0), 0u) << line;
+  EXPECT_NE(line.find(",\"key\":\"team-a-chatbot\",\"tags\":{"), std::string::npos) << line;
+  // The order of earlier versions (descriptive members first) still reads.
+  std::string older =
+      R"({"t":1735689602000,"key":"team-a-chatbot","tags":{"project":"chat\"bot","team":"team-a"},)"
+      R"("model":"gpt-4o-mini","upstream":"openai","provider":"OpenAI","operation":"chat",)"
+      R"("status":200,"in":102,"cached":20,"cache_write":0,"out":50,"reasoning":10,"cost":1236,)"
+      R"("price":0,"latency_ms":12,"ttft_ms":3,"cache_hit":0,"saving":0,"estimated":0,"partial":0})";
+  UsageEvent back;
+  ASSERT_TRUE(from_json_line(older, back));
+  EXPECT_EQ(to_json_line(back), line);
+}
+
+TEST(SpoolTest, RecordsOfAProcessKilledWithoutCleanUpAreDrainedAfterTheRestart) {
+  testing::TempDir dir;
+  std::string spool_dir = dir.file("spool");
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Appends and dies at once: no destructor trims or closes the mapped file.
+    auto spool = Spool::open(spool_dir);
+    if (!spool) _exit(2);
+    for (int i = 0; i < 5; ++i)
+      if (!(*spool)->append(sample_event(i))) _exit(3);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  auto spool = Spool::open(spool_dir);  // hands the old file over
+  ASSERT_TRUE(spool.has_value()) << spool.error().message;
+  SpoolDrainer drainer(**spool, dir.file("ledger.db"));
+  auto drained = drainer.drain_now();
+  ASSERT_TRUE(drained.has_value()) << drained.error().message;
+  EXPECT_EQ(*drained, 5);
+}
+
+TEST(SpoolTest, AFullFileIsHandedOverByTheWriter) {
+  testing::TempDir dir;
+  auto spool = Spool::open(dir.file("spool"));
+  ASSERT_TRUE(spool.has_value()) << spool.error().message;
+  for (int i = 0; i < 40; ++i) {
+    UsageEvent e = sample_event(i);
+    e.model = std::string(300'000, 'm');  // a few of these fill the reserved room
+    ASSERT_TRUE((*spool)->append(e).has_value());
+  }
+  SpoolDrainer drainer(**spool, dir.file("ledger.db"));
+  auto drained = drainer.drain_now();
+  ASSERT_TRUE(drained.has_value()) << drained.error().message;
+  EXPECT_EQ(*drained, 40);
 }
 
 }  // namespace

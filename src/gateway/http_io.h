@@ -1,0 +1,268 @@
+// The gateway's HTTP/1.1 plumbing on Asio sockets, apart from what the gateway does with the
+// messages: deadlines checked by one watchdog timer instead of a timer per operation, reads
+// that parse what is already buffered before asking the socket for more, writes that try
+// the socket at once before waiting, and message heads written as text. Every one of these
+// saves system calls or trips through the event loop on each request (docs/gateway.md,
+// "Performance"). Included by server.cc only: Beast and Asio stay out of the public headers.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/as_tuple.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aifinops::gateway::http_io {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+inline constexpr auto kAsTuple = net::experimental::as_tuple(net::use_awaitable);
+
+/// A buffer over text that outlives the write it is part of.
+inline net::const_buffer cbuf(std::string_view text) {
+  return net::const_buffer(text.data(), text.size());
+}
+
+/// When the operation a connection is waiting on must have finished, and on which socket it
+/// waits. The connection's coroutine arms it before each read or write that may wait and
+/// disarms it after; the Watchdog cancels the operation once the time has passed, on the
+/// connection's executor (so never at the same time as the coroutine runs). Owned by a
+/// shared_ptr: a cancellation already posted may run after the connection has ended.
+class Deadline {
+ public:
+  explicit Deadline(net::any_io_executor executor) : executor_(std::move(executor)) {}
+
+  /// The next operation, on `socket`, must finish by `due`.
+  void arm(tcp::socket& socket, SteadyClock::time_point due) {
+    socket_ = &socket;
+    expired_ = false;
+    at_.store(due.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  /// The operation finished; the socket may go away.
+  void disarm() { at_.store(kNever, std::memory_order_relaxed); }
+  /// Whether the operation that just ended was cancelled for being late.
+  bool expired() const { return expired_; }
+
+ private:
+  friend class Watchdog;
+  static constexpr SteadyClock::rep kNever = std::numeric_limits<SteadyClock::rep>::max();
+
+  bool due(SteadyClock::rep now) const { return at_.load(std::memory_order_relaxed) <= now; }
+  /// On the connection's executor. The operation may have finished (and the deadline been
+  /// disarmed or armed again) since the watchdog saw it late: then there is nothing to do.
+  void fire() {
+    if (!due(SteadyClock::now().time_since_epoch().count())) return;
+    at_.store(kNever, std::memory_order_relaxed);
+    expired_ = true;
+    beast::error_code ignored;
+    socket_->cancel(ignored);
+  }
+
+  net::any_io_executor executor_;
+  std::atomic<SteadyClock::rep> at_{kNever};
+  tcp::socket* socket_ = nullptr;
+  bool expired_ = false;
+};
+
+/// Looks at every connection's deadline four times a second and cancels the operations that
+/// are late, so that timeouts hold to within a quarter of a second. beast::tcp_stream arms
+/// and cancels a timer around every read and write instead: a timerfd_settime call and one
+/// more completion handler per operation. Thread-safe.
+class Watchdog {
+ public:
+  static constexpr auto kTick = std::chrono::milliseconds(250);
+
+  void watch(const std::shared_ptr<Deadline>& deadline) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    deadlines_.push_back(deadline);
+  }
+
+  /// Ticks until the io_context stops.
+  net::awaitable<void> run() {
+    auto executor = co_await net::this_coro::executor;  // named: see the g++ 12 note in server.cc
+    net::steady_timer timer(executor);
+    for (;;) {
+      timer.expires_after(kTick);
+      auto [ec] = co_await timer.async_wait(kAsTuple);
+      if (ec) co_return;
+      check();
+    }
+  }
+
+ private:
+  void check() {
+    const SteadyClock::rep now = SteadyClock::now().time_since_epoch().count();
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Connections that have ended are dropped here rather than on their way out.
+    std::erase_if(deadlines_, [&](const std::weak_ptr<Deadline>& weak) {
+      std::shared_ptr<Deadline> deadline = weak.lock();
+      if (!deadline) return true;
+      if (deadline->due(now)) net::post(deadline->executor_, [deadline] { deadline->fire(); });
+      return false;
+    });
+  }
+
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<Deadline>> deadlines_;
+};
+
+/// Writes as much of `buffers` as the socket takes at once; the socket must be in
+/// non-blocking mode. A request or response of a few KB on a socket with room in its send
+/// buffer almost always goes out whole, with no trip through the event loop and no
+/// coroutine frame (an async_write posts its completion even when the data went out at
+/// once). Returns the bytes written; `ec` is set on an error other than a full buffer.
+template <class ConstBuffers>
+size_t write_now(tcp::socket& socket, const ConstBuffers& buffers, beast::error_code& ec) {
+  ec = {};
+  if (net::buffer_size(buffers) == 0) return 0;
+  size_t sent = socket.write_some(buffers, ec);
+  if (ec == net::error::would_block || ec == net::error::try_again) {
+    ec = {};
+    sent = 0;
+  }
+  return sent;
+}
+
+/// Writes the rest of `buffers` after write_now took the first `sent` bytes, waiting for
+/// room by `due`. `buffers` is taken by value: the coroutine starts only when awaited.
+template <class ConstBuffers>
+net::awaitable<beast::error_code> write_rest(tcp::socket& socket, ConstBuffers buffers,
+                                             size_t sent, Deadline& deadline,
+                                             SteadyClock::time_point due) {
+  beast::buffers_suffix<ConstBuffers> rest(buffers);
+  rest.consume(sent);
+  deadline.arm(socket, due);
+  auto [ec, n] = co_await net::async_write(socket, rest, kAsTuple);
+  deadline.disarm();
+  if (ec == net::error::operation_aborted && deadline.expired()) ec = beast::error::timeout;
+  co_return ec;
+}
+
+/// What read() waits for.
+enum class Until {
+  kHeader,   ///< the message's header is parsed
+  kMessage,  ///< the whole message is parsed (a buffer_body may stop it early: need_buffer)
+  kSome,     ///< some progress: a stream's body is relayed as it arrives
+};
+
+/// Reads from `stream` into `buffer` and parses into `parser` until `until`. What is already
+/// buffered is parsed first and the socket is read only when the parser needs more, so a
+/// body that came with its header costs no read and no trip through the event loop (Beast's
+/// async_read posts its completion even then). Same results as Beast's reads: need_buffer
+/// when a buffer_body is full, end_of_stream for a connection closed before any byte,
+/// partial_message when it is closed mid-message, beast::error::timeout when `due` passed
+/// first. `socket` is the stream's lowest layer (for the deadline).
+///
+/// NOTE: a read that finds no data yet costs a failed recv (EAGAIN) before it waits. Waiting
+/// for readability first (async_wait) costs an epoll_ctl instead, Asio's guard against a
+/// readiness reported while nobody waited: no system call saved, so reads start by reading.
+template <class Stream, class Parser>
+net::awaitable<beast::error_code> read(Stream& stream, tcp::socket& socket,
+                                       beast::flat_buffer& buffer, Parser& parser, Until until,
+                                       Deadline& deadline, SteadyClock::time_point due) {
+  parser.eager(until != Until::kHeader);
+  for (;;) {
+    if (buffer.size() > 0) {
+      beast::error_code ec;
+      const size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec && ec != http::error::need_more) co_return ec;
+      const bool satisfied = until == Until::kHeader    ? parser.is_header_done()
+                             : until == Until::kMessage ? parser.is_done()
+                                                        : used > 0 || parser.is_done();
+      if (satisfied) co_return beast::error_code{};
+      if (!ec && used > 0 && buffer.size() > 0) continue;  // stopped at an element's end
+    }
+    const size_t size = beast::read_size(buffer, 65536);
+    if (size == 0) co_return http::error::buffer_overflow;
+    auto space = buffer.prepare(size);
+    deadline.arm(socket, due);
+    auto [ec, n] = co_await stream.async_read_some(space, kAsTuple);
+    deadline.disarm();
+    buffer.commit(n);
+    if (ec == net::error::eof) {
+      if (!parser.got_some()) co_return http::error::end_of_stream;
+      beast::error_code eof;
+      parser.put_eof(eof);  // a body that runs to the end of the connection ends here
+      co_return eof;
+    }
+    if (ec == net::error::operation_aborted && deadline.expired()) co_return beast::error::timeout;
+    if (ec) co_return ec;
+  }
+}
+
+/// The head of a response the gateway writes itself: status line and headers, as Beast
+/// would write them for http::response with keep_alive() and prepare_payload() or
+/// chunked(true).
+struct ResponseHead {
+  unsigned status = 200;
+  unsigned version = 11;
+  bool keep_alive = true;
+  std::string_view content_type;
+  bool chunked = false;
+  size_t content_length = 0;  ///< when not chunked
+  std::string_view extra;     ///< further header lines, each ending in "\r\n"
+};
+
+inline void append_number(std::string& out, size_t n) {
+  char digits[24];
+  char* end = digits + sizeof digits;
+  char* p = end;
+  do {
+    *--p = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n != 0);
+  out.append(p, end);
+}
+
+inline void append_head(std::string& out, const ResponseHead& head) {
+  out.append(head.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(out, head.status);
+  out.push_back(' ');
+  beast::string_view reason = http::obsolete_reason(static_cast<http::status>(head.status));
+  out.append(reason.data(), reason.size());
+  out.append("\r\nContent-Type: ");
+  out.append(head.content_type);
+  out.append("\r\n");
+  out.append(head.extra);
+  if (head.version == 10 && head.keep_alive) out.append("Connection: keep-alive\r\n");
+  if (head.version != 10 && !head.keep_alive) out.append("Connection: close\r\n");
+  if (head.chunked) {
+    out.append("Transfer-Encoding: chunked\r\n\r\n");
+  } else {
+    out.append("Content-Length: ");
+    append_number(out, head.content_length);
+    out.append("\r\n\r\n");
+  }
+}
+
+/// The size line of one chunk of a chunked body ("1a2b\r\n").
+inline std::string_view chunk_size_line(size_t size, std::array<char, 20>& space) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char* end = space.data() + space.size();
+  char* p = end;
+  *--p = '\n';
+  *--p = '\r';
+  do {
+    *--p = kHex[size & 15];
+    size >>= 4;
+  } while (size != 0);
+  return std::string_view(p, static_cast<size_t>(end - p));
+}
+
+inline constexpr std::string_view kCrlf = "\r\n";
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
+}  // namespace aifinops::gateway::http_io
