@@ -247,16 +247,24 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir) {
       return make_error(ErrorCode::kIo, current + ": cannot hand over: " + errno_text());
   }
   if (auto started = spool->start_file(); !started) return Unexpected{started.error()};
+  // A spare left by an earlier run holds nothing: made anew.
+  if (auto spare = spool->prepare_spare(); !spare) return Unexpected{spare.error()};
   return spool;
 }
 
-Spool::~Spool() { close(file_); }
+Spool::~Spool() {
+  close(file_);
+  for (File& file : retired_) close(file);
+  if (spare_.fd >= 0) {
+    close(spare_);
+    ::unlink((dir_ + "/spare.jsonl").c_str());
+  }
+}
 
-Result<void> Spool::start_file() {
-  std::string current = dir_ + "/current.jsonl";
+Result<Spool::File> Spool::make_file(const std::string& path) {
   File file;
-  file.fd = ::open(current.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (file.fd < 0) return make_error(ErrorCode::kIo, current + ": cannot open: " + errno_text());
+  file.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (file.fd < 0) return make_error(ErrorCode::kIo, path + ": cannot open: " + errno_text());
   // The room is allocated on disk before it is mapped, so that writing into the mapping
   // cannot fault (SIGBUS) for want of space. Without it, records go out with pwrite.
   if (::fallocate(file.fd, 0, 0, static_cast<off_t>(kFileBytes)) == 0) {
@@ -267,10 +275,30 @@ Result<void> Spool::start_file() {
     } else if (::ftruncate(file.fd, 0) != 0) {
       std::string error = errno_text();
       ::close(file.fd);
-      return make_error(ErrorCode::kIo, current + ": cannot truncate: " + error);
+      return make_error(ErrorCode::kIo, path + ": cannot truncate: " + error);
     }
   }
-  file_ = file;
+  return file;
+}
+
+Result<void> Spool::start_file() {
+  auto file = make_file(dir_ + "/current.jsonl");
+  if (!file) return Unexpected{file.error()};
+  file_ = *file;
+  return {};
+}
+
+Result<void> Spool::prepare_spare() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (spare_.fd >= 0) return {};
+  }
+  // Only the drainer prepares a spare: creating, reserving and mapping the file happen
+  // outside the lock, so appends never wait for them.
+  auto file = make_file(dir_ + "/spare.jsonl");
+  if (!file) return Unexpected{file.error()};
+  std::lock_guard<std::mutex> lock(mutex_);
+  spare_ = *file;
   return {};
 }
 
@@ -296,14 +324,22 @@ Result<Spool::File> Spool::hand_over() {
   ++sequence_;
   File old = file_;
   file_ = File{};
+  // The spare the drainer prepared takes over: two renames under the lock, no allocation.
+  if (spare_.fd >= 0) {
+    std::string spare = dir_ + "/spare.jsonl";
+    if (::rename(spare.c_str(), current.c_str()) == 0) {
+      file_ = spare_;
+      spare_ = File{};
+      return old;
+    }
+  }
   // If no new file can be started, the next append tries again (and reports it).
   if (auto started = start_file(); !started)
     std::fprintf(stderr, "aifinops gateway: %s\n", started.error().message.c_str());
   return old;
 }
 
-Result<void> Spool::write_record(std::string_view figures, std::string_view description,
-                                 File& retired) {
+Result<void> Spool::write_record(std::string_view figures, std::string_view description) {
   const size_t size = figures.size() + description.size() + kLineEnd.size();
   if (file_.fd < 0) {
     if (auto started = start_file(); !started) return started;
@@ -313,7 +349,7 @@ Result<void> Spool::write_record(std::string_view figures, std::string_view desc
     // Full: handed over here (rare: the drainer does it every second); the caller closes
     // the old file after the lock. On failure the record goes after the room, with pwrite.
     auto handed = hand_over();
-    if (handed) retired = *handed;
+    if (handed) retired_.push_back(*handed);
     if (!handed) std::fprintf(stderr, "aifinops gateway: %s\n", handed.error().message.c_str());
     if (file_.fd < 0) return make_error(ErrorCode::kIo, dir_ + "/current.jsonl: no spool file");
   }
@@ -352,14 +388,8 @@ Result<void> Spool::write_record(std::string_view figures, std::string_view desc
 Result<void> Spool::append(const UsageFigures& figures, std::string_view description) {
   char figures_text[kFiguresBytes];  // encoded before the lock
   const size_t length = write_figures(figures, figures_text);
-  File retired;
-  Result<void> written;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    written = write_record(std::string_view(figures_text, length), description, retired);
-  }
-  close(retired);  // a file that filled up: unmapped and trimmed after the lock
-  return written;
+  std::lock_guard<std::mutex> lock(mutex_);
+  return write_record(std::string_view(figures_text, length), description);
 }
 
 Result<void> Spool::append(const UsageEvent& event) {
@@ -370,16 +400,29 @@ Result<void> Spool::append(const UsageEvent& event) {
 }
 
 Result<bool> Spool::rotate() {
-  File old;
+  // The next file is ready before the current one is handed over (and for an append that
+  // finds the current one full before the next rotation).
+  if (auto spare = prepare_spare(); !spare)
+    std::fprintf(stderr, "aifinops gateway: %s\n", spare.error().message.c_str());
+  std::vector<File> old;
+  bool handed_over = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (file_.bytes == 0) return false;
-    auto handed = hand_over();
-    if (!handed) return Unexpected{handed.error()};
-    old = *handed;
+    old.swap(retired_);  // files that filled up since the last rotation
+    if (file_.bytes > 0) {
+      auto handed = hand_over();
+      if (!handed) {
+        retired_.swap(old);
+        return Unexpected{handed.error()};
+      }
+      old.push_back(*handed);
+      handed_over = true;
+    }
   }
-  close(old);  // appends go on meanwhile
-  return true;
+  for (File& file : old) close(file);  // unmapped and trimmed here, while appends go on
+  if (auto spare = prepare_spare(); !spare)
+    std::fprintf(stderr, "aifinops gateway: %s\n", spare.error().message.c_str());
+  return handed_over || !old.empty();
 }
 
 // --- SpoolDrainer ---------------------------------------------------------------------------

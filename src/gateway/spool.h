@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "core/money.h"
 #include "core/result.h"
@@ -96,22 +97,29 @@ class Spool {
     size_t populated = 0; ///< bytes of the mapping already given pages (see write_record)
     int64_t bytes = 0;    ///< bytes of records in it
   };
+  /// A new, empty spool file at `path`, with its room reserved and mapped where possible.
+  Result<File> make_file(const std::string& path);
   /// Under mutex_ (or before the spool is shared): a new, empty current.jsonl.
   Result<void> start_file();
-  /// Under mutex_: current.jsonl becomes ready-<n>.jsonl and a new one starts. Returns the
-  /// old file, for close() after the lock is released: unmapping and trimming it take far
-  /// longer than the renaming and appends should not wait for them.
+  /// Without mutex_, from the drainer only: makes spare.jsonl, the next current file, unless
+  /// there is one.
+  Result<void> prepare_spare();
+  /// Under mutex_: current.jsonl becomes ready-<n>.jsonl and the spare (or else a new file)
+  /// takes its place. Returns the old file, for close() after the lock is released:
+  /// unmapping and trimming it take far longer than the renaming and appends should not
+  /// wait for them.
   Result<File> hand_over();
   /// Unmaps a file, trims its unused room and closes it.
   void close(File& file);
   /// Under mutex_: one line, the figures' text, then the description and the line's end. A
-  /// full file is handed over first and left in `retired`, for close() after the lock.
-  Result<void> write_record(std::string_view figures, std::string_view description,
-                            File& retired);
+  /// full file is handed over first and left in retired_, which the drainer closes.
+  Result<void> write_record(std::string_view figures, std::string_view description);
 
   std::mutex mutex_;
   std::string dir_;
   File file_;
+  File spare_;                 ///< the next current file, prepared by the drainer
+  std::vector<File> retired_;  ///< files that filled up, for the drainer to close
   uint64_t sequence_ = 0;
 };
 

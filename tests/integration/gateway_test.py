@@ -297,13 +297,13 @@ class GatewayTest(unittest.TestCase):
             return self.gw.request("POST", "/v1/chat/completions", dict(CHAT, max_tokens=20), key="team-c")[0].status
         with ThreadPoolExecutor(64) as pool:
             statuses = list(pool.map(one, range(64)))
-        self.assertIn(429, statuses)
-        self.assertIn(200, statuses)
+        self.assertIn(429, statuses, statuses)
+        self.assertIn(200, statuses, statuses)
         self.gw.stop()
         spent = Decimal(str(report(self.gw.ledger, "--filter", "team=team-c")["total"]))
         self.assertLessEqual(spent, Decimal("0.0005"))
         self.assertEqual(report(self.gw.ledger, "--filter", "team=team-c", "--metric", "requests")["total"],
-                         statuses.count(200))
+                         statuses.count(200), statuses)
 
     def test_low_priority_keys_are_throttled_first_near_the_budget(self):
         # Spend the team's budget step by step; past 90% the experimentation key is refused

@@ -5,8 +5,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "tests/testing/temp_dir.h"
 
@@ -129,7 +131,8 @@ TEST(SpoolTest, AFullFileIsHandedOverByTheWriter) {
   testing::TempDir dir;
   auto spool = Spool::open(dir.file("spool"));
   ASSERT_TRUE(spool.has_value()) << spool.error().message;
-  for (int i = 0; i < 40; ++i) {
+  // 24 MB: the first full file is replaced by the prepared spare, the next by a new file.
+  for (int i = 0; i < 80; ++i) {
     UsageEvent e = sample_event(i);
     e.model = std::string(300'000, 'm');  // a few of these fill the reserved room
     ASSERT_TRUE((*spool)->append(e).has_value());
@@ -137,7 +140,18 @@ TEST(SpoolTest, AFullFileIsHandedOverByTheWriter) {
   SpoolDrainer drainer(**spool, dir.file("ledger.db"));
   auto drained = drainer.drain_now();
   ASSERT_TRUE(drained.has_value()) << drained.error().message;
-  EXPECT_EQ(*drained, 40);
+  EXPECT_EQ(*drained, 80);
+  // Every ready file went into the ledger; what is left is the (empty) current file and
+  // the spare that the next full file will use.
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.file("spool")))
+    left.push_back(entry.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"current.jsonl", "spare.jsonl"}));
+  ASSERT_TRUE((*spool)->append(sample_event(1)).has_value());
+  drained = drainer.drain_now();
+  ASSERT_TRUE(drained.has_value()) << drained.error().message;
+  EXPECT_EQ(*drained, 1);
 }
 
 }  // namespace
