@@ -14,7 +14,7 @@ sed -i 's/worker_connections [0-9]*/worker_connections 8192/' "$RUN/nginx/nginx.
 nginx -c "$RUN/nginx/nginx.conf" -p "$RUN/nginx" &
 NGINX=$!
 sleep 1
-ulimit -n 65536 || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # as many descriptors as allowed
 "$AIFINOPS" gateway --config "$WORK/gw-stream.yaml" >/dev/null 2>"$RUN/gw.log" &
 GW=$!
 trap 'kill $GW 2>/dev/null; kill $NGINX 2>/dev/null; sleep 0.5; rm -rf "$RUN"' EXIT
