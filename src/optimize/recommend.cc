@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/json_text.h"
 #include "optimize/batch.h"
 #include "optimize/cache.h"
 #include "optimize/commitment.h"
@@ -144,6 +145,47 @@ Result<EpochSeconds> last_data_day_end(ledger::Ledger& ledger, EpochSeconds now)
   auto last = parse_timestamp(rows->rows.back().keys[0]);
   if (!last) return floor_day(now);
   return floor_day(*last) + 86400;
+}
+
+}  // namespace aifinops::optimize
+
+namespace aifinops::optimize {
+
+std::string recommendation_json(const Recommendation& r) {
+  std::string s = "{\"kind\":";
+  append_json_string(s, r.kind);
+  s += ",\"id\":";
+  append_json_string(s, r.id);
+  s += ",\"subject\":";
+  append_json_string(s, r.subject);
+  s += ",\"title\":";
+  append_json_string(s, r.title);
+  s += ",\"action\":";
+  append_json_string(s, r.action);
+  s += ",\"monthly_saving\":\"" + format_decimal_fixed(r.monthly_saving.nanos, 2) + "\",\"currency\":";
+  append_json_string(s, r.currency);
+  s += ",\"confidence\":\"" + std::string(confidence_name(r.confidence)) + "\",\"assumptions\":[";
+  for (size_t i = 0; i < r.assumptions.size(); ++i) {
+    if (i > 0) s += ',';
+    append_json_string(s, r.assumptions[i]);
+  }
+  s += "],\"evidence\":[";
+  for (size_t i = 0; i < r.evidence.size(); ++i) {
+    s += i > 0 ? ",{\"label\":" : "{\"label\":";
+    append_json_string(s, r.evidence[i].label);
+    s += ",\"value\":";
+    append_json_string(s, r.evidence[i].value);
+    s += '}';
+  }
+  s += "],\"dimensions\":{";
+  for (size_t i = 0; i < r.dimensions.size(); ++i) {
+    if (i > 0) s += ',';
+    append_json_string(s, r.dimensions[i].first);
+    s += ':';
+    append_json_string(s, r.dimensions[i].second);
+  }
+  s += "}}";
+  return s;
 }
 
 }  // namespace aifinops::optimize

@@ -85,3 +85,12 @@ std::string percent_text(double fraction);
 Result<EpochSeconds> last_data_day_end(ledger::Ledger& ledger, EpochSeconds now);
 
 }  // namespace aifinops::optimize
+
+namespace aifinops::optimize {
+
+/// One recommendation as a JSON object (docs/recommendations.md): kind, id, subject, title,
+/// action, monthly_saving (decimal string), currency, confidence, assumptions, evidence
+/// [{label, value}], dimensions {name: value}.
+std::string recommendation_json(const Recommendation& r);
+
+}  // namespace aifinops::optimize
