@@ -41,4 +41,12 @@ const GpuModelSpec* GpuModelTable::find(std::string_view model) const {
   return best;
 }
 
+std::optional<Decimal> GridIntensityTable::find(std::string_view region) const {
+  std::string key(region);
+  for (char& c : key) c = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+  auto it = g_per_kwh.find(key);
+  if (it == g_per_kwh.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace aifinops::pricing
