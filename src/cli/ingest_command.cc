@@ -9,6 +9,7 @@
 #include "allocate/tag_policy.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "ingest/formats.h"
 #include "ingest/ingest.h"
 
 namespace aifinops::cli {
@@ -125,12 +126,20 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       "Read cost-and-usage files (FOCUS 1.0-1.3 CSV, plain or .gz) into the ledger.\n"
       "Rows that cannot be read are quarantined with file, line and reason; rows read =\n"
       "ingested + quarantined. The same content twice is ingested once.");
-  cmd->add_option("FILE", flags->files, "Files to ingest")->required()->check(CLI::ExistingFile);
+  cmd->add_option("FILE", flags->files, "Files to ingest (or directories of pages, for the JSON formats)")
+      ->required()
+      ->check(CLI::ExistingPath);
   cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
   cmd->add_option("--config", flags->config,
                   "Policy file with tag aliases (default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");
-  cmd->add_option("--format", flags->format, "Input format")
-      ->check(CLI::IsMember({"auto", "focus"}))
+  std::vector<std::string> format_values{"auto"};
+  std::string format_help = "Input format (auto: detected from the content):";
+  for (const ingest::Format& f : ingest::formats()) {
+    format_values.emplace_back(f.name);
+    format_help += "\n  " + std::string(f.name) + ": " + std::string(f.description);
+  }
+  cmd->add_option("--format", flags->format, format_help)
+      ->check(CLI::IsMember(format_values))
       ->capture_default_str();
   cmd->add_flag("--strict", flags->strict,
                 "Any quarantined row is an error: nothing is ingested from that file, exit code 3");
