@@ -63,6 +63,7 @@ enum class Metric {
   kGpuMemoryPeakMib, ///< maximum memory used by one GPU in the group (read from records)
   kEnergyKwh,        ///< GPU energy from power telemetry, kWh (PUE not included)
   kCo2eKg,           ///< emissions: energy × PUE × grid intensity, set at ingest, kg CO2e
+  kGpuObservedHours, ///< GPU time covered by telemetry (not billed GPU-hours), hours
   kCount
 };
 bool metric_from_name(std::string_view name, Metric& out);

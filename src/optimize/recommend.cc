@@ -7,7 +7,9 @@
 #include "optimize/batch.h"
 #include "optimize/cache.h"
 #include "optimize/commitment.h"
+#include "optimize/idle_gpu.h"
 #include "optimize/model_fit.h"
+#include "optimize/rightsize.h"
 #include "optimize/waste.h"
 
 namespace aifinops::optimize {
@@ -15,6 +17,12 @@ namespace aifinops::optimize {
 const std::vector<RecommendationKind>& recommendation_kinds() {
   // The list of kinds, written out in one place: add a row to add a kind.
   static const std::vector<RecommendationKind> kinds = {
+      {"idle-gpu",
+       "GPUs under the utilisation threshold over the GPU window: wasted cost and a shutdown list "
+       "that honours shutdown_eligible",
+       &recommend_idle_gpu},
+      {"rightsize", "GPU hosts whose peak memory and compute fit a cheaper GPU instance, or no GPU",
+       &recommend_rightsize},
       {"commitment",
        "Reserved instances, savings plans or CUDs sized to the on-demand usage history (1- and "
        "3-year terms), and Azure PTU sizing from token throughput",

@@ -15,6 +15,7 @@
 #include "optimize/rate_tables.h"
 #include "optimize/recommendation.h"
 #include "pricing/catalog.h"
+#include "pricing/gpu_models.h"
 
 namespace aifinops::optimize {
 
@@ -31,6 +32,10 @@ struct RecommendContext {
   /// The time grain of usage histories (commitment, PTU): kDay answers from the day rollup
   /// (fast); kHour reads the records (exact for hourly data, slower on big ledgers).
   ledger::Grain grain = ledger::Grain::kDay;
+  // idle-gpu and rightsize (docs/gpu.md): their own window, the idle threshold, GPU specs.
+  int64_t gpu_window_days = 7;
+  Decimal idle_gpu_threshold{100'000'000};             ///< mean utilisation below this is idle (0.1 = 10%)
+  const pricing::GpuModelTable* gpu_models = nullptr;  ///< memory and throughput; may be null
 
   EpochSeconds from() const { return as_of - window_days * 86400; }
   /// A window total scaled to a 30-day month.

@@ -831,6 +831,7 @@ std::vector<std::string> metric_columns(Metric m) {
     case Metric::kGpuMemoryPeakMib: return {"gpu_memory_peak_mib"};
     case Metric::kEnergyKwh: return {"energy_millijoules"};
     case Metric::kCo2eKg: return {"co2e_milligrams"};
+    case Metric::kGpuObservedHours: return {"gpu_observed_milliseconds"};
     case Metric::kCount: break;
   }
   return {};
@@ -1034,7 +1035,8 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
       return;
     }
     switch (spec.metric) {
-      case Metric::kGpuHours: v = mul_div_round(v, kNanosPerUnit, 3'600'000); break;
+      case Metric::kGpuHours:
+      case Metric::kGpuObservedHours: v = mul_div_round(v, kNanosPerUnit, 3'600'000); break;
       case Metric::kEnergyKwh: v = mul_div_round(v, 10, 36); break;  // mJ -> nano-kWh
       case Metric::kCo2eKg: v *= 1000; break;                         // mg -> nano-kg
       default: break;

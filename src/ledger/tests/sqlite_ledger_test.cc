@@ -316,6 +316,7 @@ TEST_F(SqliteLedgerTest, GpuUtilizationIsARatioOfSumsAndThePeakAMaximum) {
   EXPECT_EQ(format_decimal(energy.total), "0.9");
   EXPECT_EQ(format_decimal(query({"day"}, {}, {}, {}, Metric::kCo2eKg).total), "0.36");
   EXPECT_EQ(query({}, {}, {}, {}, Metric::kGpuHours).total, 0);  // observed time is not billed time
+  EXPECT_EQ(format_decimal(query({"team"}, {}, {}, {}, Metric::kGpuObservedHours).total), "3");
 }
 
 TEST(SqliteLedgerMigrationTest, OpensAVersion2FileAddingTelemetryColumnsWithTheSameAnswers) {
