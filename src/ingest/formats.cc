@@ -10,8 +10,10 @@
 
 #include "ingest/file_input.h"
 #include "ingest/dcgm.h"
+#include "ingest/anthropic_usage.h"
 #include "ingest/focus_ingest.h"
 #include "ingest/openai_usage.h"
+#include "ingest/otlp.h"
 #include "ingest/native_export.h"
 #include "ingest/nvidia_smi.h"
 
@@ -23,6 +25,9 @@ namespace fs = std::filesystem;
 bool detect_focus(std::string_view head, const std::string&) { return looks_like_focus(head); }
 bool detect_openai_usage(std::string_view head, const std::string&) { return looks_like_openai_usage(head); }
 bool detect_openai_costs(std::string_view head, const std::string&) { return looks_like_openai_costs(head); }
+bool detect_anthropic_usage(std::string_view head, const std::string&) { return looks_like_anthropic_usage(head); }
+bool detect_anthropic_costs(std::string_view head, const std::string&) { return looks_like_anthropic_costs(head); }
+bool detect_otlp(std::string_view head, const std::string&) { return looks_like_otlp_traces(head); }
 bool detect_dcgm(std::string_view head, const std::string&) { return looks_like_dcgm(head); }
 bool detect_nvidia_smi(std::string_view head, const std::string&) { return looks_like_nvidia_smi(head); }
 
@@ -34,6 +39,12 @@ const Format kFormats[] = {
      detect_openai_usage, ingest_openai_usage},
     {"openai-costs", "OpenAI organisation Costs API pages (JSON file or directory of pages)",
      detect_openai_costs, ingest_openai_costs},
+    {"anthropic-usage", "Anthropic usage report pages (Admin API; JSON file or directory of pages)",
+     detect_anthropic_usage, ingest_anthropic_usage},
+    {"anthropic-costs", "Anthropic cost report pages (Admin API; JSON file or directory of pages)",
+     detect_anthropic_costs, ingest_anthropic_costs},
+    {"otlp", "OTLP/HTTP JSON trace exports with OpenTelemetry GenAI spans (file, JSON lines, or directory)",
+     detect_otlp, ingest_otlp},
     {"aws-cur", "AWS Cost and Usage Report, legacy or CUR 2.0 columns (CSV, plain or .gz)",
      looks_like_aws_cur, ingest_aws_cur},
     {"azure-cost", "Azure cost details export, EA or MCA, actual or amortized (CSV)",

@@ -309,7 +309,7 @@ class OpenAiPages {
           return sink_.quarantine(r.line, "input_cached_tokens",
                                   where + "cached and cache-write tokens exceed input_tokens", r.raw);
         facts.consumed_quantity = Decimal::from_units(facts.input_tokens + facts.output_tokens);
-        TokenPricing priced = price_tokens(context_.catalog, f.model, f.batch, facts);
+        TokenPricing priced = price_tokens(context_.catalog, f.model, f.batch, facts, /*aggregate=*/0);
         if (priced.price == nullptr)
           return sink_.quarantine(r.line, "model",
                                   where + priced.reason +
@@ -319,10 +319,12 @@ class OpenAiPages {
         if (priced.price->model != f.model) put_json_field(f.extra, "reported_model", f.model);
       } else {
         record[Attr::kModel] = f.model;
-        facts.consumed_quantity = Decimal::from_units(std::max<int64_t>(f.quantity_count, 0));
+        int64_t quantity = kind->quantity == "num_requests" ? f.requests : f.quantity_count;
+        facts.consumed_quantity = Decimal::from_units(std::max<int64_t>(quantity, 0));
         ++unpriced_[std::string(kind->operation)];
       }
     }
+    if (api_ == Api::kUsage) facts.pricing_quantity = facts.consumed_quantity;
     record[Attr::kPricingUnit] = record[Attr::kPricingUnit].empty() ? record[Attr::kConsumedUnit]
                                                                      : record[Attr::kPricingUnit];
     record[Attr::kTags] = close_json_object(std::move(f.tags));

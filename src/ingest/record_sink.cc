@@ -72,31 +72,57 @@ Result<void> RecordSink::append_views(int64_t attributes_id, const UsageFacts& f
   return {};
 }
 
-Result<void> RecordSink::append(Record& record,
-                                std::span<const std::pair<Attr, std::string>> defaults) {
+Result<int64_t> RecordSink::intern_record(Record& record,
+                                          std::span<const std::pair<Attr, std::string>> defaults) {
+  // The key is the record as the reader built it, plus the defaults and the policy digest:
+  // the policy maps equal input to equal output, so a cache hit skips parsing the tags.
+  // A domain prefix keeps these fingerprints apart from FOCUS's, which hash raw columns.
+  constexpr std::string_view kDomain = "record\x1e";
+  size_t need = kDomain.size() + policy_fingerprint_.size() + kAttrCount + 2 * defaults.size();
+  for (const std::string& v : record.attributes) need += v.size();
+  for (const auto& d : defaults) need += d.second.size();
+  if (key_.size() < need) key_.resize(need * 2);
+  char* out = key_.data();
+  std::memcpy(out, kDomain.data(), kDomain.size());
+  out += kDomain.size();
+  std::memcpy(out, policy_fingerprint_.data(), policy_fingerprint_.size());
+  out += policy_fingerprint_.size();
+  for (const std::string& v : record.attributes) {
+    if (!v.empty()) std::memcpy(out, v.data(), v.size());
+    out += v.size();
+    *out++ = '\x1f';
+  }
+  for (const auto& [attribute, value] : defaults) {
+    *out++ = (char)attribute;
+    if (!value.empty()) std::memcpy(out, value.data(), value.size());
+    out += value.size();
+    *out++ = '\x1f';
+  }
+  XXH128_hash_t h = XXH3_128bits(key_.data(), (size_t)(out - key_.data()));
+  ledger::Fingerprint fp{h.high64, h.low64};
+  if (auto it = ids_.find(fp); it != ids_.end()) return it->second;
+
   // Canonical dimensions from the raw tags; the policy's apply() keeps a slot whose storage
   // is already filled, so the reader's own values win.
   std::array<std::string, kAttrCount> storage;
   for (size_t i = (size_t)kFirstDimension; i <= (size_t)kLastDimension; ++i)
     storage[i] = record.attributes[i];
+  std::string extra = record[Attr::kExtra], tags = record[Attr::kTags];
   AttributeViews views = record.views();
-  if (!context_.tag_policy.apply(record[Attr::kTags], storage, views)) {
+  if (!context_.tag_policy.apply(tags, storage, views)) {
     // Not a JSON object: kept in `extra`, so that queries never see invalid JSON in tags.
-    std::string& extra = record[Attr::kExtra];
     std::string moved = extra.size() >= 2 && extra.back() == '}' ? extra.substr(0, extra.size() - 1) : "{";
     if (moved.size() > 1) moved.push_back(',');
     append_json_string(moved, "Tags");
     moved.push_back(':');
-    append_json_string(moved, record[Attr::kTags]);
+    append_json_string(moved, tags);
     moved.push_back('}');
     extra = std::move(moved);
-    record[Attr::kTags].clear();
-    views = record.views();
+    views[(size_t)Attr::kTags] = {};
+    views[(size_t)Attr::kExtra] = extra;
     for (size_t i = (size_t)kFirstDimension; i <= (size_t)kLastDimension; ++i)
       views[i] = storage[i];
   }
-  // A domain prefix keeps these fingerprints apart from FOCUS's, which hash raw columns.
-  constexpr std::string_view kDomain = "record\x1e";
   for (const auto& [attribute, value] : defaults) {
     size_t slot = (size_t)attribute;
     if (views[slot].empty()) {
@@ -104,32 +130,18 @@ Result<void> RecordSink::append(Record& record,
       views[slot] = storage[slot];
     }
   }
-  size_t need = kDomain.size() + policy_fingerprint_.size() + kAttrCount;
-  for (std::string_view v : views) need += v.size();
-  if (key_.size() < need) key_.resize(need * 2);
-  char* out = key_.data();
-  std::memcpy(out, kDomain.data(), kDomain.size());
-  out += kDomain.size();
-  std::memcpy(out, policy_fingerprint_.data(), policy_fingerprint_.size());
-  out += policy_fingerprint_.size();
-  for (std::string_view v : views) {
-    if (!v.empty()) std::memcpy(out, v.data(), v.size());
-    out += v.size();
-    *out++ = '\x1f';
-  }
-  XXH128_hash_t h = XXH3_128bits(key_.data(), (size_t)(out - key_.data()));
-  ledger::Fingerprint fp{h.high64, h.low64};
-  int64_t id = 0;
-  if (auto it = ids_.find(fp); it != ids_.end()) {
-    id = it->second;
-  } else {
-    auto interned = intern_views(views, fp);
-    if (!interned) return Unexpected{interned.error()};
-    if (ids_.size() >= kMaxCachedAttributeSets) ids_.clear();
-    id = *interned;
-    ids_.emplace(fp, id);
-  }
-  return append_views(id, record.facts, record.lineage.line);
+  auto interned = intern_views(views, fp);
+  if (!interned) return Unexpected{interned.error()};
+  if (ids_.size() >= kMaxCachedAttributeSets) ids_.clear();
+  ids_.emplace(fp, *interned);
+  return *interned;
+}
+
+Result<void> RecordSink::append(Record& record,
+                                std::span<const std::pair<Attr, std::string>> defaults) {
+  auto id = intern_record(record, defaults);
+  if (!id) return Unexpected{id.error()};
+  return append_views(*id, record.facts, record.lineage.line);
 }
 
 Result<void> RecordSink::quarantine(int64_t line, std::string column, std::string reason,

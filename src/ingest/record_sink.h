@@ -51,6 +51,11 @@ class RecordSink {
   Result<void> append(Record& record,
                       std::span<const std::pair<Attr, std::string>> defaults = {});
 
+  /// The attribute set id of a record (the first half of append): cached by the record's
+  /// attributes as built, so the policy runs once per distinct set.
+  Result<int64_t> intern_record(Record& record,
+                                std::span<const std::pair<Attr, std::string>> defaults = {});
+
   /// The hot path for readers that intern by their own fingerprint (FOCUS): the id of an
   /// attribute set, stored the first time. `fingerprint` must cover every view and the
   /// policy (see policy_fingerprint()).

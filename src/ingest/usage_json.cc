@@ -33,11 +33,11 @@ std::string_view trim(std::string_view s) {
 }
 
 bool digits_to_count(std::string_view s, int64_t& out) {
-  if (s.empty() || s.size() > 18) return false;  // 18 digits cannot overflow int64
+  if (s.empty() || s.size() > 19) return false;
   int64_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
+    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v)) return false;
   }
   out = v;
   return true;
@@ -196,7 +196,7 @@ Result<std::vector<BucketResult>> bucket_results(const PaddedJson& page, std::st
 }
 
 TokenPricing price_tokens(const pricing::Catalog& catalog, std::string_view model, bool batch,
-                          UsageFacts& facts) {
+                          UsageFacts& facts, std::optional<int64_t> aggregate_request_input) {
   TokenPricing result;
   if (model.empty()) {
     result.reason = "no model: token usage cannot be priced without one";
@@ -214,7 +214,24 @@ TokenPricing price_tokens(const pricing::Catalog& catalog, std::string_view mode
   }
   pricing::TokenUsage usage{facts.input_tokens,  facts.cached_input_tokens, facts.cache_write_tokens,
                             facts.output_tokens, facts.reasoning_tokens,    batch};
-  Money cost = pricing::token_cost(*price, usage);
+  Money cost;
+  if (!aggregate_request_input || price->tiers.empty()) {
+    cost = pricing::token_cost(*price, usage);
+  } else {
+    // The tier of the request size class, folded into the base prices, and no tiers left
+    // for token_cost to pick by the row's summed input.
+    pricing::ModelPrice flat = *price;
+    flat.tiers.clear();
+    for (const pricing::PriceTier& tier : price->tiers) {
+      if (*aggregate_request_input <= tier.above_input_tokens) break;
+      if (tier.prices.input) flat.prices.input = tier.prices.input;
+      if (tier.prices.cached_input) flat.prices.cached_input = tier.prices.cached_input;
+      if (tier.prices.cache_write) flat.prices.cache_write = tier.prices.cache_write;
+      if (tier.prices.output) flat.prices.output = tier.prices.output;
+      if (tier.prices.reasoning) flat.prices.reasoning = tier.prices.reasoning;
+    }
+    cost = pricing::token_cost(flat, usage);
+  }
   facts.list_cost = facts.contracted_cost = facts.billed_cost = facts.effective_cost = cost;
   facts.price_version = price->version;
   facts.flags |= kFlagPricedFromCatalog;

@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,8 +71,13 @@ struct TokenPricing {
 /// Prices facts' tokens at the catalog price of `model` in effect at the row's start, and
 /// sets every cost, price_version and kFlagPricedFromCatalog. On failure (no model, model
 /// unknown, not yet priced at that time) leaves the facts and names the cause in `reason`.
+/// A row of one request picks the long-context tier by its own input. A row that sums many
+/// requests (a usage report bucket) must not: its total input says nothing of each
+/// request's size, so `aggregate_request_input` gives the per-request size class instead
+/// (0: base prices; 200'001: the tier above 200k).
 TokenPricing price_tokens(const pricing::Catalog& catalog, std::string_view model, bool batch,
-                          UsageFacts& facts);
+                          UsageFacts& facts,
+                          std::optional<int64_t> aggregate_request_input = std::nullopt);
 
 /// The ProviderName a provider identifier stands for: "openai" -> "OpenAI", "anthropic" ->
 /// "Anthropic", "aws.bedrock" -> "AWS", "azure.ai.openai" -> "Azure OpenAI",
