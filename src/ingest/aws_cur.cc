@@ -146,19 +146,29 @@ class AwsCurMapper final : public NativeRowMapper {
     // BilledCost: the net unblended cost where the report has it, else the unblended cost.
     facts.billed_cost = has_net ? net : unblended;
     // EffectiveCost: commitments amortised to the usage they cover (converter's rules).
+    auto too_large = [&](int column) {
+      return bad_value(problem, names_[(size_t)column], f[(size_t)column], "is too large: the amount does not fit");
+    };
     if (equals_nocase(type, "SavingsPlanCoveredUsage")) facts.effective_cost = sp_effective;
-    else if (equals_nocase(type, "SavingsPlanRecurringFee")) facts.effective_cost = sp_total - sp_used;
-    else if (equals_nocase(type, "SavingsPlanNegation") || equals_nocase(type, "SavingsPlanUpfrontFee"))
+    else if (equals_nocase(type, "SavingsPlanRecurringFee")) {
+      if (__builtin_sub_overflow(sp_total.nanos, sp_used.nanos, &facts.effective_cost.nanos))
+        return too_large(sp_total_);
+    } else if (equals_nocase(type, "SavingsPlanNegation") || equals_nocase(type, "SavingsPlanUpfrontFee"))
       facts.effective_cost = Money{};
     else if (equals_nocase(type, "DiscountedUsage")) facts.effective_cost = ri_effective;
-    else if (equals_nocase(type, "RIFee")) facts.effective_cost = ri_unused_upfront + ri_unused_recurring;
+    else if (equals_nocase(type, "RIFee")) {
+      if (!add_money(ri_unused_upfront, ri_unused_recurring, facts.effective_cost))
+        return too_large(ri_unused_upfront_);
+    }
     else if (equals_nocase(type, "Fee") && !ri_arn.empty()) facts.effective_cost = Money{};
     else facts.effective_cost = facts.billed_cost;
     // ListCost: the public on-demand cost (the converter's rate × amount only where the
     // report has no cost column, so that list totals match the report's own);
     // ContractedCost: the unblended cost, which carries negotiated rates but no credits.
     if (has_public_cost) facts.list_cost = public_cost;
-    else if (has_public_rate && amount_ >= 0) facts.list_cost = times(public_rate, amount);
+    else if (has_public_rate && amount_ >= 0) {
+      if (!times(public_rate, amount, facts.list_cost)) return too_large(public_rate_);
+    }
     else facts.list_cost = unblended;
     facts.contracted_cost = unblended;
     facts.consumed_quantity = amount;

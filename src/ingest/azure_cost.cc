@@ -142,14 +142,23 @@ class AzureCostMapper final : public NativeRowMapper {
     // EffectiveCost: a commitment's purchase is spread over the usage it covers, so its
     // own effective cost is zero; covered usage in an actual-cost export has no cost but
     // an effective price.
+    auto too_large = [&](int column) {
+      return bad_value(problem, names_[(size_t)column], f[(size_t)column],
+                       "× Quantity is too large: the amount does not fit");
+    };
     if (purchase && commitment) facts.effective_cost = Money{};
-    else if (commitment && cost.nanos == 0 && !purchase) facts.effective_cost = times(effective_price, quantity);
-    else facts.effective_cost = cost;
+    else if (commitment && cost.nanos == 0 && !purchase) {
+      if (!times(effective_price, quantity, facts.effective_cost)) return too_large(effective_price_);
+    } else {
+      facts.effective_cost = cost;
+    }
     // ListCost: pay-as-you-go price × quantity; ContractedCost: the negotiated unit price.
-    facts.list_cost = has_payg && has_quantity && payg.nanos != 0 ? times(payg, quantity) : cost;
-    facts.contracted_cost = has_unit_price && has_quantity && unit_price.nanos != 0
-                                ? times(unit_price, quantity)
-                                : cost;
+    facts.list_cost = facts.contracted_cost = cost;
+    if (has_payg && has_quantity && payg.nanos != 0 && !times(payg, quantity, facts.list_cost))
+      return too_large(payg_);
+    if (has_unit_price && has_quantity && unit_price.nanos != 0 &&
+        !times(unit_price, quantity, facts.contracted_cost))
+      return too_large(unit_price_);
     if (purchase) facts.list_cost = facts.contracted_cost = cost;
 
     std::string_view unit = field(f, unit_);

@@ -77,7 +77,10 @@ bool read_credits(std::string_view text, Credits& out, std::string& reason) {
         (k == "type" ? type : k == "id" ? id : name) = std::string(s);
       }
     }
-    out.total += amount;
+    if (!add_money(out.total, amount, out.total)) {
+      reason = "sum to more than fits (credit amounts too large)";
+      return false;
+    }
     out.any = out.any || has_amount;
     if (type.rfind("COMMITTED_USAGE_DISCOUNT", 0) == 0 && out.cud_id.empty()) {
       out.cud_id = !id.empty() ? id : name;
@@ -160,7 +163,8 @@ class GcpBillingMapper final : public NativeRowMapper {
 
     // The invoice charges cost plus credits (credits are negative); Google's own FOCUS
     // view does the same sum. Cost before credits is the contracted cost.
-    facts.billed_cost = cost + credits.total;
+    if (!add_money(cost, credits.total, facts.billed_cost))
+      return bad_value(problem, names_[(size_t)cost_], field(f, cost_), "plus its credits is too large");
     facts.effective_cost = facts.billed_cost;
     facts.contracted_cost = cost;
     facts.list_cost = has_list ? cost_at_list : cost;

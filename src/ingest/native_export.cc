@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 
 #include "core/json_text.h"
@@ -238,8 +239,15 @@ std::optional<EpochSeconds> parse_native_time(std::string_view text) {
   return t + h * 3600 + m * 60 + s;
 }
 
-Money times(Decimal price, Decimal quantity) {
-  return Money{(int64_t)mul_div_round(price.nanos, quantity.nanos, kNanosPerUnit)};
+bool times(Decimal price, Decimal quantity, Money& out) {
+  __int128 r = mul_div_round(price.nanos, quantity.nanos, kNanosPerUnit);
+  if (r > INT64_MAX || r < INT64_MIN) return false;
+  out = Money{(int64_t)r};
+  return true;
+}
+
+bool add_money(Money a, Money b, Money& out) {
+  return !__builtin_add_overflow(a.nanos, b.nanos, &out.nanos);
 }
 
 bool bad_value(RowProblem& problem, const std::string& column, std::string_view value,

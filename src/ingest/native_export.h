@@ -106,8 +106,11 @@ bool parse_native_decimal(std::string_view text, Decimal& out, bool* present = n
 /// Parses the date-times native exports write: RFC 3339 and ISO 8601 variants,
 /// "2023-11-01 07:00:00 UTC", "2023-10-01T00:00Z", and US dates "9/21/2023".
 std::optional<EpochSeconds> parse_native_time(std::string_view text);
-/// price × quantity in nanos, rounded half-to-even.
-Money times(Decimal price, Decimal quantity);
+/// price × quantity in nanos, rounded half-to-even; false when it does not fit 64 bits
+/// (then the row is quarantined rather than stored wrong).
+bool times(Decimal price, Decimal quantity, Money& out);
+/// a + b; false on overflow.
+bool add_money(Money a, Money b, Money& out);
 /// The field at `index`, or empty when the column is absent.
 inline std::string_view field(const std::vector<std::string_view>& fields, int index) {
   return index < 0 || (size_t)index >= fields.size() ? std::string_view() : fields[(size_t)index];

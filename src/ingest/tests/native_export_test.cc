@@ -497,5 +497,46 @@ TEST_F(NativeExportTest, ARowWithTooFewFieldsIsQuarantinedWithItsLine) {
   EXPECT_EQ(total(Metric::kBilledCost), dec("1.5").nanos);
 }
 
+TEST_F(NativeExportTest, AmountsThatDoNotFitAreQuarantinedNotWrapped) {
+  std::string path = dir_.file("huge_azure.csv");
+  std::ofstream(path) << "Date,MeterCategory,CostInBillingCurrency,PayGPrice,Quantity\n"
+                         "11/03/2025,Storage,1.5,0.02,10\n"
+                         "11/03/2025,Storage,1,9000000000,9000000000\n";
+  std::string gcp = dir_.file("bad_credits.csv");
+  std::ofstream(gcp) << "usage_start_time,service.description,cost,credits\n"
+                        "2025-11-03 07:00:00 UTC,Compute Engine,1,\"[{\"\"amount\"\":\"\"x\"\"}]\"\n"
+                        "2025-11-03 07:00:00 UTC,Compute Engine,2,[]\n";
+  IngestContext context{*ledger_, catalog_, policy_};
+  auto s = ingest_native(context, path, IngestOptions{}, NativeFormat::kAzureCost);
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_EQ(s->rows_ingested, 1);
+  ASSERT_EQ(s->rows_quarantined, 1);
+  EXPECT_EQ(s->quarantined_sample[0].column, "PayGPrice");
+  EXPECT_EQ(total(Metric::kListCost), dec("0.2").nanos);
+  auto g = ingest_native(context, gcp, IngestOptions{}, NativeFormat::kGcpBilling);
+  ASSERT_TRUE(g.has_value()) << g.error().message;
+  EXPECT_EQ(g->rows_ingested, 1);
+  ASSERT_EQ(g->rows_quarantined, 1);
+  EXPECT_EQ(g->quarantined_sample[0].column, "credits");
+  EXPECT_NE(g->quarantined_sample[0].reason.find("not a decimal number"), std::string::npos);
+}
+
+TEST(NativeRowTest, AnUnknownLineItemTypeIsAnAdjustmentAndKeepsItsCost) {
+  auto mappings = FocusMappings::builtin();
+  ASSERT_TRUE(mappings.has_value());
+  std::vector<std::string_view> header = {"lineItem/UsageStartDate", "lineItem/LineItemType",
+                                          "lineItem/UnblendedCost", "lineItem/ProductCode"};
+  auto mapper = make_native_mapper(NativeFormat::kAwsCur, header, "x.csv", *mappings, nullptr);
+  ASSERT_TRUE(mapper.has_value()) << mapper.error().message;
+  Record r;
+  RowProblem problem;
+  ASSERT_TRUE((*mapper)->map({"2025-11-01T00:00:00Z", "SomeNewType", "3.5", "AmazonEC2"}, r, problem));
+  EXPECT_EQ(r[Attr::kChargeCategory], "Adjustment");
+  EXPECT_EQ(r.facts.billed_cost.nanos, dec("3.5").nanos);
+  EXPECT_EQ(r.facts.effective_cost.nanos, dec("3.5").nanos);
+  EXPECT_EQ(r[Attr::kServiceCategory], "Compute");
+  EXPECT_EQ(r[Attr::kProviderName], "AWS");
+}
+
 }  // namespace
 }  // namespace aifinops::ingest
