@@ -207,7 +207,7 @@ class AnthropicPages {
       facts.cache_write_tokens = writes;
       facts.output_tokens = f.output;
       if (f.requests >= 0) facts.requests = f.requests;
-      facts.consumed_quantity = facts.pricing_quantity = Decimal::from_units(facts.input_tokens + facts.output_tokens);
+      facts.consumed_quantity = facts.pricing_quantity = token_quantity(facts.input_tokens + facts.output_tokens);
       web_searches_ += f.web_searches > 0 ? 1 : 0;
       // token_cost charges cache writes at the 5-minute price; the 1-hour ones are billed at
       // twice the input price, so they go in as plain input and get a second input price below.

@@ -308,7 +308,7 @@ class OpenAiPages {
         if (f.cached + f.cache_write > facts.input_tokens)
           return sink_.quarantine(r.line, "input_cached_tokens",
                                   where + "cached and cache-write tokens exceed input_tokens", r.raw);
-        facts.consumed_quantity = Decimal::from_units(facts.input_tokens + facts.output_tokens);
+        facts.consumed_quantity = token_quantity(facts.input_tokens + facts.output_tokens);
         TokenPricing priced = price_tokens(context_.catalog, f.model, f.batch, facts, /*aggregate=*/0);
         if (priced.price == nullptr)
           return sink_.quarantine(r.line, "model",
@@ -320,7 +320,7 @@ class OpenAiPages {
       } else {
         record[Attr::kModel] = f.model;
         int64_t quantity = kind->quantity == "num_requests" ? f.requests : f.quantity_count;
-        facts.consumed_quantity = Decimal::from_units(std::max<int64_t>(quantity, 0));
+        facts.consumed_quantity = token_quantity(std::max<int64_t>(quantity, 0));
         ++unpriced_[std::string(kind->operation)];
       }
     }

@@ -95,12 +95,13 @@ bool attribute_count(const AnyValue& v, int64_t& out) {
   } else if (v.type != AnyValue::Type::kInt) {
     return false;
   }
-  if (t.empty() || t.size() > 18) return false;
+  if (t.empty() || t.size() > 13) return false;  // kMaxCount has 13 digits
   int64_t n = 0;
   for (char c : t) {
     if (c < '0' || c > '9') return false;
     n = n * 10 + (c - '0');
   }
+  if (n > kMaxCount) return false;
   out = n;
   return true;
 }
@@ -373,13 +374,13 @@ class OtlpParser {
     }
     int64_t line = lines_.line_at(span_.begin);
     std::string_view raw = text_.substr(span_.begin, std::min<size_t>(span_.end - span_.begin, kMaxQuarantineRaw));
-    std::string id = "span " + std::string(span_.span_id.empty() ? "(no spanId)" : span_.span_id) + ": ";
-    if (!span_.bad_usage.empty()) return visitor_.malformed(line, span_.bad_usage.substr(0, span_.bad_usage.find(':')), id + span_.bad_usage, raw);
+    auto id = [&] { return "span " + std::string(span_.span_id.empty() ? "(no spanId)" : span_.span_id) + ": "; };
+    if (!span_.bad_usage.empty()) return visitor_.malformed(line, span_.bad_usage.substr(0, span_.bad_usage.find(':')), id() + span_.bad_usage, raw);
     span_.has_start = nanos_of(start_text, span_.start_ns);
     span_.has_end = nanos_of(end_text, span_.end_ns);
     if (!span_.has_start)
       return visitor_.malformed(line, "startTimeUnixNano",
-                                id + "startTimeUnixNano \"" + std::string(start_text.substr(0, 40)) +
+                                id() + "startTimeUnixNano \"" + std::string(start_text.substr(0, 40)) +
                                     "\" is not a time in nanoseconds",
                                 raw);
     if (!span_.has_end || span_.end_ns < span_.start_ns) span_.end_ns = span_.start_ns;
@@ -468,10 +469,11 @@ std::vector<std::string_view> documents(std::string_view text) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = (char)std::tolower((unsigned char)c);
-  return out;
+bool same_ci(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower((unsigned char)a[i]) != std::tolower((unsigned char)b[i])) return false;
+  return true;
 }
 
 std::string_view normalized_operation(std::string_view op) {
@@ -498,16 +500,17 @@ class IngestVisitor : public SpanVisitor {
     facts.cached_input_tokens = span.usage[(int)UsageKey::kCacheRead];
     facts.cache_write_tokens = span.usage[(int)UsageKey::kCacheWrite];
     facts.reasoning_tokens = span.usage[(int)UsageKey::kReasoning];
-    std::string id = prefix_ + "span " + std::string(span.span_id.empty() ? "(no spanId)" : span.span_id) + ": ";
+    // Built only for a quarantine: this runs for every GenAI span.
+    auto id = [&] { return prefix_ + "span " + std::string(span.span_id.empty() ? "(no spanId)" : span.span_id) + ": "; };
     std::string_view raw = span_raw(span);
     // GenAI conventions count cached and cache-write tokens inside input_tokens.
     if (facts.cached_input_tokens + facts.cache_write_tokens > facts.input_tokens)
       return sink_.quarantine(line, "gen_ai.usage.input_tokens",
-                              id + "cache read and cache creation tokens exceed gen_ai.usage.input_tokens", raw);
+                              id() + "cache read and cache creation tokens exceed gen_ai.usage.input_tokens", raw);
     if (facts.reasoning_tokens > facts.output_tokens)
       return sink_.quarantine(line, "gen_ai.usage.output_tokens",
-                              id + "reasoning tokens exceed gen_ai.usage.output_tokens", raw);
-    facts.consumed_quantity = facts.pricing_quantity = Decimal::from_units(facts.input_tokens + facts.output_tokens);
+                              id() + "reasoning tokens exceed gen_ai.usage.output_tokens", raw);
+    facts.consumed_quantity = facts.pricing_quantity = token_quantity(facts.input_tokens + facts.output_tokens);
 
     std::string_view model = !span.response_model.empty() ? span.response_model : span.request_model;
     const pricing::ModelPrice* price = find_price(model, facts.charge_period_start);
@@ -520,7 +523,7 @@ class IngestVisitor : public SpanVisitor {
                                        : "model \"" + std::string(model) + "\" has no price in the catalog at " +
                                              format_timestamp(facts.charge_period_start) +
                                              " (add it with `aifinops prices`)";
-      return sink_.quarantine(line, model.empty() ? "gen_ai.request.model" : "gen_ai.response.model", id + why, raw);
+      return sink_.quarantine(line, model.empty() ? "gen_ai.request.model" : "gen_ai.response.model", id() + why, raw);
     }
     pricing::TokenUsage usage{facts.input_tokens, facts.cached_input_tokens, facts.cache_write_tokens,
                               facts.output_tokens, facts.reasoning_tokens, false};
@@ -558,7 +561,7 @@ class IngestVisitor : public SpanVisitor {
     for (const KeyValue& kv : span.tag_attributes) put(kv);
     for (const KeyValue& kv : resource.tag_attributes) put(kv);
     tags = close_json_object(std::move(tags));
-    if (!span.response_model.empty() && lower(span.response_model) != lower(price->model)) {
+    if (!span.response_model.empty() && !same_ci(span.response_model, price->model)) {
       std::string& extra = record_[Attr::kExtra];
       extra = "{";
       put_json_field(extra, "reported_model", span.response_model);
@@ -613,7 +616,9 @@ class IngestVisitor : public SpanVisitor {
 };
 
 /// Parses every document of a buffer; `visitor` sees each span.
-Result<void> parse_buffer(const PaddedJson& json, std::string_view text, TagKeys& tags, SpanVisitor& visitor) {
+Result<void> parse_buffer(const PaddedJson& json, TagKeys& tags, SpanVisitor& visitor) {
+  // Offsets (lines, quarantine text) are taken in the buffer simdjson reads.
+  std::string_view text(json.view().data(), json.view().size());
   OtlpParser parser(text, tags, visitor);
   simdjson::ondemand::parser json_parser;
   for (std::string_view doc : documents(text)) {
@@ -631,9 +636,9 @@ class IngestOtlp {
   Result<void> read(std::string& text, std::string prefix = {}) {
     PaddedJson json(text);
     IngestVisitor visitor(context_, sink_);
-    visitor.set_text(text);
+    visitor.set_text(std::string_view(json.view().data(), json.view().size()));
     visitor.set_prefix(std::move(prefix));
-    return parse_buffer(json, text, tags_, visitor);
+    return parse_buffer(json, tags_, visitor);
   }
 
  private:
@@ -746,7 +751,7 @@ Result<OtlpScan> scan_otlp_json(std::string_view body) {
   allocate::TagPolicy policy = allocate::TagPolicy::defaults();
   TagKeys tags(&policy);
   CountingVisitor visitor;
-  if (auto r = parse_buffer(json, text, tags, visitor); !r) return Unexpected{r.error()};
+  if (auto r = parse_buffer(json, tags, visitor); !r) return Unexpected{r.error()};
   return visitor.scan;
 }
 

@@ -51,12 +51,12 @@ bool json_count(simdjson::ondemand::value value, int64_t& out) {
   if (type == json_type::number) {
     std::string_view token = trim(value.raw_json_token());
     // "12.0" and "1e3" are whole in JSON's eyes but not counts a usage API sends.
-    return digits_to_count(token, out);
+    return digits_to_count(token, out) && out <= kMaxCount;
   }
   if (type == json_type::string) {
     std::string_view s;
     if (value.get_string().get(s) != SUCCESS) return false;
-    return digits_to_count(s, out);
+    return digits_to_count(s, out) && out <= kMaxCount;
   }
   return false;
 }
@@ -120,7 +120,10 @@ bool bucket_time(simdjson::ondemand::value value, EpochSeconds& out) {
 
 }  // namespace
 
-Result<std::vector<BucketResult>> bucket_results(const PaddedJson& page, std::string_view text) {
+Result<std::vector<BucketResult>> bucket_results(const PaddedJson& page, std::string_view) {
+  // Offsets are taken in the buffer simdjson reads (a copy when the text had no room for
+  // padding), so lines are counted in that buffer too.
+  std::string_view text(page.view().data(), page.view().size());
   auto fail = [](std::string what) -> Result<std::vector<BucketResult>> {
     return make_error(ErrorCode::kParse, std::move(what));
   };

@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <climits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,8 +55,16 @@ struct BucketResult {
 Result<std::vector<BucketResult>> bucket_results(const PaddedJson& page, std::string_view text);
 
 /// Reads a whole count: a JSON integer, or a string of digits (OTLP encodes int64 as a
-/// string). False for anything else (fractions, negatives, text), null included.
+/// string), up to kMaxCount. False for anything else (fractions, negatives, text), null included.
 bool json_count(simdjson::ondemand::value value, int64_t& out);
+/// Counts above this are refused as implausible (a trillion tokens in one row), which
+/// keeps sums of counts and their costs (even at $1,000 per million) inside int64.
+inline constexpr int64_t kMaxCount = 1'000'000'000'000;
+/// The consumed quantity of a token count: exact up to 9.2 billion units (the range of a
+/// nano-unit Decimal); beyond that 0, and the token columns still hold the exact count.
+inline Decimal token_quantity(int64_t tokens) {
+  return tokens <= INT64_MAX / kNanosPerUnit ? Decimal::from_units(tokens) : Decimal{};
+}
 /// Reads an exact decimal from a JSON number's own text or from a string; never via double.
 bool json_decimal(simdjson::ondemand::value value, Decimal& out);
 /// A scalar as text: strings unescaped, numbers and booleans as written, null as "".
