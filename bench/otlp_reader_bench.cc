@@ -73,7 +73,7 @@ constexpr Model kModels[] = {
     {"openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"},
     {"openai", "gpt-4o", "gpt-4o-2024-08-06"},
     {"anthropic", "claude-sonnet-4-20250514", "claude-sonnet-4-20250514"},
-    {"anthropic", "claude-3-5-haiku-20241022", "claude-3-5-haiku-20241022"},
+    {"anthropic", "claude-haiku-4-5", "claude-haiku-4-5-20251001"},
     {"aws.bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", "anthropic.claude-3-5-sonnet-20240620-v1:0"},
 };
 constexpr const char* kServices[] = {"checkout-assistant", "support-bot", "search-rag", "doc-summarizer"};
