@@ -29,9 +29,18 @@ std::string money(__int128 nanos) { return format_decimal_fixed(nanos, 2); }
 
 }  // namespace
 
+std::string catalog_model(const pricing::Catalog& catalog, std::string_view model, EpochSeconds at) {
+  // The most general spelling the catalog knows: a gateway records "gpt-4o" where the bill
+  // says "gpt-4o-2024-08-06", and the catalog lists both.
+  std::vector<std::string> candidates = pricing::model_name_candidates(model);
+  for (auto it = candidates.rbegin(); it != candidates.rend(); ++it)
+    if (const pricing::ModelPrice* p = catalog.find_model(*it, at)) return p->model;
+  return lower(model);
+}
+
 CostSide cost_side(const SideAttributes& a) {
   if (a.resource_type == "Virtual key") return CostSide::kMetered;
-  if (!missing(a.invoice_issuer) || !missing(a.billing_account_id)) return CostSide::kBilled;
+  if (!missing(a.charge_description) || !missing(a.billing_account_id)) return CostSide::kBilled;
   return CostSide::kMetered;
 }
 
@@ -55,10 +64,10 @@ std::string catalog_provider(std::string_view provider) {
 
 Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog& catalog,
                                   const ReconcileQuery& query) {
-  enum Key { kProvider, kModel, kResourceType, kInvoiceIssuer, kAccount, kTeam, kProject, kTime };
+  enum Key { kProvider, kModel, kResourceType, kDescription, kAccount, kTeam, kProject, kTime };
   std::vector<ledger::Dimension> group = {
       attribute(Attr::kProviderName),   attribute(Attr::kModel),     attribute(Attr::kResourceType),
-      attribute(Attr::kInvoiceIssuerName), attribute(Attr::kBillingAccountId), attribute(Attr::kTeam),
+      attribute(Attr::kChargeDescription), attribute(Attr::kBillingAccountId), attribute(Attr::kTeam),
       attribute(Attr::kProject)};
   if (query.grain != ledger::Grain::kNone) {
     ledger::Dimension t;
@@ -84,10 +93,7 @@ Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog
     std::string model;
     if (query.by_model) {
       auto [it, fresh] = model_names.try_emplace(k[kModel]);
-      if (fresh) {
-        const pricing::ModelPrice* p = missing(k[kModel]) ? nullptr : catalog.find_model(k[kModel], at);
-        it->second = p != nullptr ? p->model : missing(k[kModel]) ? "(none)" : lower(k[kModel]);
-      }
+      if (fresh) it->second = missing(k[kModel]) ? "(none)" : catalog_model(catalog, k[kModel], at);
       model = it->second;
     }
     ReconcileRow& r = rows[{period, provider, model}];
@@ -102,7 +108,7 @@ Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog
     if (!result) return Unexpected{result.error()};
     for (const ledger::QueryRow& q : result->rows) {
       const auto& k = q.keys;
-      CostSide side = cost_side({k[kResourceType], k[kInvoiceIssuer], k[kAccount]});
+      CostSide side = cost_side({k[kResourceType], k[kDescription], k[kAccount]});
       ReconcileRow& r = row_for(k);
       bool attributed = !missing(k[kTeam]) || !missing(k[kProject]);
       if (metric == ledger::Metric::kEffectiveCost) {

@@ -22,15 +22,18 @@ enum class CostSide { kMetered, kBilled };
 /// The attributes that tell a metered record from a billed one.
 struct SideAttributes {
   std::string_view resource_type;
-  std::string_view invoice_issuer;
+  std::string_view charge_description;
   std::string_view billing_account_id;
 };
 
 /// The one rule that decides the side, from what the ledger keeps per record:
 ///  - a gateway record (ResourceType "Virtual key") is metered;
-///  - a record with an invoice issuer or a billing account (FOCUS makes both mandatory, and
-///    the native-export and cost-API readers fill them) is billed;
-///  - anything else (usage-API pages, OTLP spans: usage with no invoice) is metered.
+///  - a record with a charge description or a billing account is billed: FOCUS makes both
+///    mandatory, the native-export readers fill both, and the cost-API readers (openai-costs,
+///    anthropic-costs) fill the description with the bill's line item;
+///  - anything else is metered: usage-API pages (openai-usage, anthropic-usage) and OTLP spans
+///    describe usage, not a line of a bill (they may name the invoice issuer, so that is no
+///    signal).
 /// Values "(none)" and "" mean missing.
 CostSide cost_side(const SideAttributes& a);
 
@@ -77,6 +80,10 @@ Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog
 /// A provider name in the catalog's spelling: "OpenAI" -> "openai", "Microsoft" -> "azure",
 /// "Amazon Web Services" -> "bedrock", "Google Cloud" -> "vertex_ai".
 std::string catalog_provider(std::string_view provider);
+
+/// A model name in the catalog's most general spelling: "gpt-4o-2024-08-06" -> "gpt-4o" when
+/// the catalog has gpt-4o, "openai/gpt-4o" -> "gpt-4o"; unknown names lower-cased.
+std::string catalog_model(const pricing::Catalog& catalog, std::string_view model, EpochSeconds at);
 
 /// The report as JSON (docs/reconcile.md).
 std::string reconcile_report_json(const ReconcileReport& report, const ReconcileQuery& query);

@@ -25,8 +25,15 @@ struct Discount {
   std::string source;
 };
 
+/// A user's rate (--rates) first, then the catalog's batch discount for the model, then the
+/// shipped table.
 bool discount_for(const RecommendContext& c, const std::string& provider, const std::string& model,
                   Discount& out) {
+  const BatchDiscount* table = c.rates->find_batch_discount(provider_key(provider));
+  if (table != nullptr && !table->shipped) {
+    out = {table->discount, table->source};
+    return true;
+  }
   if (c.catalog != nullptr) {
     if (const pricing::ModelPrice* p = c.catalog->find_model(model, c.as_of - 1);
         p != nullptr && p->batch_discount && p->batch_discount->nanos > 0) {
@@ -34,8 +41,8 @@ bool discount_for(const RecommendContext& c, const std::string& provider, const 
       return true;
     }
   }
-  if (const BatchDiscount* b = c.rates->find_batch_discount(provider_key(provider))) {
-    out = {b->discount, b->source};
+  if (table != nullptr) {
+    out = {table->discount, table->source};
     return true;
   }
   return false;

@@ -182,12 +182,14 @@ void add_commitment(const RecommendContext& c, const std::string& id, const std:
   out.push_back(std::move(r));
 }
 
-/// The discount for a provider, commitment type and term: the catalog's reserved price when
-/// it has one for the instance (1-year), else the rate table.
+/// The discount for a provider, commitment type and term: a user's rate, else the catalog's
+/// reserved price when it has one for the instance (1-year), else the shipped rate table.
 bool find_discount(const RecommendContext& c, const std::string& provider, const std::string& type,
                    int term, const pricing::GpuInstancePrice* catalog_price, TermResult& out) {
   out.term_years = term;
-  if (term == 1 && catalog_price != nullptr && catalog_price->reserved && catalog_price->on_demand &&
+  const CommitmentRate* rate = c.rates->find_commitment(provider, type, term);
+  // A user's rate (--rates) first, then the catalog's reserved price, then the shipped table.
+  if (term == 1 && (rate == nullptr || rate->shipped) && catalog_price != nullptr && catalog_price->reserved && catalog_price->on_demand &&
       catalog_price->on_demand->nanos > 0) {
     out.discount = Decimal{catalog_price->on_demand->nanos - catalog_price->reserved->nanos};
     out.discount = Decimal{(int64_t)mul_div_round(out.discount.nanos, kNanosPerUnit,
@@ -195,7 +197,6 @@ bool find_discount(const RecommendContext& c, const std::string& provider, const
     out.discount_source = "catalog reserved price of " + catalog_price->sku;
     return out.discount.nanos > 0;
   }
-  const CommitmentRate* rate = c.rates->find_commitment(provider, type, term);
   if (rate == nullptr) return false;
   out.rate = rate;
   out.discount = rate->discount;

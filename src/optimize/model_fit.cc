@@ -7,6 +7,13 @@
 namespace aifinops::optimize {
 namespace {
 
+bool same_benchmark(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower((unsigned char)a[i]) != std::tolower((unsigned char)b[i])) return false;
+  return true;
+}
+
 struct Usage {
   std::string provider, model;
   pricing::TokenUsage tokens;
@@ -15,16 +22,20 @@ struct Usage {
 
 /// A model's score: business.yaml's model_quality first (the organisation's own figure),
 /// then the shipped table. Empty source = business.yaml.
-bool score_of(const RecommendContext& c, const std::string& model, Decimal& score, std::string& source) {
-  for (const std::string& candidate : pricing::model_name_candidates(model))
-    for (const auto& [name, value] : c.business->model_quality)
-      for (const std::string& own : pricing::model_name_candidates(name))
-        if (own == candidate) {
-          score = value;
-          source = "business.yaml model_quality";
-          return true;
-        }
-  if (const ModelScore* s = c.rates->find_score(model, c.business->quality_benchmark)) {
+bool score_of(const RecommendContext& c, const std::string& benchmark, const std::string& model,
+              Decimal& score, std::string& source) {
+  // business.yaml's model_quality is on its quality_benchmark.
+  if (same_benchmark(benchmark, c.business->quality_benchmark)) {
+    for (const std::string& candidate : pricing::model_name_candidates(model))
+      for (const auto& [name, value] : c.business->model_quality)
+        for (const std::string& own : pricing::model_name_candidates(name))
+          if (own == candidate) {
+            score = value;
+            source = "business.yaml model_quality";
+            return true;
+          }
+  }
+  if (const ModelScore* s = c.rates->find_score(model, benchmark)) {
     score = s->score;
     source = s->source + " (" + s->date + ")";
     return true;
@@ -40,7 +51,7 @@ struct Candidate {
 };
 
 /// Models that have a score and a catalog price now: business.yaml's and the table's.
-std::vector<Candidate> candidates(const RecommendContext& c) {
+std::vector<Candidate> candidates(const RecommendContext& c, const std::string& benchmark) {
   std::vector<Candidate> out;
   std::set<std::string> seen;
   auto add = [&](const std::string& name) {
@@ -51,17 +62,12 @@ std::vector<Candidate> candidates(const RecommendContext& c) {
     Candidate cand;
     cand.model = price->model;
     cand.price = price;
-    if (!score_of(c, name, cand.score, cand.score_source)) return;
+    if (!score_of(c, benchmark, name, cand.score, cand.score_source)) return;
     out.push_back(std::move(cand));
   };
   for (const auto& [name, value] : c.business->model_quality) add(name);
   for (const ModelScore& s : c.rates->model_scores) {
-    if (s.benchmark.size() != c.business->quality_benchmark.size()) continue;
-    bool same = true;
-    for (size_t i = 0; i < s.benchmark.size(); ++i)
-      same &= std::tolower((unsigned char)s.benchmark[i]) ==
-              std::tolower((unsigned char)c.business->quality_benchmark[i]);
-    if (!same) continue;
+    if (!same_benchmark(s.benchmark, benchmark)) continue;
     add(s.model);
     for (const std::string& a : s.aliases) add(a);
   }
@@ -106,10 +112,11 @@ Result<std::vector<Recommendation>> recommend_model_fit(const RecommendContext& 
       }
     }
   }
-  const std::vector<Candidate> all = candidates(c);
-  const std::string& benchmark = c.business->quality_benchmark;
   for (size_t w = 0; w < usage.size(); ++w) {
     const analyze::WorkloadQuality& workload = c.business->workloads[w];
+    const std::string& benchmark =
+        workload.benchmark.empty() ? c.business->quality_benchmark : workload.benchmark;
+    const std::vector<Candidate> all = candidates(c, benchmark);
     for (const auto& [key, u] : usage[w]) {
       if (u.tokens.input + u.tokens.output <= 0) continue;
       const pricing::ModelPrice* current =
@@ -135,7 +142,7 @@ Result<std::vector<Recommendation>> recommend_model_fit(const RecommendContext& 
       if (best == nullptr || best_cost >= current_cost) continue;
       Decimal current_score;
       std::string current_source;
-      bool current_scored = score_of(c, u.model, current_score, current_source);
+      bool current_scored = score_of(c, benchmark, u.model, current_score, current_source);
       Recommendation r;
       r.kind = "model-fit";
       r.id = "model-fit:" + workload.name + "/" + u.model;

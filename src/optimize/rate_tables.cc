@@ -240,6 +240,10 @@ Result<RateTables> builtin_rate_tables() {
     if (auto r = parse_rate_tables_yaml(config::embedded_text(file), file.name, tables); !r)
       return Unexpected{r.error()};
   }
+  // A user's rates file replaces these rows; until then they rank below the catalog's own
+  // figures (a reserved price, a batch discount), which are specific to the model or SKU.
+  for (CommitmentRate& r : tables.commitments) r.shipped = true;
+  for (BatchDiscount& b : tables.batch_discounts) b.shipped = true;
   return tables;
 }
 

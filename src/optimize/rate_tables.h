@@ -22,6 +22,7 @@ struct CommitmentRate {
   Decimal discount;      ///< 0.37 = 37% off on-demand
   std::string basis;     ///< "published rate", "published maximum", "planning default"
   std::string source;    ///< URL or document, with date
+  bool shipped = false;  ///< from the built-in table (a user's --rates row is not)
 };
 
 /// A batch-API discount (a fraction off the synchronous price).
@@ -29,6 +30,7 @@ struct BatchDiscount {
   std::string provider;
   Decimal discount;
   std::string source;
+  bool shipped = false;  ///< from the built-in table (a user's --rates row is not)
 };
 
 /// A provisioned-throughput offer for one model (Azure OpenAI PTU).

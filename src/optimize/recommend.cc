@@ -146,10 +146,10 @@ Result<EpochSeconds> last_data_day_end(ledger::Ledger& ledger, EpochSeconds now)
   ledger::QuerySpec spec;
   spec.group_by.push_back(time_dimension(ledger::Grain::kDay));
   spec.metric = ledger::Metric::kEffectiveCost;
-  spec.to = floor_day(now) + 86400;
+  spec.to = floor_day(now);  // today is incomplete: left out while earlier days have data
   auto rows = ledger.query(spec);
   if (!rows) return Unexpected{rows.error()};
-  if (rows->rows.empty()) return floor_day(now);
+  if (rows->rows.empty()) return floor_day(now) + 86400;
   auto last = parse_timestamp(rows->rows.back().keys[0]);
   if (!last) return floor_day(now);
   return floor_day(*last) + 86400;

@@ -85,8 +85,8 @@ std::string money_text(__int128 nanos);
 /// A fraction as a percentage with one decimal: 0.4567 -> "45.7%".
 std::string percent_text(double fraction);
 
-/// The end of the last day with records (never a day after `now`'s day): the default as-of,
-/// so that a window covers data rather than an empty today. Ledger empty: floor_day(now).
+/// The end of the last day before today with records: the default as-of, so that a window
+/// covers data rather than an incomplete today. No earlier records: the end of today.
 Result<EpochSeconds> last_data_day_end(ledger::Ledger& ledger, EpochSeconds now);
 
 }  // namespace aifinops::optimize

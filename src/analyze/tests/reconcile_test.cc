@@ -11,7 +11,8 @@ __int128 usd(int64_t units) { return (__int128)units * kNanosPerUnit; }
 
 pricing::Catalog catalog() {
   pricing::Catalog c;
-  for (const char* name : {"gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-20241022"}) {
+  // The catalog lists the dated snapshot beside the alias, as LiteLLM's does.
+  for (const char* name : {"gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-mini", "claude-3-5-sonnet-20241022"}) {
     pricing::ModelPrice p;
     p.model = name;
     p.provider = std::string(name).rfind("claude", 0) == 0 ? "anthropic" : "openai";
@@ -53,7 +54,11 @@ class ReconcileTest : public ::testing::Test {
     metered("gpt-4o", "2025-10-01T10:00:00Z", "60", 600'000, "search");
     metered("gpt-4o", "2025-10-01T12:00:00Z", "20", 200'000, "");
     metered("gpt-4o", "2025-10-02T10:00:00Z", "50", 500'000, "search");
-    metered("gpt-4o-mini", "2025-10-01T13:00:00Z", "5", 50'000, "search");
+    // A usage-API record: it names the invoice issuer but is no bill line.
+    b_.add({{Attr::kProviderName, "OpenAI"}, {Attr::kInvoiceIssuerName, "OpenAI"}, {Attr::kResourceType, "API key"},
+            {Attr::kServiceCategory, "AI and Machine Learning"}, {Attr::kChargeCategory, "Usage"},
+            {Attr::kModel, "gpt-4o-mini"}, {Attr::kTeam, "search"}},
+           "2025-10-01T13:00:00Z", "5", [](UsageFacts& f) { tokens(f, 50'000); });
     // Neither side: a tax line and a compute charge.
     b_.add({{Attr::kProviderName, "OpenAI"}, {Attr::kInvoiceIssuerName, "OpenAI"},
             {Attr::kServiceCategory, "AI and Machine Learning"}, {Attr::kChargeCategory, "Tax"}},
@@ -80,12 +85,13 @@ class ReconcileTest : public ::testing::Test {
   pricing::Catalog catalog_ = catalog();
 };
 
-TEST(CostSideTest, GatewayRecordsAreMeteredBillsAreBilledUsageFeedsAreMetered) {
+TEST(CostSideTest, GatewayAndUsageFeedsAreMeteredBillLinesAreBilled) {
   EXPECT_EQ(cost_side({"Virtual key", "", ""}), CostSide::kMetered);
-  EXPECT_EQ(cost_side({"Virtual key", "OpenAI", "org-1"}), CostSide::kMetered);
-  EXPECT_EQ(cost_side({"(none)", "OpenAI", "(none)"}), CostSide::kBilled);
-  EXPECT_EQ(cost_side({"", "", "123456789012"}), CostSide::kBilled);
-  EXPECT_EQ(cost_side({"(none)", "(none)", "(none)"}), CostSide::kMetered);
+  EXPECT_EQ(cost_side({"Virtual key", "gpt-4o input", "org-1"}), CostSide::kMetered);
+  EXPECT_EQ(cost_side({"(none)", "gpt-4o-2024-08-06, input", "(none)"}), CostSide::kBilled);  // cost API
+  EXPECT_EQ(cost_side({"", "", "123456789012"}), CostSide::kBilled);                             // FOCUS
+  EXPECT_EQ(cost_side({"API key", "(none)", "(none)"}), CostSide::kMetered);                   // usage API
+  EXPECT_EQ(cost_side({"(none)", "(none)", "(none)"}), CostSide::kMetered);                    // OTLP
 }
 
 TEST_F(ReconcileTest, TotalsShowTheKnownUnmeteredShare) {

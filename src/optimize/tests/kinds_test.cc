@@ -120,7 +120,8 @@ class KindsTest : public ::testing::Test {
     catalog_.add(price("o1", "openai", "15", "60"));
     ASSERT_TRUE(analyze::parse_business_yaml("workloads:\n"
                                              "  - {name: sentiment, required_quality: 80}\n"
-                                             "  - {name: legal, scope: {project: legal}, required_quality: 85}\n",
+                                             "  - {name: legal, scope: {project: legal}, required_quality: 85,\n"
+                                             "     benchmark: MMLU}\n",
                                              "business.yaml", business_)
                     .has_value());
     auto t = builtin_rate_tables();
@@ -192,6 +193,15 @@ TEST_F(KindsTest, ModelFitRespectsTheOrganisationsOwnScores) {
   // Our own evaluation says gpt-4o-mini scores 79 on this benchmark: nothing cheaper qualifies.
   business_.model_quality["gpt-4o-mini"] = usd("79");
   EXPECT_TRUE(run(&recommend_model_fit).empty());
+}
+
+TEST_F(KindsTest, ModelFitUsesTheWorkloadsOwnBenchmark) {
+  EXPECT_EQ(business_.workloads[1].benchmark, "MMLU");  // read from business.yaml
+  // No shipped scores on this benchmark: no model can be shown to qualify.
+  business_.workloads[0].benchmark = "GPQA";
+  EXPECT_TRUE(run(&recommend_model_fit).empty());
+  business_.workloads[0].benchmark = "mmlu";  // case does not matter
+  EXPECT_EQ(run(&recommend_model_fit).size(), 1u);
 }
 
 TEST_F(KindsTest, PtuSizingCoversFlatTrafficWithAnnualReservation) {
