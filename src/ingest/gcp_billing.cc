@@ -92,8 +92,8 @@ bool read_credits(std::string_view text, Credits& out, std::string& reason) {
 
 class GcpBillingMapper final : public NativeRowMapper {
  public:
-  GcpBillingMapper(const NativeHeader& h, const FocusMappings& mappings, const pricing::Catalog* catalog)
-      : mappings_(mappings), catalog_(catalog), names_(h.names()) {
+  GcpBillingMapper(const NativeHeader& h, const FocusMappings& mappings)
+      : mappings_(mappings), names_(h.names()) {
     start_ = h.find("usage_start_time");
     end_ = h.find("usage_end_time");
     cost_ = h.find("cost");
@@ -266,7 +266,6 @@ class GcpBillingMapper final : public NativeRowMapper {
           facts.gpu_milliseconds = (int64_t)mul_div_round(amount.nanos, 1000, kNanosPerUnit);
       }
     }
-    (void)catalog_;
 
     std::string extra = "{";
     if (std::string_view id = field(f, service_id_); !id.empty()) add_json_member(extra, "x_ServiceId", id);
@@ -279,7 +278,6 @@ class GcpBillingMapper final : public NativeRowMapper {
 
  private:
   const FocusMappings& mappings_;
-  const pricing::Catalog* catalog_;
   std::vector<std::string> names_;
   int start_, end_, cost_, cost_at_list_, credits_, currency_, service_, service_id_, sku_, sku_id_,
       project_, project_name_, project_labels_, labels_, tags_, region_, location_, zone_, resource_,
@@ -292,8 +290,8 @@ class GcpBillingMapper final : public NativeRowMapper {
 Result<std::unique_ptr<NativeRowMapper>> make_gcp_billing_mapper(const NativeHeader& header,
                                                                  const std::string& path,
                                                                  const FocusMappings& mappings,
-                                                                 const pricing::Catalog* catalog) {
-  auto mapper = std::make_unique<GcpBillingMapper>(header, mappings, catalog);
+                                                                 const pricing::Catalog*) {
+  auto mapper = std::make_unique<GcpBillingMapper>(header, mappings);
   std::string missing;
   if (!mapper->ready(missing))
     return make_error(ErrorCode::kParse, path + ": line 1: the header has no " + missing +

@@ -13,8 +13,8 @@ bool equals_nocase(std::string_view a, std::string_view b) {
 
 class OciCostMapper final : public NativeRowMapper {
  public:
-  OciCostMapper(const NativeHeader& h, const FocusMappings& mappings, const pricing::Catalog* catalog)
-      : mappings_(mappings), catalog_(catalog), names_(h.names()) {
+  OciCostMapper(const NativeHeader& h, const FocusMappings& mappings)
+      : mappings_(mappings), names_(h.names()) {
     start_ = h.find("lineItem/intervalUsageStart");
     end_ = h.find("lineItem/intervalUsageEnd");
     cost_ = h.find("cost/myCost");
@@ -127,7 +127,6 @@ class OciCostMapper final : public NativeRowMapper {
       if (gpu.empty() && contains_nocase(description, "GPU3")) gpu = "V100";
       if (!gpu.empty()) r[Attr::kGpuType] = gpu;
     }
-    (void)catalog_;
 
     std::string extra = "{";
     if (std::string_view s = field(f, subscription_); !s.empty()) add_json_member(extra, "x_SubscriptionId", s);
@@ -140,7 +139,6 @@ class OciCostMapper final : public NativeRowMapper {
 
  private:
   const FocusMappings& mappings_;
-  const pricing::Catalog* catalog_;
   std::vector<std::string> names_;
   int start_, end_, cost_, unit_price_, quantity_, currency_, service_, description_, sku_, region_,
       domain_, resource_, compartment_, compartment_name_, tenant_, subscription_, unit_, correction_,
@@ -153,8 +151,8 @@ class OciCostMapper final : public NativeRowMapper {
 Result<std::unique_ptr<NativeRowMapper>> make_oci_cost_mapper(const NativeHeader& header,
                                                               const std::string& path,
                                                               const FocusMappings& mappings,
-                                                              const pricing::Catalog* catalog) {
-  auto mapper = std::make_unique<OciCostMapper>(header, mappings, catalog);
+                                                              const pricing::Catalog*) {
+  auto mapper = std::make_unique<OciCostMapper>(header, mappings);
   std::string missing;
   if (!mapper->ready(missing))
     return make_error(ErrorCode::kParse, path + ": line 1: the header has no " + missing +
