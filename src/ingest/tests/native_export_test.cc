@@ -1,6 +1,7 @@
 #include "ingest/native_export.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <fstream>
 #include <map>
@@ -495,6 +496,23 @@ TEST_F(NativeExportTest, ARowWithTooFewFieldsIsQuarantinedWithItsLine) {
   EXPECT_EQ(s->quarantined_sample[0].line, 3);
   EXPECT_NE(s->quarantined_sample[0].reason.find("2 fields"), std::string::npos);
   EXPECT_EQ(total(Metric::kBilledCost), dec("1.5").nanos);
+}
+
+TEST_F(NativeExportTest, GzipCompressedJsonLinesAreDetectedAfterDecompression) {
+  std::ifstream in(fixture("gcp_billing_export.jsonl"), std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string path = dir_.file("billing.jsonl.gz");
+  gzFile gz = gzopen(path.c_str(), "wb");
+  ASSERT_NE(gz, nullptr);
+  ASSERT_EQ(gzwrite(gz, text.str().data(), (unsigned)text.str().size()), (int)text.str().size());
+  gzclose(gz);
+  IngestContext context{*ledger_, catalog_, policy_};
+  auto s = ingest_native(context, path, IngestOptions{}, NativeFormat::kGcpBilling);
+  ASSERT_TRUE(s.has_value()) << s.error().message;
+  EXPECT_EQ(s->format, "Google Cloud billing export (JSON lines)");
+  EXPECT_EQ(s->rows_ingested, 8);
+  EXPECT_EQ(total(Metric::kBilledCost), dec("47.35").nanos);
 }
 
 TEST_F(NativeExportTest, AmountsThatDoNotFitAreQuarantinedNotWrapped) {
