@@ -13,6 +13,7 @@
 #include "analyze/business_inputs.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "config/gpu_data_yaml.h"
 #include "config/yaml_reader.h"
 #include "core/json_text.h"
 #include "optimize/recommend.h"
@@ -31,6 +32,8 @@ struct RecommendFlags {
   std::string grain = "day";
   std::string format = "table";
   size_t top = 0;
+  std::string gpu_window = "7d";       // idle-gpu and rightsize
+  std::string idle_threshold = "10";   // percent
 };
 
 /// "30d" or "30" -> 30 days; 1..3660.
@@ -158,6 +161,14 @@ int run_recommend(const RecommendFlags& flags) {
     if (!last) return report_error(last.error());
     context.as_of = *last;
   }
+  auto gpu_window = parse_window(flags.gpu_window);
+  if (!gpu_window) return usage_error("--gpu-window: " + gpu_window.error().message);
+  context.gpu_window_days = *gpu_window;
+  auto threshold = parse_decimal(flags.idle_threshold);
+  if (!threshold || threshold->nanos < 0 || threshold->nanos > 100 * kNanosPerUnit)
+    return usage_error("--idle-threshold " + flags.idle_threshold + ": a percentage from 0 to 100, like 10");
+  context.idle_gpu_threshold = Decimal{threshold->nanos / 100};
+  context.gpu_models = &config::default_gpu_models();
   auto recs = optimize::recommend(context, kinds);
   if (!recs) return report_error(recs.error());
 
@@ -206,8 +217,9 @@ void add_recommend_command(CLI::App& app, int& exit_code) {
     kinds_help += (i > 0 ? ", " : "") + std::string(optimize::recommendation_kinds()[i].name);
   CLI::App* cmd = app.add_subcommand(
       "recommend",
-      "Savings recommendations: commitments (RIs, savings plans, CUDs, PTUs), cheaper models that "
-      "meet the required quality, caching, batch APIs and waste; each with its monthly saving, "
+      "Savings recommendations: idle GPUs, GPU rightsizing, commitments (RIs, savings plans, "
+      "CUDs, PTUs), cheaper models that meet the required quality, caching, batch APIs and "
+      "waste; each with its monthly saving, "
       "confidence, assumptions and evidence.");
   cmd->add_option("--kind", flags->kinds, kinds_help)->delimiter(',');
   cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
@@ -229,6 +241,13 @@ void add_recommend_command(CLI::App& app, int& exit_code) {
                   "records (exact commitments for hourly data, off-hours batch traffic)")
       ->check(CLI::IsMember({"day", "hour"}))
       ->capture_default_str();
+  cmd->add_option("--gpu-window", flags->gpu_window,
+                  "Days of GPU telemetry idle-gpu and rightsize read, like 7d")
+      ->capture_default_str();
+  cmd->add_option("--idle-threshold", flags->idle_threshold,
+                  "idle-gpu: a GPU whose mean utilisation, and every day's, stays under this "
+                  "percentage is idle")
+      ->capture_default_str();
   cmd->add_option("--top", flags->top, "Show the N largest (table only; 0: all)")->capture_default_str();
   cmd->add_option("--format", flags->format, "Output format")
       ->check(CLI::IsMember({"table", "csv", "json"}))
@@ -239,6 +258,7 @@ void add_recommend_command(CLI::App& app, int& exit_code) {
       "  aifinops recommend --kind commitment --grain hour --window 60d\n"
       "  aifinops recommend --kind model-fit --business business.yaml --format json\n"
       "  aifinops recommend --rates my_discounts.yaml --as-of 2025-10-31\n"
+      "  aifinops recommend --kind idle-gpu,rightsize --gpu-window 14d --idle-threshold 5\n"
       "Methods, inputs and the JSON shape: docs/recommendations.md.\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
   cmd->callback([flags, &exit_code] { exit_code = run_recommend(*flags); });

@@ -139,7 +139,7 @@ struct UsageFacts {
   int64_t gpu_memory_mib_milliseconds = 0;  ///< Σ memory used (MiB) × sampled GPU time
   int64_t gpu_memory_peak_mib = 0;          ///< highest memory used; a maximum, not a sum
   int64_t energy_millijoules = 0;           ///< Σ power (W) × time (ms): exact, no rounding of kWh
-  int64_t co2e_milligrams = 0;              ///< energy × PUE × grid intensity, set at ingest
+  int64_t co2e_micrograms = 0;              ///< energy × PUE × grid intensity, set at ingest
   int64_t price_version = 0;     ///< price catalog row used, 0 when the source gave the cost
   uint32_t flags = 0;
   // Gateway requests only.

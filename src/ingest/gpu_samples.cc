@@ -177,10 +177,11 @@ std::vector<Record> GpuSampleAggregator::finish() {
       f.energy_millijoules = (b.energy_microjoules + 500) / 1000;
       if (b.estimated) f.flags |= kFlagEstimated;
       if (options_.grid_gco2e_per_kwh) {
-        // mg = mJ / 3.6e6 (J per kWh is 3.6e6, mJ per kWh 3.6e9) × g/kWh × 1000 mg/g × PUE.
-        f.co2e_milligrams = (int64_t)mul_div_round(
+        // µg = mJ / 3.6e9 (mJ per kWh) × g/kWh × 1e6 µg/g × PUE = mJ × g/kWh × PUE / 3600.
+        // Micrograms keep the per-record rounding far below what a report shows.
+        f.co2e_micrograms = (int64_t)mul_div_round(
             (__int128)f.energy_millijoules * options_.grid_gco2e_per_kwh->nanos,
-            options_.pue.nanos, (__int128)3'600'000 * kNanosPerUnit * kNanosPerUnit);
+            options_.pue.nanos, (__int128)3'600 * kNanosPerUnit * kNanosPerUnit);
       }
       r.lineage.line = b.first_line;
       out.push_back(std::move(r));

@@ -164,7 +164,7 @@ TEST_F(GpuTelemetryTest, CarbonIsEnergyTimesPueTimesGridIntensity) {
 
 TEST_F(GpuTelemetryTest, EnergyFallsBackToTdpTimesUtilisationWithoutPower) {
   pricing::GpuModelTable models;
-  models.add({"H100 SXM 80GB", {"H100 80GB", "H100"}, 81'920, 700, "test"});
+  models.add({"H100 SXM 80GB", {"H100 80GB", "H100"}, 81'920, 700, 989, "test"});
   options_.gpu.gpu_models = &models;
   std::string text = "# scrape at 2025-03-01T10:00:00Z\nDCGM_FI_DEV_GPU_UTIL{gpu=\"0\",Hostname=\"h\",modelName=\"NVIDIA H100 80GB HBM3\"} 50\n";
   IngestSummary s = ingest(dir_.write("u.prom", text));
@@ -315,10 +315,10 @@ TEST(GpuSamplesTest, HostFromFileNameDropsDirectoryAndExtensions) {
 
 TEST(GpuModelTableTest, FindsTheLongestWholeWordSpelling) {
   pricing::GpuModelTable t;
-  t.add({"L4", {"L4"}, 23'034, 72, "s"});
-  t.add({"L40S", {"L40S"}, 46'068, 350, "s"});
-  t.add({"A100 40GB", {"A100", "A100 40GB", "A100-SXM4-40GB"}, 40'960, 400, "s"});
-  t.add({"A100 80GB", {"A100 80GB", "A100-SXM4-80GB"}, 81'920, 400, "s"});
+  t.add({"L4", {"L4"}, 23'034, 72, 121, "s"});
+  t.add({"L40S", {"L40S"}, 46'068, 350, 362, "s"});
+  t.add({"A100 40GB", {"A100", "A100 40GB", "A100-SXM4-40GB"}, 40'960, 400, 312, "s"});
+  t.add({"A100 80GB", {"A100 80GB", "A100-SXM4-80GB"}, 81'920, 400, 312, "s"});
   EXPECT_EQ(t.find("NVIDIA L4")->name, "L4");
   EXPECT_EQ(t.find("NVIDIA L40S")->name, "L40S");
   EXPECT_EQ(t.find("NVIDIA A100-SXM4-80GB")->name, "A100 80GB");

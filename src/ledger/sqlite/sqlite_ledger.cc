@@ -103,7 +103,7 @@ constexpr const char* kFactColumns[] = {
     "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
     "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds", "cache_saving",
     "gpu_observed_milliseconds", "gpu_busy_milliseconds", "gpu_memory_mib_milliseconds",
-    "energy_millijoules", "co2e_milligrams"};
+    "energy_millijoules", "co2e_micrograms"};
 constexpr size_t kFactCount = std::size(kFactColumns);
 constexpr size_t kFactCountV1 = 14;
 // A record row: batch_id, line, attributes_id, start, end, the facts, price_version, flags,
@@ -336,7 +336,7 @@ void read_facts(const UsageFacts& f, int64_t out[kFactCount]) {
   out[15] = f.gpu_busy_milliseconds;
   out[16] = f.gpu_memory_mib_milliseconds;
   out[17] = f.energy_millijoules;
-  out[18] = f.co2e_milligrams;
+  out[18] = f.co2e_micrograms;
 }
 
 }  // namespace
@@ -830,7 +830,7 @@ std::vector<std::string> metric_columns(Metric m) {
     case Metric::kGpuUtilization: return {"gpu_busy_milliseconds"};
     case Metric::kGpuMemoryPeakMib: return {"gpu_memory_peak_mib"};
     case Metric::kEnergyKwh: return {"energy_millijoules"};
-    case Metric::kCo2eKg: return {"co2e_milligrams"};
+    case Metric::kCo2eKg: return {"co2e_micrograms"};
     case Metric::kGpuObservedHours: return {"gpu_observed_milliseconds"};
     case Metric::kCount: break;
   }
@@ -1038,7 +1038,7 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
       case Metric::kGpuHours:
       case Metric::kGpuObservedHours: v = mul_div_round(v, kNanosPerUnit, 3'600'000); break;
       case Metric::kEnergyKwh: v = mul_div_round(v, 10, 36); break;  // mJ -> nano-kWh
-      case Metric::kCo2eKg: v *= 1000; break;                         // mg -> nano-kg
+      case Metric::kCo2eKg: break;                                    // µg = nano-kg
       default: break;
     }
     out.value = v;

@@ -230,7 +230,7 @@ TEST_F(SqliteLedgerTest, MigratesAVersion1LedgerToHiLoRollupsWithTheSameAnswers)
   ASSERT_EQ(sqlite3_open(dir_.file("l.db").c_str(), &db), SQLITE_OK);
   std::string v1 = "DROP TABLE notes; DELETE FROM schema_version WHERE version >= 2;";
   for (const char* c : {"gpu_observed_milliseconds", "gpu_busy_milliseconds", "gpu_memory_mib_milliseconds", "energy_millijoules",
-                        "co2e_milligrams", "gpu_memory_peak_mib"})
+                        "co2e_micrograms", "gpu_memory_peak_mib"})
     v1 += std::string("ALTER TABLE records DROP COLUMN ") + c + ";";
   const char* facts[] = {"consumed_quantity", "pricing_quantity", "list_cost", "contracted_cost", "billed_cost",
                          "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
@@ -279,7 +279,7 @@ UsageFacts gpu_hour(const std::string& when, int64_t busy_percent, int64_t memor
   f.gpu_memory_mib_milliseconds = memory_mib * 3'600'000;
   f.gpu_memory_peak_mib = memory_mib;
   f.energy_millijoules = watts * 3'600'000;
-  f.co2e_milligrams = watts * 400;  // 400 g/kWh = 0.4 g per Wh, and watts W for an hour = watts Wh
+  f.co2e_micrograms = watts * 400'000;  // 400 g/kWh = 0.4 g per Wh, and watts W for an hour = watts Wh
   return f;
 }
 
