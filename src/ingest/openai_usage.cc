@@ -67,9 +67,8 @@ struct ResultFields {
 };
 
 /// Reads a result object; on failure names the field and the problem.
-bool read_fields(simdjson::ondemand::object& object, const UsageKind* kind_hint, ResultFields& f,
-                 std::string& column, std::string& reason) {
-  (void)kind_hint;
+bool read_fields(simdjson::ondemand::object& object, ResultFields& f, std::string& column,
+                 std::string& reason) {
   for (auto field : object) {
     std::string_view key;
     simdjson::ondemand::value v;
@@ -243,7 +242,7 @@ class OpenAiPages {
     if (parser_.iterate(json.slice(r.raw)).get(doc) != SUCCESS || doc.get_object().get(object) != SUCCESS) {
       return sink_.quarantine(r.line, "", where + "a result is not a JSON object", r.raw);
     }
-    if (!read_fields(object, nullptr, f, column, reason))
+    if (!read_fields(object, f, column, reason))
       return sink_.quarantine(r.line, column, where + reason, r.raw);
 
     Record record;
