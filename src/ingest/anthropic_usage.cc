@@ -251,7 +251,8 @@ class AnthropicPages {
       Money cost{(int64_t)units};
       facts.list_cost = facts.contracted_cost = facts.billed_cost = facts.effective_cost = cost;
       if (!f.currency.empty()) record[Attr::kBillingCurrency] = f.currency;
-      record[Attr::kChargeDescription] = f.description;
+      // Never empty: a charge description marks a row as billed (not metered) for reconcile.
+      record[Attr::kChargeDescription] = f.description.empty() ? "Anthropic API costs" : f.description;
       record[Attr::kSkuMeter] = f.token_type;
       record[Attr::kOperation] = f.cost_type == "tokens" || f.cost_type.empty() ? "chat" : f.cost_type;
       record[Attr::kModel] = f.model;

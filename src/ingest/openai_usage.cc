@@ -274,7 +274,9 @@ class OpenAiPages {
         return sink_.quarantine(r.line, "amount", where + "no amount.value: the cost is unknown", r.raw);
       if (!f.currency.empty()) record[Attr::kBillingCurrency] = upper(f.currency);
       facts.list_cost = facts.contracted_cost = facts.billed_cost = facts.effective_cost = f.amount;
-      record[Attr::kChargeDescription] = f.line_item;
+      // Never empty: a charge description is what marks a row as billed (not metered) for
+      // reconcile, and a cost page without group_by=line_item has none.
+      record[Attr::kChargeDescription] = f.line_item.empty() ? "OpenAI API costs" : f.line_item;
       record[Attr::kSkuId] = f.line_item;
       // "gpt-4o-2024-08-06, input": the model is the part before the comma, when the catalog
       // knows it, so that costs reconcile with usage by model.

@@ -114,6 +114,7 @@ TEST_F(AnthropicUsageTest, CostReportAmountsAreCentsConvertedExactly) {
   EXPECT_EQ(total(Metric::kBilledCost, {{"model", "claude-sonnet-4-20250514"}}), (__int128)1'234'500'000);
   EXPECT_EQ(total(Metric::kBilledCost, {{"operation", "web_search"}}), (__int128)5'000'000);
   EXPECT_EQ(total(Metric::kBilledCost, {{"project", "wrkspc_1"}}), (__int128)1'239'500'000);
+  EXPECT_EQ(total(Metric::kBilledCost, {{"charge_description", "Web Search Usage"}}), (__int128)5'000'000);
   auto again = ingest(path);
   ASSERT_TRUE(again.has_value());
   EXPECT_TRUE(again->duplicate);

@@ -147,6 +147,8 @@ TEST_F(OpenAiUsageTest, CostPagesAreBilledCostExactly) {
   EXPECT_EQ(total(Metric::kEffectiveCost), (__int128)60'000'000);
   EXPECT_EQ(total(Metric::kListCost), (__int128)60'000'000);
   EXPECT_EQ(total(Metric::kBilledCost, {{"provider", "OpenAI"}}), (__int128)60'000'000);
+  // No line_item in the page: still described, which marks the row as billed for reconcile.
+  EXPECT_EQ(total(Metric::kBilledCost, {{"charge_description", "OpenAI API costs"}}), (__int128)60'000'000);
 }
 
 TEST_F(OpenAiUsageTest, CostLineItemsNameTheModelAndCurrencyIsUpperCased) {
