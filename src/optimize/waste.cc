@@ -84,7 +84,7 @@ Result<void> hot_storage(const RecommendContext& c, std::vector<Recommendation>&
   std::vector<ledger::Dimension> group = {
       attribute_dimension(Attr::kProviderName), attribute_dimension(Attr::kResourceId),
       attribute_dimension(Attr::kSkuMeter), attribute_dimension(Attr::kChargeDescription),
-      attribute_dimension(Attr::kProject)};
+      attribute_dimension(Attr::kProject), attribute_dimension(Attr::kServiceName)};
   auto rows = query_window(c, group,
                            {attribute_filter(Attr::kChargeCategory, "Usage"),
                             attribute_filter(Attr::kServiceCategory, "Storage")},
@@ -103,7 +103,7 @@ Result<void> hot_storage(const RecommendContext& c, std::vector<Recommendation>&
     r.resource = k[1];
     if (r.project.empty() || r.project == "(none)") r.project = k[4];
     std::string meter = k[2] == "(none)" ? "" : k[2], description = k[3] == "(none)" ? "" : k[3];
-    std::string tier = hot_storage_tier(meter, description);
+    std::string tier = hot_storage_tier(k[0], k[5] == "(none)" ? "" : k[5], meter, description);
     if (!tier.empty()) {
       r.tier = tier;
       r.meter = meter;
@@ -215,14 +215,20 @@ bool is_cross_region_transfer(std::string_view meter, std::string_view descripti
          (has(text, "egress") && has(text, "between"));
 }
 
-std::string hot_storage_tier(std::string_view meter, std::string_view description) {
+std::string hot_storage_tier(std::string_view provider, std::string_view service,
+                             std::string_view meter, std::string_view description) {
   std::string text = lower(meter) + " | " + lower(description);
   if (has(text, "request") || has(text, "operation") || has(text, "retrieval")) return "";
-  if (has(text, "s3 standard") && !has(text, "infrequent") && !has(text, "-ia") && !has(text, "glacier"))
-    return "s3-standard";
-  if (has(text, "timedstorage-bytehrs") && !has(text, "sia") && !has(text, "glacier")) return "s3-standard";
-  if (has(text, "hot") && (has(text, "data stored") || has(text, "lrs") || has(text, "grs"))) return "azure-hot";
-  if (has(text, "standard storage")) return "gcs-standard";
+  const std::string p = provider_key(provider), svc = lower(service);
+  if (p == "aws") {
+    bool s3 = has(svc, "s3") || has(svc, "simple storage") || has(text, "s3 ");
+    if (s3 && (has(text, "standard") || has(text, "timedstorage-bytehrs")) && !has(text, "infrequent") &&
+        !has(text, "-ia") && !has(text, "glacier") && !has(text, "sia") && !has(text, "one zone"))
+      return "s3-standard";
+    return "";
+  }
+  if (p == "azure") return has(text, "hot") && (has(text, "data stored") || has(text, "lrs") || has(text, "grs")) ? "azure-hot" : "";
+  if (p == "gcp") return has(text, "standard storage") ? "gcs-standard" : "";
   return "";
 }
 

@@ -249,9 +249,13 @@ TEST(WasteClassifierTest, RecognisesProviderMeters) {
   EXPECT_TRUE(is_cross_region_transfer("USE1-USW2-AWS-Out-Bytes inter-region", ""));
   EXPECT_TRUE(is_cross_region_transfer("Inter Region Data Transfer Out", ""));
   EXPECT_FALSE(is_cross_region_transfer("Data Transfer Out to Internet", ""));
-  EXPECT_EQ(hot_storage_tier("Hot LRS Data Stored", ""), "azure-hot");
-  EXPECT_EQ(hot_storage_tier("Standard Storage US Multi-region", ""), "gcs-standard");
-  EXPECT_EQ(hot_storage_tier("S3 Standard-Infrequent Access", ""), "");
+  EXPECT_EQ(hot_storage_tier("Microsoft", "Storage", "Hot LRS Data Stored", ""), "azure-hot");
+  EXPECT_EQ(hot_storage_tier("Google Cloud", "Cloud Storage", "Standard Storage US Multi-region", ""),
+            "gcs-standard");
+  // S3's meter says "Standard storage" too: the provider decides the tier it moves to.
+  EXPECT_EQ(hot_storage_tier("AWS", "Amazon Simple Storage Service", "Standard storage", ""), "s3-standard");
+  EXPECT_EQ(hot_storage_tier("AWS", "Amazon Simple Storage Service", "S3 Standard-Infrequent Access", ""), "");
+  EXPECT_EQ(hot_storage_tier("AWS", "Amazon Elastic Block Store", "gp3 storage", ""), "");
   EXPECT_TRUE(is_storage_access_charge("Requests-Tier1", ""));
 }
 
