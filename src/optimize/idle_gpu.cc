@@ -55,6 +55,10 @@ Result<std::vector<GpuHost>> load_gpu_fleet(const RecommendContext& context) {
   const std::vector<Attr> gpu_key = {Attr::kResourceId, Attr::kExtra, Attr::kGpuType};
   auto hours = query_gpu_window(context, gpu_key, false, Metric::kGpuObservedHours);
   if (!hours) return Unexpected{hours.error()};
+  // No telemetry in the window: nothing to join, and the peak query (which reads records,
+  // not rollups) is skipped on ledgers of bills only.
+  if (std::none_of(hours->rows.begin(), hours->rows.end(), [](const ledger::QueryRow& r) { return r.value > 0; }))
+    return std::vector<GpuHost>{};
   auto utilization = query_gpu_window(context, gpu_key, false, Metric::kGpuUtilization);
   if (!utilization) return Unexpected{utilization.error()};
   auto daily = query_gpu_window(context, gpu_key, true, Metric::kGpuUtilization);
