@@ -230,7 +230,7 @@ class BusinessReader : public config::YamlReader {
   }
 
   bool read_workload(const YAML::Node& n, const std::string& path) {
-    if (!check_keys(n, path, {"name", "scope", "required_quality"})) return false;
+    if (!check_keys(n, path, {"name", "scope", "required_quality", "benchmark"})) return false;
     WorkloadQuality w;
     w.origin = origin(n);
     if (!read_name(n, path, w.name)) return false;
@@ -244,6 +244,7 @@ class BusinessReader : public config::YamlReader {
                   "missing: the lowest benchmark score the task needs, e.g. 54");
     if (!read_positive(n["required_quality"], path + ".required_quality", w.required_quality))
       return false;
+    if (n["benchmark"] && !read_string(n["benchmark"], path + ".benchmark", w.benchmark)) return false;
     into_.workloads.push_back(std::move(w));
     return true;
   }

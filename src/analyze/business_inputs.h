@@ -55,6 +55,7 @@ struct WorkloadQuality {
   std::string name;
   Scope scope;
   Decimal required_quality;
+  std::string benchmark;  ///< the score's benchmark; empty = BusinessInputs::quality_benchmark
   std::string origin;
 };
 

@@ -78,8 +78,12 @@ int run_report(const ReportFlags& flags) {
         "--metric " + flags.metric +
         ": allowed values are effective_cost, billed_cost, list_cost, "
         "contracted_cost, cache_savings, quantity, tokens, input_tokens, output_tokens, "
-        "cached_tokens, requests, gpu_hours");
+        "cached_tokens, requests, gpu_hours, gpu_observed_hours, gpu_utilization, "
+        "gpu_memory_peak_mib, energy_kwh, co2e_kg");
   }
+  if (!ledger::metric_is_additive(spec.metric) && (flags.allocated || !flags.compare.empty()))
+    return usage_error("--metric " + flags.metric +
+                       " is a ratio or a maximum: it cannot be allocated or compared as a sum");
   if (!flags.grain.empty()) {
     auto d = ledger::parse_dimension(flags.grain);
     if (!d || d->kind != ledger::Dimension::Kind::kTime || d->grain == ledger::Grain::kHour)
@@ -209,7 +213,9 @@ void add_report_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--metric", flags->metric,
                   "effective_cost, billed_cost, list_cost, contracted_cost, cache_savings, "
                   "quantity, tokens, "
-                  "input_tokens, output_tokens, cached_tokens, requests, gpu_hours")
+                  "input_tokens, output_tokens, cached_tokens, requests, gpu_hours, "
+                  "gpu_observed_hours, gpu_utilization (busy / observed GPU time, a fraction), "
+                  "gpu_memory_peak_mib (a maximum), energy_kwh, co2e_kg (docs/gpu.md)")
       ->capture_default_str();
   cmd->add_option("--from", flags->from, "Start, inclusive, on charge period start (2025-10-01)");
   cmd->add_option("--to", flags->to, "End, exclusive (2025-11-01)");

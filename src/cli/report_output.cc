@@ -70,8 +70,10 @@ std::string percent_text(__int128 part, __int128 whole, int places) {
 
 std::string format_metric(ledger::Metric metric, __int128 value, bool for_table) {
   if (!ledger::metric_is_decimal(metric)) return format_decimal(value * kNanosPerUnit);
-  if (for_table && (ledger::metric_is_money(metric) || metric == ledger::Metric::kGpuHours))
+  if (for_table && (ledger::metric_is_money(metric) || metric == ledger::Metric::kGpuHours ||
+                    metric == ledger::Metric::kGpuObservedHours))
     return format_decimal_fixed(value, 2);
+  if (for_table && metric == ledger::Metric::kGpuUtilization) return format_decimal_fixed(value * 100, 2) + "%";
   return format_decimal(value);
 }
 
@@ -145,7 +147,9 @@ void print_report(std::FILE* out, const ledger::QuerySpec& spec, const ledger::Q
         s +=
             "\"" + json_escape(spec.group_by[i].label) + "\":\"" + json_escape(row.keys[i]) + "\",";
       s += "\"" + metric + "\":" + format_metric(spec.metric, row.value, false);
-      s += ",\"share\":" + json_number_or_null(percent_text(row.value, result.total, 2)) + "}";
+      // A ratio's or maximum's rows are not parts of its total: no share.
+      const bool additive = ledger::metric_is_additive(spec.metric);
+      s += ",\"share\":" + json_number_or_null(additive ? percent_text(row.value, result.total, 2) : "") + "}";
     }
     s += "],\"total\":" + format_metric(spec.metric, result.total, false) + "}\n";
     std::fputs(s.c_str(), out);
@@ -159,13 +163,15 @@ void print_report(std::FILE* out, const ledger::QuerySpec& spec, const ledger::Q
   for (const ledger::QueryRow& row : result.rows) {
     std::vector<std::string> line = row.keys;
     line.push_back(format_metric(spec.metric, row.value, true));
-    line.push_back(with_percent_sign(percent_text(row.value, result.total, 1)));
+    line.push_back(ledger::metric_is_additive(spec.metric)
+                       ? with_percent_sign(percent_text(row.value, result.total, 1))
+                       : "");
     cells.push_back(std::move(line));
   }
   std::vector<std::string> total_line(spec.group_by.size(), "");
   if (!total_line.empty()) total_line[0] = "total";
   total_line.push_back(format_metric(spec.metric, result.total, true));
-  total_line.push_back(result.rows.empty() ? "" : "100.0%");
+  total_line.push_back(result.rows.empty() || !ledger::metric_is_additive(spec.metric) ? "" : "100.0%");
   print_aligned(out, header, cells, spec.group_by.size(), &total_line);
 }
 

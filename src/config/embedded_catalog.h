@@ -22,6 +22,11 @@ extern const size_t kEmbeddedCatalogFileCount;
 extern const EmbeddedFile kEmbeddedPolicyFiles[];
 extern const size_t kEmbeddedPolicyFileCount;
 
+/// config/focus-mappings/*.csv, the FOCUS mapping tables for native cloud exports; embedded
+/// by src/ingest/CMakeLists.txt and read by ingest::FocusMappings::builtin().
+extern const EmbeddedFile kEmbeddedFocusMappingFiles[];
+extern const size_t kEmbeddedFocusMappingFileCount;
+
 /// The whole text of an embedded file.
 inline std::string embedded_text(const EmbeddedFile& file) {
   std::string text;

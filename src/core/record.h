@@ -100,7 +100,7 @@ inline constexpr Attr kLastDimension = Attr::kShutdownEligible;
 using AttributeViews = std::array<std::string_view, kAttrCount>;
 
 /// Where a record came from.
-enum class SourceKind : uint8_t { kFocus = 1, kGateway = 2, kDemo = 3 };
+enum class SourceKind : uint8_t { kFocus = 1, kGateway = 2, kDemo = 3, kTelemetry = 16 };
 
 /// Record flags (bit set).
 enum RecordFlag : uint32_t {
@@ -129,6 +129,17 @@ struct UsageFacts {
   int64_t reasoning_tokens = 0;
   int64_t requests = 0;
   int64_t gpu_milliseconds = 0;  ///< GPU count × wall time
+  // GPU telemetry (SourceKind::kTelemetry); all summable over any group, so that
+  // mean utilisation = gpu_busy_milliseconds / gpu_observed_milliseconds and mean memory =
+  // gpu_memory_mib_milliseconds / gpu_observed_milliseconds hold for a GPU, a team or a
+  // month. Observed time is kept apart from gpu_milliseconds (the billed GPU time of cost
+  // records), so that GPU-hours are not counted twice when both sources are ingested.
+  int64_t gpu_observed_milliseconds = 0;    ///< GPU time covered by telemetry samples
+  int64_t gpu_busy_milliseconds = 0;        ///< Σ utilisation × observed GPU time
+  int64_t gpu_memory_mib_milliseconds = 0;  ///< Σ memory used (MiB) × sampled GPU time
+  int64_t gpu_memory_peak_mib = 0;          ///< highest memory used; a maximum, not a sum
+  int64_t energy_millijoules = 0;           ///< Σ power (W) × time (ms): exact, no rounding of kWh
+  int64_t co2e_micrograms = 0;              ///< energy × PUE × grid intensity, set at ingest
   int64_t price_version = 0;     ///< price catalog row used, 0 when the source gave the cost
   uint32_t flags = 0;
   // Gateway requests only.

@@ -7,7 +7,6 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,13 +16,12 @@
 #include "core/time.h"
 #include "ingest/csv_reader.h"
 #include "ingest/focus_columns.h"
-#include "ingest/ingest.h"
+#include "ingest/focus_ingest.h"
+#include "ingest/record_sink.h"
 
 namespace aifinops::ingest {
 namespace {
 
-constexpr size_t kMaxRawQuarantineBytes = 64 * 1024;
-constexpr size_t kQuarantineSampleSize = 10;
 // Distinct attribute sets kept in memory before the cache is cleared; bounds memory on
 // files where every row is unique (e.g. a per-row Id column).
 constexpr size_t kMaxCachedAttributeSets = 200'000;
@@ -81,17 +79,10 @@ struct ColumnPlan {
 class FocusIngest {
  public:
   FocusIngest(const IngestContext& context, const std::string& path, const IngestOptions& options)
-      : context_(context), path_(path), options_(options) {
-    // A short digest of the policy: the same raw attributes under another policy map to
-    // other dimension values, so they must not share an attribute set.
-    // Batches remember the absolute path, so "./bill.csv" and "bill.csv" are one file.
-    std::error_code ec;
-    std::filesystem::path absolute = std::filesystem::weakly_canonical(path, ec);
-    source_path_ = ec ? path : absolute.string();
-    std::string policy = context.tag_policy.fingerprint();
-    XXH128_hash_t h = XXH3_128bits(policy.data(), policy.size());
-    policy_fingerprint_.assign(reinterpret_cast<const char*>(&h), sizeof h);
-  }
+      : context_(context), path_(path), options_(options), sink_(context, path, "focus", options),
+        // A short digest of the policy: the same raw attributes under another policy map
+        // to other dimension values, so they must not share an attribute set.
+        policy_fingerprint_(sink_.policy_fingerprint()) {}
 
   Result<IngestSummary> run();
 
@@ -107,8 +98,8 @@ class FocusIngest {
 
   const IngestContext& context_;
   std::string path_;         // as the user gave it, for messages
-  std::string source_path_;  // absolute, for finding earlier batches of the same file
   const IngestOptions& options_;
+  RecordSink sink_;
   std::vector<ColumnPlan> columns_;
   std::vector<std::string> missing_mandatory_;
   std::string focus_version_ = "1.0";
@@ -443,7 +434,7 @@ Result<const AttributeInfo*> FocusIngest::intern(const UsageFacts&) {
     json.push_back('}');
     full[(size_t)Attr::kExtra] = json;
   }
-  auto id = context_.ledger.intern_attributes(full, fp);
+  auto id = sink_.intern_views(full, fp);
   if (!id) return Unexpected{id.error()};
   info.id = *id;
   return &cache_.emplace(fp, info).first->second;
@@ -485,25 +476,13 @@ Result<IngestSummary> FocusIngest::run() {
   auto opened = FileInput::open(path_);
   if (!opened) return Unexpected{opened.error()};
   CsvReader reader{std::unique_ptr<FileInput>(*opened)};
-  IngestSummary summary;
-  summary.path = path_;
   CsvRecord record;
   auto got = reader.next(record);
   if (!got) return Unexpected{got.error()};
   if (!*got) return make_error(ErrorCode::kParse, path_ + ": the file is empty (no header row)");
-  if (options_.format != "auto" && options_.format != "focus")
-    return make_error(ErrorCode::kInvalidArgument,
-                      "--format " + options_.format + ": allowed values are auto, focus");
   if (auto planned = plan_columns(record); !planned) return Unexpected{planned.error()};
-  summary.format = "FOCUS " + focus_version_;
-
-  ledger::Ledger& ledger = context_.ledger;
-  ledger::BatchInfo info;
-  info.source_path = source_path_;
-  info.source_kind = "focus";
-  auto batch = ledger.begin_batch(info);
-  if (!batch) return Unexpected{batch.error()};
-  summary.batch_id = *batch;
+  if (auto begun = sink_.begin(); !begun) return Unexpected{begun.error()};
+  IngestSummary& summary = sink_.summary();
 
   UsageFacts facts;
   ledger::QuarantinedRow bad;
@@ -511,20 +490,16 @@ Result<IngestSummary> FocusIngest::run() {
   for (;;) {
     got = reader.next(record);
     if (!got) {
-      ledger.abort_batch();
+      sink_.abort();
       return Unexpected{got.error()};
     }
     if (!*got) break;
-    ++summary.rows_read;
     bad = ledger::QuarantinedRow{};
     bool ok = process(record, facts, bad);
     const AttributeInfo* attrs = nullptr;
     if (ok) {
       auto interned = intern(facts);
-      if (!interned) {
-        ledger.abort_batch();
-        return Unexpected{interned.error()};
-      }
+      if (!interned) return Unexpected{interned.error()};
       attrs = *interned;
       if (attrs->bad_tags) ++bad_tags_rows_;
       // Usage facts derived from the meter.
@@ -560,98 +535,41 @@ Result<IngestSummary> FocusIngest::run() {
           Money cost = pricing::token_cost(*price, usage);
           facts.list_cost = facts.contracted_cost = facts.billed_cost = facts.effective_cost = cost;
           facts.price_version = price->version;
-          ++summary.rows_priced;
         }
       }
     }
     if (ok) {
-      auto appended = ledger.append(attrs->id, facts, Lineage{summary.batch_id, record.line});
-      if (!appended) {
-        ledger.abort_batch();
+      if (auto appended = sink_.append_views(attrs->id, facts, record.line); !appended)
         return Unexpected{appended.error()};
-      }
-      ++summary.rows_ingested;
-      summary.billed_cost += facts.billed_cost.nanos;
-      summary.effective_cost += facts.effective_cost.nanos;
     } else {
       bad.line = record.line;
-      bad.raw = std::string(record.raw.substr(0, kMaxRawQuarantineBytes));
-      auto q = ledger.quarantine(summary.batch_id, bad);
-      if (!q) {
-        ledger.abort_batch();
-        return Unexpected{q.error()};
-      }
-      ++summary.rows_quarantined;
-      if (summary.quarantined_sample.size() < kQuarantineSampleSize)
-        summary.quarantined_sample.push_back(bad);
+      bad.raw = std::string(record.raw.substr(0, 64 * 1024));
+      if (auto q = sink_.quarantine(std::move(bad)); !q) return Unexpected{q.error()};
     }
     if (options_.progress && summary.rows_read >= next_progress) {
       options_.progress(reader.input().position(), reader.input().file_size(), summary.rows_read);
       next_progress = summary.rows_read + 50'000;
     }
   }
-  summary.bytes = reader.input().file_size();
   finish_conformance(summary);
-
-  if (options_.strict && summary.rows_quarantined > 0) {
-    ledger.abort_batch();
-    summary.batch_id = 0;
-    return summary;
-  }
-  // Idempotency: identical content ingested before means nothing to do.
   ledger::Fingerprint content;
   reader.input().fingerprint(content.high, content.low);
-  auto previous = ledger.find_batch_by_fingerprint(content);
-  if (!previous) {
-    ledger.abort_batch();
-    return Unexpected{previous.error()};
-  }
-  if (previous->has_value()) {
-    ledger.abort_batch();
-    summary.duplicate = true;
-    summary.duplicate_of = (*previous)->id;
-    summary.batch_id = 0;
-    return summary;
-  }
-  auto same_path = ledger.find_batches_by_path(source_path_);
-  if (!same_path) {
-    ledger.abort_batch();
-    return Unexpected{same_path.error()};
-  }
-  for (const ledger::BatchSummary& earlier : *same_path) {
-    if (earlier.id == summary.batch_id) continue;
-    if (!options_.replace) {
-      ledger.abort_batch();
-      return make_error(ErrorCode::kConflict,
-                        path_ + " was ingested before with different content (batch " +
-                            std::to_string(earlier.id) + ", " + earlier.ingested_at +
-                            "); nothing was ingested. Re-run with --replace to replace that "
-                            "batch, or rename the file if it is a different bill");
-    }
-    if (auto removed = ledger.remove_batch(earlier.id); !removed) {
-      ledger.abort_batch();
-      return Unexpected{removed.error()};
-    }
-    summary.replaced.push_back(earlier.id);
-  }
-  ledger::BatchSummary stored;
-  stored.id = summary.batch_id;
-  stored.source_path = source_path_;
-  stored.source_kind = "focus";
-  stored.fingerprint_hex = content.hex();
-  stored.rows_read = summary.rows_read;
-  stored.rows_ingested = summary.rows_ingested;
-  stored.rows_quarantined = summary.rows_quarantined;
-  stored.billed_cost = summary.billed_cost;
-  stored.effective_cost = summary.effective_cost;
-  if (auto committed = ledger.commit_batch(stored); !committed) return Unexpected{committed.error()};
-  return summary;
+  return sink_.finish(content, reader.input().file_size(), "FOCUS " + focus_version_);
 }
 
 }  // namespace
 
-Result<IngestSummary> ingest_file(const IngestContext& context, const std::string& path,
-                                  const IngestOptions& options) {
+bool looks_like_focus(std::string_view head) {
+  if (head.substr(0, 3) == "\xEF\xBB\xBF") head.remove_prefix(3);  // UTF-8 byte order mark
+  std::string_view header = head.substr(0, head.find('\n'));
+  if (!contains_ci(header, "ChargePeriodStart")) return false;
+  for (std::string_view cost : {"BilledCost", "EffectiveCost", "ListCost", "ContractedCost"})
+    if (contains_ci(header, cost)) return true;
+  return false;
+}
+
+Result<IngestSummary> ingest_focus(const IngestContext& context, const std::string& path,
+                                   const IngestOptions& options) {
   FocusIngest ingest(context, path, options);
   return ingest.run();
 }

@@ -57,7 +57,14 @@ enum class Grain { kNone, kHour, kDay, kWeek, kMonth };
 /// Numbers a query can sum.
 enum class Metric {
   kEffectiveCost, kBilledCost, kListCost, kContractedCost, kCacheSavings, kQuantity, kTokens,
-  kInputTokens, kOutputTokens, kCachedTokens, kRequests, kGpuHours, kCount
+  kInputTokens, kOutputTokens, kCachedTokens, kRequests, kGpuHours,
+  // GPU telemetry and carbon (docs/gpu.md)
+  kGpuUtilization,   ///< ratio: Σ busy GPU time / Σ observed GPU time, a fraction (0.25 = 25%)
+  kGpuMemoryPeakMib, ///< maximum memory used by one GPU in the group (read from records)
+  kEnergyKwh,        ///< GPU energy from power telemetry, kWh (PUE not included)
+  kCo2eKg,           ///< emissions: energy × PUE × grid intensity, set at ingest, kg CO2e
+  kGpuObservedHours, ///< GPU time covered by telemetry (not billed GPU-hours), hours
+  kCount
 };
 bool metric_from_name(std::string_view name, Metric& out);
 std::string_view metric_name(Metric m);
@@ -65,6 +72,13 @@ std::string_view metric_name(Metric m);
 bool metric_is_money(Metric m);
 /// Metrics stored in nano-units (money, quantities, GPU-hours) vs whole counts (tokens).
 bool metric_is_decimal(Metric m);
+/// A ratio of two sums (gpu_utilization): the total is the ratio of the totals, rows are
+/// not shares of it, and it cannot be split or summed further.
+bool metric_is_ratio(Metric m);
+/// A maximum (gpu_memory_peak_mib): the total is the largest row; answered from records.
+bool metric_is_peak(Metric m);
+/// Sums that can be added across groups (every metric but ratios and peaks).
+inline bool metric_is_additive(Metric m) { return !metric_is_ratio(m) && !metric_is_peak(m); }
 
 /// A grouping column: an attribute (incl. canonical dimensions), a raw tag, or time.
 struct Dimension {

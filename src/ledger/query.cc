@@ -8,7 +8,9 @@ namespace {
 
 constexpr std::string_view kMetricNames[] = {
     "effective_cost", "billed_cost", "list_cost", "contracted_cost", "cache_savings", "quantity", "tokens",
-    "input_tokens", "output_tokens", "cached_tokens", "requests", "gpu_hours"};
+    "input_tokens", "output_tokens", "cached_tokens", "requests", "gpu_hours",
+    "gpu_utilization", "gpu_memory_peak_mib", "energy_kwh", "co2e_kg", "gpu_observed_hours"};
+static_assert(std::size(kMetricNames) == static_cast<size_t>(Metric::kCount));
 
 struct Alias {
   std::string_view name;
@@ -47,8 +49,14 @@ std::string_view metric_name(Metric m) { return kMetricNames[static_cast<size_t>
 bool metric_is_money(Metric m) { return m <= Metric::kCacheSavings; }
 
 bool metric_is_decimal(Metric m) {
-  return metric_is_money(m) || m == Metric::kQuantity || m == Metric::kGpuHours;
+  return metric_is_money(m) || m == Metric::kQuantity || m == Metric::kGpuHours ||
+         m == Metric::kGpuUtilization || m == Metric::kEnergyKwh || m == Metric::kCo2eKg ||
+         m == Metric::kGpuObservedHours;
 }
+
+bool metric_is_ratio(Metric m) { return m == Metric::kGpuUtilization; }
+
+bool metric_is_peak(Metric m) { return m == Metric::kGpuMemoryPeakMib; }
 
 Result<Dimension> parse_dimension(std::string_view name) {
   Dimension d;

@@ -96,14 +96,20 @@ Result<void> exec(sqlite3* db, const std::string& sql) {
 void rollback(sqlite3* db) { sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr); }
 
 // The summed columns, identical in `records` and the rollups so that one SQL text serves all.
+// The first kFactCountV1 are those of schema v1 and v2 (frozen: their migrations create
+// exactly these); v3 added the GPU telemetry and carbon facts.
 constexpr const char* kFactColumns[] = {
     "consumed_quantity", "pricing_quantity", "list_cost", "contracted_cost", "billed_cost",
     "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
-    "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds", "cache_saving"};
+    "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds", "cache_saving",
+    "gpu_observed_milliseconds", "gpu_busy_milliseconds", "gpu_memory_mib_milliseconds",
+    "energy_millijoules", "co2e_micrograms"};
 constexpr size_t kFactCount = std::size(kFactColumns);
+constexpr size_t kFactCountV1 = 14;
 // A record row: batch_id, line, attributes_id, start, end, the facts, price_version, flags,
-// latency_ms, ttft_ms.
-constexpr size_t kRecordColumns = 5 + kFactCount + 4;
+// latency_ms, ttft_ms, gpu_memory_peak_mib (a maximum: kept in `records` only, since a
+// rollup could not take a removed batch's maximum back out).
+constexpr size_t kRecordColumns = 5 + kFactCount + 5;
 // Records are inserted this many at a time: one statement run per block, not per row.
 constexpr size_t kRowsPerInsert = 16;
 
@@ -112,7 +118,8 @@ std::string schema_v1() {
   for (size_t i = 0; i < kAttrCount; ++i)
     attrs += ", " + std::string(attribute_name(static_cast<Attr>(i))) + " TEXT";
   std::string facts, rollup_facts;
-  for (const char* c : kFactColumns) {
+  for (size_t f = 0; f < kFactCountV1; ++f) {
+    const char* c = kFactColumns[f];
     facts += std::string(", ") + c + " INTEGER NOT NULL";
     // SQLite turns an integer sum that overflows into a float: refuse it instead.
     rollup_facts += std::string(", ") + c + " INTEGER NOT NULL CHECK(typeof(" + c + ") = 'integer')";
@@ -170,7 +177,8 @@ std::string schema_v2() {
       " recorded_at TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;";
   for (size_t t = 0; t < 2; ++t) {
     std::string table = kRollupTables[t], columns, select;
-    for (const char* c : kFactColumns) {
+    for (size_t f = 0; f < kFactCountV1; ++f) {
+      const char* c = kFactColumns[f];
       for (const char* part : {"_hi", "_lo"}) {
         std::string col = std::string(c) + part;
         columns += ", " + col + " INTEGER NOT NULL CHECK(typeof(" + col + ") = 'integer')";
@@ -183,6 +191,22 @@ std::string schema_v2() {
            " SELECT " + kBucketSql[t] + ", attributes_id, count(*)" + select +
            " FROM records GROUP BY 1, 2;";
   }
+  return sql;
+}
+
+/// v3: GPU telemetry and carbon facts. Existing rows have none, so the new columns start at
+/// 0 and nothing is rebuilt; the peak is a per-record column only.
+std::string schema_v3() {
+  std::string sql;
+  for (size_t f = kFactCountV1; f < kFactCount; ++f) {
+    const std::string c = kFactColumns[f];
+    sql += "ALTER TABLE records ADD COLUMN " + c + " INTEGER NOT NULL DEFAULT 0;";
+    for (const char* table : kRollupTables)
+      for (const char* part : {"_hi", "_lo"})
+        sql += std::string("ALTER TABLE ") + table + " ADD COLUMN " + c + part +
+               " INTEGER NOT NULL DEFAULT 0 CHECK(typeof(" + c + part + ") = 'integer');";
+  }
+  sql += "ALTER TABLE records ADD COLUMN gpu_memory_peak_mib INTEGER NOT NULL DEFAULT 0;";
   return sql;
 }
 
@@ -308,6 +332,11 @@ void read_facts(const UsageFacts& f, int64_t out[kFactCount]) {
   out[11] = f.requests;
   out[12] = f.gpu_milliseconds;
   out[13] = f.cache_saving.nanos;
+  out[14] = f.gpu_observed_milliseconds;
+  out[15] = f.gpu_busy_milliseconds;
+  out[16] = f.gpu_memory_mib_milliseconds;
+  out[17] = f.energy_millijoules;
+  out[18] = f.co2e_micrograms;
 }
 
 }  // namespace
@@ -369,7 +398,7 @@ Result<void> SqliteLedger::migrate() {
                           ", newer than this aifinops (" + std::to_string(kSchemaVersion) +
                           "); upgrade aifinops");
   // Migrations run in order, each in its own transaction; add new ones at the end.
-  const std::vector<std::string> migrations = {schema_v1(), schema_v2()};
+  const std::vector<std::string> migrations = {schema_v1(), schema_v2(), schema_v3()};
   for (int64_t v = version; v < (int64_t)migrations.size(); ++v) {
     std::string sql = "BEGIN IMMEDIATE;" + migrations[v] +
                       "INSERT INTO schema_version VALUES(" + std::to_string(v + 1) + ");COMMIT;";
@@ -410,10 +439,10 @@ Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
     insert += std::string(", ") + c;
     values += ",?";
   }
-  insert += ", price_version, flags, latency_ms, ttft_ms) VALUES";
-  std::string insert_one = insert + "(" + values + ",?,?,?,?)";
+  insert += ", price_version, flags, latency_ms, ttft_ms, gpu_memory_peak_mib) VALUES";
+  std::string insert_one = insert + "(" + values + ",?,?,?,?,?)";
   std::string insert_many = insert;
-  for (size_t r = 0; r < kRowsPerInsert; ++r) insert_many += (r ? ",(" : "(") + values + ",?,?,?,?)";
+  for (size_t r = 0; r < kRowsPerInsert; ++r) insert_many += (r ? ",(" : "(") + values + ",?,?,?,?,?)";
   std::string attrs_insert = "INSERT INTO attributes(fingerprint", attrs_values = "?";
   for (size_t i = 0; i < kAttrCount; ++i) {
     attrs_insert += ", " + std::string(attribute_name(static_cast<Attr>(i)));
@@ -472,6 +501,7 @@ Result<void> SqliteLedger::append(int64_t attributes_id, const UsageFacts& f, co
   row[6 + kFactCount] = (int64_t)f.flags;
   row[7 + kFactCount] = f.latency_ms;
   row[8 + kFactCount] = f.ttft_ms;
+  row[9 + kFactCount] = f.gpu_memory_peak_mib;
   if (s.pending_count == kRowsPerInsert)
     if (auto r = flush_records(); !r) return r;
 
@@ -797,24 +827,52 @@ std::vector<std::string> metric_columns(Metric m) {
     case Metric::kRequests: return {"requests"};
     case Metric::kGpuHours: return {"gpu_milliseconds"};
     case Metric::kCacheSavings: return {"cache_saving"};
+    case Metric::kGpuUtilization: return {"gpu_busy_milliseconds"};
+    case Metric::kGpuMemoryPeakMib: return {"gpu_memory_peak_mib"};
+    case Metric::kEnergyKwh: return {"energy_millijoules"};
+    case Metric::kCo2eKg: return {"co2e_micrograms"};
+    case Metric::kGpuObservedHours: return {"gpu_observed_milliseconds"};
     case Metric::kCount: break;
   }
   return {};
 }
 
+/// A ratio metric's denominator columns (summed like the numerator); empty for the others.
+std::vector<std::string> metric_denominator_columns(Metric m) {
+  if (m == Metric::kGpuUtilization) return {"gpu_observed_milliseconds"};
+  return {};
+}
+
+/// The sums of a metric's numerator in whole units (a / 10^9) and remainders, or its
+/// maximum for a peak metric; the denominator of a ratio follows as dunits, drest.
+std::string metric_select_sql(Metric metric, bool rollup, bool aggregate);
+
 /// SQL summing a metric as whole units and remainders (value = units * 10^9 + rest), so
 /// that no SQL sum passes int64; they are joined again in 128 bits.
 /// With `aggregate` false the row's own values are taken (each row is already one group).
-std::string metric_sums_sql(Metric metric, bool rollup, bool aggregate) {
-  std::vector<std::string> columns = metric_columns(metric);
-  if (columns.empty()) return "0 AS units, 0 AS rest";
+std::string metric_sums_sql(const std::vector<std::string>& columns, bool rollup, bool aggregate,
+                            const std::string& prefix) {
+  if (columns.empty()) return "0 AS " + prefix + "units, 0 AS " + prefix + "rest";
   std::string hi, lo;
   for (const std::string& c : columns) {
     hi += (hi.empty() ? "" : " + ") + (rollup ? c + "_hi" : "(" + c + " / 1000000000)");
     lo += (lo.empty() ? "" : " + ") + (rollup ? c + "_lo" : "(" + c + " % 1000000000)");
   }
-  if (!aggregate) return hi + " AS units, " + lo + " AS rest";
-  return "sum(" + hi + ") AS units, sum(" + lo + ") AS rest";
+  if (!aggregate) return hi + " AS " + prefix + "units, " + lo + " AS " + prefix + "rest";
+  return "sum(" + hi + ") AS " + prefix + "units, sum(" + lo + ") AS " + prefix + "rest";
+}
+
+std::string metric_select_sql(Metric metric, bool rollup, bool aggregate) {
+  if (metric_is_peak(metric)) {
+    // Only in `records` (never a rollup): a maximum of whole numbers, carried whole in
+    // `rest` (value = units * 10^9 + rest).
+    const std::string c = metric_columns(metric).front();
+    return "0 AS units, " + (aggregate ? "max(" + c + ")" : c) + " AS rest";
+  }
+  std::string sql = metric_sums_sql(metric_columns(metric), rollup, aggregate, "");
+  if (metric_is_ratio(metric))
+    sql += ", " + metric_sums_sql(metric_denominator_columns(metric), rollup, aggregate, "d");
+  return sql;
 }
 
 /// The SQL for a tag dimension: its first key present in the raw tags. Appends the JSON
@@ -859,11 +917,13 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
     if (f.dimension.kind == Dimension::Kind::kTime)
       return make_error(ErrorCode::kInvalidArgument, "filter on time: use --from and --to instead");
   std::string table, time_column;
-  if ((finest == Grain::kNone || finest == Grain::kMonth) && aligned(spec.from, Grain::kMonth) &&
+  if ((finest == Grain::kNone || finest == Grain::kMonth) && !metric_is_peak(spec.metric) &&
+      aligned(spec.from, Grain::kMonth) &&
       aligned(spec.to, Grain::kMonth)) {
     table = "rollup_month";
     time_column = "bucket";
-  } else if (finest != Grain::kHour && aligned(spec.from, Grain::kDay) && aligned(spec.to, Grain::kDay)) {
+  } else if (finest != Grain::kHour && !metric_is_peak(spec.metric) && aligned(spec.from, Grain::kDay) &&
+             aligned(spec.to, Grain::kDay)) {
     table = "rollup_day";
     time_column = "bucket";
   } else {
@@ -911,8 +971,11 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
   // Grouped by a rollup's own bucket, each rollup row (bucket, attributes_id) is already one
   // inner group: no GROUP BY (a third less time for `--by team,day` over millions of records).
   const bool rows_are_groups = time_index > 0 && all_time_native;
-  sql += "sum(r.units), sum(r.rest) FROM (SELECT " + inner_keys + ", " +
-         metric_sums_sql(spec.metric, table != "records", !rows_are_groups) + " FROM " + table +
+  const bool peak = metric_is_peak(spec.metric), ratio = metric_is_ratio(spec.metric);
+  sql += peak ? "max(r.units), max(r.rest)" : "sum(r.units), sum(r.rest)";
+  if (ratio) sql += ", sum(r.dunits), sum(r.drest)";
+  sql += " FROM (SELECT " + inner_keys + ", " +
+         metric_select_sql(spec.metric, table != "records", !rows_are_groups) + " FROM " + table +
          " WHERE 1" + inner_where + (rows_are_groups ? "" : " GROUP BY " + group_list) +
          ") r JOIN attributes a ON a.id = r.attributes_id WHERE 1";
   std::vector<std::string> filter_binds;
@@ -945,6 +1008,7 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
 
   QueryResult result;
   result.source_table = table;
+  __int128 ratio_numerator = 0, ratio_denominator = 0;
   auto rows = st.each_row([&] {
     int col = (int)spec.group_by.size();
     if (st.null_at(col)) return;  // no records at all: an ungrouped sum over nothing
@@ -961,12 +1025,29 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
       }
     }
     __int128 v = (__int128)st.int_at(col) * kNanosPerUnit + st.int_at(col + 1);
-    if (spec.metric == Metric::kGpuHours) v = mul_div_round(v, kNanosPerUnit, 3'600'000);
+    if (ratio) {
+      // A ratio of sums, never a sum of ratios: the total is recomputed from the parts.
+      const __int128 d = (__int128)st.int_at(col + 2) * kNanosPerUnit + st.int_at(col + 3);
+      ratio_numerator += v;
+      ratio_denominator += d;
+      out.value = d == 0 ? 0 : mul_div_round(v, kNanosPerUnit, d);
+      result.rows.push_back(std::move(out));
+      return;
+    }
+    switch (spec.metric) {
+      case Metric::kGpuHours:
+      case Metric::kGpuObservedHours: v = mul_div_round(v, kNanosPerUnit, 3'600'000); break;
+      case Metric::kEnergyKwh: v = mul_div_round(v, 10, 36); break;  // mJ -> nano-kWh
+      case Metric::kCo2eKg: break;                                    // µg = nano-kg
+      default: break;
+    }
     out.value = v;
-    result.total += v;
+    result.total = peak ? std::max(result.total, v) : result.total + v;
     result.rows.push_back(std::move(out));
   });
   if (!rows) return Unexpected{rows.error()};
+  if (ratio && ratio_denominator != 0)
+    result.total = mul_div_round(ratio_numerator, kNanosPerUnit, ratio_denominator);
   // Time columns ascending first (a series reads in order), then the value, largest first.
   std::vector<size_t> time_columns;
   for (size_t i = 0; i < spec.group_by.size(); ++i)

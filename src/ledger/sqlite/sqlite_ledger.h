@@ -43,7 +43,7 @@ class SqliteLedger final : public Ledger {
   Result<pricing::Catalog> load_catalog() override;
 
   /// The schema version this build writes.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
  private:
   struct State;

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "ledger/ledger.h"
 #include "tests/testing/temp_dir.h"
 
@@ -225,7 +228,10 @@ TEST_F(SqliteLedgerTest, MigratesAVersion1LedgerToHiLoRollupsWithTheSameAnswers)
   ledger_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir_.file("l.db").c_str(), &db), SQLITE_OK);
-  std::string v1 = "DROP TABLE notes; DELETE FROM schema_version WHERE version = 2;";
+  std::string v1 = "DROP TABLE notes; DELETE FROM schema_version WHERE version >= 2;";
+  for (const char* c : {"gpu_observed_milliseconds", "gpu_busy_milliseconds", "gpu_memory_mib_milliseconds", "energy_millijoules",
+                        "co2e_micrograms", "gpu_memory_peak_mib"})
+    v1 += std::string("ALTER TABLE records DROP COLUMN ") + c + ";";
   const char* facts[] = {"consumed_quantity", "pricing_quantity", "list_cost", "contracted_cost", "billed_cost",
                          "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
                          "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds", "cache_saving"};
@@ -260,6 +266,106 @@ TEST_F(SqliteLedgerTest, MigratesAVersion1LedgerToHiLoRollupsWithTheSameAnswers)
   EXPECT_EQ(day_after.total, by_day.total);
   EXPECT_EQ(month_after.total, parse_decimal("10.750000001")->nanos);
   EXPECT_TRUE(*ledger_->note_once("k", "v", ""));  // the notes table exists again
+}
+
+/// Telemetry facts of one GPU for one hour: `busy_percent` utilisation, `memory_mib` used
+/// throughout, `watts` drawn.
+UsageFacts gpu_hour(const std::string& when, int64_t busy_percent, int64_t memory_mib, int64_t watts) {
+  UsageFacts f;
+  f.charge_period_start = *parse_timestamp(when);
+  f.charge_period_end = f.charge_period_start + 3600;
+  f.gpu_observed_milliseconds = 3'600'000;
+  f.gpu_busy_milliseconds = 36'000 * busy_percent;
+  f.gpu_memory_mib_milliseconds = memory_mib * 3'600'000;
+  f.gpu_memory_peak_mib = memory_mib;
+  f.energy_millijoules = watts * 3'600'000;
+  f.co2e_micrograms = watts * 400'000;  // 400 g/kWh = 0.4 g per Wh, and watts W for an hour = watts Wh
+  return f;
+}
+
+TEST_F(SqliteLedgerTest, GpuUtilizationIsARatioOfSumsAndThePeakAMaximum) {
+  begin();
+  int64_t a = attributes("gpu", "alpha"), b = attributes("gpu", "beta");
+  ASSERT_TRUE(ledger_->append(a, gpu_hour("2025-03-01T00:00:00Z", 10, 1000, 100), Lineage{batch_, 1}).has_value());
+  ASSERT_TRUE(ledger_->append(a, gpu_hour("2025-03-01T01:00:00Z", 30, 3000, 300), Lineage{batch_, 2}).has_value());
+  ASSERT_TRUE(ledger_->append(b, gpu_hour("2025-03-02T00:00:00Z", 80, 500, 500), Lineage{batch_, 3}).has_value());
+  commit();
+  // The month rollup, the day rollup and the records answer alike.
+  for (auto [by, from] : {std::pair{std::vector<std::string>{"team"}, std::string("2025-03-01T00:00:00Z")},
+                          std::pair{std::vector<std::string>{"month", "team"}, std::string("2025-03-01T00:00:00Z")},
+                          std::pair{std::vector<std::string>{"team"}, std::string("2025-03-01T01:00:00Z")}}) {
+    QueryResult u = query(by, {}, {}, {}, Metric::kGpuUtilization);
+    ASSERT_EQ(u.rows.size(), 2u);
+    EXPECT_EQ(u.rows[0].keys.back(), "beta");
+    EXPECT_EQ(format_decimal(u.rows[0].value), "0.8");
+    EXPECT_EQ(format_decimal(u.rows[1].value), "0.2");
+    EXPECT_EQ(format_decimal(u.total), "0.4");  // (10 + 30 + 80) / 3 hours, not a sum of ratios
+    QueryResult since = query(by, from, {}, {}, Metric::kGpuUtilization);
+    EXPECT_EQ(format_decimal(since.total), from[12] == '1' ? "0.55" : "0.4");
+  }
+  QueryResult hourly = query({"hour"}, {}, {}, {}, Metric::kGpuUtilization);
+  ASSERT_EQ(hourly.rows.size(), 3u);
+  EXPECT_EQ(format_decimal(hourly.rows[1].value), "0.3");
+  QueryResult peak = query({"team"}, {}, {}, {}, Metric::kGpuMemoryPeakMib);
+  EXPECT_EQ(peak.source_table, "records");
+  ASSERT_EQ(peak.rows.size(), 2u);
+  EXPECT_EQ(peak.rows[0].value, 3000);
+  EXPECT_EQ(peak.total, 3000);
+  QueryResult energy = query({}, {}, {}, {}, Metric::kEnergyKwh);
+  EXPECT_EQ(energy.source_table, "rollup_month");
+  EXPECT_EQ(format_decimal(energy.total), "0.9");
+  EXPECT_EQ(format_decimal(query({"day"}, {}, {}, {}, Metric::kCo2eKg).total), "0.36");
+  EXPECT_EQ(query({}, {}, {}, {}, Metric::kGpuHours).total, 0);  // observed time is not billed time
+  EXPECT_EQ(format_decimal(query({"team"}, {}, {}, {}, Metric::kGpuObservedHours).total), "3");
+}
+
+TEST(SqliteLedgerMigrationTest, OpensAVersion2FileAddingTelemetryColumnsWithTheSameAnswers) {
+  testing::TempDir dir;
+  std::string path = dir.file("v2.db");
+  {
+    std::ifstream in(std::string(AIFINOPS_SOURCE_DIR) + "/tests/fixtures/gpu/ledger_v2.sql");
+    ASSERT_TRUE(in.good());
+    std::stringstream dump;
+    dump << in.rdbuf();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* message = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, dump.str().c_str(), nullptr, nullptr, &message), SQLITE_OK) << message;
+    sqlite3_close(db);
+  }
+  auto opened = open_ledger(path);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  Ledger& l = **opened;
+  QuerySpec spec;
+  spec.metric = Metric::kEffectiveCost;
+  EXPECT_EQ(format_decimal(l.query(spec)->total), "65.54");
+  spec.metric = Metric::kGpuHours;
+  EXPECT_EQ(format_decimal(l.query(spec)->total), "16");
+  spec.metric = Metric::kGpuUtilization;
+  EXPECT_EQ(l.query(spec)->total, 0);  // v2 records have no telemetry
+  // New records carry the new facts into the migrated rollups; a removed batch takes them out.
+  auto batch = l.begin_batch(BatchInfo{"dcgm.prom", "dcgm", {}, 0});
+  ASSERT_TRUE(batch.has_value());
+  AttributeViews v{};
+  v[(size_t)Attr::kResourceId] = "gpu-node-1";
+  auto id = l.intern_attributes(v, Fingerprint{7, 7});
+  ASSERT_TRUE(l.append(*id, gpu_hour("2025-01-01T00:00:00Z", 25, 2048, 350), Lineage{*batch, 1}).has_value());
+  BatchSummary s;
+  s.id = *batch;
+  ASSERT_TRUE(l.commit_batch(s).has_value());
+  EXPECT_EQ(format_decimal(l.query(spec)->total), "0.25");
+  spec.metric = Metric::kGpuHours;
+  EXPECT_EQ(format_decimal(l.query(spec)->total), "16");  // telemetry adds no billed GPU-hours
+  spec.group_by = {*parse_dimension("month")};
+  spec.metric = Metric::kEnergyKwh;
+  EXPECT_EQ(format_decimal(l.query(spec)->total), "0.35");
+  spec.metric = Metric::kGpuMemoryPeakMib;
+  EXPECT_EQ(l.query(spec)->total, 2048);
+  ASSERT_TRUE(l.begin_batch(BatchInfo{"x", "focus", {}, 0}).has_value());
+  ASSERT_TRUE(l.remove_batch(*batch).has_value());
+  ASSERT_TRUE(l.commit_batch(BatchSummary{}).has_value());
+  spec.metric = Metric::kEnergyKwh;
+  EXPECT_EQ(l.query(spec)->total, 0);
 }
 
 TEST(DimensionTest, UnknownDimensionNamesTheAllowedOnes) {
