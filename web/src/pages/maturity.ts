@@ -1,0 +1,41 @@
+// Maturity: the crawl / walk / run scorecard, each criterion with its evidence and next step.
+
+import { h } from '../dom';
+import { api } from '../api';
+import { t } from '../i18n';
+import { card, chartBox, stat, table } from '../ui';
+import { chart, colors, narrow } from '../charts';
+import type { Page } from './page';
+
+const kLevel: Record<string, number> = { crawl: 1, walk: 2, run: 3 };
+const kTone: Record<string, 'bad' | 'warn' | 'good'> = { crawl: 'bad', walk: 'warn', run: 'good' };
+
+export const maturity: Page = async (root) => {
+  const m = await api('maturity');
+  const crit = (m.criteria ?? []) as any[];
+  root.append(h('div', { class: 'grid stats' },
+    stat(t('mat.overall'), String(m.overall), '', kTone[m.overall] ?? '', 'stat-maturity'),
+    stat(t('mat.score'), `${m.score} / ${m.max_score}`,
+      m.window?.from ? `${m.window.from} – ${m.window.to}` : '')));
+  const box = chartBox('md', 'maturity-chart');
+  box.style.height = Math.max(220, 50 + crit.length * 38) + 'px';
+  root.append(card(t('mat.chart'), box));
+  chart(box, {
+    grid: { left: 8, right: 24, top: 16, bottom: 8, containLabel: true },
+    tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, formatter: (p: any[]) => `${crit[p[0].dataIndex].name}: ${crit[p[0].dataIndex].level}` },
+    yAxis: { type: 'category', data: crit.map((c) => String(c.name)), inverse: true,
+      axisLabel: { color: '#334155', width: narrow() ? 110 : 200, overflow: 'truncate' } },
+    xAxis: { type: 'value', min: 0, max: 3, interval: 1, name: t('mat.level'),
+      axisLabel: { formatter: (v: number) => ['', 'crawl', 'walk', 'run'][v] ?? '', color: '#64748b' },
+      splitLine: { lineStyle: { color: colors.grid } } },
+    series: [{ type: 'bar', barWidth: 16, data: crit.map((c) => ({ value: kLevel[c.level] ?? 0,
+      itemStyle: { color: c.level === 'run' ? colors.good : c.level === 'walk' ? colors.warn : colors.bad } })) }],
+  });
+  root.append(card(t('mat.title'), table([
+    { label: t('mat.capability'), value: (c: any) => h('strong', null, String(c.name)) },
+    { label: t('mat.level'), value: (c: any) => h('span', { class: 'badge ' + (kTone[c.level] ?? '') }, String(c.level)),
+      sort: (c: any) => kLevel[c.level] ?? 0 },
+    { label: t('mat.evidence'), value: (c: any) => String(c.evidence ?? '') },
+    { label: t('mat.next'), value: (c: any) => String(c.next_step ?? '') },
+  ], crit, { testId: 'maturity-table' })));
+};
