@@ -84,3 +84,27 @@ export function legend(): object {
 
 /** Narrow screens get smaller margins and fewer labels. */
 export function narrow(): boolean { return window.innerWidth < 700; }
+
+/**
+ * Grid and category axis for horizontal bar charts: the left margin is sized from the
+ * longest label (up to a cap, then truncated), so long names are never clipped.
+ */
+export function hbar(labels: string[], opts: { top?: number; right?: number } = {}): { grid: object; yAxis: object } {
+  const cap = narrow() ? 120 : 210;
+  const ctx = document.createElement('canvas').getContext('2d');
+  if (ctx) ctx.font = '12px system-ui, sans-serif';
+  const widest = Math.max(20, ...labels.map((l) => (ctx ? ctx.measureText(l).width : l.length * 7)));
+  const w = Math.min(cap, Math.ceil(widest) + 4);
+  return {
+    grid: { left: w + 22, right: opts.right ?? 24, top: opts.top ?? 28, bottom: 36, containLabel: false },
+    yAxis: { type: 'category', data: labels, inverse: true,
+      axisLabel: { width: w, overflow: 'truncate', color: '#334155', fontSize: 12 } },
+  };
+}
+
+/** A value axis along the bottom with its name centred under it. */
+export function bottomValueAxis(name: string, formatter: (v: number) => string): object {
+  return { type: 'value', name, nameLocation: 'middle', nameGap: 24,
+    nameTextStyle: { color: '#64748b' }, axisLabel: { formatter, color: '#64748b', hideOverlap: true },
+    splitLine: { lineStyle: { color: colors.grid } } };
+}

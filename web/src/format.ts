@@ -22,6 +22,13 @@ export function money(v: number | null | undefined, currency = 'USD', digits = 2
     minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
 }
 
+/** A value with a few significant digits, for small ratios (USD 0.000000606 per token). */
+export function sig(v: number | null | undefined, digits = 3): string {
+  if (v === null || v === undefined || !isFinite(v)) return '–';
+  if (Math.abs(v) >= 1000) return compact(v);
+  return nf({ maximumSignificantDigits: digits }).format(v);
+}
+
 /** Short form for axes and cards: USD 1.2M, 3.4K tokens (万/亿 in Chinese). */
 export function compact(v: number | null | undefined): string {
   if (v === null || v === undefined || !isFinite(v)) return '–';

@@ -170,6 +170,7 @@ const en = {
   'fc.interval_label': '{p}% interval',
   'fc.lower': 'Lower',
   'fc.upper': 'Upper',
+  'fc.partial': '* The forecast ends before the end of this month: its total covers only the days forecast.',
   'rec.title': 'Recommendations',
   'rec.empty': 'No recommendations yet. They appear here once the savings analyses run on your data (model downgrades, prompt caching, idle GPUs, commitment coverage), each with its estimated monthly saving.',
   'rec.saving': 'Monthly saving',
@@ -184,6 +185,8 @@ const en = {
   'tags.violations': 'Policy violations',
   'tags.unallocated': 'Top unallocated resources',
   'tags.resource': 'Resource',
+  'tags.unallocated_spend': 'Unallocated spend',
+  'tags.resources_n': 'on {n} resources',
   'tags.rule': 'Rule',
   'tags.count': 'Records',
   'tags.covered': 'Covered',
@@ -371,6 +374,7 @@ const zh: Partial<Record<Key, string>> = {
   'fc.interval_label': '{p}% 区间',
   'fc.lower': '下限',
   'fc.upper': '上限',
+  'fc.partial': '* 预测期在该月结束前截止：该月合计只包含已预测的天数。',
   'rec.title': '优化建议',
   'rec.empty': '暂无优化建议。对您的数据运行节省分析（模型降级、提示缓存、闲置 GPU、承诺折扣覆盖）后将在此显示，并附每月预计节省。',
   'rec.saving': '每月节省',
@@ -385,6 +389,8 @@ const zh: Partial<Record<Key, string>> = {
   'tags.violations': '策略违规',
   'tags.unallocated': '未分摊资源排行',
   'tags.resource': '资源',
+  'tags.unallocated_spend': '未分摊支出',
+  'tags.resources_n': '涉及 {n} 个资源',
   'tags.rule': '规则',
   'tags.count': '记录数',
   'tags.covered': '覆盖率',
@@ -441,7 +447,7 @@ const zhDims: Record<string, string> = {
   service: '服务', region: '区域', model: '模型', operation: '操作', gpu: 'GPU 型号',
   resource: '资源', sku: 'SKU', sub_account: '子账户', billing_account: '账单账户',
   currency: '币种', publisher: '发布方', day: '日', week: '周', month: '月', hour: '小时',
-  shutdown_eligible: '可关停', commitment_discount: '承诺折扣', invoice_issuer: '开票方',
+  shutdown_eligible: '可关停', commitment_discount: '承诺折扣', invoice_issuer: '开票方', resource_name: '资源名称',
 };
 const enDims: Record<string, string> = {
   team: 'Team', project: 'Project', environment: 'Environment', cost_center: 'Cost centre',
@@ -451,7 +457,7 @@ const enDims: Record<string, string> = {
   sub_account: 'Sub-account', billing_account: 'Billing account', currency: 'Currency',
   publisher: 'Publisher', day: 'Day', week: 'Week', month: 'Month', hour: 'Hour',
   shutdown_eligible: 'Shutdown eligible', commitment_discount: 'Commitment discount',
-  invoice_issuer: 'Invoice issuer',
+  invoice_issuer: 'Invoice issuer', resource_name: 'Resource name',
 };
 
 export function dimName(d: string): string {

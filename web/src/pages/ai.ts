@@ -7,7 +7,7 @@ import { t } from '../i18n';
 import { context } from '../context';
 import * as f from '../format';
 import { card, chartBox, empty, section, stat, table } from '../ui';
-import { categoryAxis, chart, colors, legend, narrow, valueAxis } from '../charts';
+import { bottomValueAxis, categoryAxis, chart, colors, hbar, legend, narrow, valueAxis } from '../charts';
 import type { Page } from './page';
 
 interface ModelRow { model: string; tokens: number; input: number; output: number; cached: number;
@@ -64,12 +64,13 @@ export const aiUsage: Page = async (root) => {
   const names = list.map((m) => m.model);
   chart(byModel, {
     legend: { ...legend(), data: [t('common.tokens'), t('common.cost')] },
-    grid: { left: 8, right: 8, top: 48, bottom: 8, containLabel: true },
+    grid: { left: 52, right: 60, top: 56, bottom: 84, containLabel: false },
     tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
-    xAxis: { ...categoryAxis(names, '', narrow() ? 40 : 25),
-      axisLabel: { rotate: narrow() ? 40 : 25, color: '#64748b', width: 110, overflow: 'truncate', interval: 0 } },
-    yAxis: [valueAxis(t('common.tokens'), (v) => f.compact(v)),
-      { ...valueAxis(t('common.cost') + ' (' + cur + ')', (v) => f.compact(v)), splitLine: { show: false } }],
+    xAxis: { ...categoryAxis(names),
+      axisLabel: { rotate: 30, color: '#64748b', width: 100, overflow: 'truncate', interval: 0, fontSize: 11 } },
+    yAxis: [{ ...valueAxis(t('common.tokens'), (v) => f.compact(v)), nameTextStyle: { align: 'center', color: '#64748b' } },
+      { ...valueAxis(t('common.cost') + ' (' + cur + ')', (v) => f.compact(v)), splitLine: { show: false },
+        nameTextStyle: { align: 'center', color: '#64748b' } }],
     series: [
       { name: t('common.tokens'), type: 'bar', data: list.map((m) => m.tokens), color: colors.actual,
         tooltip: { valueFormatter: (v: number) => f.num(v) } },
@@ -80,11 +81,9 @@ export const aiUsage: Page = async (root) => {
   const perM = list.map((m) => ({ model: m.model, v: m.tokens ? m.cost / m.tokens * 1e6 : 0 }))
     .sort((a, b) => b.v - a.v);
   chart(cpm, {
-    grid: { left: 8, right: 40, top: 28, bottom: 8, containLabel: true },
+    ...hbar(perM.map((x) => x.model), { top: 8, right: 48 }),
     tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (v: number) => f.money(v, cur) },
-    yAxis: { type: 'category', data: perM.map((x) => x.model), inverse: true,
-      axisLabel: { width: narrow() ? 100 : 150, overflow: 'truncate', color: '#334155' } },
-    xAxis: valueAxis(t('unit.per_million', { currency: cur }), (v) => f.compact(v)),
+    xAxis: bottomValueAxis(t('unit.per_million', { currency: cur }), (v) => f.compact(v)),
     series: [{ type: 'bar', barWidth: 14, name: t('ai.cpm'), data: perM.map((x) => x.v), color: '#8b5cf6',
       label: { show: true, position: 'right', formatter: (p: any) => f.num(p.value, 2), fontSize: 11, color: '#475569' } }],
   });
@@ -103,7 +102,7 @@ export const aiUsage: Page = async (root) => {
   await section(h('div'), async () => {
     const r = await api('report', { from, to, metric: 'requests', grain: 'day', by: 'operation' });
     const rows = r.rows as any[];
-    if (!rows.length) { traffic.replaceChildren(empty(t('ai.no_traffic'))); return; }
+    if (!rows.length) { traffic.replaceWith(empty(t('ai.no_traffic'))); return; }
     const days = [...new Set(rows.map((x) => x.day as string))];
     const ops = [...new Set(rows.map((x) => String(x.operation)))];
     const idx = new Map(days.map((d, i) => [d, i]));

@@ -61,7 +61,7 @@ export const anomalies: Page = async (root, params) => {
         grid: { left: 8, right: 12, top: 44, bottom: 8, containLabel: true },
         tooltip: { trigger: 'axis', valueFormatter: (v: number) => (v === null ? '–' : f.money(v, cur)) },
         xAxis: { ...categoryAxis(days), axisLabel: { formatter: (s: string) => f.shortDay(s), color: '#64748b', hideOverlap: true } },
-        yAxis: valueAxis(metricName(a.metric) + ' (' + cur + ')', (v) => f.compact(v)),
+        yAxis: { ...valueAxis(metricName(a.metric) + ' (' + cur + ')', (v) => f.compact(v)), scale: true },
         series: [
           { name: 'lower', type: 'bar', stack: 'band', data: at(x.lower), itemStyle: { color: 'transparent' },
             tooltip: { show: false }, barWidth: 10, silent: true },

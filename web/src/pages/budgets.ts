@@ -32,7 +32,8 @@ export const budgets: Page = async (root) => {
     h('small', { class: 'muted' }, f.pct(x.used_percent) + ' · ' + t('budget.forecast_used') + ' ' + f.pct(x.forecast_percent)));
   root.append(card(t('budget.title'), table([
     { label: t('budget.name'), value: (x: any) => String(x.name), sort: (x: any) => String(x.name) },
-    { label: t('common.period'), value: (x: any) => String(x.period_label) },
+    { label: t('common.period'), value: (x: any) => h('span', { style: 'white-space:nowrap' },
+      /^\d{4}-\d{2}$/.test(x.period_label) ? f.month(x.period_label) : String(x.period_label)) },
     { label: t('budget.days'), num: true, value: (x: any) => `${x.days_elapsed}/${x.days_in_period}` },
     { label: t('budget.amount'), num: true, value: (x: any) => f.money(Number(x.amount_usd), 'USD', 0), sort: (x: any) => Number(x.amount_usd) },
     { label: t('common.actual'), num: true, value: (x: any) => f.money(Number(x.actual_usd), 'USD'), sort: (x: any) => Number(x.actual_usd) },
@@ -72,7 +73,7 @@ export const budgets: Page = async (root) => {
         grid: { left: 8, right: 16, top: 44, bottom: 8, containLabel: true },
         tooltip: { trigger: 'axis', valueFormatter: (v: number) => (v === null ? '–' : f.money(v, 'USD', 0)) },
         xAxis: { ...categoryAxis(days), boundaryGap: false, axisLabel: { formatter: (s: string) => f.shortDay(s), color: '#64748b', hideOverlap: true } },
-        yAxis: { ...valueAxis(t('common.spend') + ' (USD)', (v) => f.compact(v)), max: (v: any) => Math.max(v.max, amount) * 1.05 },
+        yAxis: valueAxis(t('common.spend') + ' (USD)', (v) => f.compact(v)),
         series: [
           { name: t('common.actual'), type: 'line', data: actual, showSymbol: false, color: colors.actual,
             areaStyle: { opacity: 0.12 } },

@@ -48,7 +48,8 @@ export const forecasts: Page = async (root, params) => {
         showSymbol: false, lineStyle: { opacity: 0 }, silent: true, tooltip: { show: false } },
       { name: t('common.interval'), type: 'line', stack: 'band', data: [...pad(histRows.length), ...daily.map((d) => d.upper - d.lower)],
         showSymbol: false, lineStyle: { opacity: 0 }, areaStyle: { color: colors.band }, color: colors.band, tooltip: { show: false } },
-      { name: t('common.forecast'), type: 'line', data: [...pad(histRows.length), ...daily.map((d) => d.forecast)],
+      { name: t('common.forecast'), type: 'line',
+        data: [...pad(histRows.length - 1), histRows.length ? histRows[histRows.length - 1][1] : null, ...daily.map((d) => d.forecast)],
         showSymbol: false, color: colors.forecast, lineStyle: { type: 'dashed', width: 2 } },
     ],
   });
@@ -77,5 +78,6 @@ export const forecasts: Page = async (root, params) => {
     { label: t('fc.lower'), num: true, value: (r: any) => f.money(r.m.actual + r.m.lower, cur, 0) },
     { label: t('fc.upper'), num: true, value: (r: any) => f.money(r.m.actual + r.m.upper, cur, 0) },
     { label: t('fc.method'), value: (r: any) => String(r.g.model?.method ?? '') },
-  ], rows, { initialSort: 3, testId: 'fc-table' })));
+  ], rows, { testId: 'fc-table' }),
+  h('p', { class: 'muted', style: 'margin:8px 0 0;font-size:12px' }, t('fc.partial'))));
 };

@@ -31,10 +31,20 @@ export const kpis: Page = async (root) => {
   const grouped = all.filter((k) => Object.keys(k.group ?? {}).length);
   const grid = h('div', { class: 'grid three' });
   root.append(grid);
-  const valueText = (k: any) => (k.value === null ? t('kpi.unavailable') : String(k.display ?? k.value));
+  // Values are formatted here by kind, so numbers follow the language and money shows its
+  // currency code; the unit line under the value says what it is per.
+  const valueText = (k: any) => {
+    if (k.value === null || k.value === undefined) return t('kpi.unavailable');
+    const v = Number(k.value);
+    if (k.kind === 'percent') return f.pct(v, 1);
+    if (k.kind === 'money') return (Math.abs(v) >= 100 ? f.money(v, c.currency) : c.currency + ' ' + f.sig(v, 4));
+    return f.sig(v, 4);
+  };
   whole.forEach((k, n) => {
-    const spark = chartBox('sm', 'kpi-trend-' + n);
-    spark.style.height = '90px';
+    const s = series.get(key(k)) ?? [];
+    const hasTrend = s.some((v) => v !== null);
+    const spark = hasTrend ? chartBox('sm', 'kpi-trend-' + n) : h('div', { class: 'muted', style: 'font-size:12px;padding:6px 0' }, t('kpi.unavailable'));
+    spark.style.height = hasTrend ? '90px' : '';
     grid.append(h('section', { class: 'card stat kpi', 'data-kpi': k.id },
       h('div', { class: 'stat-label' }, String(k.name)),
       h('div', { class: 'stat-value' }, valueText(k)),
@@ -44,13 +54,13 @@ export const kpis: Page = async (root) => {
       h('div', { class: 'stat-label' }, t('kpi.formula')),
       h('div', { class: 'formula' }, String(k.formula ?? '')),
       k.note ? h('div', { class: 'stat-note', style: 'margin-top:6px' }, String(k.note)) : null));
-    const s = series.get(key(k)) ?? [];
+    if (!hasTrend) return;
     chart(spark, {
       grid: { left: 4, right: 4, top: 8, bottom: 18, containLabel: true },
-      tooltip: { trigger: 'axis', valueFormatter: (v: number) => (v === null ? '–' : f.num(v, 4)) },
+      tooltip: { trigger: 'axis', valueFormatter: (v: number) => (v === null ? '–' : f.sig(v, 4)) },
       xAxis: { type: 'category', data: months.map((m) => f.month(m)), axisLabel: { fontSize: 9, color: '#94a3b8', hideOverlap: true },
         axisTick: { show: false }, axisLine: { lineStyle: { color: '#e2e8f0' } } },
-      yAxis: { type: 'value', scale: true, axisLabel: { fontSize: 9, color: '#94a3b8', formatter: (v: number) => f.compact(v) },
+      yAxis: { type: 'value', scale: true, axisLabel: { fontSize: 9, color: '#94a3b8', formatter: (v: number) => f.sig(v, 2) },
         splitNumber: 2, splitLine: { lineStyle: { color: colors.grid } } },
       series: [{ type: 'line', data: s, color: colors.actual, symbolSize: 4, connectNulls: false, areaStyle: { opacity: 0.08 } }],
     });
@@ -61,7 +71,7 @@ export const kpis: Page = async (root) => {
       { label: t('fc.group'), value: (k: any) => Object.entries(k.group).map(([d, v]) => `${d}=${v}`).join(', ') },
       { label: t('common.value'), num: true, value: valueText, sort: (k: any) => Number(k.value ?? -Infinity) },
       { label: t('kpi.formula'), value: (k: any) => h('span', { class: 'formula' }, String(k.formula ?? '')) },
-      { label: t('kpi.trend'), value: (k: any) => (series.get(key(k)) ?? []).map((v) => (v === null ? '–' : f.compact(v))).join(' → ') },
+      { label: t('kpi.trend'), value: (k: any) => (series.get(key(k)) ?? []).map((v) => (v === null ? '–' : f.sig(v, 3))).join(' → ') },
     ], grouped, { testId: 'kpi-table' })));
   }
 };

@@ -4,7 +4,7 @@ import { h } from '../dom';
 import { api } from '../api';
 import { t } from '../i18n';
 import { card, chartBox, stat, table } from '../ui';
-import { chart, colors, narrow } from '../charts';
+import { chart, colors, hbar } from '../charts';
 import type { Page } from './page';
 
 const kLevel: Record<string, number> = { crawl: 1, walk: 2, run: 3 };
@@ -21,11 +21,9 @@ export const maturity: Page = async (root) => {
   box.style.height = Math.max(220, 50 + crit.length * 38) + 'px';
   root.append(card(t('mat.chart'), box));
   chart(box, {
-    grid: { left: 8, right: 24, top: 16, bottom: 8, containLabel: true },
+    ...hbar(crit.map((c) => String(c.name)), { top: 8 }),
     tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, formatter: (p: any[]) => `${crit[p[0].dataIndex].name}: ${crit[p[0].dataIndex].level}` },
-    yAxis: { type: 'category', data: crit.map((c) => String(c.name)), inverse: true,
-      axisLabel: { color: '#334155', width: narrow() ? 110 : 200, overflow: 'truncate' } },
-    xAxis: { type: 'value', min: 0, max: 3, interval: 1, name: t('mat.level'),
+    xAxis: { type: 'value', min: 0, max: 3, interval: 1, name: t('mat.level'), nameLocation: 'middle', nameGap: 24,
       axisLabel: { formatter: (v: number) => ['', 'crawl', 'walk', 'run'][v] ?? '', color: '#64748b' },
       splitLine: { lineStyle: { color: colors.grid } } },
     series: [{ type: 'bar', barWidth: 16, data: crit.map((c) => ({ value: kLevel[c.level] ?? 0,

@@ -7,7 +7,7 @@ import { t, metricName } from '../i18n';
 import { context } from '../context';
 import * as f from '../format';
 import { card, chartBox, empty, section, stat } from '../ui';
-import { categoryAxis, chart, colors, legend, narrow, valueAxis } from '../charts';
+import { bottomValueAxis, categoryAxis, chart, colors, hbar, legend, narrow, valueAxis } from '../charts';
 import { savingOf, recList } from './recommendations';
 import type { Page } from './page';
 
@@ -107,19 +107,18 @@ export const overview: Page = async (root) => {
       const names = list.map((x) => x.name as string);
       chart(box, {
         legend: { ...legend(), data: [t('budget.used'), t('budget.forecast_used')] },
-        grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
+        ...hbar(names, { top: 36 }),
         tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' },
           valueFormatter: (v: number) => f.pct(v) },
-        yAxis: { type: 'category', data: names, inverse: true,
-          axisLabel: { width: narrow() ? 110 : 170, overflow: 'truncate', color: '#334155' } },
-        xAxis: { ...valueAxis('% ' + t('budget.amount'), (v) => v + '%'), max: (v: any) => Math.max(110, Math.ceil(v.max / 10) * 10) },
+        xAxis: { ...bottomValueAxis(t('budget.used') + ' (% ' + t('budget.amount') + ')', (v) => v + '%'),
+          max: (v: any) => Math.max(110, Math.ceil(v.max / 10) * 10) },
         series: [
           { name: t('budget.used'), type: 'bar', barGap: '-100%', barWidth: 14, z: 3,
             data: list.map((x) => ({ value: x.used_percent,
               itemStyle: { color: x.used_percent >= 100 ? colors.bad : colors.actual } })),
             markLine: { symbol: 'none', silent: true, data: [{ xAxis: 100 }],
-              lineStyle: { color: colors.bad, type: 'solid' }, label: { formatter: '100%' } } },
-          { name: t('budget.forecast_used'), type: 'bar', barWidth: 14, z: 2,
+              lineStyle: { color: colors.bad, type: 'solid' }, label: { show: false } } },
+          { name: t('budget.forecast_used'), type: 'bar', barWidth: 14, z: 2, color: 'rgba(37,99,235,0.2)',
             data: list.map((x) => ({ value: x.forecast_percent,
               itemStyle: { color: x.forecast_percent >= 100 ? 'rgba(220,38,38,0.25)' : 'rgba(37,99,235,0.2)' } })) },
         ],
@@ -135,16 +134,14 @@ export const overview: Page = async (root) => {
       box.style.height = Math.max(180, 50 + rows.length * 34) + 'px';
       movers.replaceChildren(box);
       chart(box, {
-        grid: { left: 8, right: 24, top: 24, bottom: 8, containLabel: true },
+        ...hbar(rows.map((x) => String(x.project)), { top: 8, right: narrow() ? 16 : 56 }),
         tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' },
           formatter: (ps: any[]) => {
             const x = rows[ps[0].dataIndex];
             return `${x.project}<br>${t('common.change')}: ${f.money(x.change, cur)} (${f.signedPct(x.change_percent)})`
               + `<br>${f.month(c.lastMonth)}: ${f.money(x[r.metric], cur)}<br>${t('common.previous')}: ${f.money(x.previous, cur)}`;
           } },
-        yAxis: { type: 'category', data: rows.map((x) => x.project), inverse: true,
-          axisLabel: { width: narrow() ? 110 : 160, overflow: 'truncate', color: '#334155' } },
-        xAxis: valueAxis(t('common.change') + ' (' + cur + ')', (v) => f.compact(v)),
+        xAxis: bottomValueAxis(t('common.change') + ' (' + cur + ')', (v) => f.compact(v)),
         series: [{ type: 'bar', barWidth: 14, name: t('common.change'),
           data: rows.map((x) => ({ value: x.change,
             itemStyle: { color: x.change > 0 ? colors.bad : colors.good } })),

@@ -120,7 +120,7 @@ export const showback: Page = async (root, params) => {
 
   const totalBox = h('div', { class: 'total-line' });
   const csvButton = h('button', { class: 'secondary', 'data-testid': 'csv' }, t('common.download_csv'));
-  root.append(card(t('showback.title'),
+  root.append(h('section', { class: 'card' },
     h('div', { class: 'toolbar' },
       h('div', { class: 'field' }, h('span', null, t('showback.group_by')), byChips),
       h('div', { class: 'field' }, h('span', null, t('showback.filters')), filterChips)),
@@ -174,8 +174,8 @@ export const showback: Page = async (root, params) => {
     };
     if (!rows.length) {
       tableBox.replaceChildren(empty(t('common.nodata')));
-      area.replaceChildren(empty(t('common.nodata')));
-      tree.replaceChildren(empty(t('common.nodata')));
+      area.replaceWith(empty(t('common.nodata')));
+      tree.replaceWith(empty(t('common.nodata')));
       return;
     }
     tableBox.replaceChildren(table([
@@ -228,7 +228,8 @@ export const showback: Page = async (root, params) => {
       tooltip: { formatter: (p: any) => `${p.name}<br>${fmtMetric(metric, p.value, cur)} (${f.pct(p.value / Number(agg.total) * 100)})` },
       series: [{ type: 'treemap', roam: false, nodeClick: false, breadcrumb: { show: false },
         top: 0, left: 0, right: 0, bottom: 0,
-        label: { show: true, formatter: (p: any) => `${p.name}\n${narrow() ? f.compact(p.value) : fmtMetric(metric, p.value, cur)}`, fontSize: 12, overflow: 'truncate' },
+        label: { show: true, formatter: (p: any) => `${p.name}\n${narrow() ? f.compact(p.value) : fmtMetric(metric, p.value, cur)}`,
+          fontSize: 12, lineHeight: 16, overflow: 'truncate' },
         upperLabel: { show: false },
         itemStyle: { borderColor: '#fff', borderWidth: 2, gapWidth: 2 },
         data: leaves.map(([name, value], i) => ({ name, value, itemStyle: { color: palette[i % palette.length] } })) }],

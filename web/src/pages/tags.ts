@@ -7,7 +7,7 @@ import { dimName, t } from '../i18n';
 import { context } from '../context';
 import * as f from '../format';
 import { card, chartBox, empty, stat, table } from '../ui';
-import { chart, colors, legend, narrow } from '../charts';
+import { chart, colors, hbar, legend } from '../charts';
 import type { Page } from './page';
 
 export const tags: Page = async (root) => {
@@ -18,7 +18,7 @@ export const tags: Page = async (root) => {
   root.append(h('div', { class: 'grid stats' },
     stat(t('tags.allocated'), f.pct(a.allocated_percent), f.money(a.allocated, cur, 0) + ' / ' + f.money(a.total, cur, 0),
       a.allocated_percent >= 95 ? 'good' : a.allocated_percent >= 80 ? 'warn' : 'bad', 'stat-allocated'),
-    stat(t('tags.unallocated'), f.money(a.unallocated, cur, 0), f.num(a.untagged_resource_count) + ' ' + t('tags.resource'))));
+    stat(t('tags.unallocated_spend'), f.money(a.unallocated, cur, 0), t('tags.resources_n', { n: f.num(a.untagged_resource_count) }))));
   const dims = (a.dimensions ?? []) as any[];
   const box = chartBox('md', 'coverage-chart');
   box.style.height = Math.max(200, 60 + dims.length * 36) + 'px';
@@ -26,15 +26,13 @@ export const tags: Page = async (root) => {
   if (dims.length) {
     chart(box, {
       legend: { ...legend(), data: [t('tags.covered'), t('tags.violations')] },
-      grid: { left: 8, right: 40, top: 36, bottom: 8, containLabel: true },
+      ...hbar(dims.map((d) => dimName(d.dimension) + (d.required ? ' *' : '')), { top: 36 }),
       tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (v: number) => f.pct(v) },
-      yAxis: { type: 'category', data: dims.map((d) => dimName(d.dimension) + (d.required ? ' *' : '')), inverse: true,
-        axisLabel: { color: '#334155', width: narrow() ? 90 : 140, overflow: 'truncate' } },
-      xAxis: { type: 'value', max: 100, name: '% ' + t('common.spend'), axisLabel: { formatter: '{value}%', color: '#64748b' },
+      xAxis: { type: 'value', max: 100, name: '% ' + t('common.spend'), nameLocation: 'middle', nameGap: 24, axisLabel: { formatter: '{value}%', color: '#64748b' },
         splitLine: { lineStyle: { color: colors.grid } } },
       series: [
         { name: t('tags.covered'), type: 'bar', stack: 'c', barWidth: 14, data: dims.map((d) => d.valid_percent), color: colors.good,
-          label: { show: true, position: 'insideRight', formatter: (p: any) => f.pct(p.value, 0), color: '#fff', fontSize: 11 } },
+          label: { show: true, position: 'insideRight', formatter: (p: any) => (p.value >= 10 ? f.pct(p.value, 0) : ''), color: '#fff', fontSize: 11 } },
         { name: t('tags.violations'), type: 'bar', stack: 'c', barWidth: 14,
           data: dims.map((d) => Math.max(0, d.tagged_percent - d.valid_percent)), color: colors.warn },
       ],
