@@ -87,7 +87,7 @@ export const showback: Page = async (root, params) => {
       valueSel.replaceChildren(h('option', { value: '' }, t('showback.filter_value')));
       valueSel.disabled = true;
       if (!d) return;
-      const r = await api('report', { by: d, from: from || undefined, to: to || undefined, filter: filters });
+      const r = await api('report', { by: d, from: from || undefined, to: to ? f.addDays(to, 1) : undefined, filter: filters });
       valueSel.append(...(r.rows as any[]).map((x) => h('option', { value: String(x[d]) }, String(x[d]))));
       valueSel.disabled = false;
     } },
@@ -141,7 +141,9 @@ export const showback: Page = async (root, params) => {
   root.append(h('div', { class: 'grid two' }, areaCard, treeCard),
     card(t('showback.table'), h('p', { class: 'muted', style: 'margin:0 0 8px' }, t('showback.drill_hint')), tableBox));
 
-  const q = { metric, from: from || undefined, to: to || undefined, filter: filters };
+  // The date picker's "To" day is included; the API's `to` is exclusive, so it gets the next day.
+  const apiTo = to ? f.addDays(to, 1) : undefined;
+  const q = { metric, from: from || undefined, to: apiTo, filter: filters };
   const drill = (row: any) => {
     if (!first) return;
     update((p) => {
