@@ -4,7 +4,7 @@
 
 import { h } from '../dom';
 import { api, apiOptional } from '../api';
-import { t } from '../i18n';
+import { dimName, t } from '../i18n';
 import { context } from '../context';
 import * as f from '../format';
 import { card, chartBox, empty, stat, table } from '../ui';
@@ -17,11 +17,12 @@ export const gpus: Page = async (root) => {
   const cur = c.currency;
   const from = f.addDays(c.lastDay, -59);
   const to = f.addDays(c.lastDay, 1);
-  const [hours, cost, daily, recs] = await Promise.all([
+  const [hours, cost, daily, recs, all] = await Promise.all([
     api('report', { from, to, by: 'gpu', metric: 'gpu_hours' }),
     api('report', { from, to, by: 'gpu', metric: 'effective_cost' }),
     api('report', { from, to, by: 'gpu', metric: 'gpu_hours', grain: 'day' }),
     apiOptional('recommendations'),
+    api('report', { from, to }),
   ]);
   const types = (hours.rows as any[]).filter((r) => r.gpu !== '(none)');
   const costs = new Map((cost.rows as any[]).map((r) => [String(r.gpu), Number(r.effective_cost)]));
@@ -29,9 +30,9 @@ export const gpus: Page = async (root) => {
   root.append(h('p', { class: 'muted', style: 'margin:0' }, f.date(from) + ' – ' + f.date(c.lastDay)));
   root.append(h('div', { class: 'grid stats' },
     stat(t('gpu.hours'), f.num(Number(hours.total), 0), t('unit.gpu_hours'), '', 'stat-gpu-hours'),
-    stat(t('gpu.cost_by_type'), f.money(gpuCost, cur)),
-    stat(t('gpu.idle'), '–', t('gpu.utilisation') + ': –'),
-    stat(t('gpu.rightsizing'), '–')));
+    stat(t('gpu.cost'), f.money(gpuCost, cur), '', '', 'stat-gpu-cost'),
+    stat(t('gpu.per_hour'), Number(hours.total) ? f.money(gpuCost / Number(hours.total), cur) : '–'),
+    stat(t('gpu.share'), Number(all.total) ? f.pct(gpuCost / Number(all.total) * 100) : '–')));
 
   const hoursBox = chartBox('md', 'gpu-hours');
   root.append(card(t('gpu.hours_by_type'), types.length ? hoursBox : empty(t('gpu.no_gpus'))));
@@ -52,7 +53,7 @@ export const gpus: Page = async (root) => {
       }),
     });
     root.append(card(t('gpu.cost_by_type'), table([
-      { label: t('nav.gpus'), value: (r: any) => String(r.gpu), sort: (r: any) => String(r.gpu) },
+      { label: dimName('gpu'), value: (r: any) => String(r.gpu), sort: (r: any) => String(r.gpu) },
       { label: t('gpu.hours'), num: true, value: (r: any) => f.num(Number(r.gpu_hours), 1), sort: (r: any) => Number(r.gpu_hours) },
       { label: t('common.cost'), num: true, value: (r: any) => f.money(costs.get(r.gpu) ?? 0, cur), sort: (r: any) => costs.get(r.gpu) ?? 0 },
       { label: t('common.cost') + ' / ' + t('unit.gpu_hours'), num: true,
