@@ -151,6 +151,11 @@ test('a viewer restricted to one team never sees another team on any page', asyn
   const byTeam = await server.api('report?by=team');
   const others = byTeam.rows.filter((r) => server.otherTeams.includes(r.team));
   const money = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  // ... and each of their monthly totals, to the cent.
+  const byMonth = await server.api('report?by=team&grain=month');
+  const numbers = [...others.map((r) => [r.team, Number(r.effective_cost)]),
+    ...byMonth.rows.filter((r) => server.otherTeams.includes(r.team)).map((r) => [r.team, Number(r.effective_cost)])]
+    .map(([team, v]) => [team, money.format(v)]);
   const { context, page, errors } = await open(server.viewer);
   const mine = await server.api('report', server.viewer);
   assert.ok(Number(mine.total) < Number(byTeam.total), 'the API does not restrict the viewer');
@@ -160,7 +165,10 @@ test('a viewer restricted to one team never sees another team on any page', asyn
     for (const r of others) {
       const word = new RegExp(`(^|[^\\w-])${r.team.replace(/[-]/g, '\\-')}([^\\w-]|$)`);
       assert.doesNotMatch(text, word, `${id}: shows team ${r.team}`);
-      assert.ok(!text.includes(money.format(Number(r.effective_cost))), `${id}: shows ${r.team}'s total`);
+    }
+    for (const [team, n] of numbers) assert.ok(!text.includes(n), `${id}: shows ${team}'s ${n}`);
+    if (id === 'overview' || id === 'budgets') {
+      await page.screenshot({ path: path.join(SHOTS, `${id}-viewer-1280x800.png`), fullPage: true });
     }
   }
   await visit(page, 'showback');

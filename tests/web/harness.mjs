@@ -49,7 +49,9 @@ export async function startServer() {
   const db = path.join(dir, 'demo.db');
   cli(['demo', '--db', db]);
   const demoPolicy = fs.readdirSync(dir).find((f) => /\.ya?ml$/.test(f));
-  const base = demoPolicy ? fs.readFileSync(path.join(dir, demoPolicy), 'utf8') : '';
+  // The demo's policy, less any api_tokens of its own (a top-level block up to the next key).
+  const base = (demoPolicy ? fs.readFileSync(path.join(dir, demoPolicy), 'utf8') : '')
+    .replace(/^api_tokens:.*\n(?:[ \t#-].*\n|\n)*/m, '');
   const teams = JSON.parse(cli(['report', '--db', db, ...(demoPolicy ? ['--config', path.join(dir, demoPolicy)] : []),
     '--by', 'team', '--format', 'json'])).rows.map((r) => r.team).filter((t) => t !== '(none)');
   // The smallest team is the restricted viewer's: its numbers are the least likely to
