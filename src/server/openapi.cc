@@ -33,7 +33,7 @@ std::string openapi_json(const std::vector<OpenApiEndpoint>& endpoints) {
       "{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"aifinops API\",\"version\":\"1\","
       "\"description\":\"Every analysis of the aifinops CLI over HTTP: the parameters are the "
       "command's flags without the leading --, the answer is its --format json output. See "
-      "docs/api.md.\"},\"servers\":[{\"url\":\"/api/v1\"}],"
+      "docs/api.md.\"},\"servers\":[{\"url\":\"/\"}],"
       "\"security\":[{\"bearer\":[]}],\"paths\":{";
   bool first = true;
   for (const OpenApiEndpoint& e : endpoints) {
