@@ -26,7 +26,7 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 const server = await startServer();
 const browser = await launchBrowser();
 try {
-  const interactive = [], ready = [];
+  const interactive = [], ready = [], detail = [];
   for (let i = 0; i < runs; i++) {
     // A new context each run: empty cache, as a first visit.
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -36,10 +36,16 @@ try {
     await page.waitForFunction(() => document.body.dataset.ready === 'overview', null, { timeout: 30_000 });
     const wall = Date.now() - t0;
     const nav = await page.evaluate(() => performance.getEntriesByType('navigation')[0].toJSON());
+    const res = await page.evaluate(() => performance.getEntriesByType('resource').map((r) => ({ name: r.name, start: r.startTime, end: r.responseEnd })));
+    const scriptEnd = Math.max(...res.filter((r) => /\.js$/.test(r.name)).map((r) => r.end));
+    const apiEnd = Math.max(...res.filter((r) => r.name.includes('/api/')).map((r) => r.end));
+    const apiSlowest = Math.max(...res.filter((r) => r.name.includes('/api/')).map((r) => r.end - r.start));
     interactive.push(nav.domInteractive);
     ready.push(wall);
+    detail.push(`script loaded ${scriptEnd.toFixed(0)} ms, last API answer ${apiEnd.toFixed(0)} ms (slowest call ${apiSlowest.toFixed(0)} ms, ${res.filter((r) => r.name.includes('/api/')).length} calls), drawn ${wall} ms`);
     await context.close();
   }
+  for (const d of detail) console.log('  ' + d);
   console.log(`first page (overview), ${runs} cold loads: domInteractive median ${median(interactive).toFixed(0)} ms ` +
     `(max ${Math.max(...interactive).toFixed(0)}), all charts drawn median ${median(ready)} ms (max ${Math.max(...ready)})`);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });

@@ -19,14 +19,16 @@ export function resetContext(): void { ctx = null; }
 export function context(): Promise<Context> {
   if (!ctx) {
     ctx = (async () => {
-      const [byMonth, byCurrency] = await Promise.all([
+      // Three queries at once: months for the totals, days for the last day with data (a few
+      // hundred rows even for years of data), currencies.
+      const [byMonth, days, byCurrency] = await Promise.all([
         api('report', { grain: 'month' }),
+        api('report', { grain: 'day' }),
         api('report', { by: 'currency' }),
       ]);
       const months = (byMonth.rows as any[]).map((r) => ({ month: r.month as string,
         value: Number(r[byMonth.metric]) }));
       const lastMonth = months.length ? months[months.length - 1].month : isoDay(new Date()).slice(0, 7);
-      const days = await api('report', { grain: 'day', from: lastMonth });
       const dayRows = days.rows as any[];
       const lastDay = dayRows.length ? dayRows[dayRows.length - 1].day as string
         : addDays(isoDay(new Date()), -1);

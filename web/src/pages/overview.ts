@@ -36,6 +36,13 @@ export const overview: Page = async (root) => {
     card(t('overview.recent_anomalies'), anomalies));
 
   const since = f.addDays(c.lastDay, -13);
+  // Every query of the page starts now; the sections below get the same (cached) promises.
+  const trendQ = { grain: 'day', from: f.addDays(c.lastDay, -89) };
+  const budgetQ = { 'as-of': c.lastDay };
+  const moversQ = { by: 'project', period: c.lastMonth, compare: 'previous' };
+  const prefetch = [api('report', trendQ), api('budgets', budgetQ)];
+  if (prevM) prefetch.push(api('report', moversQ));
+  prefetch.forEach((p) => p.catch(() => { /* reported by the section that uses it */ }));
   const [fc, anom, recs] = await Promise.all([
     api('forecast', { horizon: '30d' }),
     api('anomalies', { by: 'team', since, limit: 5 }),
@@ -68,8 +75,7 @@ export const overview: Page = async (root) => {
 
   await Promise.all([
     section(h('div'), async () => {
-      const from = f.addDays(c.lastDay, -89);
-      const days = await api('report', { grain: 'day', from });
+      const days = await api('report', trendQ);
       const hist = (days.rows as any[]).map((r) => [r.day, Number(r[days.metric])]);
       const daily = (fc.groups?.[0]?.daily ?? []) as any[];
       const labels = [...hist.map((x) => x[0] as string), ...daily.map((d) => d.day as string)];
@@ -98,7 +104,7 @@ export const overview: Page = async (root) => {
       });
     }),
     section(burn, async () => {
-      const b = await api('budgets', { 'as-of': c.lastDay });
+      const b = await api('budgets', budgetQ);
       const list = (b.budgets ?? []) as any[];
       if (!list.length) { burn.replaceChildren(empty(t('overview.no_budgets'))); return; }
       const box = chartBox('md', 'burn-chart');
@@ -126,7 +132,7 @@ export const overview: Page = async (root) => {
     }),
     section(movers, async () => {
       if (!prevM) { movers.replaceChildren(empty(t('common.nodata'))); return; }
-      const r = await api('report', { by: 'project', period: c.lastMonth, compare: 'previous' });
+      const r = await api('report', moversQ);
       const rows = (r.rows as any[]).filter((x) => x.change !== undefined)
         .sort((a, b) => Math.abs(b.change) - Math.abs(a.change)).slice(0, 8);
       if (!rows.length) { movers.replaceChildren(empty(t('common.nodata'))); return; }
