@@ -115,6 +115,13 @@ test('a filter changes the total to the value the API returns', async () => {
   const formatted = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', currencyDisplay: 'code' })
     .format(Number(expected.total));
   assert.equal(text.replace(/\s/g, ' '), formatted.replace(/\s/g, ' '));
+  // The CSV download is the API's CSV of the same query, every decimal kept.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=csv]')]);
+  const csv = fs.readFileSync(await download.path(), 'utf8');
+  const expectedCsv = await (await fetch(server.url + '/api/v1/report?metric=effective_cost&filter='
+    + encodeURIComponent('team=' + team) + '&by=team&format=csv', { headers: { Authorization: 'Bearer ' + server.admin } })).text();
+  assert.match(csv, new RegExp(`^team,effective_cost\\n${team},\\d`));
+  assert.equal(csv, expectedCsv);
   // Drilling into a row adds its value as a filter and groups by the next dimension.
   await page.locator('[data-testid=showback-table] tbody tr').first().click();
   await page.waitForFunction(() => document.body.dataset.ready === 'showback'

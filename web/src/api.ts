@@ -85,6 +85,17 @@ export async function api<T = any>(path: string, params: Params = {}): Promise<T
   return p;
 }
 
+/** The body as text (the CSV downloads: `format=csv` keeps every decimal the ledger has). */
+export async function apiText(path: string, params: Params = {}): Promise<string> {
+  const token = getToken() ?? memoryToken;
+  const res = await fetch('/api/v1/' + path + buildQuery(params), {
+    headers: token ? { Authorization: 'Bearer ' + token } : {}, cache: 'no-store' });
+  if (res.status === 401) { setToken(null); cache.clear(); onUnauthorized(); throw new ApiError(401, 'unauthorized'); }
+  const text = await res.text();
+  if (!res.ok) throw new ApiError(res.status, text || res.statusText);
+  return text;
+}
+
 /** Like api(), but resolves to null when the endpoint does not exist (404/501) yet. */
 export async function apiOptional<T = any>(path: string, params: Params = {}): Promise<T | null> {
   try { return await api<T>(path, params); } catch (e) {

@@ -3,11 +3,11 @@
 // The whole query lives in the address (#/showback?by=team&filter=env=prod&grain=week).
 
 import { h } from '../dom';
-import { api } from '../api';
+import { api, apiText } from '../api';
 import { dimName, metricName, t } from '../i18n';
 import { context } from '../context';
 import * as f from '../format';
-import { card, chartBox, download, empty, section, table } from '../ui';
+import { card, chartBox, download, empty, errorBox, section, table } from '../ui';
 import { categoryAxis, chart, legend, narrow, palette, valueAxis } from '../charts';
 import { go } from '../nav';
 import type { Page } from './page';
@@ -38,10 +38,6 @@ export async function dimensionNames(): Promise<string[]> {
     if (names.length) return [...new Set<string>(names)];
   } catch { /* fall back below */ }
   return kDefaultDims;
-}
-
-function csvField(s: string): string {
-  return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 
 export const showback: Page = async (root, params) => {
@@ -169,10 +165,12 @@ export const showback: Page = async (root, params) => {
       h('span', { class: 'stat-value', 'data-testid': 'total', 'data-value': String(agg.total) },
         fmtMetric(metric, Number(agg.total), cur)),
       h('span', { class: 'muted' }, filters.length ? filters.join(', ') : ''));
-    csvButton.onclick = () => {
-      const head = [...by, metric].map(csvField).join(',');
-      const lines = rows.map((r) => [...by.map((d) => csvField(String(r[d]))), String(r[metric])].join(','));
-      download(`aifinops-${[...by].join('-') || 'total'}-${metric}.csv`, [head, ...lines].join('\n') + '\n');
+    // The server's CSV of the same query: exact decimals, the CLI's `report --format csv`.
+    csvButton.onclick = async () => {
+      try {
+        const text = await apiText('report', { ...q, by: by.join(',') || undefined, format: 'csv' });
+        download(`aifinops-${[...by].join('-') || 'total'}-${metric}.csv`, text);
+      } catch (e) { totalBox.append(errorBox(e)); }
     };
     if (!rows.length) {
       tableBox.replaceChildren(empty(t('common.nodata')));
