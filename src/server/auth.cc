@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "allocate/shared_costs.h"
+#include "allocate/tag_policy.h"
 
 namespace aifinops::server {
 namespace {
@@ -110,6 +111,24 @@ config::Policy restrict_policy(const config::Policy& policy, const Principal& pr
   if (!principal.restricted()) return policy;
   config::Policy out = policy;
   out.shared_costs.clear();
+  // Allowed values name other teams: keep the wildcard patterns and the viewer's own values.
+  for (const allocate::DimensionRule& rule : policy.tags.rules()) {
+    if (rule.allowed.empty()) continue;
+    for (const auto& [dimension, values] : principal.restrict) {
+      if (dimension.kind != ledger::Dimension::Kind::kAttribute ||
+          dimension.attribute != rule.attribute)
+        continue;
+      std::vector<std::string> visible;
+      for (const std::string& a : rule.allowed) {
+        bool pattern = a.find('*') != std::string::npos;
+        if (pattern || std::find(values.begin(), values.end(), a) != values.end())
+          visible.push_back(a);
+      }
+      // None of the viewer's values is allowed: a value no record has keeps them invalid.
+      if (visible.empty()) visible.push_back("\x01not-allowed");
+      out.tags.extend(attribute_name(rule.attribute), {}, visible, rule.required);
+    }
+  }
   std::erase_if(out.budgets, [&](const BudgetRule& b) {
     for (const auto& [dimension, values] : principal.restrict) {
       // Inside the restriction: the budget's scope pins this dimension to an allowed value.

@@ -58,8 +58,9 @@ std::string sha256_hex(std::string_view text);
 std::string new_api_token();
 
 /// The policy as a restricted viewer may see it: only budgets whose scope lies inside the
-/// restriction, and no shared-cost rules (their weights and receivers name other teams; the
-/// viewer's --allocated report shows its own records' cost).
+/// restriction, no shared-cost rules (their weights and receivers name other teams; the
+/// viewer's --allocated report shows its own records' cost), and a restricted dimension's
+/// allowed values cut to the viewer's own (wildcard patterns stay).
 config::Policy restrict_policy(const config::Policy& policy, const Principal& principal);
 
 }  // namespace aifinops::server

@@ -148,6 +148,9 @@ Result<std::string> render_ledger_metrics(ledger::Ledger& ledger, const config::
     ++count;
     impact += a.point.impact;
   }
+  family(out, "aifinops_anomalies_open_total", "gauge",
+         "Spend anomalies (effective cost, daily, by team) in the last 30 days of data.");
+  out += "aifinops_anomalies_open_total " + std::to_string(run->anomalies.size()) + "\n";
   family(out, "aifinops_anomalies_open", "gauge",
          "Spend anomalies (effective cost, daily, by team) in the last 30 days of data.");
   for (const auto& [team, v] : by_team)

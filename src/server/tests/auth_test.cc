@@ -7,6 +7,8 @@ namespace {
 
 config::Policy policy_with_tokens() {
   auto policy = config::parse_policy_yaml(
+      "dimensions:\n"
+      "  team: {allowed: [team-a, team-b, \"lab-*\"]}\n"
       "budgets:\n"
       "  - {name: org, amount_usd: 100, scope: {environment: production}}\n"
       "  - {name: a-month, amount_usd: 10, scope: {team: team-a}}\n"
@@ -63,6 +65,11 @@ TEST(AuthTest, RestrictedPolicyKeepsOnlyBudgetsInsideTheRestrictionAndNoSharedRu
   ASSERT_EQ(lead.budgets.size(), 1u);
   EXPECT_EQ(lead.budgets[0].name, "a-month");
   EXPECT_TRUE(lead.shared_costs.empty());
+  for (const allocate::DimensionRule& rule : lead.tags.rules()) {
+    if (rule.attribute == Attr::kTeam) {
+      EXPECT_EQ(rule.allowed, (std::vector<std::string>{"team-a", "lab-*"}));
+    }
+  }
   config::Policy viewer = restrict_policy(policy, (*principals)[1]);
   EXPECT_EQ(viewer.budgets.size(), 3u);
   EXPECT_EQ(viewer.shared_costs.size(), 1u);
