@@ -208,3 +208,14 @@ test('a rejected token returns to the sign-in screen', async () => {
   await waitReady(page, 'overview');
   await context.close();
 });
+
+test('an API error is shown with the server\'s message, and sign-out forgets the token', async () => {
+  const { context, page } = await open(server.admin);
+  await page.evaluate(() => { location.hash = '#/showback?by=no_such_dimension'; });
+  await page.waitForSelector('.error', { timeout: 30_000 });
+  assert.match(await page.innerText('.error'), /no_such_dimension/);
+  await page.click('[data-testid=signout]');
+  await page.waitForFunction(() => document.body.dataset.ready === 'signin');
+  assert.equal(await page.evaluate(() => localStorage.getItem('aifinops.token')), null);
+  await context.close();
+});

@@ -29,6 +29,12 @@ export interface Column<R> {
   value: (r: R) => string | Node;
   num?: boolean;
   sort?: (r: R) => number | string;
+  /** Left out on phone-width screens, where the table would otherwise scroll sideways. */
+  wide?: boolean;
+}
+
+function cls<R>(c: Column<R>): string | undefined {
+  return [c.num ? 'num' : '', c.wide ? 'wide-only' : ''].filter(Boolean).join(' ') || undefined;
 }
 
 /** A table; columns with sort get a clickable header that re-sorts the rows. */
@@ -52,10 +58,10 @@ export function table<R>(cols: Column<R>[], rows: R[], opts: {
     tbody.replaceChildren(...sorted.map((r) => h('tr', {
       class: opts.onRow ? 'clickable' : undefined,
       onclick: opts.onRow ? () => opts.onRow!(r) : undefined,
-    }, ...cols.map((c) => h('td', { class: c.num ? 'num' : undefined }, c.value(r))))));
+    }, ...cols.map((c) => h('td', { class: cls(c) }, c.value(r))))));
   };
   const head = h('tr', null, ...cols.map((c, i) => {
-    const th = h('th', { class: (c.num ? 'num ' : '') + (c.sort ? 'sortable' : '') }, c.label);
+    const th = h('th', { class: [cls(c), c.sort ? 'sortable' : ''].filter(Boolean).join(' ') || undefined }, c.label);
     if (c.sort) {
       th.setAttribute('aria-sort', i === sortCol ? (desc ? 'descending' : 'ascending') : 'none');
       th.addEventListener('click', () => {
@@ -74,7 +80,7 @@ export function table<R>(cols: Column<R>[], rows: R[], opts: {
   return h('div', { class: 'table-wrap', 'data-testid': opts.testId || undefined },
     h('table', null, h('thead', null, head), tbody,
       opts.footer ? h('tfoot', null, h('tr', null, ...opts.footer.map((f, i) =>
-        h('td', { class: cols[i]?.num ? 'num' : undefined }, f)))) : null));
+        h('td', { class: cols[i] ? cls(cols[i]) : undefined }, f)))) : null));
 }
 
 export function empty(message: string): HTMLElement {

@@ -90,9 +90,9 @@ export const aiUsage: Page = async (root) => {
 
   root.append(card(t('ai.by_model'), table([
     { label: t('ai.model'), value: (m: ModelRow) => m.model, sort: (m) => m.model },
-    { label: t('ai.input'), num: true, value: (m) => f.num(m.input), sort: (m) => m.input },
-    { label: t('ai.output'), num: true, value: (m) => f.num(m.output), sort: (m) => m.output },
-    { label: t('ai.cached'), num: true, value: (m) => f.num(m.cached), sort: (m) => m.cached },
+    { wide: true, label: t('ai.input'), num: true, value: (m) => f.num(m.input), sort: (m) => m.input },
+    { wide: true, label: t('ai.output'), num: true, value: (m) => f.num(m.output), sort: (m) => m.output },
+    { wide: true, label: t('ai.cached'), num: true, value: (m) => f.num(m.cached), sort: (m) => m.cached },
     { label: t('ai.hit_rate'), num: true, value: (m) => m.input ? f.pct(m.cached / m.input * 100) : '–', sort: (m) => m.input ? m.cached / m.input : 0 },
     { label: t('common.cost'), num: true, value: (m) => f.money(m.cost, cur), sort: (m) => m.cost },
     { label: t('ai.cpm'), num: true, value: (m) => m.tokens ? f.money(m.cost / m.tokens * 1e6, cur) : '–', sort: (m) => m.tokens ? m.cost / m.tokens : 0 },

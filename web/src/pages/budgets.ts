@@ -32,14 +32,14 @@ export const budgets: Page = async (root) => {
     h('small', { class: 'muted' }, f.pct(x.used_percent) + ' · ' + t('budget.forecast_used') + ' ' + f.pct(x.forecast_percent)));
   root.append(card(t('budget.title'), table([
     { label: t('budget.name'), value: (x: any) => String(x.name), sort: (x: any) => String(x.name) },
-    { label: t('common.period'), value: (x: any) => h('span', { style: 'white-space:nowrap' },
+    { wide: true, label: t('common.period'), value: (x: any) => h('span', { style: 'white-space:nowrap' },
       /^\d{4}-\d{2}$/.test(x.period_label) ? f.month(x.period_label) : String(x.period_label)) },
-    { label: t('budget.days'), num: true, value: (x: any) => `${x.days_elapsed}/${x.days_in_period}` },
+    { wide: true, label: t('budget.days'), num: true, value: (x: any) => `${x.days_elapsed}/${x.days_in_period}` },
     { label: t('budget.amount'), num: true, value: (x: any) => f.money(Number(x.amount_usd), 'USD', 0), sort: (x: any) => Number(x.amount_usd) },
-    { label: t('common.actual'), num: true, value: (x: any) => f.money(Number(x.actual_usd), 'USD'), sort: (x: any) => Number(x.actual_usd) },
+    { wide: true, label: t('common.actual'), num: true, value: (x: any) => f.money(Number(x.actual_usd), 'USD'), sort: (x: any) => Number(x.actual_usd) },
     { label: t('budget.used'), value: usedBar, sort: (x: any) => x.used_percent },
-    { label: t('common.forecast'), num: true, value: (x: any) => f.money(x.forecast_usd, 'USD', 0), sort: (x: any) => x.forecast_usd },
-    { label: t('budget.runs_out'), value: (x: any) => x.exhausted_on ? f.date(x.exhausted_on) : x.projected_exhaustion ? f.date(x.projected_exhaustion) : '–' },
+    { wide: true, label: t('common.forecast'), num: true, value: (x: any) => f.money(x.forecast_usd, 'USD', 0), sort: (x: any) => x.forecast_usd },
+    { wide: true, label: t('budget.runs_out'), value: (x: any) => x.exhausted_on ? f.date(x.exhausted_on) : x.projected_exhaustion ? f.date(x.projected_exhaustion) : '–' },
     { label: t('common.status'), value: label, sort: (x: any) => x.forecast_percent },
   ], list, { initialSort: 8, testId: 'budget-table' })));
 

@@ -73,11 +73,11 @@ export const forecasts: Page = async (root, params) => {
   root.append(card(t('fc.months'), table([
     { label: t('fc.group'), value: (r: any) => name(r.g), sort: (r: any) => name(r.g) },
     { label: t('common.month'), value: (r: any) => f.month(r.m.month) + (r.m.complete ? '' : ' *'), sort: (r: any) => r.m.month },
-    { label: t('fc.history'), num: true, value: (r: any) => f.money(r.g.last_28_days, cur, 0), sort: (r: any) => r.g.last_28_days },
+    { wide: true, label: t('fc.history'), num: true, value: (r: any) => f.money(r.g.last_28_days, cur, 0), sort: (r: any) => r.g.last_28_days },
     { label: t('common.forecast'), num: true, value: (r: any) => f.money(r.m.total, cur, 0), sort: (r: any) => r.m.total },
-    { label: t('fc.lower'), num: true, value: (r: any) => f.money(r.m.actual + r.m.lower, cur, 0) },
-    { label: t('fc.upper'), num: true, value: (r: any) => f.money(r.m.actual + r.m.upper, cur, 0) },
-    { label: t('fc.method'), value: (r: any) => String(r.g.model?.method ?? '') },
+    { wide: true, label: t('fc.lower'), num: true, value: (r: any) => f.money(r.m.actual + r.m.lower, cur, 0) },
+    { wide: true, label: t('fc.upper'), num: true, value: (r: any) => f.money(r.m.actual + r.m.upper, cur, 0) },
+    { wide: true, label: t('fc.method'), value: (r: any) => String(r.g.model?.method ?? '') },
   ], rows, { testId: 'fc-table' }),
   h('p', { class: 'muted', style: 'margin:8px 0 0;font-size:12px' }, t('fc.partial'))));
 };

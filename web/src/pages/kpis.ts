@@ -70,7 +70,7 @@ export const kpis: Page = async (root) => {
       { label: t('common.name'), value: (k: any) => String(k.name), sort: (k: any) => String(k.name) },
       { label: t('fc.group'), value: (k: any) => Object.entries(k.group).map(([d, v]) => `${d}=${v}`).join(', ') },
       { label: t('common.value'), num: true, value: valueText, sort: (k: any) => Number(k.value ?? -Infinity) },
-      { label: t('kpi.formula'), value: (k: any) => h('span', { class: 'formula' }, String(k.formula ?? '')) },
+      { wide: true, label: t('kpi.formula'), value: (k: any) => h('span', { class: 'formula' }, String(k.formula ?? '')) },
       { label: t('kpi.trend'), value: (k: any) => (series.get(key(k)) ?? []).map((v) => (v === null ? '–' : f.sig(v, 3))).join(' → ') },
     ], grouped, { testId: 'kpi-table' })));
   }
