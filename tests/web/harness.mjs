@@ -67,6 +67,10 @@ export async function startServer() {
     ''].join('\n'));
   const port = await freePort();
   const args = ['serve', '--db', db, '--config', policy, '--listen', `127.0.0.1:${port}`];
+  // The example business inputs (project value, training runs) match the demo organisation,
+  // so the KPI page has ROI and time-to-value figures to show.
+  const business = path.join(root, 'config/business.example.yaml');
+  if (fs.existsSync(business)) args.push('--business', business);
   const help = (() => { try { return cli(['serve', '--help']); } catch { return ''; } })();
   const webFlag = ['--web-root', '--web', '--static', '--web-dir'].find((f) => help.includes(f + ' '));
   if (webFlag) args.push(webFlag, WEB_DIR);

@@ -38,7 +38,8 @@ export const kpis: Page = async (root) => {
     const v = Number(k.value);
     if (k.kind === 'percent') return f.pct(v, 1);
     if (k.kind === 'money') return (Math.abs(v) >= 100 ? f.money(v, c.currency) : c.currency + ' ' + f.sig(v, 4));
-    return f.sig(v, 4);
+    // days and points: the number with its unit ("232 days").
+    return f.sig(v, 4) + (k.unit && k.unit !== '%' ? ' ' + String(k.unit) : '');
   };
   whole.forEach((k, n) => {
     const s = series.get(key(k)) ?? [];
