@@ -41,15 +41,15 @@ void family(std::string& out, const char* name, const char* type, const char* he
 /// The end of the data to report on: `now`, or the end of the ledger's last day with
 /// records when that is earlier.
 Result<EpochSeconds> reference_time(ledger::Ledger& ledger, EpochSeconds now) {
+  // Unbounded and by month: the month rollup answers (a bound inside a month would not).
   ledger::QuerySpec months;
   months.group_by.push_back(*ledger::parse_dimension("month"));
-  months.to = now;
   auto m = ledger.query(months);
   if (!m) return Unexpected{m.error()};
   std::optional<EpochSeconds> last_month;
   for (const ledger::QueryRow& row : m->rows) {
     auto t = parse_timestamp(row.keys[0] + "-01");
-    if (t && (!last_month || *t > *last_month)) last_month = *t;
+    if (t && *t <= now && (!last_month || *t > *last_month)) last_month = *t;
   }
   if (!last_month) return now;
   if (*last_month >= floor_month(now)) return now;
