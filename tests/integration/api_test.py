@@ -295,6 +295,49 @@ class ApiTest(unittest.TestCase):
         for row in report["rows"]:
             self.assertAlmostEqual(float(spend[row["team"]]), float(row["effective_cost"]), places=4)
 
+    def test_grafana_dashboard_queries_only_metrics_that_exist(self):
+        repo = Path(__file__).resolve().parents[2]
+        dashboard = json.loads((repo / "config" / "grafana" / "aifinops.json").read_text())
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+        self.assertGreater(len(exprs), 10)
+        _, serve_metrics, _ = self.server.get("/metrics", self.admin)
+        known = set(re.findall(r"^# TYPE (\w+) ", serve_metrics, re.M))
+        gateway_source = (repo / "src" / "gateway" / "metrics.cc").read_text()
+        known |= set(re.findall(r'"(aifinops_gateway_\w+)"', gateway_source))
+        known |= {n + "_bucket" for n in known}
+        used = {m for e in exprs for m in re.findall(r"aifinops_\w+", e)}
+        self.assertTrue(any(m.startswith("aifinops_gateway_") for m in used))
+        self.assertTrue(any(m.startswith("aifinops_ledger_") for m in used))
+        self.assertEqual(used - known, set())
+
+    def test_make_demo_serves_prints_a_viewer_link_and_stops(self):
+        repo = Path(__file__).resolve().parents[2]
+        ports = []
+        for _ in range(2):
+            import socket
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        env = clean_env()
+        env.update(AIFINOPS=AIFINOPS, DEMO_DIR=str(self.dir / "make_demo"), DEMO_PORT=str(ports[0]),
+                   DEMO_GATEWAY_PORT=str(ports[1]), DEMO_SECONDS="2")
+        p = subprocess.run(["python3", str(repo / "scripts" / "demo.py")], capture_output=True,
+                           text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+        link = re.search(rf"http://127\.0\.0\.1:{ports[0]}/#token=(aif_\w+)", p.stdout)
+        self.assertIsNotNone(link, p.stdout[-2000:])
+        self.assertIn("local stand-in", p.stdout)
+        self.assertIn("make demo: stopped", p.stdout)
+        # The printed viewer token is in the served policy as a viewer.
+        policy = (self.dir / "make_demo" / "serve_policy.yaml").read_text()
+        digest = hashlib.sha256(link.group(1).encode()).hexdigest()
+        self.assertIn(f'token_sha256: "{digest}", scope: viewer}}', policy)
+        env["DEMO_SERVE"] = "0"
+        p = subprocess.run(["python3", str(repo / "scripts" / "demo.py")], capture_output=True,
+                           text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertNotIn("#token=", p.stdout)
+
     def test_static_files_and_the_single_page_fallback(self):
         code, body, headers = self.server.get("/")
         self.assertEqual((code, headers["Content-Type"].split(";")[0]), (200, "text/html"))
