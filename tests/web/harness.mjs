@@ -54,9 +54,16 @@ export async function startServer() {
     .replace(/^api_tokens:.*\n(?:[ \t#-].*\n|\n)*/m, '');
   const teams = JSON.parse(cli(['report', '--db', db, ...(demoPolicy ? ['--config', path.join(dir, demoPolicy)] : []),
     '--by', 'team', '--format', 'json'])).rows.map((r) => r.team).filter((t) => t !== '(none)');
-  // The smallest team is the restricted viewer's: its numbers are the least likely to
-  // coincide with another team's.
-  const team = teams[teams.length - 1];
+  // The restricted viewer's team: the smallest that has a budget of its own (so the budget
+  // pages have something to show it), else the smallest.
+  const budgets = (() => {
+    try {
+      return JSON.parse(cli(['budgets', 'status', '--db', db, ...(demoPolicy ? ['--config', path.join(dir, demoPolicy)] : []),
+        '--format', 'json'])).budgets ?? [];
+    } catch { return []; }
+  })();
+  const budgeted = new Set(budgets.map((b) => b.scope?.team).flat().filter(Boolean));
+  const team = [...teams].reverse().find((t) => budgeted.has(t)) ?? teams[teams.length - 1];
   const admin = crypto.randomBytes(24).toString('hex');
   const viewer = crypto.randomBytes(24).toString('hex');
   const policy = path.join(dir, 'policy-web.yaml');
