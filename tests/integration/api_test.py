@@ -116,7 +116,8 @@ class ApiTest(unittest.TestCase):
         (cls.web / "assets").mkdir(parents=True)
         (cls.web / "index.html").write_text("<!doctype html><title>aifinops</title>\n")
         (cls.web / "assets" / "app.js").write_text("console.log('dashboard');\n")
-        cls.server = Server(cls.db, cls.policy, str(cls.web))
+        cls.business = str(Path(__file__).resolve().parents[2] / "config" / "business.example.yaml")
+        cls.server = Server(cls.db, cls.policy, str(cls.web), "--business", cls.business)
 
     @classmethod
     def tearDownClass(cls):
@@ -147,7 +148,7 @@ class ApiTest(unittest.TestCase):
     def test_api_json_is_the_cli_json_byte_for_byte(self):
         # maturity first: the CLI's anomalies run below records a note maturity reads.
         cases = [
-            ("maturity", ["maturity"], ""),
+            ("maturity", ["maturity", "--business", self.business], ""),
             ("report", ["report", "--by", "team,model", "--metric", "effective_cost",
                         "--from", "2026-09-01", "--to", "2026-10-01", "--grain", "week",
                         "--filter", "environment=production"],
@@ -159,7 +160,8 @@ class ApiTest(unittest.TestCase):
              "by=team&period=2026-10&compare=previous"),
             ("report", ["report", "--by", "team", "--period", "2026-10", "--allocated"],
              "by=team&period=2026-10&allocated=true"),
-            ("kpi", ["kpi", "--period", "2026-10", "--by", "model"], "period=2026-10&by=model"),
+            ("kpi", ["kpi", "--period", "2026-10", "--by", "model", "--business", self.business],
+             "period=2026-10&by=model"),
             ("budgets", ["budgets", "status", "--as-of", "2026-10-20"], "as-of=2026-10-20"),
             ("forecast", ["forecast", "--by", "team", "--horizon", "60d", "--top", "3"],
              "by=team&horizon=60d&top=3"),
