@@ -219,3 +219,17 @@ test('an API error is shown with the server\'s message, and sign-out forgets the
   assert.equal(await page.evaluate(() => localStorage.getItem('aifinops.token')), null);
   await context.close();
 });
+
+test('an anomaly on the overview opens the same anomaly with its series', async () => {
+  const { context, page, errors } = await open(server.admin);
+  const rows = page.locator('main table tbody tr.clickable');
+  if (await rows.count() === 0) { await context.close(); return; }  // no recent anomaly in this demo
+  const date = (await rows.first().locator('td').first().innerText()).trim();
+  await rows.first().click();
+  await waitReady(page, 'anomalies');
+  assert.match(await page.innerText('main'), new RegExp(date.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  const charts = await chartStats(page);
+  assert.ok(charts.length > 0 && charts.every((c) => c.points > 0));
+  assert.deepEqual(errors, []);
+  await context.close();
+});

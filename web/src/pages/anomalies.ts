@@ -12,23 +12,33 @@ import { go } from '../nav';
 import type { Page } from './page';
 
 const kBy = ['team', 'project', 'model', 'service', ''];
+const kDays = [14, 30, 90];
 
 export const anomalies: Page = async (root, params) => {
   const c = await context();
   const cur = c.currency;
   const by = kBy.includes(params.get('by') ?? 'team') ? (params.get('by') ?? 'team') : 'team';
-  const since = f.addDays(c.lastDay, -89);
-  const sel = h('select', { 'data-testid': 'anom-by', onchange: (e: Event) => {
-    const p = new URLSearchParams(); p.set('by', (e.target as HTMLSelectElement).value); go('anomalies', p);
-  } }, ...kBy.map((d) => h('option', { value: d }, d ? dimName(d) : t('anom.total_series'))));
+  // The window scored: the overview's "open anomalies" are the last 14 days (and link here
+  // with days=14, so both show the same list).
+  const days = kDays.includes(Number(params.get('days'))) ? Number(params.get('days')) : 90;
+  const since = f.addDays(c.lastDay, -(days - 1));
+  const update = (k: string, v: string) => {
+    const p = new URLSearchParams(); p.set('by', by); p.set('days', String(days)); p.set(k, v); go('anomalies', p);
+  };
+  const sel = h('select', { 'data-testid': 'anom-by', onchange: (e: Event) => update('by', (e.target as HTMLSelectElement).value) },
+    ...kBy.map((d) => h('option', { value: d }, d ? dimName(d) : t('anom.total_series'))));
   sel.value = by;
+  const win = h('select', { 'data-testid': 'anom-days', onchange: (e: Event) => update('days', (e.target as HTMLSelectElement).value) },
+    ...kDays.map((d) => h('option', { value: String(d) }, t('anom.last_days', { n: d }))));
+  win.value = String(days);
   root.append(h('div', { class: 'toolbar' }, h('label', { class: 'field' }, h('span', null, t('anom.by')), sel),
+    h('label', { class: 'field' }, h('span', null, t('anom.window')), win),
     h('span', { class: 'muted' }, f.date(since) + ' – ' + f.date(c.lastDay))));
 
   const a = await api('anomalies', { by: by || undefined, since, limit: 12 });
   const list = (a.anomalies ?? []) as any[];
   root.append(h('div', { class: 'grid stats' },
-    stat(t('overview.open_anomalies'), f.num(a.found), t('anom.found', { found: f.num(a.found),
+    stat(t('anom.title'), f.num(a.found), t('anom.found', { found: f.num(a.found),
       series: f.num(a.series), impact: f.money(a.total_impact, cur, 0) }), a.found ? 'warn' : 'good', 'stat-anomalies')));
   if (!list.length) { root.append(empty(t('anom.none'))); return; }
 

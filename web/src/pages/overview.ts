@@ -163,7 +163,7 @@ export const overview: Page = async (root) => {
           h('th', { class: 'num' }, t('common.actual')), h('th', { class: 'num' }, t('common.expected')),
           h('th', { class: 'num' }, t('anom.impact')), h('th', null, t('anom.explained')))),
         h('tbody', null, ...list.map((a) => h('tr', { class: 'clickable',
-          onclick: () => { location.hash = '#/anomalies'; } },
+          onclick: () => { location.hash = '#/anomalies?by=team&days=14'; } },
         h('td', null, f.date(a.time)),
         h('td', null, Object.values(a.keys).join(' / ') || t('anom.total_series')),
         h('td', { class: 'num' }, f.money(a.actual, cur)),
