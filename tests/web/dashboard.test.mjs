@@ -220,10 +220,14 @@ test('an API error is shown with the server\'s message, and sign-out forgets the
   await context.close();
 });
 
-test('an anomaly on the overview opens the same anomaly with its series', async () => {
+test('an anomaly on the overview opens the same anomaly with its series', async (t) => {
   const { context, page, errors } = await open(server.admin);
   const rows = page.locator('main table tbody tr.clickable');
-  if (await rows.count() === 0) { await context.close(); return; }  // no recent anomaly in this demo
+  if (await rows.count() === 0) {
+    t.skip('the demo has no anomaly in its last 14 days');
+    await context.close();
+    return;
+  }
   const date = (await rows.first().locator('td').first().innerText()).trim();
   await rows.first().click();
   await waitReady(page, 'anomalies');
