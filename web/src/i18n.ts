@@ -209,6 +209,10 @@ const en = {
   'mat.next': 'Next step',
   'mat.overall': 'Overall maturity',
   'mat.chart': 'Score by capability',
+  'mat.overall_note': 'the lowest level of any capability',
+  'mat.crawl': 'crawl',
+  'mat.walk': 'walk',
+  'mat.run': 'run',
 } as const;
 
 export type Key = keyof typeof en;
@@ -418,6 +422,10 @@ const zh: Partial<Record<Key, string>> = {
   'mat.next': '下一步',
   'mat.overall': '总体成熟度',
   'mat.chart': '各能力得分',
+  'mat.overall_note': '取各项能力中的最低级别',
+  'mat.crawl': '爬行',
+  'mat.walk': '行走',
+  'mat.run': '奔跑',
 };
 
 const kLangKey = 'aifinops.lang';
