@@ -63,6 +63,17 @@ function pageText(page) {
     [...document.querySelectorAll('svg text, svg tspan')].map((t) => t.textContent).join('\n'));
 }
 
+test('every English label has a Simplified Chinese one', () => {
+  const src = fs.readFileSync(path.join(root, 'web/src/i18n.ts'), 'utf8');
+  const block = (start, end) => src.slice(src.indexOf(start), src.indexOf(end, src.indexOf(start)));
+  const keys = (text) => new Set([...text.matchAll(/^  '([\w.]+)':/gm)].map((m) => m[1]));
+  const en = keys(block('const en = {', '} as const;'));
+  const zh = keys(block('const zh: Partial', '\n};'));
+  assert.ok(en.size > 100, `found ${en.size} English labels`);
+  assert.deepEqual([...en].filter((k) => !zh.has(k) && k !== 'app.title'), []);
+  assert.deepEqual([...zh].filter((k) => !en.has(k)), []);
+});
+
 test('the #token fragment signs in and leaves the address bar', async () => {
   const { context, page, errors } = await open(server.admin);
   assert.equal(new URL(page.url()).hash, '#/overview');
