@@ -13,6 +13,9 @@
 #   DURATION=5                     seconds of wrk load per endpoint
 #   CONNECTIONS=4                  wrk connections (one wrk thread)
 #   THREADS=4                      serve --threads
+#   SERVE_FLAGS=--no-warm          extra serve flags; the default measures true first calls
+#                                  (without it, serve computes the dashboard's first answers
+#                                  in the background at start)
 # Needs: wrk, curl, python3.
 set -u -o pipefail
 
@@ -24,6 +27,7 @@ AIFINOPS="${AIFINOPS:-$REPO/build/release/aifinops}"
 DURATION="${DURATION:-5}"
 CONNECTIONS="${CONNECTIONS:-4}"
 THREADS="${THREADS:-4}"
+SERVE_FLAGS="${SERVE_FLAGS---no-warm}"
 
 [ -x "$AIFINOPS" ] || { echo "build first: make build (no $AIFINOPS)" >&2; exit 1; }
 [ -f "$LEDGER" ] && [ -f "$POLICY" ] ||
@@ -44,7 +48,7 @@ TOKEN=$(echo "$out" | sed -n 1p | cut -d' ' -f2)
 { cat "$POLICY"; echo; echo "api_tokens:"; echo "$out" | sed -n 2p; } > "$WORK/policy.yaml"
 
 "$AIFINOPS" serve --db "$LEDGER" --config "$WORK/policy.yaml" --listen 127.0.0.1:0 \
-  --threads "$THREADS" --web-root "$WORK" 2> "$WORK/serve.log" &
+  --threads "$THREADS" --web-root "$WORK" $SERVE_FLAGS 2> "$WORK/serve.log" &
 SERVE_PID=$!
 for _ in $(seq 1 100); do
   PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/serve.log" | grep -o '[0-9]*$')

@@ -149,7 +149,8 @@ int run_anomalies(const AnomaliesFlags& flags, const CommandEnv& env) {
                     : flags.direction == "both" ? analyze::AnomalyDirection::kBoth
                                                 : analyze::AnomalyDirection::kUp;
   if (!(flags.min_impact >= 0) || !std::isfinite(flags.min_impact))
-    return env.usage_error("--min-impact " + fixed(flags.min_impact, 2) + ": expected an amount >= 0");
+    return env.usage_error("--min-impact " + fixed(flags.min_impact, 2) +
+                           ": expected an amount >= 0");
   query.min_impact = flags.min_impact;
   query.include_recurring = flags.include_recurring;
   query.limit = flags.limit;
@@ -160,7 +161,7 @@ int run_anomalies(const AnomaliesFlags& flags, const CommandEnv& env) {
     if (!d) return env.usage_error("--by: " + d.error().message);
     if (d->kind == ledger::Dimension::Kind::kTime)
       return env.usage_error("--by " + name +
-                         ": series are already by day (or by hour with --grain hour)");
+                             ": series are already by day (or by hour with --grain hour)");
     bool repeated = std::any_of(query.group_by.begin(), query.group_by.end(),
                                 [&](const ledger::Dimension& g) { return g.label == d->label; });
     if (!repeated) query.group_by.push_back(*d);

@@ -57,10 +57,11 @@ struct Loaded {
 std::optional<int> load(const BudgetsFlags& flags, const CommandEnv& env, Loaded& out) {
   if (!(flags.interval >= 1 && flags.interval <= 99)) {
     return env.usage_error("--interval " + fixed(flags.interval, 1) +
-                       ": expected a percentage from 1 to 99");
+                           ": expected a percentage from 1 to 99");
   }
   if (flags.history < 14 || flags.history > 3660)
-    return env.usage_error("--history " + std::to_string(flags.history) + ": expected 14 to 3660 days");
+    return env.usage_error("--history " + std::to_string(flags.history) +
+                           ": expected 14 to 3660 days");
   out.options.interval = flags.interval / 100;
   out.options.history_days = flags.history;
   out.options.as_of = static_cast<EpochSeconds>(std::time(nullptr));
@@ -90,8 +91,9 @@ std::optional<int> load(const BudgetsFlags& flags, const CommandEnv& env, Loaded
     budgets.push_back(std::move(b));
   }
   if (!unknown.empty())
-    return env.usage_error("--budget " + *unknown.begin() + ": no budget of that name in " +
-                       (out.policy.source.empty() ? std::string("the policy") : out.policy.source));
+    return env.usage_error(
+        "--budget " + *unknown.begin() + ": no budget of that name in " +
+        (out.policy.source.empty() ? std::string("the policy") : out.policy.source));
   auto ledger = env.ledger(flags.db);
   if (!ledger) return env.report_error(ledger.error());
   out.ledger = *ledger;
@@ -191,26 +193,28 @@ int run_status(const BudgetsFlags& flags, const CommandEnv& env) {
     return kExitOk;
   }
   if (format == OutputFormat::kCsv) {
-    std::fprintf(env.out, 
+    std::fprintf(
+        env.out,
         "budget,scope,period,period_start,amount_usd,actual_usd,used_percent,forecast_usd,"
         "forecast_lower_usd,forecast_upper_usd,forecast_percent,exhausted_on,projected_exhaustion,"
         "crossed\n");
     for (const auto& b : l.statuses)
-      std::fprintf(env.out, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", csv_escape(b.name).c_str(),
-                  csv_escape(b.scope).c_str(), period_name(b.period),
-                  format_date(b.period_start).c_str(), format_decimal(b.amount).c_str(),
-                  format_decimal(b.actual).c_str(), fixed(b.used_percent, 2).c_str(),
-                  money(b.forecast).c_str(), money(b.forecast_lower).c_str(),
-                  money(b.forecast_upper).c_str(), fixed(b.forecast_percent, 2).c_str(),
-                  b.exhausted_on ? format_date(*b.exhausted_on).c_str() : "",
-                  b.projected_exhaustion ? format_date(*b.projected_exhaustion).c_str() : "",
-                  csv_escape(crossed_labels(b) == "-" ? "" : crossed_labels(b)).c_str());
+      std::fprintf(env.out, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
+                   csv_escape(b.name).c_str(), csv_escape(b.scope).c_str(), period_name(b.period),
+                   format_date(b.period_start).c_str(), format_decimal(b.amount).c_str(),
+                   format_decimal(b.actual).c_str(), fixed(b.used_percent, 2).c_str(),
+                   money(b.forecast).c_str(), money(b.forecast_lower).c_str(),
+                   money(b.forecast_upper).c_str(), fixed(b.forecast_percent, 2).c_str(),
+                   b.exhausted_on ? format_date(*b.exhausted_on).c_str() : "",
+                   b.projected_exhaustion ? format_date(*b.projected_exhaustion).c_str() : "",
+                   csv_escape(crossed_labels(b) == "-" ? "" : crossed_labels(b)).c_str());
     return kExitOk;
   }
-  std::fprintf(env.out, "Budgets as of %s (%s); forecast from up to %d days of history, %s%% interval\n\n",
-              analyze::as_of_text(l.options.as_of).c_str(),
-              l.policy.source.empty() ? "built-in policy" : l.policy.source.c_str(),
-              l.options.history_days, fixed(l.options.interval * 100, 0).c_str());
+  std::fprintf(env.out,
+               "Budgets as of %s (%s); forecast from up to %d days of history, %s%% interval\n\n",
+               analyze::as_of_text(l.options.as_of).c_str(),
+               l.policy.source.empty() ? "built-in policy" : l.policy.source.c_str(),
+               l.options.history_days, fixed(l.options.interval * 100, 0).c_str());
   std::vector<std::vector<std::string>> rows;
   for (const auto& b : l.statuses) {
     std::string runs_out = "-";
@@ -231,7 +235,8 @@ int run_status(const BudgetsFlags& flags, const CommandEnv& env) {
                  "fcst used", "runs out", "crossed"},
                 rows, 2, nullptr, 9);
   if (!l.statuses.empty())
-    std::fprintf(env.out, 
+    std::fprintf(
+        env.out,
         "\nactual: effective cost from the period start to %s (whole days from the day rollup); "
         "forecast: actual plus the forecast of the days left.\n",
         analyze::as_of_text(l.options.as_of).c_str());
@@ -248,8 +253,9 @@ int run_alert(const BudgetsFlags& flags, const CommandEnv& env) {
     if (!parsed) return env.usage_error("--webhook: " + parsed.error().message);
     target = *parsed;
   } else if (!flags.dry_run) {
-    return env.usage_error(std::string("budgets alert needs --webhook URL (or $") + kWebhookVariable +
-                       "), or --dry-run to see the messages without sending them");
+    return env.usage_error(std::string("budgets alert needs --webhook URL (or $") +
+                           kWebhookVariable +
+                           "), or --dry-run to see the messages without sending them");
   }
   if (!(flags.timeout_s > 0 && flags.timeout_s <= 300))
     return env.usage_error("--timeout: expected 0 to 300 seconds");
@@ -296,13 +302,13 @@ int run_alert(const BudgetsFlags& flags, const CommandEnv& env) {
   } else if (format == OutputFormat::kCsv) {
     std::fprintf(env.out, "budget,threshold,period_start,state,error\n");
     for (const auto& o : run->outcomes)
-      std::fprintf(env.out, "%s,%s,%s,%s,%s\n", csv_escape(o.budget).c_str(), csv_escape(o.threshold).c_str(),
-                  format_date(o.period_start).c_str(), analyze::alert_state_name(o.state),
-                  csv_escape(o.error).c_str());
+      std::fprintf(env.out, "%s,%s,%s,%s,%s\n", csv_escape(o.budget).c_str(),
+                   csv_escape(o.threshold).c_str(), format_date(o.period_start).c_str(),
+                   analyze::alert_state_name(o.state), csv_escape(o.error).c_str());
   } else {
     if (run->outcomes.empty()) {
       std::fprintf(env.out, "No budget has crossed a threshold as of %s.\n",
-                  analyze::as_of_text(l.options.as_of).c_str());
+                   analyze::as_of_text(l.options.as_of).c_str());
     } else {
       std::vector<std::vector<std::string>> rows;
       for (const auto& o : run->outcomes)
@@ -312,8 +318,9 @@ int run_alert(const BudgetsFlags& flags, const CommandEnv& env) {
       print_aligned(env.out, {"budget", "threshold", "period start", "state"}, rows, 4, nullptr);
     }
     if (flags.dry_run && !run->messages.empty()) {
-      std::fprintf(env.out, "\nWould post %zu message(s)%s (dry run: nothing sent or remembered):\n",
-                  run->messages.size(), target ? (" to " + destination).c_str() : "");
+      std::fprintf(env.out,
+                   "\nWould post %zu message(s)%s (dry run: nothing sent or remembered):\n",
+                   run->messages.size(), target ? (" to " + destination).c_str() : "");
       for (const std::string& m : run->messages) std::fprintf(env.out, "%s\n", m.c_str());
     }
   }

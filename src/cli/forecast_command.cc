@@ -67,15 +67,15 @@ std::string table_number(double v, ledger::Metric metric) {
   return group_thousands(fixed(v, value_places(metric)));
 }
 
-
 std::string group_label(const std::vector<std::string>& keys) {
   std::string s;
   for (const std::string& k : keys) s += (s.empty() ? "" : " / ") + k;
   return s.empty() ? "total" : s;
 }
 
-void print_text(std::FILE* out, const analyze::ForecastQuery& query, const analyze::ForecastReport& report,
-                const std::vector<std::string>& labels, size_t shown, bool daily) {
+void print_text(std::FILE* out, const analyze::ForecastQuery& query,
+                const analyze::ForecastReport& report, const std::vector<std::string>& labels,
+                size_t shown, bool daily) {
   const std::string metric(ledger::metric_name(query.metric));
   const int history_days = (int)((report.history_end - report.history_start) / kDay);
   std::string by, filtered;
@@ -83,15 +83,16 @@ void print_text(std::FILE* out, const analyze::ForecastQuery& query, const analy
   for (const auto& f : query.filters)
     filtered += (filtered.empty() ? ", filtered on " : ", ") + f.dimension.label + "=" + f.value;
   std::fprintf(out, "Forecast of %s%s: %d days from %s to %s, %s%% interval\n", metric.c_str(),
-              by.c_str(), report.horizon_days, format_date(report.history_end).c_str(),
-              format_date(report.history_end + (report.horizon_days - 1) * kDay).c_str(),
-              fixed(query.interval * 100, 0).c_str());
-  std::fprintf(out, "History: %s to %s (%d days, from %s)%s\n", format_date(report.history_start).c_str(),
-              format_date(report.history_end - kDay).c_str(), history_days,
-              report.source_table.c_str(), filtered.c_str());
-  std::fprintf(out, 
-      "Method: weekly-adjusted exponential smoothing with a damped trend; intervals from "
-      "the model's own errors on this history (docs/forecast-and-budgets.md)\n\n");
+               by.c_str(), report.horizon_days, format_date(report.history_end).c_str(),
+               format_date(report.history_end + (report.horizon_days - 1) * kDay).c_str(),
+               fixed(query.interval * 100, 0).c_str());
+  std::fprintf(out, "History: %s to %s (%d days, from %s)%s\n",
+               format_date(report.history_start).c_str(),
+               format_date(report.history_end - kDay).c_str(), history_days,
+               report.source_table.c_str(), filtered.c_str());
+  std::fprintf(out,
+               "Method: weekly-adjusted exponential smoothing with a damped trend; intervals from "
+               "the model's own errors on this history (docs/forecast-and-budgets.md)\n\n");
 
   std::vector<std::string> header = labels;
   const size_t text_columns = labels.size() + 1;
@@ -165,7 +166,8 @@ void print_text(std::FILE* out, const analyze::ForecastQuery& query, const analy
   print_aligned(out, model_header, rows, 1, nullptr);
 
   if (query.backtest_origins > 0) {
-    std::fprintf(out, 
+    std::fprintf(
+        out,
         "\nBacktest (rolling origins a week apart; each forecast %d days from the days before "
         "it):\n",
         report.horizon_days);
@@ -180,16 +182,17 @@ void print_text(std::FILE* out, const analyze::ForecastQuery& query, const analy
                     b.origins ? fixed(b.daily_mape * 100, 1) + "%" : "-",
                     b.origins ? fixed(b.coverage * 100, 1) + "%" : "-"});
     }
-    print_aligned(out, {"group", "origins", "total MAPE", "total bias", "daily MAPE", "coverage"}, bt, 1,
-                  nullptr);
+    print_aligned(out, {"group", "origins", "total MAPE", "total bias", "daily MAPE", "coverage"},
+                  bt, 1, nullptr);
   }
   if ((size_t)report.groups_total > shown)
     std::fprintf(out, "\n%zu more groups not shown (--top 0 shows all).\n",
-                (size_t)report.groups_total - shown);
+                 (size_t)report.groups_total - shown);
 }
 
-void print_csv(std::FILE* out, const analyze::ForecastQuery& query, const analyze::ForecastReport& report,
-               const std::vector<std::string>& labels, size_t shown, bool daily) {
+void print_csv(std::FILE* out, const analyze::ForecastQuery& query,
+               const analyze::ForecastReport& report, const std::vector<std::string>& labels,
+               size_t shown, bool daily) {
   std::string line;
   for (const std::string& l : labels) line += csv_escape(l) + ",";
   line += daily ? "day,forecast,lower,upper"
@@ -209,23 +212,24 @@ void print_csv(std::FILE* out, const analyze::ForecastQuery& query, const analyz
     if (daily) {
       for (size_t h = 0; h < group.daily.mean.size(); ++h)
         std::fprintf(out, "%s%s,%s,%s,%s%s\n", prefix.c_str(),
-                    format_date(group.first_day + (EpochSeconds)h * kDay).c_str(),
-                    fixed(group.daily.mean[h], places).c_str(),
-                    fixed(group.daily.lower[h], places).c_str(),
-                    fixed(group.daily.upper[h], places).c_str(), suffix.c_str());
+                     format_date(group.first_day + (EpochSeconds)h * kDay).c_str(),
+                     fixed(group.daily.mean[h], places).c_str(),
+                     fixed(group.daily.lower[h], places).c_str(),
+                     fixed(group.daily.upper[h], places).c_str(), suffix.c_str());
     } else {
       for (const auto& m : group.months)
-        std::fprintf(out, "%s%s,%s,%d,%s,%s,%s,%d,%s%s\n", prefix.c_str(), format_month(m.month).c_str(),
-                    fixed(m.actual, places).c_str(), m.actual_days,
-                    fixed(m.forecast, places).c_str(), fixed(m.lower, places).c_str(),
-                    fixed(m.upper, places).c_str(), m.forecast_days, m.complete ? "true" : "false",
-                    suffix.c_str());
+        std::fprintf(out, "%s%s,%s,%d,%s,%s,%s,%d,%s%s\n", prefix.c_str(),
+                     format_month(m.month).c_str(), fixed(m.actual, places).c_str(), m.actual_days,
+                     fixed(m.forecast, places).c_str(), fixed(m.lower, places).c_str(),
+                     fixed(m.upper, places).c_str(), m.forecast_days, m.complete ? "true" : "false",
+                     suffix.c_str());
     }
   }
 }
 
-void print_json(std::FILE* out, const analyze::ForecastQuery& query, const analyze::ForecastReport& report,
-                const std::vector<std::string>& labels, size_t shown) {
+void print_json(std::FILE* out, const analyze::ForecastQuery& query,
+                const analyze::ForecastReport& report, const std::vector<std::string>& labels,
+                size_t shown) {
   const int places = value_places(query.metric) + 2;
   auto num = [&](double v) { return fixed(v, places); };
   std::string s =
@@ -323,13 +327,14 @@ int run_forecast(const ForecastFlags& flags, const CommandEnv& env) {
         "requests, gpu_hours");
   if (!parse_horizon(flags.horizon, query.horizon_days, query.horizon_months))
     return env.usage_error("--horizon " + flags.horizon +
-                       ": expected days (30d, 1 to 731) or months (3m, 1 to 24)");
+                           ": expected days (30d, 1 to 731) or months (3m, 1 to 24)");
   if (!(flags.interval >= 1 && flags.interval <= 99))
     return env.usage_error("--interval " + fixed(flags.interval, 1) +
-                       ": expected a percentage from 1 to 99 (80 = 80%)");
+                           ": expected a percentage from 1 to 99 (80 = 80%)");
   query.interval = flags.interval / 100;
   if (flags.history < 14 || flags.history > 3660)
-    return env.usage_error("--history " + std::to_string(flags.history) + ": expected 14 to 3660 days");
+    return env.usage_error("--history " + std::to_string(flags.history) +
+                           ": expected 14 to 3660 days");
   query.history_days = flags.history;
   if (flags.origins < 1 || flags.origins > 52)
     return env.usage_error("--origins " + std::to_string(flags.origins) + ": expected 1 to 52");
@@ -343,7 +348,7 @@ int run_forecast(const ForecastFlags& flags, const CommandEnv& env) {
     if (!d) return env.usage_error("--by: " + d.error().message);
     if (d->kind == ledger::Dimension::Kind::kTime)
       return env.usage_error("--by " + name +
-                         ": forecasts are daily already; group by a non-time dimension");
+                             ": forecasts are daily already; group by a non-time dimension");
     if (std::find(labels.begin(), labels.end(), d->label) != labels.end()) continue;
     labels.push_back(d->label);
     query.group_by.push_back(*d);

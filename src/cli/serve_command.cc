@@ -1,11 +1,11 @@
 // aifinops serve: the REST API, the dashboard's static files and /metrics in one process.
 // Every analysis endpoint runs the CLI command of the same name (its flags as query
 // parameters, --format json), so the API answers exactly what the CLI prints.
-#include <CLI/CLI.hpp>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -35,6 +35,7 @@ struct ServeFlags {
   std::string web_root;
   int threads = 4;
   int cache_ttl = 300;
+  bool no_warm = false;
 };
 
 struct TokenFlags {
@@ -66,8 +67,7 @@ const std::vector<AnalysisEndpoint>& analysis_endpoints() {
 /// Flags the server sets itself: the ledger, the policy and the business inputs are the
 /// ones `serve` was started with, never a path a caller names.
 bool server_owned(const std::string& name) {
-  return name == "db" || name == "config" || name == "business" || name == "help" ||
-         name == "h";
+  return name == "db" || name == "config" || name == "business" || name == "help" || name == "h";
 }
 
 /// The parameter a command's message is about: its first "--flag", as "flag".
@@ -214,18 +214,30 @@ server::ApiResponse list_dimensions(const server::ApiRequest& req) {
   constexpr size_t kMaxValues = 500;
   for (const auto& [name, value] : req.params) {
     if (name == "access_token") continue;
-    if (name == "from") from_text = value;
-    else if (name == "to") to_text = value;
-    else if (name == "period") period = value;
-    else return bad_request("unknown parameter " + name + " for /api/v1/dimensions; the parameters are from, to, period", name);
+    if (name == "from")
+      from_text = value;
+    else if (name == "to")
+      to_text = value;
+    else if (name == "period")
+      period = value;
+    else
+      return bad_request("unknown parameter " + name +
+                             " for /api/v1/dimensions; the parameters are from, to, period",
+                         name);
   }
   if (auto r = read_time_flags(period, from_text, to_text, from, to); !r)
     return bad_request(r.error().message, parameter_of(r.error().message));
-  std::vector<std::pair<std::string, std::string>> names = {
-      {"provider", "billing"}, {"service", "billing"}, {"service_category", "billing"},
-      {"region", "billing"}, {"charge_category", "billing"}, {"billing_account", "billing"},
-      {"sub_account", "billing"}, {"resource_type", "billing"}, {"model", "ai"},
-      {"operation", "ai"}, {"gpu", "ai"}};
+  std::vector<std::pair<std::string, std::string>> names = {{"provider", "billing"},
+                                                            {"service", "billing"},
+                                                            {"service_category", "billing"},
+                                                            {"region", "billing"},
+                                                            {"charge_category", "billing"},
+                                                            {"billing_account", "billing"},
+                                                            {"sub_account", "billing"},
+                                                            {"resource_type", "billing"},
+                                                            {"model", "ai"},
+                                                            {"operation", "ai"},
+                                                            {"gpu", "ai"}};
   for (const allocate::DimensionRule& rule : req.policy.tags.rules())
     names.emplace_back(std::string(attribute_name(rule.attribute)), "allocation");
   for (const allocate::CustomDimension& c : req.policy.tags.custom_dimensions())
@@ -300,14 +312,14 @@ std::string openapi_document() {
     }
     endpoints.push_back(std::move(doc));
   }
-  endpoints.push_back({"dimensions",
-                       "Dimensions and their values with effective cost, for filter pickers",
-                       {{"from", "Start, inclusive (2025-10-01)", false, false},
-                        {"to", "End, exclusive", false, false},
-                        {"period", "A year, quarter, month or day instead of from/to", false,
-                         false}},
-                       "application/json",
-                       false});
+  endpoints.push_back(
+      {"dimensions",
+       "Dimensions and their values with effective cost, for filter pickers",
+       {{"from", "Start, inclusive (2025-10-01)", false, false},
+        {"to", "End, exclusive", false, false},
+        {"period", "A year, quarter, month or day instead of from/to", false, false}},
+       "application/json",
+       false});
   endpoints.push_back({"recommendations",
                        "Savings recommendations (empty, with the reason, until the "
                        "optimisation analyses have data)",
@@ -380,6 +392,12 @@ int run_serve(const ServeFlags& flags) {
     return {200, std::move(*text), "text/plain; version=0.0.4; charset=utf-8"};
   };
   options.openapi_json = openapi_document();
+  if (!flags.no_warm && flags.cache_ttl > 0)
+    // The dashboard's first page and the pickers; docs/dashboard.md lists its calls.
+    options.warm = {
+        "dimensions",      "report?grain=month", "report?grain=day", "forecast?horizon=30d",
+        "recommendations", "maturity",           "tags/audit",       "kpi",
+        "metrics"};
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -423,7 +441,8 @@ int run_tokens_new(const TokenFlags& flags) {
     if (flags.scope == "admin")
       return usage_error("--restrict: an admin token sees everything; use --scope viewer");
     std::string dimension = r.substr(0, eq), value = r.substr(eq + 1);
-    if (auto d = ledger::parse_dimension(dimension); !d && dimension.find(':') == std::string::npos) {
+    if (auto d = ledger::parse_dimension(dimension);
+        !d && dimension.find(':') == std::string::npos) {
       // Custom dimensions are checked when serve reads the policy.
       bool plain = std::all_of(dimension.begin(), dimension.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
@@ -482,6 +501,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--cache-ttl", flags->cache_ttl,
                   "Seconds an API answer is reused while the ledger is unchanged (0: never)")
       ->capture_default_str();
+  cmd->add_flag("--no-warm", flags->no_warm,
+                "Do not compute the dashboard's first answers in the background at start");
 
   auto token_flags = std::make_shared<TokenFlags>();
   CLI::App* tokens = cmd->add_subcommand("tokens", "Manage API tokens.");
@@ -495,8 +516,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   create->add_option("--restrict", token_flags->restrict,
                      "DIMENSION=VALUE: the viewer sees only these records; repeat for more "
                      "values or dimensions (--restrict team=team-a --restrict team=team-b)");
-  create->callback(
-      [token_flags, &exit_code] { exit_code = run_tokens_new(*token_flags); });
+  create->callback([token_flags, &exit_code] { exit_code = run_tokens_new(*token_flags); });
   cmd->footer(
       "Examples:\n"
       "  aifinops serve --db aifinops.db --config policy.yaml\n"

@@ -42,8 +42,9 @@ std::string range_text(const std::optional<EpochSeconds>& from,
          (to ? format_date(*to) + " (exclusive)" : std::string("the end"));
 }
 
-void print_json(std::FILE* out, const allocate::ComplianceReport& r, const std::optional<EpochSeconds>& from,
-                const std::optional<EpochSeconds>& to, const std::string& policy_source) {
+void print_json(std::FILE* out, const allocate::ComplianceReport& r,
+                const std::optional<EpochSeconds>& from, const std::optional<EpochSeconds>& to,
+                const std::string& policy_source) {
   auto pct = [&](__int128 part) {
     std::string p = percent_text(part, r.total, 2);
     return p.empty() ? std::string("null") : p;
@@ -141,16 +142,17 @@ void print_csv(std::FILE* out, const allocate::ComplianceReport& r) {
   std::fputs(s.c_str(), out);
 }
 
-void print_table(std::FILE* out, const allocate::ComplianceReport& r, const std::optional<EpochSeconds>& from,
-                 const std::optional<EpochSeconds>& to, const std::string& policy_source) {
+void print_table(std::FILE* out, const allocate::ComplianceReport& r,
+                 const std::optional<EpochSeconds>& from, const std::optional<EpochSeconds>& to,
+                 const std::string& policy_source) {
   auto pct = [&](__int128 part) {
     std::string p = percent_text(part, r.total, 1);
     return p.empty() ? p : p + "%";
   };
   std::fprintf(out, "Tag compliance, %s; policy: %s\n", range_text(from, to).c_str(),
-              policy_source.empty() ? "built-in defaults" : policy_source.c_str());
-  std::fprintf(out, 
-      "Fully allocated: %s of %s (%s); required: %s%s\n\n", money(r.allocated, true).c_str(),
+               policy_source.empty() ? "built-in defaults" : policy_source.c_str());
+  std::fprintf(
+      out, "Fully allocated: %s of %s (%s); required: %s%s\n\n", money(r.allocated, true).c_str(),
       money(r.total, true).c_str(), pct(r.allocated).c_str(), join(r.required, ", ").c_str(),
       r.required_by_default ? " (the policy requires no dimension; set required: true in it)" : "");
   std::vector<std::vector<std::string>> lines;
@@ -160,8 +162,7 @@ void print_table(std::FILE* out, const allocate::ComplianceReport& r, const std:
     lines.push_back({d.dimension, d.required ? "yes" : "", allowed, money(d.tagged, true),
                      pct(d.tagged), money(d.valid, true), pct(d.valid)});
   }
-  print_aligned(out,
-                {"dimension", "required", "allowed", "tagged", "tagged %", "valid", "valid %"},
+  print_aligned(out, {"dimension", "required", "allowed", "tagged", "tagged %", "valid", "valid %"},
                 lines, 3, nullptr);
   std::fprintf(out, "\nValues the policy does not allow\n");
   if (r.violations.empty()) {
@@ -173,7 +174,7 @@ void print_table(std::FILE* out, const allocate::ComplianceReport& r, const std:
     print_aligned(out, {"dimension", "value", "effective_cost", "share"}, lines, 2, nullptr);
   }
   std::fprintf(out, "\nResources with unallocated cost (top %zu of %lld)\n", r.untagged.size(),
-              (long long)r.untagged_count);
+               (long long)r.untagged_count);
   if (r.untagged.empty()) {
     std::fprintf(out, "(none)\n");
     return;

@@ -1,11 +1,11 @@
 #include "server/api_server.h"
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -43,7 +43,8 @@ std::string percent_decode(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 &&
+               hex_digit(s[i + 2]) >= 0) {
       out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
       i += 2;
     } else {
@@ -164,6 +165,7 @@ struct ApiServer::State {
   int bound_port = 0;
   std::mutex cache_mutex;
   std::unordered_map<std::string, CachedAnswer> cache;
+  std::thread warmer;
 
   explicit State(ApiServerOptions o)
       : options(std::move(o)),
@@ -174,6 +176,7 @@ struct ApiServer::State {
         policies.emplace(p.restriction_key, restrict_policy(options.policy, p));
   }
 
+  void warm_up();
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve_connection(tcp::socket socket);
   http::response<http::string_body> handle(const Request& req);
@@ -223,11 +226,10 @@ std::optional<ApiResponse> ApiServer::State::check_scope(const Principal& princi
         if (std::find(allowed.begin(), allowed.end(), wanted) == allowed.end()) {
           std::string list;
           for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
-          return ApiResponse{403,
-                             api_error_json("token " + principal.id + " may see " +
-                                                dimension.label + " " + list + " only, not " +
-                                                wanted,
-                                            "filter")};
+          return ApiResponse{
+              403, api_error_json("token " + principal.id + " may see " + dimension.label + " " +
+                                      list + " only, not " + wanted,
+                                  "filter")};
         }
       }
     }
@@ -303,7 +305,8 @@ http::response<http::string_body> ApiServer::State::static_file(const Request& r
   body << in.rdbuf();
   res.set(http::field::content_type, content_type_for(file.string()));
   // Hashed asset names can be cached; index.html must be re-read to pick up a new build.
-  res.set(http::field::cache_control, file.filename() == "index.html" ? "no-cache" : "max-age=3600");
+  res.set(http::field::cache_control,
+          file.filename() == "index.html" ? "no-cache" : "max-age=3600");
   res.body() = body.str();
   return res;
 }
@@ -312,11 +315,9 @@ http::response<http::string_body> ApiServer::State::handle(const Request& req) {
   std::string_view target = req.target();
   size_t question = target.find('?');
   std::string path = percent_decode(target.substr(0, question));
-  QueryParams params = question == std::string_view::npos
-                           ? QueryParams()
-                           : parse_query(target.substr(question + 1));
-  auto reply = [&](int status, std::string body,
-                   std::string_view type = "application/json") {
+  QueryParams params =
+      question == std::string_view::npos ? QueryParams() : parse_query(target.substr(question + 1));
+  auto reply = [&](int status, std::string body, std::string_view type = "application/json") {
     http::response<http::string_body> res{static_cast<http::status>(status), req.version()};
     res.set(http::field::content_type, type);
     res.set(http::field::cache_control, "no-store");
@@ -337,10 +338,10 @@ http::response<http::string_body> ApiServer::State::handle(const Request& req) {
 
   const Principal* principal = authenticate(req, params);
   if (principal == nullptr) {
-    auto res = reply(401, api_error_json(
-                              "send an API token: Authorization: Bearer TOKEN (or "
-                              "?access_token=TOKEN); tokens are listed under api_tokens in the "
-                              "policy file (docs/api.md)"));
+    auto res =
+        reply(401, api_error_json("send an API token: Authorization: Bearer TOKEN (or "
+                                  "?access_token=TOKEN); tokens are listed under api_tokens in the "
+                                  "policy file (docs/api.md)"));
     res.set(http::field::www_authenticate, "Bearer realm=\"aifinops\"");
     return res;
   }
@@ -357,13 +358,35 @@ http::response<http::string_body> ApiServer::State::handle(const Request& req) {
     return reply(404, api_error_json("no endpoint /api/v1/" + endpoint + "; the endpoints are " +
                                      list + ", openapi.json"));
   }
-  if (auto refused = check_scope(*principal, params))
-    return reply(refused->status, refused->body);
+  if (auto refused = check_scope(*principal, params)) return reply(refused->status, refused->body);
   bool cache_hit = false;
   ApiResponse response = answer(endpoint, *handler, params, *principal, cache_hit);
   auto res = reply(response.status, std::move(response.body), response.content_type);
   res.set("x-aifinops-cache", cache_hit ? "hit" : "miss");
   return res;
+}
+
+void ApiServer::State::warm_up() {
+  std::vector<const Principal*> representatives;  // one per restriction
+  for (const Principal& p : options.principals)
+    if (std::none_of(representatives.begin(), representatives.end(),
+                     [&](const Principal* r) { return r->restriction_key == p.restriction_key; }))
+      representatives.push_back(&p);
+  for (const Principal* principal : representatives) {
+    for (const std::string& target : options.warm) {
+      if (stopping) return;
+      size_t question = target.find('?');
+      std::string endpoint = target.substr(0, question);
+      QueryParams params =
+          question == std::string::npos ? QueryParams() : parse_query(target.substr(question + 1));
+      const ApiHandler* handler = endpoint == "metrics" ? &options.metrics : nullptr;
+      if (auto it = options.endpoints.find(endpoint); it != options.endpoints.end())
+        handler = &it->second;
+      if (handler == nullptr || !*handler) continue;
+      bool hit = false;
+      answer(endpoint, *handler, params, *principal, hit);
+    }
+  }
 }
 
 net::awaitable<void> ApiServer::State::accept_loop() {
@@ -449,14 +472,16 @@ void ApiServer::run() {
   std::vector<std::thread> threads;
   for (int i = 1; i < std::max(1, s.options.threads); ++i)
     threads.emplace_back([&s] { s.ioc.run(); });
+  if (!s.options.warm.empty()) s.warmer = std::thread([&s] { s.warm_up(); });
   s.ioc.run();
   for (std::thread& t : threads) t.join();
+  if (s.warmer.joinable()) s.warmer.join();  // it checks `stopping` between answers
 }
 
 void ApiServer::stop(int64_t grace_ms) {
   State& s = *state_;
+  s.stopping = true;
   net::post(s.ioc, [&s] {
-    s.stopping = true;
     beast::error_code ignored;
     s.acceptor.close(ignored);
   });

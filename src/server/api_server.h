@@ -58,6 +58,9 @@ struct ApiServerOptions {
   ApiHandler metrics;
   /// GET /api/v1/openapi.json (served without a token: it holds no data).
   std::string openapi_json;
+  /// Answers computed in the background at start, for each distinct restriction, so that
+  /// the dashboard's first page does not wait for them: "report?grain=month", "metrics".
+  std::vector<std::string> warm;
 };
 
 /// The server. start() binds, run() serves on `threads` threads until stop(). Handlers run

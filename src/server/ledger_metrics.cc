@@ -154,12 +154,13 @@ Result<std::string> render_ledger_metrics(ledger::Ledger& ledger, const config::
   family(out, "aifinops_anomalies_open", "gauge",
          "Spend anomalies (effective cost, daily, by team) in the last 30 days of data.");
   for (const auto& [team, v] : by_team)
-    out += "aifinops_anomalies_open{team=\"" + label(team) + "\"} " + std::to_string(v.first) + "\n";
+    out +=
+        "aifinops_anomalies_open{team=\"" + label(team) + "\"} " + std::to_string(v.first) + "\n";
   family(out, "aifinops_anomalies_open_impact_usd", "gauge",
          "Spend above the expected baseline of those anomalies.");
   for (const auto& [team, v] : by_team)
-    out += "aifinops_anomalies_open_impact_usd{team=\"" + label(team) + "\"} " +
-           number(v.second) + "\n";
+    out += "aifinops_anomalies_open_impact_usd{team=\"" + label(team) + "\"} " + number(v.second) +
+           "\n";
   family(out, "aifinops_ledger_reference_time_seconds", "gauge",
          "The end of the data these metrics describe (now, or the ledger's last day).");
   out += "aifinops_ledger_reference_time_seconds " + std::to_string(*reference) + "\n";

@@ -12,8 +12,10 @@ std::string quoted(std::string_view s) {
 }
 
 std::string responses(bool csv, const char* produces) {
-  std::string ok = "{\"description\":\"The same JSON as the CLI command's --format json\","
-                   "\"content\":{" + quoted(produces) + ":{\"schema\":{\"type\":\"object\"}}";
+  std::string ok =
+      "{\"description\":\"The same JSON as the CLI command's --format json\","
+      "\"content\":{" +
+      quoted(produces) + ":{\"schema\":{\"type\":\"object\"}}";
   if (csv) ok += ",\"text/csv\":{\"schema\":{\"type\":\"string\"}}";
   ok += "}}";
   std::string error_ref =
@@ -46,8 +48,9 @@ std::string openapi_json(const std::vector<OpenApiEndpoint>& endpoints) {
     for (size_t i = 0; i < e.parameters.size(); ++i) {
       const OpenApiParameter& p = e.parameters[i];
       s += i ? "," : "";
-      s += "{\"name\":" + quoted(p.name) + ",\"in\":\"query\",\"required\":false,\"description\":" +
-           quoted(p.description) + ",\"schema\":";
+      s += "{\"name\":" + quoted(p.name) +
+           ",\"in\":\"query\",\"required\":false,\"description\":" + quoted(p.description) +
+           ",\"schema\":";
       if (p.flag)
         s += "{\"type\":\"boolean\"}";
       else if (p.array)

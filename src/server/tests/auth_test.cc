@@ -16,10 +16,14 @@ config::Policy policy_with_tokens() {
       "shared_costs:\n"
       "  - {name: pool, match: {service: GPU pool}, by: team}\n"
       "api_tokens:\n"
-      "  - {id: ops, token_sha256: \"" + sha256_hex("admin-secret") + "\", scope: admin}\n"
-      "  - {id: fin, token_sha256: \"" + sha256_hex("viewer-secret") + "\", scope: viewer}\n"
-      "  - {id: lead, token_sha256: \"" + sha256_hex("lead-secret") +
-          "\", scope: viewer, restrict: {team: [team-c, team-a]}}\n",
+      "  - {id: ops, token_sha256: \"" +
+          sha256_hex("admin-secret") +
+          "\", scope: admin}\n"
+          "  - {id: fin, token_sha256: \"" +
+          sha256_hex("viewer-secret") +
+          "\", scope: viewer}\n"
+          "  - {id: lead, token_sha256: \"" +
+          sha256_hex("lead-secret") + "\", scope: viewer, restrict: {team: [team-c, team-a]}}\n",
       "policy.yaml");
   EXPECT_TRUE(policy.has_value()) << policy.error().message;
   return *policy;
