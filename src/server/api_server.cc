@@ -249,7 +249,9 @@ ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandl
     ~Release() { pool.release(std::move(ledger)); }
   } release{pool, ledger};
 
-  auto version = ledger_version(*ledger);
+  Result<std::string> version = options.ledger_version
+                                    ? Result<std::string>(options.ledger_version())
+                                    : ledger_version(*ledger);
   if (!version) return {500, api_error_json(version.error().message)};
   QueryParams sorted;
   for (const auto& p : params)

@@ -50,6 +50,9 @@ struct ApiServerOptions {
   int64_t cache_ttl_s = 300;
   /// Opens one more connection to the ledger; called lazily, once per concurrent request.
   std::function<Result<std::unique_ptr<ledger::Ledger>>()> open_ledger;
+  /// A text that changes whenever the ledger changes (for SQLite: the database and WAL
+  /// files' modification times and sizes). When unset, the batches' count and last id.
+  std::function<std::string()> ledger_version;
   config::Policy policy;
   std::vector<Principal> principals;  ///< in policy.api_tokens order
   /// Endpoint path under /api/v1/ -> handler (GET).
