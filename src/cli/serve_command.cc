@@ -534,13 +534,21 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   tokens->require_subcommand(1);
   CLI::App* create = tokens->add_subcommand(
       "new", "Print a new random API token once, and the line to add under api_tokens:.");
-  create->add_option("--id", token_flags->id, "The token's name, shown in logs")->required();
+  create
+      ->add_option("--id", token_flags->id,
+                   "The token's name, as api_tokens lists it and errors name it")
+      ->required();
   create->add_option("--scope", token_flags->scope, "admin (all) or viewer (read)")
       ->check(CLI::IsMember({"admin", "viewer"}))
       ->capture_default_str();
   create->add_option("--restrict", token_flags->restrict,
                      "DIMENSION=VALUE: the viewer sees only these records; repeat for more "
                      "values or dimensions (--restrict team=team-a --restrict team=team-b)");
+  create->footer(
+      "Examples:\n"
+      "  aifinops serve tokens new --id finance --scope viewer\n"
+      "  aifinops serve tokens new --id team-a-lead --restrict team=team-a --restrict team=team-b\n"
+      "Prints \"token: ...\" (shown once) and the api_tokens line with its SHA-256.");
   create->callback([token_flags, &exit_code] { exit_code = run_tokens_new(*token_flags); });
   cmd->footer(
       "Examples:\n"
