@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -60,6 +61,9 @@ class Server:
             m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", line)
             if m:
                 self.port = int(m.group(1))
+                # Keep reading what serve prints, so that a full pipe never blocks it.
+                self.drain = threading.Thread(target=self.proc.stderr.read, daemon=True)
+                self.drain.start()
                 return
             if self.proc.poll() is not None:
                 break
@@ -84,6 +88,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.drain.join(timeout=10)
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode
