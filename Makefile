@@ -17,9 +17,11 @@ build: deps
 	cmake -S . -B $(RELEASE) $(GENERATOR) -DCMAKE_BUILD_TYPE=Release -DAIFINOPS_WERROR=ON >/dev/null
 	cmake --build $(RELEASE) -j$(JOBS)
 
-## demo: build, generate a six-month synthetic AI organisation, ingest it, print a showback.
+## demo: build, generate a six-month synthetic AI organisation, ingest it, print a showback,
+## then serve the API and dashboard on 127.0.0.1:8080 and the gateway on :8081 until Ctrl-C.
+## DEMO_SERVE=0 stops after the showback (for scripts); scripts/demo.py lists the knobs.
 demo: build
-	$(RELEASE)/aifinops demo --db build/demo/demo.db
+	AIFINOPS=$(RELEASE)/aifinops python3 scripts/demo.py
 
 ## test: every test on the Release build, then the unit tests again under ASan + UBSan.
 test: test-release test-asan

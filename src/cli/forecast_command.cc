@@ -67,31 +67,32 @@ std::string table_number(double v, ledger::Metric metric) {
   return group_thousands(fixed(v, value_places(metric)));
 }
 
-
 std::string group_label(const std::vector<std::string>& keys) {
   std::string s;
   for (const std::string& k : keys) s += (s.empty() ? "" : " / ") + k;
   return s.empty() ? "total" : s;
 }
 
-void print_text(const analyze::ForecastQuery& query, const analyze::ForecastReport& report,
-                const std::vector<std::string>& labels, size_t shown, bool daily) {
+void print_text(std::FILE* out, const analyze::ForecastQuery& query,
+                const analyze::ForecastReport& report, const std::vector<std::string>& labels,
+                size_t shown, bool daily) {
   const std::string metric(ledger::metric_name(query.metric));
   const int history_days = (int)((report.history_end - report.history_start) / kDay);
   std::string by, filtered;
   for (const auto& l : labels) by += (by.empty() ? " by " : ",") + l;
   for (const auto& f : query.filters)
     filtered += (filtered.empty() ? ", filtered on " : ", ") + f.dimension.label + "=" + f.value;
-  std::printf("Forecast of %s%s: %d days from %s to %s, %s%% interval\n", metric.c_str(),
-              by.c_str(), report.horizon_days, format_date(report.history_end).c_str(),
-              format_date(report.history_end + (report.horizon_days - 1) * kDay).c_str(),
-              fixed(query.interval * 100, 0).c_str());
-  std::printf("History: %s to %s (%d days, from %s)%s\n", format_date(report.history_start).c_str(),
-              format_date(report.history_end - kDay).c_str(), history_days,
-              report.source_table.c_str(), filtered.c_str());
-  std::printf(
-      "Method: weekly-adjusted exponential smoothing with a damped trend; intervals from "
-      "the model's own errors on this history (docs/forecast-and-budgets.md)\n\n");
+  std::fprintf(out, "Forecast of %s%s: %d days from %s to %s, %s%% interval\n", metric.c_str(),
+               by.c_str(), report.horizon_days, format_date(report.history_end).c_str(),
+               format_date(report.history_end + (report.horizon_days - 1) * kDay).c_str(),
+               fixed(query.interval * 100, 0).c_str());
+  std::fprintf(out, "History: %s to %s (%d days, from %s)%s\n",
+               format_date(report.history_start).c_str(),
+               format_date(report.history_end - kDay).c_str(), history_days,
+               report.source_table.c_str(), filtered.c_str());
+  std::fprintf(out,
+               "Method: weekly-adjusted exponential smoothing with a damped trend; intervals from "
+               "the model's own errors on this history (docs/forecast-and-budgets.md)\n\n");
 
   std::vector<std::string> header = labels;
   const size_t text_columns = labels.size() + 1;
@@ -109,7 +110,7 @@ void print_text(const analyze::ForecastQuery& query, const analyze::ForecastRepo
         rows.push_back(std::move(r));
       }
     }
-    print_aligned(stdout, header, rows, text_columns, nullptr);
+    print_aligned(out, header, rows, text_columns, nullptr);
   } else {
     header.insert(header.end(),
                   {"month", "actual", "forecast", "lower", "upper", "month total", "note"});
@@ -133,11 +134,11 @@ void print_text(const analyze::ForecastQuery& query, const analyze::ForecastRepo
         rows.push_back(std::move(r));
       }
     }
-    print_aligned(stdout, header, rows, text_columns, nullptr);
-    std::printf("lower/upper bound the month total (actual + forecast).\n");
+    print_aligned(out, header, rows, text_columns, nullptr);
+    std::fprintf(out, "lower/upper bound the month total (actual + forecast).\n");
   }
 
-  std::printf("\nModel inputs (per day; weekly factors multiply the level):\n");
+  std::fprintf(out, "\nModel inputs (per day; weekly factors multiply the level):\n");
   std::vector<std::string> model_header = {"group", "days", "level", "trend/day", "damping"};
   for (const char* d : kWeekdays) model_header.push_back(d);
   model_header.insert(model_header.end(), {"month-start", "noise", "alpha", "trend from"});
@@ -162,10 +163,11 @@ void print_text(const analyze::ForecastQuery& query, const analyze::ForecastRepo
                                    : "smoothing " + fixed(m.beta, 2));
     rows.push_back(std::move(r));
   }
-  print_aligned(stdout, model_header, rows, 1, nullptr);
+  print_aligned(out, model_header, rows, 1, nullptr);
 
   if (query.backtest_origins > 0) {
-    std::printf(
+    std::fprintf(
+        out,
         "\nBacktest (rolling origins a week apart; each forecast %d days from the days before "
         "it):\n",
         report.horizon_days);
@@ -180,22 +182,23 @@ void print_text(const analyze::ForecastQuery& query, const analyze::ForecastRepo
                     b.origins ? fixed(b.daily_mape * 100, 1) + "%" : "-",
                     b.origins ? fixed(b.coverage * 100, 1) + "%" : "-"});
     }
-    print_aligned(stdout, {"group", "origins", "total MAPE", "total bias", "daily MAPE", "coverage"}, bt, 1,
-                  nullptr);
+    print_aligned(out, {"group", "origins", "total MAPE", "total bias", "daily MAPE", "coverage"},
+                  bt, 1, nullptr);
   }
   if ((size_t)report.groups_total > shown)
-    std::printf("\n%zu more groups not shown (--top 0 shows all).\n",
-                (size_t)report.groups_total - shown);
+    std::fprintf(out, "\n%zu more groups not shown (--top 0 shows all).\n",
+                 (size_t)report.groups_total - shown);
 }
 
-void print_csv(const analyze::ForecastQuery& query, const analyze::ForecastReport& report,
-               const std::vector<std::string>& labels, size_t shown, bool daily) {
+void print_csv(std::FILE* out, const analyze::ForecastQuery& query,
+               const analyze::ForecastReport& report, const std::vector<std::string>& labels,
+               size_t shown, bool daily) {
   std::string line;
   for (const std::string& l : labels) line += csv_escape(l) + ",";
   line += daily ? "day,forecast,lower,upper"
                 : "month,actual,actual_days,forecast,lower,upper,forecast_days,complete";
   if (query.backtest_origins > 0) line += ",backtest_origins,backtest_total_mape,backtest_coverage";
-  std::printf("%s\n", line.c_str());
+  std::fprintf(out, "%s\n", line.c_str());
   const int places = value_places(query.metric) + 2;
   for (size_t g = 0; g < shown; ++g) {
     const auto& group = report.groups[g];
@@ -208,24 +211,25 @@ void print_csv(const analyze::ForecastQuery& query, const analyze::ForecastRepor
                fixed(group.backtest->coverage, 4);
     if (daily) {
       for (size_t h = 0; h < group.daily.mean.size(); ++h)
-        std::printf("%s%s,%s,%s,%s%s\n", prefix.c_str(),
-                    format_date(group.first_day + (EpochSeconds)h * kDay).c_str(),
-                    fixed(group.daily.mean[h], places).c_str(),
-                    fixed(group.daily.lower[h], places).c_str(),
-                    fixed(group.daily.upper[h], places).c_str(), suffix.c_str());
+        std::fprintf(out, "%s%s,%s,%s,%s%s\n", prefix.c_str(),
+                     format_date(group.first_day + (EpochSeconds)h * kDay).c_str(),
+                     fixed(group.daily.mean[h], places).c_str(),
+                     fixed(group.daily.lower[h], places).c_str(),
+                     fixed(group.daily.upper[h], places).c_str(), suffix.c_str());
     } else {
       for (const auto& m : group.months)
-        std::printf("%s%s,%s,%d,%s,%s,%s,%d,%s%s\n", prefix.c_str(), format_month(m.month).c_str(),
-                    fixed(m.actual, places).c_str(), m.actual_days,
-                    fixed(m.forecast, places).c_str(), fixed(m.lower, places).c_str(),
-                    fixed(m.upper, places).c_str(), m.forecast_days, m.complete ? "true" : "false",
-                    suffix.c_str());
+        std::fprintf(out, "%s%s,%s,%d,%s,%s,%s,%d,%s%s\n", prefix.c_str(),
+                     format_month(m.month).c_str(), fixed(m.actual, places).c_str(), m.actual_days,
+                     fixed(m.forecast, places).c_str(), fixed(m.lower, places).c_str(),
+                     fixed(m.upper, places).c_str(), m.forecast_days, m.complete ? "true" : "false",
+                     suffix.c_str());
     }
   }
 }
 
-void print_json(const analyze::ForecastQuery& query, const analyze::ForecastReport& report,
-                const std::vector<std::string>& labels, size_t shown) {
+void print_json(std::FILE* out, const analyze::ForecastQuery& query,
+                const analyze::ForecastReport& report, const std::vector<std::string>& labels,
+                size_t shown) {
   const int places = value_places(query.metric) + 2;
   auto num = [&](double v) { return fixed(v, places); };
   std::string s =
@@ -310,61 +314,62 @@ void print_json(const analyze::ForecastQuery& query, const analyze::ForecastRepo
     s += "}";
   }
   s += "],\"groups_not_shown\":" + std::to_string((size_t)report.groups_total - shown) + "}\n";
-  std::fputs(s.c_str(), stdout);
+  std::fputs(s.c_str(), out);
 }
 
-int run_forecast(const ForecastFlags& flags) {
+int run_forecast(const ForecastFlags& flags, const CommandEnv& env) {
   analyze::ForecastQuery query;
   if (!ledger::metric_from_name(flags.metric, query.metric))
-    return usage_error(
+    return env.usage_error(
         "--metric " + flags.metric +
         ": allowed values are effective_cost, billed_cost, list_cost, contracted_cost, "
         "cache_savings, quantity, tokens, input_tokens, output_tokens, cached_tokens, "
         "requests, gpu_hours");
   if (!parse_horizon(flags.horizon, query.horizon_days, query.horizon_months))
-    return usage_error("--horizon " + flags.horizon +
-                       ": expected days (30d, 1 to 731) or months (3m, 1 to 24)");
+    return env.usage_error("--horizon " + flags.horizon +
+                           ": expected days (30d, 1 to 731) or months (3m, 1 to 24)");
   if (!(flags.interval >= 1 && flags.interval <= 99))
-    return usage_error("--interval " + fixed(flags.interval, 1) +
-                       ": expected a percentage from 1 to 99 (80 = 80%)");
+    return env.usage_error("--interval " + fixed(flags.interval, 1) +
+                           ": expected a percentage from 1 to 99 (80 = 80%)");
   query.interval = flags.interval / 100;
   if (flags.history < 14 || flags.history > 3660)
-    return usage_error("--history " + std::to_string(flags.history) + ": expected 14 to 3660 days");
+    return env.usage_error("--history " + std::to_string(flags.history) +
+                           ": expected 14 to 3660 days");
   query.history_days = flags.history;
   if (flags.origins < 1 || flags.origins > 52)
-    return usage_error("--origins " + std::to_string(flags.origins) + ": expected 1 to 52");
+    return env.usage_error("--origins " + std::to_string(flags.origins) + ": expected 1 to 52");
   if (flags.backtest) query.backtest_origins = flags.origins;
-  if (flags.top < 0) return usage_error("--top must be 0 (all) or more");
-  auto policy = load_policy(flags.config);
-  if (!policy) return report_error(policy.error());
+  if (flags.top < 0) return env.usage_error("--top must be 0 (all) or more");
+  auto policy = env.policy(flags.config);
+  if (!policy) return env.report_error(policy.error());
   std::vector<std::string> labels;
   for (const std::string& name : flags.by) {
     auto d = resolve_dimension(*policy, name);
-    if (!d) return usage_error("--by: " + d.error().message);
+    if (!d) return env.usage_error("--by: " + d.error().message);
     if (d->kind == ledger::Dimension::Kind::kTime)
-      return usage_error("--by " + name +
-                         ": forecasts are daily already; group by a non-time dimension");
+      return env.usage_error("--by " + name +
+                             ": forecasts are daily already; group by a non-time dimension");
     if (std::find(labels.begin(), labels.end(), d->label) != labels.end()) continue;
     labels.push_back(d->label);
     query.group_by.push_back(*d);
   }
   auto filters = parse_filters(*policy, flags.filters);
-  if (!filters) return usage_error(filters.error().message);
+  if (!filters) return env.usage_error(filters.error().message);
   query.filters = std::move(*filters);
   if (!flags.as_of.empty()) {
     auto t = parse_as_of(flags.as_of);
-    if (!t) return usage_error(t.error().message);
+    if (!t) return env.usage_error(t.error().message);
     query.as_of = *t;
   }
   query.today = floor_day(static_cast<EpochSeconds>(std::time(nullptr)));
   query.max_groups = flags.top;
-  auto ledger = open_existing_ledger(flags.db);
-  if (!ledger) return report_error(ledger.error());
+  auto ledger = env.ledger(flags.db);
+  if (!ledger) return env.report_error(ledger.error());
   auto report = analyze::forecast(**ledger, query);
-  if (!report) return report_error(report.error());
+  if (!report) return env.report_error(report.error());
   if (report->groups.empty()) {
     if (output_format_from_name(flags.format) == OutputFormat::kJson) {
-      print_json(query, *report, labels, 0);
+      print_json(env.out, query, *report, labels, 0);
       return kExitOk;
     }
     std::fprintf(stderr, "aifinops: no %s in the ledger to forecast from%s\n",
@@ -376,13 +381,13 @@ int run_forecast(const ForecastFlags& flags) {
       flags.top == 0 ? report->groups.size() : std::min(report->groups.size(), (size_t)flags.top);
   switch (output_format_from_name(flags.format)) {
     case OutputFormat::kJson:
-      print_json(query, *report, labels, shown);
+      print_json(env.out, query, *report, labels, shown);
       break;
     case OutputFormat::kCsv:
-      print_csv(query, *report, labels, shown, flags.daily);
+      print_csv(env.out, query, *report, labels, shown, flags.daily);
       break;
     case OutputFormat::kTable:
-      print_text(query, *report, labels, shown, flags.daily);
+      print_text(env.out, query, *report, labels, shown, flags.daily);
       break;
   }
   return kExitOk;
@@ -390,7 +395,7 @@ int run_forecast(const ForecastFlags& flags) {
 
 }  // namespace
 
-void add_forecast_command(CLI::App& app, int& exit_code) {
+void add_forecast_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   auto flags = std::make_shared<ForecastFlags>();
   CLI::App* cmd = app.add_subcommand(
       "forecast",
@@ -434,7 +439,7 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
       "  aifinops forecast --by team --horizon 3m --backtest\n"
       "  aifinops forecast --metric tokens --filter team=search --daily --format csv\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
-  cmd->callback([flags, &exit_code] { exit_code = run_forecast(*flags); });
+  cmd->callback([flags, &exit_code, env] { exit_code = run_forecast(*flags, env); });
 }
 
 }  // namespace aifinops::cli

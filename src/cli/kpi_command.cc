@@ -119,41 +119,41 @@ std::vector<std::string> business_files(const std::vector<std::string>& flags) {
   return {};
 }
 
-int run_kpi(const KpiFlags& flags) {
+int run_kpi(const KpiFlags& flags, const CommandEnv& env) {
   auto period = analyze::parse_period(flags.period);
-  if (!period) return usage_error(period.error().message);
-  auto policy = load_policy(flags.config);
-  if (!policy) return report_error(policy.error());
+  if (!period) return env.usage_error(period.error().message);
+  auto policy = env.policy(flags.config);
+  if (!policy) return env.report_error(policy.error());
   analyze::KpiQuery query;
   query.from = period->from;
   query.to = period->to;
   for (const std::string& name : flags.by) {
     auto d = resolve_dimension(*policy, name);
-    if (!d) return usage_error("--by: " + d.error().message);
+    if (!d) return env.usage_error("--by: " + d.error().message);
     if (d->kind == ledger::Dimension::Kind::kTime)
-      return usage_error(
+      return env.usage_error(
           "--by " + name +
           ": KPIs are over a period; choose it with --period (e.g. --period 2025-10)");
     query.group_by.push_back(*d);
   }
   auto business = analyze::load_business_files(business_files(flags.business));
-  if (!business) return report_error(business.error());
-  auto ledger = open_existing_ledger(flags.db);
-  if (!ledger) return report_error(ledger.error());
+  if (!business) return env.report_error(business.error());
+  auto ledger = env.ledger(flags.db);
+  if (!ledger) return env.report_error(ledger.error());
   analyze::KpiContext context;
   context.business = &*business;
   context.tags = &policy->tags;
   auto report = analyze::compute_kpis(**ledger, query, context);
-  if (!report) return report_error(report.error());
+  if (!report) return env.report_error(report.error());
   switch (output_format_from_name(flags.format)) {
     case OutputFormat::kJson:
-      std::fputs(analyze::kpi_report_json(*report).c_str(), stdout);
+      std::fputs(analyze::kpi_report_json(*report).c_str(), env.out);
       break;
     case OutputFormat::kCsv:
-      print_csv(stdout, *report);
+      print_csv(env.out, *report);
       break;
     case OutputFormat::kTable:
-      print_table(stdout, *report);
+      print_table(env.out, *report);
       break;
   }
   return kExitOk;
@@ -161,7 +161,7 @@ int run_kpi(const KpiFlags& flags) {
 
 }  // namespace
 
-void add_kpi_command(CLI::App& app, int& exit_code) {
+void add_kpi_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   auto flags = std::make_shared<KpiFlags>();
   CLI::App* cmd = app.add_subcommand(
       "kpi",
@@ -194,7 +194,7 @@ void add_kpi_command(CLI::App& app, int& exit_code) {
       "  aifinops kpi --business business.yaml --business value.csv --format json\n"
       "Formulas, inputs and the business.yaml format: docs/kpi-and-maturity.md.\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
-  cmd->callback([flags, &exit_code] { exit_code = run_kpi(*flags); });
+  cmd->callback([flags, &exit_code, env] { exit_code = run_kpi(*flags, env); });
 }
 
 }  // namespace aifinops::cli

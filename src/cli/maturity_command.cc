@@ -58,33 +58,33 @@ void print_csv(std::FILE* out, const analyze::MaturityScorecard& card) {
   std::fputs(total.c_str(), out);
 }
 
-int run_maturity(const MaturityFlags& flags) {
-  auto policy = load_policy(flags.config);
-  if (!policy) return report_error(policy.error());
+int run_maturity(const MaturityFlags& flags, const CommandEnv& env) {
+  auto policy = env.policy(flags.config);
+  if (!policy) return env.report_error(policy.error());
   std::vector<std::string> files = flags.business;
   std::error_code ec;
   if (files.empty() && std::filesystem::exists("business.yaml", ec))
     files.push_back("business.yaml");
   auto business = analyze::load_business_files(files);
-  if (!business) return report_error(business.error());
-  auto ledger = open_existing_ledger(flags.db);
-  if (!ledger) return report_error(ledger.error());
+  if (!business) return env.report_error(business.error());
+  auto ledger = env.ledger(flags.db);
+  if (!ledger) return env.report_error(ledger.error());
   SystemClock clock;
   analyze::MaturityContext context;
   context.policy = &*policy;
   context.business = &*business;
   context.clock = &clock;
   auto card = analyze::assess_maturity(**ledger, context);
-  if (!card) return report_error(card.error());
+  if (!card) return env.report_error(card.error());
   switch (output_format_from_name(flags.format)) {
     case OutputFormat::kJson:
-      std::fputs(analyze::maturity_json(*card).c_str(), stdout);
+      std::fputs(analyze::maturity_json(*card).c_str(), env.out);
       break;
     case OutputFormat::kCsv:
-      print_csv(stdout, *card);
+      print_csv(env.out, *card);
       break;
     case OutputFormat::kTable:
-      print_table(stdout, *card);
+      print_table(env.out, *card);
       break;
   }
   return kExitOk;
@@ -92,7 +92,7 @@ int run_maturity(const MaturityFlags& flags) {
 
 }  // namespace
 
-void add_maturity_command(CLI::App& app, int& exit_code) {
+void add_maturity_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   auto flags = std::make_shared<MaturityFlags>();
   CLI::App* cmd = app.add_subcommand(
       "maturity",
@@ -114,7 +114,7 @@ void add_maturity_command(CLI::App& app, int& exit_code) {
       "  aifinops maturity --config policy.yaml --format json\n"
       "Criteria and thresholds: docs/kpi-and-maturity.md.\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
-  cmd->callback([flags, &exit_code] { exit_code = run_maturity(*flags); });
+  cmd->callback([flags, &exit_code, env] { exit_code = run_maturity(*flags, env); });
 }
 
 }  // namespace aifinops::cli

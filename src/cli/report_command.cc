@@ -71,10 +71,10 @@ Result<PeriodRows> compute_rows(ledger::Ledger& ledger, const config::Policy& po
   return out;
 }
 
-int run_report(const ReportFlags& flags) {
+int run_report(const ReportFlags& flags, const CommandEnv& env) {
   ledger::QuerySpec spec;
   if (!ledger::metric_from_name(flags.metric, spec.metric)) {
-    return usage_error(
+    return env.usage_error(
         "--metric " + flags.metric +
         ": allowed values are effective_cost, billed_cost, list_cost, "
         "contracted_cost, cache_savings, quantity, tokens, input_tokens, output_tokens, "
@@ -87,48 +87,48 @@ int run_report(const ReportFlags& flags) {
   if (!flags.grain.empty()) {
     auto d = ledger::parse_dimension(flags.grain);
     if (!d || d->kind != ledger::Dimension::Kind::kTime || d->grain == ledger::Grain::kHour)
-      return usage_error("--grain " + flags.grain + ": allowed values are day, week, month");
+      return env.usage_error("--grain " + flags.grain + ": allowed values are day, week, month");
     spec.group_by.push_back(*d);
   }
-  auto policy = load_policy(flags.config);
-  if (!policy) return report_error(policy.error());
+  auto policy = env.policy(flags.config);
+  if (!policy) return env.report_error(policy.error());
   for (const std::string& name : flags.by) {
     auto d = resolve_dimension(*policy, name);
-    if (!d) return usage_error("--by: " + d.error().message);
+    if (!d) return env.usage_error("--by: " + d.error().message);
     bool repeated = std::any_of(spec.group_by.begin(), spec.group_by.end(),
                                 [&](const ledger::Dimension& g) { return g.label == d->label; });
     if (!repeated) spec.group_by.push_back(*d);  // "--grain month --by month" is one column
   }
   auto filters = parse_filters(*policy, flags.filters);
-  if (!filters) return usage_error(filters.error().message);
+  if (!filters) return env.usage_error(filters.error().message);
   spec.filters = std::move(*filters);
   if (auto r = read_time_flags(flags.period, flags.from, flags.to, spec.from, spec.to); !r)
-    return usage_error(r.error().message);
+    return env.usage_error(r.error().message);
   bool compare = !flags.compare.empty();
   if (flags.allocated && !ledger::metric_is_money(spec.metric))
-    return usage_error(
+    return env.usage_error(
         "--allocated splits money: use --metric effective_cost, billed_cost, list_cost "
         "or contracted_cost (usage such as " +
         flags.metric + " stays where it happened)");
   if (compare) {
     if (!spec.from && spec.to)
-      return usage_error(
+      return env.usage_error(
           "--compare previous needs the start of the period: add --from, or use --period 2025-10");
     for (const ledger::Dimension& d : spec.group_by)
       if (d.kind == ledger::Dimension::Kind::kTime)
-        return usage_error(
+        return env.usage_error(
             "--compare previous compares each group with itself a period earlier; drop "
             "the time column (--grain or --by " +
             d.label + ")");
   }
-  auto ledger = open_existing_ledger(flags.db);
-  if (!ledger) return report_error(ledger.error());
+  auto ledger = env.ledger(flags.db);
+  if (!ledger) return env.report_error(ledger.error());
   if (compare && !spec.to) {
     // An open period ends with the ledger's latest month; no period at all is that month.
     auto latest = latest_month(**ledger);
-    if (!latest) return report_error(latest.error());
+    if (!latest) return env.report_error(latest.error());
     if (!*latest)
-      return report_error(
+      return env.report_error(
           {ErrorCode::kNotFound, "the ledger has no records to compare; ingest a bill first"});
     if (!spec.from) spec.from = (*latest)->from;
     spec.to = std::max((*latest)->to, next_month(*spec.from));
@@ -136,12 +136,12 @@ int run_report(const ReportFlags& flags) {
   OutputFormat format = output_format_from_name(flags.format);
   if (!flags.allocated && !compare) {
     auto result = (*ledger)->query(spec);
-    if (!result) return report_error(result.error());
+    if (!result) return env.report_error(result.error());
     if (!ledger::metric_is_money(spec.metric)) {
       // Groups with no tokens, GPU-hours or requests say nothing: a cost of 0 can (credits).
       std::erase_if(result->rows, [](const ledger::QueryRow& r) { return r.value == 0; });
     }
-    print_report(stdout, spec, *result, format);
+    print_report(env.out, spec, *result, format);
     return kExitOk;
   }
 
@@ -150,7 +150,7 @@ int run_report(const ReportFlags& flags) {
   view.metric = spec.metric;
   if (spec.from && spec.to) view.period = Period{*spec.from, *spec.to};
   auto current = compute_rows(**ledger, *policy, spec, flags.allocated);
-  if (!current) return report_error(current.error());
+  if (!current) return env.report_error(current.error());
   view.rows = std::move(current->rows);
   view.total = current->total;
   view.allocated = flags.allocated;
@@ -165,7 +165,7 @@ int run_report(const ReportFlags& flags) {
     before.from = view.previous.from;
     before.to = view.previous.to;
     auto previous = compute_rows(**ledger, *policy, before, flags.allocated);
-    if (!previous) return report_error(previous.error());
+    if (!previous) return env.report_error(previous.error());
     view.previous_total = previous->total;
     std::map<std::vector<std::string>, size_t> index;
     for (size_t i = 0; i < view.rows.size(); ++i) index[view.rows[i].keys] = i;
@@ -188,13 +188,13 @@ int run_report(const ReportFlags& flags) {
                        return a.previous > b.previous;
                      });
   }
-  print_report_view(stdout, view, format);
+  print_report_view(env.out, view, format);
   return kExitOk;
 }
 
 }  // namespace
 
-void add_report_command(CLI::App& app, int& exit_code) {
+void add_report_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   auto flags = std::make_shared<ReportFlags>();
   CLI::App* cmd = app.add_subcommand(
       "report", "Sum a metric over the ledger, grouped by dimensions and time (showback).");
@@ -246,7 +246,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
       "  aifinops report --by team --period 2025-Q4 --compare previous --format json\n"
       "Shared-cost rules and the JSON of every mode: docs/allocation.md\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
-  cmd->callback([flags, &exit_code] { exit_code = run_report(*flags); });
+  cmd->callback([flags, &exit_code, env] { exit_code = run_report(*flags, env); });
 }
 
 }  // namespace aifinops::cli

@@ -42,8 +42,9 @@ std::string range_text(const std::optional<EpochSeconds>& from,
          (to ? format_date(*to) + " (exclusive)" : std::string("the end"));
 }
 
-void print_json(const allocate::ComplianceReport& r, const std::optional<EpochSeconds>& from,
-                const std::optional<EpochSeconds>& to, const std::string& policy_source) {
+void print_json(std::FILE* out, const allocate::ComplianceReport& r,
+                const std::optional<EpochSeconds>& from, const std::optional<EpochSeconds>& to,
+                const std::string& policy_source) {
   auto pct = [&](__int128 part) {
     std::string p = percent_text(part, r.total, 2);
     return p.empty() ? std::string("null") : p;
@@ -111,10 +112,10 @@ void print_json(const allocate::ComplianceReport& r, const std::optional<EpochSe
     s += "]}";
   }
   s += "]}\n";
-  std::fputs(s.c_str(), stdout);
+  std::fputs(s.c_str(), out);
 }
 
-void print_csv(const allocate::ComplianceReport& r) {
+void print_csv(std::FILE* out, const allocate::ComplianceReport& r) {
   std::string s =
       "section,dimension,value,resource_name,service,provider,problem,effective_cost,percent\n";
   auto line = [&](const std::string& section, const std::string& dimension,
@@ -138,19 +139,20 @@ void print_csv(const allocate::ComplianceReport& r) {
   for (const allocate::UntaggedResource& u : r.untagged)
     line("untagged", "", u.resource, u.resource_name, u.service, u.provider, join(u.problems, "; "),
          u.cost);
-  std::fputs(s.c_str(), stdout);
+  std::fputs(s.c_str(), out);
 }
 
-void print_table(const allocate::ComplianceReport& r, const std::optional<EpochSeconds>& from,
-                 const std::optional<EpochSeconds>& to, const std::string& policy_source) {
+void print_table(std::FILE* out, const allocate::ComplianceReport& r,
+                 const std::optional<EpochSeconds>& from, const std::optional<EpochSeconds>& to,
+                 const std::string& policy_source) {
   auto pct = [&](__int128 part) {
     std::string p = percent_text(part, r.total, 1);
     return p.empty() ? p : p + "%";
   };
-  std::printf("Tag compliance, %s; policy: %s\n", range_text(from, to).c_str(),
-              policy_source.empty() ? "built-in defaults" : policy_source.c_str());
-  std::printf(
-      "Fully allocated: %s of %s (%s); required: %s%s\n\n", money(r.allocated, true).c_str(),
+  std::fprintf(out, "Tag compliance, %s; policy: %s\n", range_text(from, to).c_str(),
+               policy_source.empty() ? "built-in defaults" : policy_source.c_str());
+  std::fprintf(
+      out, "Fully allocated: %s of %s (%s); required: %s%s\n\n", money(r.allocated, true).c_str(),
       money(r.total, true).c_str(), pct(r.allocated).c_str(), join(r.required, ", ").c_str(),
       r.required_by_default ? " (the policy requires no dimension; set required: true in it)" : "");
   std::vector<std::vector<std::string>> lines;
@@ -160,22 +162,21 @@ void print_table(const allocate::ComplianceReport& r, const std::optional<EpochS
     lines.push_back({d.dimension, d.required ? "yes" : "", allowed, money(d.tagged, true),
                      pct(d.tagged), money(d.valid, true), pct(d.valid)});
   }
-  print_aligned(stdout,
-                {"dimension", "required", "allowed", "tagged", "tagged %", "valid", "valid %"},
+  print_aligned(out, {"dimension", "required", "allowed", "tagged", "tagged %", "valid", "valid %"},
                 lines, 3, nullptr);
-  std::printf("\nValues the policy does not allow\n");
+  std::fprintf(out, "\nValues the policy does not allow\n");
   if (r.violations.empty()) {
-    std::printf("(none)\n");
+    std::fprintf(out, "(none)\n");
   } else {
     lines.clear();
     for (const allocate::PolicyViolation& v : r.violations)
       lines.push_back({v.dimension, v.value, money(v.cost, true), pct(v.cost)});
-    print_aligned(stdout, {"dimension", "value", "effective_cost", "share"}, lines, 2, nullptr);
+    print_aligned(out, {"dimension", "value", "effective_cost", "share"}, lines, 2, nullptr);
   }
-  std::printf("\nResources with unallocated cost (top %zu of %lld)\n", r.untagged.size(),
-              (long long)r.untagged_count);
+  std::fprintf(out, "\nResources with unallocated cost (top %zu of %lld)\n", r.untagged.size(),
+               (long long)r.untagged_count);
   if (r.untagged.empty()) {
-    std::printf("(none)\n");
+    std::fprintf(out, "(none)\n");
     return;
   }
   lines.clear();
@@ -184,30 +185,30 @@ void print_table(const allocate::ComplianceReport& r, const std::optional<EpochS
     lines.push_back(
         {name, u.service, u.provider, money(u.cost, true), pct(u.cost), join(u.problems, "; ")});
   }
-  print_aligned(stdout, {"resource", "service", "provider", "effective_cost", "share", "problems"},
+  print_aligned(out, {"resource", "service", "provider", "effective_cost", "share", "problems"},
                 lines, 3, nullptr, 5);
 }
 
-int run_audit(const AuditFlags& flags) {
+int run_audit(const AuditFlags& flags, const CommandEnv& env) {
   allocate::AuditRequest request;
   if (auto r = read_time_flags(flags.period, flags.from, flags.to, request.from, request.to); !r)
-    return usage_error(r.error().message);
+    return env.usage_error(r.error().message);
   request.top_resources = flags.top;
-  auto policy = load_policy(flags.config);
-  if (!policy) return report_error(policy.error());
-  auto ledger = open_existing_ledger(flags.db);
-  if (!ledger) return report_error(ledger.error());
+  auto policy = env.policy(flags.config);
+  if (!policy) return env.report_error(policy.error());
+  auto ledger = env.ledger(flags.db);
+  if (!ledger) return env.report_error(ledger.error());
   auto report = allocate::audit_tags(**ledger, policy->tags, request);
-  if (!report) return report_error(report.error());
+  if (!report) return env.report_error(report.error());
   switch (output_format_from_name(flags.format)) {
     case OutputFormat::kJson:
-      print_json(*report, request.from, request.to, policy->source);
+      print_json(env.out, *report, request.from, request.to, policy->source);
       break;
     case OutputFormat::kCsv:
-      print_csv(*report);
+      print_csv(env.out, *report);
       break;
     case OutputFormat::kTable:
-      print_table(*report, request.from, request.to, policy->source);
+      print_table(env.out, *report, request.from, request.to, policy->source);
       break;
   }
   return kExitOk;
@@ -215,7 +216,7 @@ int run_audit(const AuditFlags& flags) {
 
 }  // namespace
 
-void add_tags_command(CLI::App& app, int& exit_code) {
+void add_tags_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   CLI::App* tags = app.add_subcommand("tags", "Check tags against the policy (tag compliance).");
   tags->require_subcommand(1);
   tags->footer("Run 'aifinops tags audit --help' for the flags. Guide: docs/allocation.md");
@@ -248,7 +249,7 @@ void add_tags_command(CLI::App& app, int& exit_code) {
       "  aifinops tags audit --format json | jq .allocated_percent\n"
       "A value is allowed when it equals an allowed entry or matches its * pattern (team-*).\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
-  audit->callback([flags, &exit_code] { exit_code = run_audit(*flags); });
+  audit->callback([flags, &exit_code, env] { exit_code = run_audit(*flags, env); });
 }
 
 }  // namespace aifinops::cli

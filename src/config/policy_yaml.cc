@@ -40,6 +40,9 @@ class PolicyReader : public YamlReader {
       policy.budgets.push_back(std::move(b));
       return true;
     });
+    ok = ok && read_list(root, "api_tokens", [&](const YAML::Node& n, const std::string& p) {
+      return read_api_token(n, p, policy);
+    });
     if (!ok) return *error_;
     return policy;
   }
@@ -97,6 +100,65 @@ class PolicyReader : public YamlReader {
     if (rule.split != allocate::SplitMethod::kFixed && !rule.weights.empty())
       return fail(n["weights"], path + ".weights", "weights are only read with split: fixed");
     policy.shared_costs.push_back(std::move(rule));
+    return true;
+  }
+
+  bool read_api_token(const YAML::Node& n, const std::string& path, Policy& policy) {
+    if (!check_keys(n, path, {"id", "token_sha256", "scope", "restrict"})) return false;
+    ApiToken token;
+    token.line = n.Mark().line + 1;
+    if (!n["id"]) return fail(n, path + ".id", "missing (every token needs an id, e.g. id: finance)");
+    if (!read_string(n["id"], path + ".id", token.id)) return false;
+    if (token.id.empty()) return fail(n["id"], path + ".id", "must not be empty");
+    if (!n["token_sha256"])
+      return fail(n, path + ".token_sha256",
+                  "missing: the SHA-256 of the token as hex (aifinops serve tokens new prints it)");
+    if (!read_string(n["token_sha256"], path + ".token_sha256", token.token_sha256)) return false;
+    bool hex = token.token_sha256.size() == 64;
+    for (char& c : token.token_sha256) {
+      if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+      hex &= (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+    }
+    if (!hex)
+      return fail(n["token_sha256"], path + ".token_sha256",
+                  "expected 64 hex digits (the SHA-256 of the token, not the token itself)");
+    std::string scope;
+    if (!n["scope"]) return fail(n, path + ".scope", "missing: admin or viewer");
+    if (!read_string(n["scope"], path + ".scope", scope)) return false;
+    if (scope == "admin") token.scope = ApiScope::kAdmin;
+    else if (scope == "viewer") token.scope = ApiScope::kViewer;
+    else return fail(n["scope"], path + ".scope", "\"" + scope + "\" is not one of admin, viewer");
+    if (const YAML::Node r = n["restrict"]; r && !r.IsNull()) {
+      std::string rpath = path + ".restrict";
+      if (!r.IsMap())
+        return fail(r, rpath, "expected a mapping like {team: [team-a]}, found " + node_kind(r));
+      if (token.scope == ApiScope::kAdmin)
+        return fail(r, rpath, "an admin token sees everything; restrict a viewer token instead");
+      for (const auto& item : r) {
+        std::string dimension = item.first.Scalar();
+        std::string dpath = rpath + "." + dimension;
+        if (!known_dimension(policy.tags, dimension))
+          return fail(item.second, dpath, dimension_help(dimension));
+        std::vector<std::string> values;
+        if (item.second.IsScalar()) {
+          std::string one;
+          if (!read_string(item.second, dpath, one)) return false;
+          values.push_back(one);
+        } else if (!read_string_list(item.second, dpath, values)) {
+          return false;
+        }
+        if (values.empty()) return fail(item.second, dpath, "list at least one value the token may see");
+        token.restrict.emplace_back(dimension, std::move(values));
+      }
+    }
+    for (const ApiToken& other : policy.api_tokens) {
+      if (other.id == token.id)
+        return fail(n["id"], path + ".id", "\"" + token.id + "\" is the id of another token");
+      if (other.token_sha256 == token.token_sha256)
+        return fail(n["token_sha256"], path + ".token_sha256",
+                    "the same token as \"" + other.id + "\"; give each token its own secret");
+    }
+    policy.api_tokens.push_back(std::move(token));
     return true;
   }
 

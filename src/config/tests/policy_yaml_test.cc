@@ -109,5 +109,57 @@ TEST(PolicyYamlTest, SharedCostAndBudgetErrorsNameTheKey) {
   expect_error("budgets:\n  - {scope: {flavour: a}, amount_usd: 1}\n", "budgets[0].scope.flavour");
 }
 
+TEST(PolicyYamlTest, ReadsApiTokensWithScopesAndRestrictions) {
+  const std::string hash(64, 'a');
+  auto policy = parse_policy_yaml("api_tokens:\n"
+                                  "  - {id: ops, token_sha256: \"" + std::string(64, 'A') +
+                                      "\", scope: admin}\n"
+                                  "  - {id: lead, token_sha256: \"" + std::string(64, 'b') +
+                                      "\", scope: viewer, restrict: {team: [team-a, team-c]}}\n",
+                                  "p.yaml");
+  ASSERT_TRUE(policy.has_value()) << policy.error().message;
+  ASSERT_EQ(policy->api_tokens.size(), 2u);
+  EXPECT_EQ(policy->api_tokens[0].id, "ops");
+  EXPECT_EQ(policy->api_tokens[0].token_sha256, hash);  // upper-case hex is normalised
+  EXPECT_EQ(policy->api_tokens[0].scope, ApiScope::kAdmin);
+  EXPECT_TRUE(policy->api_tokens[0].restrict.empty());
+  EXPECT_EQ(policy->api_tokens[1].scope, ApiScope::kViewer);
+  ASSERT_EQ(policy->api_tokens[1].restrict.size(), 1u);
+  EXPECT_EQ(policy->api_tokens[1].restrict[0].first, "team");
+  EXPECT_EQ(policy->api_tokens[1].restrict[0].second, (std::vector<std::string>{"team-a", "team-c"}));
+  EXPECT_EQ(policy->api_tokens[1].line, 3);
+}
+
+TEST(PolicyYamlTest, ApiTokenErrorsNameTheLineAndKeyPath) {
+  auto error_of = [](const std::string& text) {
+    auto p = parse_policy_yaml(text, "p.yaml");
+    return p ? std::string("(no error)") : p.error().message;
+  };
+  const std::string h = std::string(64, 'c');
+  EXPECT_NE(error_of("api_tokens:\n  - {id: x, token_sha256: secret, scope: viewer}\n")
+                .find("p.yaml:2: api_tokens[0].token_sha256: expected 64 hex digits"),
+            std::string::npos);
+  EXPECT_NE(error_of("api_tokens:\n  - {id: x, token_sha256: " + h + ", scope: root}\n")
+                .find("api_tokens[0].scope: \"root\" is not one of admin, viewer"),
+            std::string::npos);
+  EXPECT_NE(error_of("api_tokens:\n  - {id: x, token_sha256: " + h + "}\n").find("api_tokens[0].scope: missing"),
+            std::string::npos);
+  EXPECT_NE(error_of("api_tokens:\n  - {id: x, token_sha256: " + h +
+                     ", scope: viewer, restrict: {tema: [a]}}\n")
+                .find("api_tokens[0].restrict.tema"),
+            std::string::npos);
+  EXPECT_NE(error_of("api_tokens:\n  - {id: x, token_sha256: " + h +
+                     ", scope: admin, restrict: {team: [a]}}\n")
+                .find("restrict a viewer token instead"),
+            std::string::npos);
+  EXPECT_NE(error_of("api_tokens:\n  - {id: x, token_sha256: " + h + ", scope: viewer}\n" +
+                     "  - {id: x, token_sha256: " + std::string(64, 'd') + ", scope: viewer}\n")
+                .find("p.yaml:3: api_tokens[1].id: \"x\" is the id of another token"),
+            std::string::npos);
+  EXPECT_NE(error_of("api_tokens:\n  - {id: x, token_sha256: " + h + ", scope: viewer, extra: 1}\n")
+                .find("unknown key"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace aifinops::config

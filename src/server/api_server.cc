@@ -1,0 +1,496 @@
+#include "server/api_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/as_tuple.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "allocate/shared_costs.h"
+#include "core/json_text.h"
+#include "server/read_only_ledger.h"
+
+namespace aifinops::server {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+constexpr auto kAsTuple = net::experimental::as_tuple(net::use_awaitable);
+using Request = http::request<http::string_body>;
+constexpr std::string_view kApiPrefix = "/api/v1/";
+constexpr size_t kMaxCacheEntries = 1024;
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 &&
+               hex_digit(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Ledger connections, opened on demand and handed to one request at a time.
+class LedgerPool {
+ public:
+  explicit LedgerPool(std::function<Result<std::unique_ptr<ledger::Ledger>>()> open)
+      : open_(std::move(open)) {}
+
+  Result<std::unique_ptr<ledger::Ledger>> acquire() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!free_.empty()) {
+        auto l = std::move(free_.back());
+        free_.pop_back();
+        return l;
+      }
+    }
+    return open_();
+  }
+  void release(std::unique_ptr<ledger::Ledger> l) {
+    std::lock_guard lock(mutex_);
+    free_.push_back(std::move(l));
+  }
+
+ private:
+  std::function<Result<std::unique_ptr<ledger::Ledger>>()> open_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<ledger::Ledger>> free_;
+};
+
+/// A ledger version: changes whenever a batch is committed or replaced.
+Result<std::string> ledger_version(ledger::Ledger& ledger) {
+  auto batches = ledger.batches();
+  if (!batches) return Unexpected{batches.error()};
+  int64_t max_id = 0;
+  for (const auto& b : *batches) max_id = std::max(max_id, b.id);
+  return std::to_string(batches->size()) + ":" + std::to_string(max_id);
+}
+
+struct CachedAnswer {
+  std::string version;
+  int64_t expires_at = 0;
+  ApiResponse response;
+};
+
+}  // namespace
+
+std::string api_error_json(std::string_view message, std::string_view parameter) {
+  std::string s = "{\"error\":{\"message\":";
+  append_json_string(s, message);
+  s += ",\"parameter\":";
+  if (parameter.empty())
+    s += "null";
+  else
+    append_json_string(s, parameter);
+  s += "}}\n";
+  return s;
+}
+
+QueryParams parse_query(std::string_view query) {
+  QueryParams out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    std::string name = percent_decode(part.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : percent_decode(part.substr(eq + 1));
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  return out;
+}
+
+std::string_view content_type_for(std::string_view path) {
+  static const std::pair<std::string_view, std::string_view> kTypes[] = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".map", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".ico", "image/x-icon"},
+      {".woff2", "font/woff2"},
+      {".woff", "font/woff"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".csv", "text/csv; charset=utf-8"},
+  };
+  for (const auto& [ext, type] : kTypes)
+    if (path.size() >= ext.size() && path.substr(path.size() - ext.size()) == ext) return type;
+  return "application/octet-stream";
+}
+
+struct ApiServer::State {
+  ApiServerOptions options;
+  TokenTable tokens;
+  LedgerPool pool;
+  std::unordered_map<std::string, config::Policy> policies;  // by restriction_key
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<bool> stopping{false};
+  int bound_port = 0;
+  std::mutex cache_mutex;
+  std::unordered_map<std::string, CachedAnswer> cache;
+  std::thread warmer;
+
+  explicit State(ApiServerOptions o)
+      : options(std::move(o)),
+        tokens(options.policy, options.principals),
+        pool(options.open_ledger) {
+    for (const Principal& p : options.principals)
+      if (!policies.count(p.restriction_key))
+        policies.emplace(p.restriction_key, restrict_policy(options.policy, p));
+  }
+
+  void warm_up();
+  net::awaitable<void> accept_loop();
+  net::awaitable<void> serve_connection(tcp::socket socket);
+  http::response<http::string_body> handle(const Request& req);
+  ApiResponse answer(const std::string& endpoint, const ApiHandler& handler,
+                     const QueryParams& params, const Principal& principal, bool& cache_hit);
+  http::response<http::string_body> static_file(const Request& req, std::string_view path);
+  const Principal* authenticate(const Request& req, const QueryParams& params) const;
+  std::optional<ApiResponse> check_scope(const Principal& principal,
+                                         const QueryParams& params) const;
+};
+
+const Principal* ApiServer::State::authenticate(const Request& req,
+                                                const QueryParams& params) const {
+  auto auth = req.find(http::field::authorization);
+  if (auth != req.end()) {
+    std::string_view value = auth->value();
+    if (value.size() > 7 && beast::iequals(value.substr(0, 7), "Bearer "))
+      return tokens.find(value.substr(7));
+    return nullptr;
+  }
+  // For links a browser follows (CSV downloads), where no header can be set.
+  for (const auto& [name, value] : params)
+    if (name == "access_token") return tokens.find(value);
+  return nullptr;
+}
+
+std::optional<ApiResponse> ApiServer::State::check_scope(const Principal& principal,
+                                                         const QueryParams& params) const {
+  if (!principal.restricted()) return std::nullopt;
+  // A filter that asks for values outside the restriction is refused, not silently emptied.
+  for (const auto& [name, value] : params) {
+    if (name != "filter") continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view one = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      size_t eq = one.find('=');
+      if (eq == std::string_view::npos) continue;  // the command reports the syntax error
+      auto d = allocate::resolve_dimension(options.policy.tags, one.substr(0, eq));
+      if (!d) continue;
+      std::string wanted(one.substr(eq + 1));
+      for (const auto& [dimension, allowed] : principal.restrict) {
+        if (dimension.kind != d->kind || dimension.attribute != d->attribute ||
+            dimension.tag_keys != d->tag_keys)
+          continue;
+        if (std::find(allowed.begin(), allowed.end(), wanted) == allowed.end()) {
+          std::string list;
+          for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+          return ApiResponse{
+              403, api_error_json("token " + principal.id + " may see " + dimension.label + " " +
+                                      list + " only, not " + wanted,
+                                  "filter")};
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandler& handler,
+                                     const QueryParams& params, const Principal& principal,
+                                     bool& cache_hit) {
+  auto connection = pool.acquire();
+  if (!connection) return {500, api_error_json(connection.error().message)};
+  std::unique_ptr<ledger::Ledger> ledger = std::move(*connection);
+  struct Release {
+    LedgerPool& pool;
+    std::unique_ptr<ledger::Ledger>& ledger;
+    ~Release() { pool.release(std::move(ledger)); }
+  } release{pool, ledger};
+
+  Result<std::string> version = options.ledger_version
+                                    ? Result<std::string>(options.ledger_version())
+                                    : ledger_version(*ledger);
+  if (!version) return {500, api_error_json(version.error().message)};
+  QueryParams sorted;
+  for (const auto& p : params)
+    if (p.first != "access_token") sorted.push_back(p);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string key = endpoint + "\n" + principal.restriction_key + "\n";
+  for (const auto& [name, value] : sorted) key += name + "=" + value + "\n";
+  const int64_t now = now_seconds();
+  {
+    std::lock_guard lock(cache_mutex);
+    auto it = cache.find(key);
+    if (it != cache.end() && it->second.version == *version && it->second.expires_at > now) {
+      cache_hit = true;
+      return it->second.response;
+    }
+  }
+  ReadOnlyLedger view(*ledger, principal.restrict);
+  ApiRequest request{endpoint, params, principal, view, policies.at(principal.restriction_key)};
+  ApiResponse response = handler(request);
+  if (response.status == 200) {
+    std::lock_guard lock(cache_mutex);
+    if (cache.size() >= kMaxCacheEntries) {
+      std::erase_if(cache, [&](const auto& e) { return e.second.expires_at <= now; });
+      if (cache.size() >= kMaxCacheEntries) cache.clear();  // crude, bounded, rare
+    }
+    cache[key] = CachedAnswer{*version, now + options.cache_ttl_s, response};
+  }
+  return response;
+}
+
+http::response<http::string_body> ApiServer::State::static_file(const Request& req,
+                                                                std::string_view path) {
+  http::response<http::string_body> res{http::status::ok, req.version()};
+  namespace fs = std::filesystem;
+  std::string relative(path.substr(1));
+  bool safe = relative.find("..") == std::string::npos && relative.find('\0') == std::string::npos;
+  fs::path root(options.web_root);
+  fs::path file = root / relative;
+  std::error_code ec;
+  if (!safe || relative.empty() || !fs::is_regular_file(file, ec)) {
+    file = root / "index.html";  // the dashboard routes its own pages
+    if (!fs::is_regular_file(file, ec)) {
+      res.result(http::status::not_found);
+      res.set(http::field::content_type, "text/plain; charset=utf-8");
+      res.body() = "The dashboard is not built (no index.html in " + options.web_root +
+                   "); the API answers under /api/v1/ (docs/api.md).\n";
+      return res;
+    }
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream body;
+  body << in.rdbuf();
+  res.set(http::field::content_type, content_type_for(file.string()));
+  // Hashed asset names can be cached; index.html must be re-read to pick up a new build.
+  res.set(http::field::cache_control,
+          file.filename() == "index.html" ? "no-cache" : "max-age=3600");
+  res.body() = body.str();
+  return res;
+}
+
+http::response<http::string_body> ApiServer::State::handle(const Request& req) {
+  std::string_view target = req.target();
+  size_t question = target.find('?');
+  std::string path = percent_decode(target.substr(0, question));
+  QueryParams params =
+      question == std::string_view::npos ? QueryParams() : parse_query(target.substr(question + 1));
+  auto reply = [&](int status, std::string body, std::string_view type = "application/json") {
+    http::response<http::string_body> res{static_cast<http::status>(status), req.version()};
+    res.set(http::field::content_type, type);
+    res.set(http::field::cache_control, "no-store");
+    res.body() = std::move(body);
+    return res;
+  };
+  bool api = path.rfind(kApiPrefix, 0) == 0 || path == "/api/v1" || path == "/metrics";
+  if (!api) {
+    if (req.method() != http::verb::get && req.method() != http::verb::head)
+      return reply(405, api_error_json("only GET is served here"));
+    return static_file(req, path);
+  }
+  if (req.method() != http::verb::get)
+    return reply(405, api_error_json("the API answers GET only"));
+  std::string endpoint = path.size() > kApiPrefix.size() ? path.substr(kApiPrefix.size()) : "";
+  if (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+  if (endpoint == "openapi.json") return reply(200, options.openapi_json);
+
+  const Principal* principal = authenticate(req, params);
+  if (principal == nullptr) {
+    auto res =
+        reply(401, api_error_json("send an API token: Authorization: Bearer TOKEN (or "
+                                  "?access_token=TOKEN); tokens are listed under api_tokens in the "
+                                  "policy file (docs/api.md)"));
+    res.set(http::field::www_authenticate, "Bearer realm=\"aifinops\"");
+    return res;
+  }
+  const ApiHandler* handler = nullptr;
+  if (path == "/metrics") {
+    handler = &options.metrics;
+    endpoint = "metrics";
+  } else if (auto it = options.endpoints.find(endpoint); it != options.endpoints.end()) {
+    handler = &it->second;
+  }
+  if (handler == nullptr || !*handler) {
+    std::string list;
+    for (const auto& [name, h] : options.endpoints) list += (list.empty() ? "" : ", ") + name;
+    return reply(404, api_error_json("no endpoint /api/v1/" + endpoint + "; the endpoints are " +
+                                     list + ", openapi.json"));
+  }
+  if (auto refused = check_scope(*principal, params)) return reply(refused->status, refused->body);
+  bool cache_hit = false;
+  ApiResponse response = answer(endpoint, *handler, params, *principal, cache_hit);
+  auto res = reply(response.status, std::move(response.body), response.content_type);
+  res.set("x-aifinops-cache", cache_hit ? "hit" : "miss");
+  return res;
+}
+
+void ApiServer::State::warm_up() {
+  std::vector<const Principal*> representatives;  // one per restriction
+  for (const Principal& p : options.principals)
+    if (std::none_of(representatives.begin(), representatives.end(),
+                     [&](const Principal* r) { return r->restriction_key == p.restriction_key; }))
+      representatives.push_back(&p);
+  for (const Principal* principal : representatives) {
+    for (const std::string& target : options.warm) {
+      if (stopping) return;
+      size_t question = target.find('?');
+      std::string endpoint = target.substr(0, question);
+      QueryParams params =
+          question == std::string::npos ? QueryParams() : parse_query(target.substr(question + 1));
+      const ApiHandler* handler = endpoint == "metrics" ? &options.metrics : nullptr;
+      if (auto it = options.endpoints.find(endpoint); it != options.endpoints.end())
+        handler = &it->second;
+      if (handler == nullptr || !*handler) continue;
+      bool hit = false;
+      answer(endpoint, *handler, params, *principal, hit);
+    }
+  }
+}
+
+net::awaitable<void> ApiServer::State::accept_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kAsTuple);
+    if (ec) {
+      if (stopping || ec == net::error::operation_aborted) co_return;
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true));
+    // Each connection on a strand of its own: its handler may block a thread while an
+    // analysis runs; the other threads keep serving.
+    net::co_spawn(net::make_strand(ioc), serve_connection(std::move(socket)), net::detached);
+  }
+}
+
+net::awaitable<void> ApiServer::State::serve_connection(tcp::socket socket) {
+  beast::tcp_stream client(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);  // the API takes no bodies
+    client.expires_after(std::chrono::seconds(120));
+    auto [ec, n] = co_await http::async_read(client, buffer, parser, kAsTuple);
+    if (ec) break;
+    client.expires_never();
+    Request req = parser.release();
+    ++in_flight;
+    auto res = handle(req);
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();
+    auto [wec, wn] = co_await http::async_write(client, res, kAsTuple);
+    --in_flight;
+    if (wec || !req.keep_alive() || stopping) break;
+  }
+  beast::error_code ignored;
+  client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+ApiServer::ApiServer(ApiServerOptions options)
+    : state_(std::make_unique<State>(std::move(options))) {}
+
+ApiServer::~ApiServer() = default;
+
+Result<void> ApiServer::start() {
+  State& s = *state_;
+  std::string_view listen = s.options.listen;
+  size_t colon = listen.rfind(':');
+  if (colon == std::string_view::npos)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--listen " + s.options.listen + ": expected HOST:PORT (127.0.0.1:8080)");
+  std::string host(listen.substr(0, colon)), port(listen.substr(colon + 1));
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  beast::error_code ec;
+  auto address = net::ip::make_address(host, ec);
+  if (ec)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--listen: \"" + host + "\" is not an IP address");
+  int port_number = -1;
+  try {
+    port_number = std::stoi(port);
+  } catch (const std::exception&) {
+  }
+  if (port_number < 0 || port_number > 65535)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--listen: \"" + port + "\" is not a port number (0 to 65535)");
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(port_number));
+  s.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(endpoint, ec);
+  if (!ec) s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(ErrorCode::kIo, "listen " + s.options.listen + ": " + ec.message());
+  s.bound_port = s.acceptor.local_endpoint().port();
+  net::co_spawn(s.ioc, s.accept_loop(), net::detached);
+  return {};
+}
+
+int ApiServer::port() const { return state_->bound_port; }
+
+void ApiServer::run() {
+  State& s = *state_;
+  std::vector<std::thread> threads;
+  for (int i = 1; i < std::max(1, s.options.threads); ++i)
+    threads.emplace_back([&s] { s.ioc.run(); });
+  if (!s.options.warm.empty()) s.warmer = std::thread([&s] { s.warm_up(); });
+  s.ioc.run();
+  for (std::thread& t : threads) t.join();
+  if (s.warmer.joinable()) s.warmer.join();  // it checks `stopping` between answers
+}
+
+void ApiServer::stop(int64_t grace_ms) {
+  State& s = *state_;
+  s.stopping = true;
+  net::post(s.ioc, [&s] {
+    beast::error_code ignored;
+    s.acceptor.close(ignored);
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  while (s.in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  s.ioc.stop();
+}
+
+}  // namespace aifinops::server
