@@ -51,6 +51,9 @@ struct AnalysisEndpoint {
   const char* path;
   std::vector<std::string> command;
   void (*add)(CLI::App&, int&, const CommandEnv&);
+  /// The command prints the ledger it read (recommend's inputs.ledger): it is given serve's
+  /// --db, so that the answer names the served ledger and equals the CLI's for that path.
+  bool names_ledger = false;
 };
 
 const std::vector<AnalysisEndpoint>& analysis_endpoints() {
@@ -62,6 +65,8 @@ const std::vector<AnalysisEndpoint>& analysis_endpoints() {
       {"forecast", {"forecast"}, add_forecast_command},
       {"tags/audit", {"tags", "audit"}, add_tags_command},
       {"maturity", {"maturity"}, add_maturity_command},
+      {"recommendations", {"recommend"}, add_recommend_command, true},
+      {"reconcile", {"reconcile"}, add_reconcile_command},
   };
   return kEndpoints;
 }
@@ -94,7 +99,7 @@ CLI::App* find_command(CLI::App& app, const std::vector<std::string>& command) {
 /// Runs an analysis command for an API request: the query parameters become its flags,
 /// its stdout becomes the response.
 server::ApiResponse run_analysis(const AnalysisEndpoint& endpoint, const server::ApiRequest& req,
-                                 const std::vector<std::string>& business) {
+                                 const std::vector<std::string>& business, const std::string& db) {
   CLI::App app;
   int exit_code = kExitOk;
   char* buffer = nullptr;
@@ -180,6 +185,7 @@ server::ApiResponse run_analysis(const AnalysisEndpoint& endpoint, const server:
     args.push_back("--" + name + "=" + value);  // "=" keeps values such as -5 whole
   }
   if (!format_given) args.push_back("--format=json");
+  if (endpoint.names_ledger) args.push_back("--db=" + db);
   // Business inputs name projects, GPU pools and workloads of every team, and some KPIs come
   // from them alone (time to value): a restricted viewer gets none.
   // TODO: keep the entries whose scope lies inside the restriction, as budgets do.
@@ -280,19 +286,6 @@ server::ApiResponse list_dimensions(const server::ApiRequest& req) {
   return {200, std::move(s)};
 }
 
-/// Recommendations come from the optimisation analyses; until they are wired in, the
-/// endpoint says what data would fill it instead of pretending there is nothing to save.
-server::ApiResponse list_recommendations(const server::ApiRequest& req) {
-  for (const auto& [name, value] : req.params)
-    if (name != "access_token")
-      return bad_request("unknown parameter " + name + " for /api/v1/recommendations", name);
-  return {200,
-          "{\"recommendations\":[],\"empty_reason\":\"No savings analyses have run: "
-          "recommendations need GPU telemetry (DCGM or nvidia-smi) for idle and rightsizing, "
-          "commitment and usage history for reservations, and model quality scores for model "
-          "fit; they are listed here once the optimisation analyses are available.\"}\n"};
-}
-
 /// The OpenAPI document, its parameters read from the very CLI options the endpoints parse.
 std::string openapi_document() {
   std::vector<server::OpenApiEndpoint> endpoints;
@@ -330,12 +323,6 @@ std::string openapi_document() {
         {"period", "A year, quarter, month or day instead of from/to", false, false}},
        "application/json",
        false});
-  endpoints.push_back({"recommendations",
-                       "Savings recommendations (empty, with the reason, until the "
-                       "optimisation analyses have data)",
-                       {},
-                       "application/json",
-                       false});
   endpoints.push_back({"/metrics",
                        "Prometheus text: spend this month by team, project, provider and model; "
                        "budget use; open anomalies",
@@ -405,11 +392,10 @@ int run_serve(const ServeFlags& flags) {
   options.principals = std::move(*principals);
   const std::vector<std::string> business = flags.business;
   for (const AnalysisEndpoint& e : analysis_endpoints())
-    options.endpoints[e.path] = [&e, business](const server::ApiRequest& req) {
-      return run_analysis(e, req, business);
+    options.endpoints[e.path] = [&e, business, db](const server::ApiRequest& req) {
+      return run_analysis(e, req, business, db);
     };
   options.endpoints["dimensions"] = list_dimensions;
-  options.endpoints["recommendations"] = list_recommendations;
   options.metrics = [](const server::ApiRequest& req) -> server::ApiResponse {
     auto text = server::render_ledger_metrics(req.ledger, req.policy,
                                               static_cast<EpochSeconds>(std::time(nullptr)));
