@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -21,6 +22,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/report_output.h"
+#include "ingest/otlp.h"
 #include "server/api_server.h"
 #include "server/auth.h"
 #include "server/ledger_metrics.h"
@@ -72,9 +74,11 @@ const std::vector<AnalysisEndpoint>& analysis_endpoints() {
 }
 
 /// Flags the server sets itself: the ledger, the policy and the business inputs are the
-/// ones `serve` was started with, never a path a caller names.
+/// ones `serve` was started with, never a path a caller names (recommend's --rates too: a
+/// caller naming a server file would read it back through the parse errors).
 bool server_owned(const std::string& name) {
-  return name == "db" || name == "config" || name == "business" || name == "help" || name == "h";
+  return name == "db" || name == "config" || name == "business" || name == "rates" ||
+         name == "help" || name == "h";
 }
 
 /// The parameter a command's message is about: its first "--flag", as "flag".
@@ -130,6 +134,13 @@ server::ApiResponse run_analysis(const AnalysisEndpoint& endpoint, const server:
   bool format_given = false;
   for (const auto& [name, value] : req.params) {
     if (name == "access_token") continue;
+    if (name == "rates") {
+      std::fclose(out);
+      std::free(buffer);
+      return bad_request("parameter rates names a file on the server; the API uses the built-in "
+                         "rate tables",
+                         name);
+    }
     if (server_owned(name)) {
       std::fclose(out);
       std::free(buffer);
@@ -332,6 +343,39 @@ std::string openapi_document() {
   return server::openapi_json(endpoints);
 }
 
+/// POST /v1/traces: OTLP/HTTP JSON spans into the served ledger. One writer connection,
+/// opened at the first export; the mutex serialises ingests (one SQLite writer at a time;
+/// the API's readers keep reading the WAL meanwhile).
+class OtlpReceiver {
+ public:
+  OtlpReceiver(std::string db, allocate::TagPolicy tags) : db_(std::move(db)), tags_(std::move(tags)) {}
+
+  server::ApiResponse ingest(std::string_view body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!opened_) {
+      auto opened = open_ledger_with_catalog(db_);
+      if (!opened) {
+        std::string s = "{\"code\":14,\"message\":";  // UNAVAILABLE: the client retries
+        append_json_string(s, opened.error().message);
+        return {503, s + "}"};
+      }
+      opened_ = std::make_unique<LedgerWithCatalog>(std::move(*opened));
+    }
+    ingest::IngestContext context{*opened_->ledger, opened_->catalog, tags_};
+    ingest::IngestOptions options;
+    options.format = "otlp";
+    auto result = ingest::ingest_otlp_json(context, body, "otlp:serve", options);
+    ingest::OtlpResponse response = ingest::otlp_response(result);
+    return {response.status, std::move(response.body), response.content_type};
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string db_;
+  allocate::TagPolicy tags_;
+  std::unique_ptr<LedgerWithCatalog> opened_;
+};
+
 std::string default_web_root() {
   if (const char* env = std::getenv("AIFINOPS_WEB_ROOT"); env != nullptr && *env != '\0')
     return env;
@@ -402,6 +446,8 @@ int run_serve(const ServeFlags& flags) {
     if (!text) return {500, server::api_error_json(text.error().message)};
     return {200, std::move(*text), "text/plain; version=0.0.4; charset=utf-8"};
   };
+  auto receiver = std::make_shared<OtlpReceiver>(db, policy->tags);
+  options.otlp_traces = [receiver](std::string_view body) { return receiver->ingest(body); };
   options.openapi_json = openapi_document();
   if (!flags.no_warm && flags.cache_ttl > 0)
     // The dashboard's first page and the pickers; docs/dashboard.md lists its calls.

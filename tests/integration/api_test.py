@@ -219,6 +219,8 @@ class ApiTest(unittest.TestCase):
             ("budgets?as-of=yesterday", "as-of"), ("kpi?business=/etc/passwd", "business"),
             ("dimensions?period=2026-99", "period"), ("dimensions?by=team", "by"),
             ("recommendations?limit=3", "limit"),
+            ("recommendations?rates=/etc/passwd", "rates"),
+            ("reconcile?by=team", "by"),
         ]
         for query, parameter in cases:
             with self.subTest(query=query):
