@@ -215,6 +215,9 @@ struct LlmUse {
   Rhythm rhythm;
   Tagging tagging;
   bool runaway = false;  // the target of the injected runaway-loop anomaly
+  /// Tagged purpose "batch_processing": offline work sent as synchronous calls, which the
+  /// `batch` recommendation moves to the provider's batch API.
+  bool batch_purpose = false;
 };
 
 constexpr Env P = Env::kProduction, S = Env::kStaging, D = Env::kDevelopment;
@@ -251,8 +254,9 @@ constexpr LlmUse kLlmUses[] = {
     {"ml-research", "eval-harness", D, kOpenAiApi, "o3", 20, 0, 0.30, kWeekdays, kFull},
     {"ml-research", "eval-harness", D, kClaudeApi, "claude-sonnet-4-5", 15, 0, 0.20, kWeekdays,
      kFull},
+    // Synthetic training data, labelled overnight with synchronous calls (the batch API would do).
     {"ml-research", "foundation-model", D, kVertexAi, "gemini-2.5-flash", 200, 0, 0.50, kBatch,
-     kFull},
+     kFull, false, true},
     {"data-platform", "feature-store", P, kBedrock, "claude-haiku-4-5", 50, 0, 0.20, kBatch, kFull},
     {"data-platform", "data-lake", P, kOpenAiApi, "text-embedding-3-small", 800, 0, 0, kBatch,
      kFull},
@@ -624,7 +628,8 @@ void add_tag(std::string& json, std::string_view key, std::string_view value) {
 
 /// The Tags JSON of a resource, in its provider's spelling. Sets row.tags and has_team.
 void tag_row(FocusRow& row, Cloud cloud, std::string_view team, std::string_view project, Env env,
-             std::string_view workload, Tagging tagging, bool shutdown_eligible) {
+             std::string_view workload, Tagging tagging, bool shutdown_eligible,
+             std::string_view purpose = {}) {
   const TagKeys& keys = account_of(cloud).tag_keys;
   std::string json = "{";
   if (tagging != Tagging::kUntagged) {
@@ -635,7 +640,10 @@ void tag_row(FocusRow& row, Cloud cloud, std::string_view team, std::string_view
       add_tag(json, keys.cost_center, cost_center_of(team));
       add_tag(json, keys.workload, workload);
       add_tag(json, keys.criticality, env == Env::kProduction ? "high" : "low");
-      add_tag(json, keys.purpose, env == Env::kProduction ? "production" : "experimentation");
+      add_tag(json, keys.purpose,
+              !purpose.empty()              ? purpose
+              : env == Env::kProduction     ? "production"
+                                            : "experimentation");
       if (shutdown_eligible) add_tag(json, "ShutdownEligible", "true");
     }
   }
@@ -842,7 +850,8 @@ class Generator {
                           "/publishers/google/models/" + std::string(use.model);
         break;
     }
-    tag_row(row, route.cloud, use.team, use.project, use.env, "inference", use.tagging, false);
+    tag_row(row, route.cloud, use.team, use.project, use.env, "inference", use.tagging, false,
+            use.batch_purpose ? "batch_processing" : "");
     row.model = price->model;
     bool embedding = price->mode == "embedding" || !price->prices.output;
     row.operation = embedding ? "embedding" : "chat";

@@ -217,6 +217,16 @@ class GpuDemoTest(unittest.TestCase):
         self.assertEqual(len(hosts), 1, [r["id"] for r in items])
         self.assertGreater(Decimal(hosts[0]["monthly_saving"]), 0)
 
+    def test_batch_and_commitment_find_the_demo_savings(self):
+        batch = self.recommend("batch")
+        self.assertEqual([r["id"] for r in batch],
+                         ["batch:Google Cloud/gemini-2.5-flash/foundation-model/batch_processing"])
+        self.assertGreater(Decimal(batch[0]["monthly_saving"]), 0)
+        # The on-demand GPU fleet runs around the clock: reserving part of it pays.
+        commitment = self.recommend("commitment")
+        self.assertTrue(any("H100" in r["title"] and Decimal(r["monthly_saving"]) > 0 for r in commitment),
+                        [r["title"] for r in commitment])
+
     def test_gpu_utilization_by_resource_has_values(self):
         out = run("report", "--db", self.db, "--metric", "gpu_utilization", "--by", "resource",
                   "--format", "json").stdout

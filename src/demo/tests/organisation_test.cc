@@ -525,6 +525,17 @@ TEST(DemoOrganisationTest, DefaultStartIsSixWholeMonthsBack) {
 }
 
 
+// The ml-research labelling job is tagged for the batch recommendation; nothing else is.
+TEST(DemoOrganisationTest, OneOfflineWorkloadIsTaggedBatchProcessing) {
+  const Table& table = standard_table();
+  std::set<std::string> tagged;
+  for (size_t r = 0; r < table.size(); ++r) {
+    if (table.get(r, "Tags").find("\"batch_processing\"") != std::string::npos)
+      tagged.insert(table.get(r, "x_Model"));
+  }
+  EXPECT_EQ(tagged, std::set<std::string>{"gemini-2.5-flash"});
+}
+
 // ---- GPU telemetry ------------------------------------------------------------------
 
 struct Telemetry {
