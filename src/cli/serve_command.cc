@@ -540,7 +540,9 @@ int run_tokens_new(const TokenFlags& flags) {
 void add_serve_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "serve", "Serve the REST API, the web dashboard and Prometheus /metrics over the ledger.");
+      "serve",
+      "Serve the REST API, the web dashboard and Prometheus /metrics over the ledger, and "
+      "receive OTLP/HTTP JSON GenAI spans on POST /v1/traces.");
   cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
   cmd->add_option("--listen", flags->listen, "Address and port to listen on")
       ->capture_default_str();
@@ -570,7 +572,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->add_option("--id", token_flags->id,
                    "The token's name, as api_tokens lists it and errors name it")
       ->required();
-  create->add_option("--scope", token_flags->scope, "admin (all) or viewer (read)")
+  create->add_option("--scope", token_flags->scope, "admin (all, and OTLP spans on POST /v1/traces) or viewer (read)")
       ->check(CLI::IsMember({"admin", "viewer"}))
       ->capture_default_str();
   create->add_option("--restrict", token_flags->restrict,
@@ -589,6 +591,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       "  aifinops serve tokens new --id finance --scope viewer\n"
       "  aifinops serve tokens new --id team-a-lead --scope viewer --restrict team=team-a\n"
       "  curl -H 'Authorization: Bearer TOKEN' 'http://127.0.0.1:8080/api/v1/report?by=team'\n"
+      "OTLP/HTTP JSON traces (http/json exporters, admin token): POST /v1/traces, "
+      "docs/sources.md\n"
       "Endpoints, parameters and auth: docs/api.md\n"
       "Exit codes: 0 stopped cleanly, 1 bad config or start-up error, 2 bad flags.");
   cmd->callback([flags, tokens, &exit_code] {

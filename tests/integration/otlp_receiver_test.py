@@ -2,7 +2,9 @@
 """End-to-end tests of the OTLP/HTTP trace receiver of `aifinops serve` (POST /v1/traces):
 a real OTLP/HTTP JSON export over loopback lands in the ledger and shows up in
 `aifinops report`, a retried body is not counted twice, an unreadable body is 400 with a
-google.rpc.Status, protobuf is 415, and only an admin token may write."""
+google.rpc.Status, protobuf is 415, and only an admin token may write. The same on the
+gateway's listener, with a virtual key."""
+import hashlib
 import json
 import os
 import shutil
@@ -84,7 +86,8 @@ class OtlpReceiverTest(unittest.TestCase):
             cls.proc.kill()
             raise AssertionError(f"serve did not start: {line}{cls.proc.stderr.read()}")
         cls.base = line.split("listening on ")[1].split("/ ")[0]
-        threading.Thread(target=cls.proc.stderr.read, daemon=True).start()
+        cls.reader = threading.Thread(target=cls.proc.stderr.read, daemon=True)
+        cls.reader.start()
 
     @classmethod
     def tearDownClass(cls):
@@ -94,6 +97,8 @@ class OtlpReceiverTest(unittest.TestCase):
         except subprocess.TimeoutExpired:
             cls.proc.kill()
             cls.proc.wait()
+        cls.reader.join(timeout=10)
+        cls.proc.stderr.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def post(self, body, token=None, content_type="application/json", method="POST"):
@@ -108,8 +113,8 @@ class OtlpReceiverTest(unittest.TestCase):
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode(), e.headers
 
-    def tokens(self):
-        out = run("report", "--db", self.db, "--by", "model", "--metric", "tokens",
+    def tokens(self, db=None):
+        out = run("report", "--db", db or self.db, "--by", "model", "--metric", "tokens",
                   "--format", "json").stdout
         rows = json.loads(out)["rows"]
         return sum(r["tokens"] for r in rows if r["model"] == MODEL)
@@ -171,6 +176,67 @@ class OtlpReceiverTest(unittest.TestCase):
         code, text, headers = self.post(None, method="GET")
         self.assertEqual(code, 405, text)
         self.assertEqual(headers["Allow"], "POST")
+
+
+def post_to(url, body, key, content_type="application/json"):
+    headers = {"Content-Type": content_type}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class GatewayReceiverTest(unittest.TestCase):
+    """POST /v1/traces on `aifinops gateway`: a virtual key authenticates, the spans go into
+    the gateway's ledger."""
+
+    def test_gateway_receives_spans_with_a_virtual_key(self):
+        workdir = Path(tempfile.mkdtemp(prefix="aifinops-otlp-gw-"))
+        self.addCleanup(shutil.rmtree, workdir, True)
+        ledger = workdir / "gateway.db"
+        key = "vk-otlp-test-key-0123456789"
+        config = workdir / "gateway.yaml"
+        config.write_text(
+            f"listen: 127.0.0.1:0\nledger: {ledger}\n"
+            "upstreams:\n  - {name: a, kind: openai, base_url: http://127.0.0.1:9/v1}\n"
+            "routes:\n  - {model: \"*\", upstream: a}\n"
+            f"keys:\n  - {{id: app, key_sha256: \"{hashlib.sha256(key.encode()).hexdigest()}\"}}\n")
+        proc = subprocess.Popen([AIFINOPS, "gateway", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=clean_env())
+        try:
+            line = proc.stdout.readline()
+            self.assertIn("listening on", line, proc.stderr.read() if not line else line)
+            port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+            readers = [threading.Thread(target=f.read, daemon=True)
+                       for f in (proc.stdout, proc.stderr)]
+            for reader in readers:
+                reader.start()
+            url = f"http://127.0.0.1:{port}/v1/traces"
+            body = export("4AF7651916CD43DD8448EB211C80319C", [(2000, 100)])
+            self.assertEqual(post_to(url, body, None)[0], 401)
+            self.assertEqual(post_to(url, body, "vk-wrong")[0], 401)
+            self.assertEqual(post_to(url, body, key, "application/x-protobuf")[0], 415)
+            code, text = post_to(url, b"{oops", key)
+            self.assertEqual(code, 400, text)
+            self.assertEqual(json.loads(text)["code"], 3)
+            for _ in range(2):  # the retry is a duplicate
+                code, text = post_to(url, body, key)
+                self.assertEqual((code, json.loads(text)), (200, {}), text)
+            self.assertEqual(OtlpReceiverTest.tokens(self, str(ledger)), 2100)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for f in (proc.stdout, proc.stderr):
+                f.close()
 
 
 if __name__ == "__main__":
