@@ -118,16 +118,18 @@ export function heatmap(el: HTMLElement, xs: string[], ys: string[], cells: [num
   opts: { xLabel?: (s: string) => string; value?: (v: number) => string; name?: string } = {}): echarts.ECharts {
   const label = opts.value ?? ((v: number) => (v * 100).toFixed(0) + '%');
   const small = narrow();
-  const ylabels = hbar(ys, { top: 8, right: 16 });
   return chart(el, {
-    grid: { ...(ylabels.grid as object), bottom: 64 },
+    // containLabel sizes the left margin from the labels (cut at a width cap); ECharts measures
+    // them a little narrower than the browser draws them, hence the extra left padding.
+    grid: { left: 32, right: 16, top: 8, bottom: 48, containLabel: true },
     tooltip: {
       position: 'top',
       formatter: (p: any) => `${ys[p.value[1]]}<br/>${xs[p.value[0]]}: <b>${label(p.value[2])}</b>`,
     },
     xAxis: { type: 'category', data: xs, splitArea: { show: true },
       axisLabel: { color: '#64748b', hideOverlap: true, formatter: opts.xLabel } },
-    yAxis: { ...(ylabels.yAxis as object), splitArea: { show: true } },
+    yAxis: { type: 'category', data: ys, inverse: true, splitArea: { show: true },
+      axisLabel: { width: small ? 110 : 260, overflow: 'truncate', color: colors.text, fontSize: 12 } },
     visualMap: {
       type: 'continuous', min: 0, max: 1, calculable: false, orient: 'horizontal',
       left: 'center', bottom: 0, itemHeight: small ? 120 : 200, itemWidth: 10,

@@ -78,7 +78,9 @@ export const gpus: Page = async (root) => {
     const days: string[] = [];
     const first = rows.reduce((m, r) => (r.day < m ? r.day : m), teleTo);
     for (let d = first; d <= teleTo; d = f.addDays(d, 1)) days.push(d);
-    const label = (r: any) => String(r.resource) + (r.gpu && r.gpu !== '(none)' ? ' · ' + String(r.gpu) : '');
+    // The vendor prefix repeats on every row; the host comes first, so truncation keeps it.
+    const label = (r: any) => String(r.resource) +
+      (r.gpu && r.gpu !== '(none)' ? ' · ' + String(r.gpu).replace(/^NVIDIA /, '') : '');
     const hosts = [...new Set(rows.map(label))].sort();
     const di = new Map(days.map((d, i) => [d, i]));
     const hi = new Map(hosts.map((x, i) => [x, i]));
@@ -109,7 +111,7 @@ export const gpus: Page = async (root) => {
     { label: t('rec.saving'), num: true, value: (r: any) => savingCell(r, cur), sort: savingOf },
   ], rightsize, { initialSort: 2, testId: 'rightsize-table' })
     : empty(recs === null ? t('gpu.recs_unavailable') : hasTelemetry ? t('gpu.rightsizing_none') : t('gpu.telemetry_empty'));
-  root.append(h('div', { class: 'grid two' }, card(t('gpu.idle'), idleBody), card(t('gpu.rightsizing'), rightBody)));
+  root.append(card(t('gpu.idle'), idleBody), card(t('gpu.rightsizing'), rightBody));
 
   // Energy and emissions per team (the GPUs' own energy; CO2e includes PUE and grid intensity).
   const energyRows = hasTelemetry ? (energy!.rows as any[]).filter((r) => Number(r.energy_kwh) > 0) : [];
@@ -120,7 +122,7 @@ export const gpus: Page = async (root) => {
     { label: t('gpu.co2e_kg'), num: true, value: (r: any) => co2.has(String(r.team)) ? f.num(co2.get(String(r.team))!, 2) : '–',
       sort: (r: any) => co2.get(String(r.team)) ?? 0 },
   ], energyRows, { initialSort: 1, testId: 'energy-table',
-    footer: [t('common.total'), f.num(Number(energy!.total), 2), f.num(Number(co2e!.total), 2)] })
+    footer: [t('common.total'), f.num(Number(energy!.total), 2), Number(co2e!.total) ? f.num(Number(co2e!.total), 2) : '–'] })
     : empty(hasTelemetry ? t('gpu.energy_empty') : t('gpu.telemetry_empty'))));
 
   // Billed GPU-hours by type (from the bills, with or without telemetry).

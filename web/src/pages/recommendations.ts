@@ -51,13 +51,14 @@ export function savingCell(r: any, currency: string): HTMLElement {
 export function recDetails(r: any): HTMLElement {
   const assumptions: string[] = Array.isArray(r?.assumptions) ? r.assumptions.map(String) : [];
   const evidence = evidenceOf(r);
-  return h('details', { class: 'rec-details', 'data-testid': 'rec-details' },
+  return h('details', { class: 'rec-details', 'data-testid': 'rec-details', style: 'overflow-wrap:anywhere' },
     h('summary', null, h('strong', null, String(r?.title ?? r?.subject ?? r?.id ?? ''))),
     r?.action ? h('p', null, h('span', { class: 'muted' }, t('rec.action') + ': '), String(r.action)) : null,
     assumptions.length ? h('div', null, h('div', { class: 'muted' }, t('rec.assumptions')),
       h('ul', null, assumptions.map((a) => h('li', null, a)))) : null,
     evidence.length ? h('div', null, h('div', { class: 'muted' }, t('rec.evidence')),
-      h('dl', { class: 'rec-evidence' }, evidence.map(([k, v]) => [h('dt', null, k), h('dd', null, v)]))) : null);
+      h('dl', { class: 'rec-evidence', style: 'margin:0' },
+        evidence.map(([k, v]) => [h('dt', null, k), h('dd', { style: 'margin:0 0 4px 12px' }, v)]))) : null);
 }
 
 export const recommendations: Page = async (root) => {
@@ -83,7 +84,7 @@ export const recommendations: Page = async (root) => {
     statBox.replaceChildren(
       stat(t('overview.savings'), f.money(total, currency, 0),
         t('rec.total', { amount: f.money(total, currency, 0) }), 'good', 'stat-savings'),
-      stat(t('rec.title'), f.num(shown.length), t('rec.count', { n: shown.length })));
+      stat(t('rec.title'), f.num(shown.length), '', '', 'stat-rec-count'));
     tableBox.replaceChildren(shown.length ? table([
       { label: t('rec.kind'), value: (r: any) => kindName(String(r.kind ?? '')), sort: (r: any) => String(r.kind ?? '') },
       { label: t('rec.target'), value: (r: any) => recDetails(r), sort: (r: any) => String(r.title ?? '') },
