@@ -28,8 +28,8 @@ void add_anomalies_command(CLI::App& app, int& exit_code, const CommandEnv& env)
 void add_forecast_command(CLI::App& app, int& exit_code, const CommandEnv& env);
 void add_kpi_command(CLI::App& app, int& exit_code, const CommandEnv& env);
 void add_maturity_command(CLI::App& app, int& exit_code, const CommandEnv& env);
-void add_recommend_command(CLI::App& app, int& exit_code);
-void add_reconcile_command(CLI::App& app, int& exit_code);
+void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env);
+void add_reconcile_command(CLI::App& app, int& exit_code, const CommandEnv& env);
 void add_serve_command(CLI::App& app, int& exit_code);
 
 }  // namespace aifinops::cli

@@ -14,6 +14,7 @@
 #include "cli/common.h"
 #include "cli/report_output.h"
 #include "config/embedded_catalog.h"
+#include "config/gpu_data_yaml.h"
 #include "config/policy_yaml.h"
 #include "demo/organisation.h"
 #include "ingest/ingest.h"
@@ -25,6 +26,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kDemoCsvName = "demo_focus.csv";
 constexpr const char* kDemoPolicyName = "demo_policy.yaml";
+constexpr const char* kDemoTelemetryName = "demo_gpu_telemetry.prom";
 
 struct DemoFlags {
   std::string db = "demo.db";
@@ -66,7 +68,8 @@ Result<void> check_replaceable(const std::string& path) {
   auto batches = (*ledger)->batches();
   if (!batches) return refuse("exists and its batches cannot be read");
   for (const ledger::BatchSummary& b : *batches) {
-    if (fs::path(b.source_path).filename() != kDemoCsvName)
+    const fs::path name = fs::path(b.source_path).filename();
+    if (name != kDemoCsvName && name != kDemoTelemetryName)
       return refuse("holds data that did not come from 'aifinops demo' (" + b.source_path + ")");
   }
   return {};
@@ -150,6 +153,7 @@ int run_demo(const DemoFlags& flags) {
   if (ec)
     return report_error({ErrorCode::kIo, out_dir.string() + ": cannot create: " + ec.message()});
   std::string csv = (out_dir / kDemoCsvName).string();
+  std::string telemetry = (out_dir / kDemoTelemetryName).string();
 
   auto opened = open_ledger_with_catalog(db);
   if (!opened) return report_error(opened.error());
@@ -159,7 +163,7 @@ int run_demo(const DemoFlags& flags) {
   demo::DemoOptions options;
   options.seed = flags.seed;
   options.start = demo::demo_start_before(static_cast<EpochSeconds>(std::time(nullptr)));
-  auto stats = demo::write_demo_focus_csv_file(*catalog, options, csv);
+  auto stats = demo::write_demo_focus_csv_file(*catalog, options, csv, telemetry);
   if (!stats) return report_error(stats.error());
 
   // The organisation's policy (config/policy.example.yaml, built in): required tags, shared
@@ -175,7 +179,20 @@ int run_demo(const DemoFlags& flags) {
   ingest::IngestContext context{*ledger, *catalog, policy->tags};
   auto summary = ingest::ingest_file(context, csv, ingest::IngestOptions{});
   if (!summary) return report_error(summary.error());
-  if (!flags.keep) fs::remove(csv, ec);  // the ledger holds it all now
+  // The GPU telemetry of the same hosts (DCGM exporter text, hourly scrapes): the GPU page's
+  // utilisation, and the idle-gpu and rightsize recommendations. An interval of 6 minutes
+  // lets a reading cover the hour to the next scrape (the gap allowed is ten intervals),
+  // while a host's last reading before it stops covers one hour, as the bill charges.
+  ingest::IngestOptions gpu_options;
+  gpu_options.format = "dcgm";
+  gpu_options.gpu.interval_ms = 360'000;
+  gpu_options.gpu.gpu_models = &config::default_gpu_models();
+  auto gpu_summary = ingest::ingest_file(context, telemetry, gpu_options);
+  if (!gpu_summary) return report_error(gpu_summary.error());
+  if (!flags.keep) {  // the ledger holds it all now
+    fs::remove(csv, ec);
+    fs::remove(telemetry, ec);
+  }
 
   std::printf("%s, a synthetic AI organisation: %s to %s, %s rows, %s effective cost (%s billed)\n",
               demo::kOrganisationName, format_date(stats->period_start).c_str(),
@@ -187,6 +204,15 @@ int run_demo(const DemoFlags& flags) {
               group_thousands(std::to_string(summary->rows_ingested)).c_str(),
               group_thousands(std::to_string(summary->rows_quarantined)).c_str(),
               flags.keep ? (", CSV kept at " + csv).c_str() : "");
+  const demo::DemoTelemetryStats& t = stats->telemetry;
+  std::printf(
+      "GPU telemetry: %zu hosts, %lld GPUs, hourly DCGM scrapes %s to %s (%s MB; batch %lld: %s "
+      "readings ingested, %s quarantined); %s-* sits idle, %s uses one GPU of four\n",
+      t.hosts.size(), (long long)t.gpus, format_date(t.start).c_str(),
+      format_date(t.end - 86400).c_str(), format_decimal_fixed((__int128)t.bytes * 1000, 1).c_str(),
+      (long long)gpu_summary->batch_id, group_thousands(std::to_string(gpu_summary->rows_ingested)).c_str(),
+      group_thousands(std::to_string(gpu_summary->rows_quarantined)).c_str(), t.idle_pool.c_str(),
+      t.rightsize_host.c_str());
   if (summary->effective_cost != stats->effective_cost) {
     std::printf("warning: the ledger's effective cost %s differs from the generated %s\n",
                 dollars(summary->effective_cost).c_str(), dollars(stats->effective_cost).c_str());
@@ -213,6 +239,8 @@ int run_demo(const DemoFlags& flags) {
   std::printf("  aifinops report %s --by team,model --metric tokens\n", d.c_str());
   std::printf("  aifinops report %s --by environment,service --grain month\n", d.c_str());
   std::printf("  aifinops report %s --by team,workload --metric gpu_hours\n", d.c_str());
+  std::printf("  aifinops report %s --by resource --metric gpu_utilization\n", d.c_str());
+  std::printf("  aifinops recommend %s --kind idle-gpu,rightsize\n", d.c_str());
   std::printf(
       "  aifinops report %s --by service,resource --filter 'team=(none)'   # who owns the untagged "
       "spend?\n",
@@ -252,10 +280,11 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", flags->seed, "Random seed: the same seed gives the same data")
       ->capture_default_str();
   cmd->add_option("--out-dir", flags->out_dir,
-                  "Where to write demo_focus.csv and demo_policy.yaml (default: the ledger's "
-                  "directory)");
+                  "Where to write demo_focus.csv, demo_gpu_telemetry.prom and demo_policy.yaml "
+                  "(default: the ledger's directory)");
   cmd->add_flag("--keep", flags->keep,
-                "Keep demo_focus.csv after ingesting it (default: delete it)");
+                "Keep demo_focus.csv and demo_gpu_telemetry.prom after ingesting them (default: "
+                "delete them)");
   cmd->footer(
       "Examples:\n"
       "  aifinops demo\n"

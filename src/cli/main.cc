@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
   aifinops::cli::add_forecast_command(app, exit_code, env);
   aifinops::cli::add_kpi_command(app, exit_code, env);
   aifinops::cli::add_maturity_command(app, exit_code, env);
-  aifinops::cli::add_recommend_command(app, exit_code);
-  aifinops::cli::add_reconcile_command(app, exit_code);
+  aifinops::cli::add_recommend_command(app, exit_code, env);
+  aifinops::cli::add_reconcile_command(app, exit_code, env);
   aifinops::cli::add_gateway_command(app, exit_code);
   aifinops::cli::add_serve_command(app, exit_code);
   try {

@@ -112,39 +112,39 @@ std::string json_list(const std::vector<std::string>& items) {
   return s + "]";
 }
 
-int run_recommend(const RecommendFlags& flags) {
+int run_recommend(const RecommendFlags& flags, const CommandEnv& env) {
   auto window = parse_window(flags.window);
-  if (!window) return usage_error(window.error().message);
+  if (!window) return env.usage_error(window.error().message);
   std::vector<const optimize::RecommendationKind*> kinds;
   std::vector<std::string> kind_names;
   for (const std::string& name : flags.kinds) {
     auto k = optimize::find_recommendation_kind(name);
-    if (!k) return usage_error("--kind: " + k.error().message);
+    if (!k) return env.usage_error("--kind: " + k.error().message);
     kinds.push_back(*k);
     kind_names.push_back(name);
   }
   std::optional<EpochSeconds> as_of;
   if (!flags.as_of.empty()) {
     auto t = parse_as_of(flags.as_of);
-    if (!t) return usage_error(t.error().message);
+    if (!t) return env.usage_error(t.error().message);
     as_of = *t;
   }
-  auto policy = load_policy(flags.config);
-  if (!policy) return report_error(policy.error());
+  auto policy = env.policy(flags.config);
+  if (!policy) return env.report_error(policy.error());
   auto business = analyze::load_business_files(business_files(flags.business));
-  if (!business) return report_error(business.error());
+  if (!business) return env.report_error(business.error());
   auto rates = optimize::builtin_rate_tables();
-  if (!rates) return report_error(rates.error());
+  if (!rates) return env.report_error(rates.error());
   for (const std::string& path : flags.rates) {
     auto text = config::read_text_file(path, "rates file");
-    if (!text) return report_error(text.error());
-    if (auto r = optimize::parse_rate_tables_yaml(*text, path, *rates); !r) return report_error(r.error());
+    if (!text) return env.report_error(text.error());
+    if (auto r = optimize::parse_rate_tables_yaml(*text, path, *rates); !r) return env.report_error(r.error());
   }
-  auto opened = open_existing_ledger(flags.db);
-  if (!opened) return report_error(opened.error());
+  auto opened = env.ledger(flags.db);
+  if (!opened) return env.report_error(opened.error());
   ledger::Ledger& ledger = **opened;
   auto catalog = ledger.load_catalog();
-  if (!catalog) return report_error(catalog.error());
+  if (!catalog) return env.report_error(catalog.error());
 
   optimize::RecommendContext context;
   context.ledger = &ledger;
@@ -158,19 +158,19 @@ int run_recommend(const RecommendFlags& flags) {
     context.as_of = *as_of;
   } else {
     auto last = optimize::last_data_day_end(ledger, (EpochSeconds)std::time(nullptr));
-    if (!last) return report_error(last.error());
+    if (!last) return env.report_error(last.error());
     context.as_of = *last;
   }
   auto gpu_window = parse_window(flags.gpu_window);
-  if (!gpu_window) return usage_error("--gpu-window: " + gpu_window.error().message);
+  if (!gpu_window) return env.usage_error("--gpu-window: " + gpu_window.error().message);
   context.gpu_window_days = *gpu_window;
   auto threshold = parse_decimal(flags.idle_threshold);
   if (!threshold || threshold->nanos < 0 || threshold->nanos > 100 * kNanosPerUnit)
-    return usage_error("--idle-threshold " + flags.idle_threshold + ": a percentage from 0 to 100, like 10");
+    return env.usage_error("--idle-threshold " + flags.idle_threshold + ": a percentage from 0 to 100, like 10");
   context.idle_gpu_threshold = Decimal{threshold->nanos / 100};
   context.gpu_models = &config::default_gpu_models();
   auto recs = optimize::recommend(context, kinds);
-  if (!recs) return report_error(recs.error());
+  if (!recs) return env.report_error(recs.error());
 
   std::string business_text;
   for (const std::string& f : business->files) business_text += (business_text.empty() ? "" : ", ") + f;
@@ -195,14 +195,14 @@ int run_recommend(const RecommendFlags& flags) {
         s += optimize::recommendation_json((*recs)[i]);
       }
       s += "]}\n";
-      std::fputs(s.c_str(), stdout);
+      std::fputs(s.c_str(), env.out);
       break;
     }
     case OutputFormat::kCsv:
-      print_csv(stdout, *recs);
+      print_csv(env.out, *recs);
       break;
     case OutputFormat::kTable:
-      print_table(stdout, context, *recs, inputs, flags.top);
+      print_table(env.out, context, *recs, inputs, flags.top);
       break;
   }
   return kExitOk;
@@ -210,7 +210,7 @@ int run_recommend(const RecommendFlags& flags) {
 
 }  // namespace
 
-void add_recommend_command(CLI::App& app, int& exit_code) {
+void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   auto flags = std::make_shared<RecommendFlags>();
   std::string kinds_help = "Kinds to run (default: all): ";
   for (size_t i = 0; i < optimize::recommendation_kinds().size(); ++i)
@@ -261,7 +261,7 @@ void add_recommend_command(CLI::App& app, int& exit_code) {
       "  aifinops recommend --kind idle-gpu,rightsize --gpu-window 14d --idle-threshold 5\n"
       "Methods, inputs and the JSON shape: docs/recommendations.md.\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
-  cmd->callback([flags, &exit_code] { exit_code = run_recommend(*flags); });
+  cmd->callback([flags, &exit_code, env] { exit_code = run_recommend(*flags, env); });
 }
 
 }  // namespace aifinops::cli

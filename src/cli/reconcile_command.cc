@@ -80,42 +80,42 @@ void print_csv(std::FILE* out, const analyze::ReconcileReport& report, const Rec
   }
 }
 
-int run_reconcile(ReconcileFlags flags) {
+int run_reconcile(const ReconcileFlags& flags, const CommandEnv& env) {
   analyze::ReconcileQuery query;
   query.by_provider = query.by_model = false;
   for (const std::string& b : flags.by) {
     if (b == "provider") query.by_provider = true;
     else if (b == "model") query.by_model = true;
-    else return usage_error("--by " + b + ": reconcile compares by provider and/or model");
+    else return env.usage_error("--by " + b + ": reconcile compares by provider and/or model");
   }
   query.grain = flags.grain == "month" ? ledger::Grain::kMonth
                 : flags.grain == "none" ? ledger::Grain::kNone
                                         : ledger::Grain::kDay;
   if (!flags.from.empty()) {
     auto t = parse_time_bound("--from", flags.from);
-    if (!t) return usage_error(t.error().message);
+    if (!t) return env.usage_error(t.error().message);
     query.from = *t;
   }
   if (!flags.to.empty()) {
     auto t = parse_time_bound("--to", flags.to);
-    if (!t) return usage_error(t.error().message);
+    if (!t) return env.usage_error(t.error().message);
     query.to = *t;
   }
-  auto opened = open_existing_ledger(flags.db);
-  if (!opened) return report_error(opened.error());
+  auto opened = env.ledger(flags.db);
+  if (!opened) return env.report_error(opened.error());
   auto catalog = (*opened)->load_catalog();
-  if (!catalog) return report_error(catalog.error());
+  if (!catalog) return env.report_error(catalog.error());
   auto report = analyze::reconcile(**opened, *catalog, query);
-  if (!report) return report_error(report.error());
+  if (!report) return env.report_error(report.error());
   switch (output_format_from_name(flags.format)) {
     case OutputFormat::kJson:
-      std::fputs(analyze::reconcile_report_json(*report, query).c_str(), stdout);
+      std::fputs(analyze::reconcile_report_json(*report, query).c_str(), env.out);
       break;
     case OutputFormat::kCsv:
-      print_csv(stdout, *report, flags);
+      print_csv(env.out, *report, flags);
       break;
     case OutputFormat::kTable:
-      print_table(stdout, *report, flags);
+      print_table(env.out, *report, flags);
       break;
   }
   return kExitOk;
@@ -123,7 +123,7 @@ int run_reconcile(ReconcileFlags flags) {
 
 }  // namespace
 
-void add_reconcile_command(CLI::App& app, int& exit_code) {
+void add_reconcile_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   auto flags = std::make_shared<ReconcileFlags>();
   CLI::App* cmd = app.add_subcommand(
       "reconcile",
@@ -151,7 +151,7 @@ void add_reconcile_command(CLI::App& app, int& exit_code) {
       "  aifinops reconcile --by provider,model --grain day --differences --format json\n"
       "Which records are metered and which billed, and the JSON shape: docs/reconcile.md.\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
-  cmd->callback([flags, &exit_code] { exit_code = run_reconcile(*flags); });
+  cmd->callback([flags, &exit_code, env] { exit_code = run_reconcile(*flags, env); });
 }
 
 }  // namespace aifinops::cli

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -21,6 +22,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/report_output.h"
+#include "ingest/otlp.h"
 #include "server/api_server.h"
 #include "server/auth.h"
 #include "server/ledger_metrics.h"
@@ -51,6 +53,9 @@ struct AnalysisEndpoint {
   const char* path;
   std::vector<std::string> command;
   void (*add)(CLI::App&, int&, const CommandEnv&);
+  /// The command prints the ledger it read (recommend's inputs.ledger): it is given serve's
+  /// --db, so that the answer names the served ledger and equals the CLI's for that path.
+  bool names_ledger = false;
 };
 
 const std::vector<AnalysisEndpoint>& analysis_endpoints() {
@@ -62,14 +67,18 @@ const std::vector<AnalysisEndpoint>& analysis_endpoints() {
       {"forecast", {"forecast"}, add_forecast_command},
       {"tags/audit", {"tags", "audit"}, add_tags_command},
       {"maturity", {"maturity"}, add_maturity_command},
+      {"recommendations", {"recommend"}, add_recommend_command, true},
+      {"reconcile", {"reconcile"}, add_reconcile_command},
   };
   return kEndpoints;
 }
 
 /// Flags the server sets itself: the ledger, the policy and the business inputs are the
-/// ones `serve` was started with, never a path a caller names.
+/// ones `serve` was started with, never a path a caller names (recommend's --rates too: a
+/// caller naming a server file would read it back through the parse errors).
 bool server_owned(const std::string& name) {
-  return name == "db" || name == "config" || name == "business" || name == "help" || name == "h";
+  return name == "db" || name == "config" || name == "business" || name == "rates" ||
+         name == "help" || name == "h";
 }
 
 /// The parameter a command's message is about: its first "--flag", as "flag".
@@ -94,7 +103,7 @@ CLI::App* find_command(CLI::App& app, const std::vector<std::string>& command) {
 /// Runs an analysis command for an API request: the query parameters become its flags,
 /// its stdout becomes the response.
 server::ApiResponse run_analysis(const AnalysisEndpoint& endpoint, const server::ApiRequest& req,
-                                 const std::vector<std::string>& business) {
+                                 const std::vector<std::string>& business, const std::string& db) {
   CLI::App app;
   int exit_code = kExitOk;
   char* buffer = nullptr;
@@ -125,6 +134,13 @@ server::ApiResponse run_analysis(const AnalysisEndpoint& endpoint, const server:
   bool format_given = false;
   for (const auto& [name, value] : req.params) {
     if (name == "access_token") continue;
+    if (name == "rates") {
+      std::fclose(out);
+      std::free(buffer);
+      return bad_request("parameter rates names a file on the server; the API uses the built-in "
+                         "rate tables",
+                         name);
+    }
     if (server_owned(name)) {
       std::fclose(out);
       std::free(buffer);
@@ -180,6 +196,7 @@ server::ApiResponse run_analysis(const AnalysisEndpoint& endpoint, const server:
     args.push_back("--" + name + "=" + value);  // "=" keeps values such as -5 whole
   }
   if (!format_given) args.push_back("--format=json");
+  if (endpoint.names_ledger) args.push_back("--db=" + db);
   // Business inputs name projects, GPU pools and workloads of every team, and some KPIs come
   // from them alone (time to value): a restricted viewer gets none.
   // TODO: keep the entries whose scope lies inside the restriction, as budgets do.
@@ -280,19 +297,6 @@ server::ApiResponse list_dimensions(const server::ApiRequest& req) {
   return {200, std::move(s)};
 }
 
-/// Recommendations come from the optimisation analyses; until they are wired in, the
-/// endpoint says what data would fill it instead of pretending there is nothing to save.
-server::ApiResponse list_recommendations(const server::ApiRequest& req) {
-  for (const auto& [name, value] : req.params)
-    if (name != "access_token")
-      return bad_request("unknown parameter " + name + " for /api/v1/recommendations", name);
-  return {200,
-          "{\"recommendations\":[],\"empty_reason\":\"No savings analyses have run: "
-          "recommendations need GPU telemetry (DCGM or nvidia-smi) for idle and rightsizing, "
-          "commitment and usage history for reservations, and model quality scores for model "
-          "fit; they are listed here once the optimisation analyses are available.\"}\n"};
-}
-
 /// The OpenAPI document, its parameters read from the very CLI options the endpoints parse.
 std::string openapi_document() {
   std::vector<server::OpenApiEndpoint> endpoints;
@@ -330,12 +334,6 @@ std::string openapi_document() {
         {"period", "A year, quarter, month or day instead of from/to", false, false}},
        "application/json",
        false});
-  endpoints.push_back({"recommendations",
-                       "Savings recommendations (empty, with the reason, until the "
-                       "optimisation analyses have data)",
-                       {},
-                       "application/json",
-                       false});
   endpoints.push_back({"/metrics",
                        "Prometheus text: spend this month by team, project, provider and model; "
                        "budget use; open anomalies",
@@ -344,6 +342,39 @@ std::string openapi_document() {
                        false});
   return server::openapi_json(endpoints);
 }
+
+/// POST /v1/traces: OTLP/HTTP JSON spans into the served ledger. One writer connection,
+/// opened at the first export; the mutex serialises ingests (one SQLite writer at a time;
+/// the API's readers keep reading the WAL meanwhile).
+class OtlpReceiver {
+ public:
+  OtlpReceiver(std::string db, allocate::TagPolicy tags) : db_(std::move(db)), tags_(std::move(tags)) {}
+
+  server::ApiResponse ingest(std::string_view body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!opened_) {
+      auto opened = open_ledger_with_catalog(db_);
+      if (!opened) {
+        std::string s = "{\"code\":14,\"message\":";  // UNAVAILABLE: the client retries
+        append_json_string(s, opened.error().message);
+        return {503, s + "}"};
+      }
+      opened_ = std::make_unique<LedgerWithCatalog>(std::move(*opened));
+    }
+    ingest::IngestContext context{*opened_->ledger, opened_->catalog, tags_};
+    ingest::IngestOptions options;
+    options.format = "otlp";
+    auto result = ingest::ingest_otlp_json(context, body, "otlp:serve", options);
+    ingest::OtlpResponse response = ingest::otlp_response(result);
+    return {response.status, std::move(response.body), response.content_type};
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string db_;
+  allocate::TagPolicy tags_;
+  std::unique_ptr<LedgerWithCatalog> opened_;
+};
 
 std::string default_web_root() {
   if (const char* env = std::getenv("AIFINOPS_WEB_ROOT"); env != nullptr && *env != '\0')
@@ -405,17 +436,18 @@ int run_serve(const ServeFlags& flags) {
   options.principals = std::move(*principals);
   const std::vector<std::string> business = flags.business;
   for (const AnalysisEndpoint& e : analysis_endpoints())
-    options.endpoints[e.path] = [&e, business](const server::ApiRequest& req) {
-      return run_analysis(e, req, business);
+    options.endpoints[e.path] = [&e, business, db](const server::ApiRequest& req) {
+      return run_analysis(e, req, business, db);
     };
   options.endpoints["dimensions"] = list_dimensions;
-  options.endpoints["recommendations"] = list_recommendations;
   options.metrics = [](const server::ApiRequest& req) -> server::ApiResponse {
     auto text = server::render_ledger_metrics(req.ledger, req.policy,
                                               static_cast<EpochSeconds>(std::time(nullptr)));
     if (!text) return {500, server::api_error_json(text.error().message)};
     return {200, std::move(*text), "text/plain; version=0.0.4; charset=utf-8"};
   };
+  auto receiver = std::make_shared<OtlpReceiver>(db, policy->tags);
+  options.otlp_traces = [receiver](std::string_view body) { return receiver->ingest(body); };
   options.openapi_json = openapi_document();
   if (!flags.no_warm && flags.cache_ttl > 0)
     // The dashboard's first page and the pickers; docs/dashboard.md lists its calls.
@@ -508,7 +540,9 @@ int run_tokens_new(const TokenFlags& flags) {
 void add_serve_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "serve", "Serve the REST API, the web dashboard and Prometheus /metrics over the ledger.");
+      "serve",
+      "Serve the REST API, the web dashboard and Prometheus /metrics over the ledger, and "
+      "receive OTLP/HTTP JSON GenAI spans on POST /v1/traces.");
   cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
   cmd->add_option("--listen", flags->listen, "Address and port to listen on")
       ->capture_default_str();
@@ -538,7 +572,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->add_option("--id", token_flags->id,
                    "The token's name, as api_tokens lists it and errors name it")
       ->required();
-  create->add_option("--scope", token_flags->scope, "admin (all) or viewer (read)")
+  create->add_option("--scope", token_flags->scope, "admin (all, and OTLP spans on POST /v1/traces) or viewer (read)")
       ->check(CLI::IsMember({"admin", "viewer"}))
       ->capture_default_str();
   create->add_option("--restrict", token_flags->restrict,
@@ -557,6 +591,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       "  aifinops serve tokens new --id finance --scope viewer\n"
       "  aifinops serve tokens new --id team-a-lead --scope viewer --restrict team=team-a\n"
       "  curl -H 'Authorization: Bearer TOKEN' 'http://127.0.0.1:8080/api/v1/report?by=team'\n"
+      "OTLP/HTTP JSON traces (http/json exporters, admin token): POST /v1/traces, "
+      "docs/sources.md\n"
       "Endpoints, parameters and auth: docs/api.md\n"
       "Exit codes: 0 stopped cleanly, 1 bad config or start-up error, 2 bad flags.");
   cmd->callback([flags, tokens, &exit_code] {

@@ -215,6 +215,9 @@ struct LlmUse {
   Rhythm rhythm;
   Tagging tagging;
   bool runaway = false;  // the target of the injected runaway-loop anomaly
+  /// Tagged purpose "batch_processing": offline work sent as synchronous calls, which the
+  /// `batch` recommendation moves to the provider's batch API.
+  bool batch_purpose = false;
 };
 
 constexpr Env P = Env::kProduction, S = Env::kStaging, D = Env::kDevelopment;
@@ -251,8 +254,9 @@ constexpr LlmUse kLlmUses[] = {
     {"ml-research", "eval-harness", D, kOpenAiApi, "o3", 20, 0, 0.30, kWeekdays, kFull},
     {"ml-research", "eval-harness", D, kClaudeApi, "claude-sonnet-4-5", 15, 0, 0.20, kWeekdays,
      kFull},
+    // Synthetic training data, labelled overnight with synchronous calls (the batch API would do).
     {"ml-research", "foundation-model", D, kVertexAi, "gemini-2.5-flash", 200, 0, 0.50, kBatch,
-     kFull},
+     kFull, false, true},
     {"data-platform", "feature-store", P, kBedrock, "claude-haiku-4-5", 50, 0, 0.20, kBatch, kFull},
     {"data-platform", "data-lake", P, kOpenAiApi, "text-embedding-3-small", 800, 0, 0, kBatch,
      kFull},
@@ -318,8 +322,10 @@ constexpr InstanceGroup kInstanceGroups[] = {
      kAlwaysOn, kOnDemand, kFull},
     {"search", "semantic-search", P, kGcp, "g2-standard-8", 2, 2, "embed-l4", "inference",
      kAlwaysOn, kCommittedUse, kFull},
+    // Its traffic moved to an LLM API; the owners flagged the pool for shutdown, which has not
+    // happened yet (the telemetry shows it idle: the idle-gpu recommendation's target).
     {"growth", "onboarding-assistant", P, kAzure, "Standard_NC24ads_A100_v4", 1, 2, "persona-a100",
-     "inference", kAlwaysOn, kOnDemand, kFull},
+     "inference", kAlwaysOn, kOnDemand, kFull, true},
     // Development GPUs: notebooks left on (idle most of the time) and a weekday dev box.
     {"ml-research", "eval-harness", D, kAws, "g5.12xlarge", 2, 2, "research-notebook", "training",
      kAlwaysOn, kOnDemand, kFull, true},
@@ -622,7 +628,8 @@ void add_tag(std::string& json, std::string_view key, std::string_view value) {
 
 /// The Tags JSON of a resource, in its provider's spelling. Sets row.tags and has_team.
 void tag_row(FocusRow& row, Cloud cloud, std::string_view team, std::string_view project, Env env,
-             std::string_view workload, Tagging tagging, bool shutdown_eligible) {
+             std::string_view workload, Tagging tagging, bool shutdown_eligible,
+             std::string_view purpose = {}) {
   const TagKeys& keys = account_of(cloud).tag_keys;
   std::string json = "{";
   if (tagging != Tagging::kUntagged) {
@@ -633,7 +640,10 @@ void tag_row(FocusRow& row, Cloud cloud, std::string_view team, std::string_view
       add_tag(json, keys.cost_center, cost_center_of(team));
       add_tag(json, keys.workload, workload);
       add_tag(json, keys.criticality, env == Env::kProduction ? "high" : "low");
-      add_tag(json, keys.purpose, env == Env::kProduction ? "production" : "experimentation");
+      add_tag(json, keys.purpose,
+              !purpose.empty()              ? purpose
+              : env == Env::kProduction     ? "production"
+                                            : "experimentation");
       if (shutdown_eligible) add_tag(json, "ShutdownEligible", "true");
     }
   }
@@ -840,7 +850,8 @@ class Generator {
                           "/publishers/google/models/" + std::string(use.model);
         break;
     }
-    tag_row(row, route.cloud, use.team, use.project, use.env, "inference", use.tagging, false);
+    tag_row(row, route.cloud, use.team, use.project, use.env, "inference", use.tagging, false,
+            use.batch_purpose ? "batch_processing" : "");
     row.model = price->model;
     bool embedding = price->mode == "embedding" || !price->prices.output;
     row.operation = embedding ? "embedding" : "chat";
@@ -941,6 +952,8 @@ class Generator {
       }
       writer_.write(row);
       add_to_month(group.cloud, row.billed_cost);
+      if (price->gpus > 0 && d >= days_ - kDemoTelemetryDays)
+        plan_telemetry(g, n, row.resource_name, *price, d - (days_ - kDemoTelemetryDays), quarters);
       if (left_running) {
         left_running_extra_ +=
             row.effective_cost.nanos -
@@ -1244,6 +1257,165 @@ class Generator {
     month_billed_[static_cast<int>(cloud)] += billed.nanos;
   }
 
+  // ---- GPU telemetry ---------------------------------------------------------------
+
+ public:
+  /// Writes the DCGM exporter text of the hosts planned while writing the bill.
+  DemoTelemetryStats write_telemetry(std::ostream& out) {
+    DemoTelemetryStats t;
+    t.start = stats_.period_end - kDemoTelemetryDays * kDay;
+    t.end = stats_.period_end;
+    // Its own engine: the bill's bytes must not depend on whether telemetry is written.
+    Random random(options_.seed ^ 0x9e3779b97f4a7c15ull);
+    std::string text;
+    auto flush = [&] {
+      out << text;
+      t.bytes += static_cast<int64_t>(text.size());
+      text.clear();
+    };
+    for (const TelemetryHost& host : telemetry_hosts_) {
+      t.hosts.push_back(host.name);
+      t.gpus += host.gpus;
+      if (host.role == GpuRole::kIdle && t.idle_pool.empty())
+        t.idle_pool = std::string(kInstanceGroups[host.group].name);
+      if (host.role == GpuRole::kSlice) t.rightsize_host = host.name;
+    }
+    std::vector<int> sandbox_burst(telemetry_hosts_.size(), -1);  // burst end hour, per host
+    for (int hour = 0; hour < kDemoTelemetryDays * 24; ++hour) {
+      EpochSeconds at = t.start + static_cast<int64_t>(hour) * 3600;
+      int hour_of_day = hour % 24;
+      bool weekday = Generator::weekday(at - at % kDay) < 5;
+      text += "# scrape at " + format_timestamp(at) + "\n";
+      ++t.scrapes;
+      for (size_t h = 0; h < telemetry_hosts_.size(); ++h) {
+        const TelemetryHost& host = telemetry_hosts_[h];
+        if (!host.on[static_cast<size_t>(hour)]) continue;
+        if (host.role == GpuRole::kSandbox && hour_of_day == 0) {
+          // Someone tries something on about half the weekdays, for a few hours.
+          sandbox_burst[h] = -1;
+          if (weekday && random.chance(0.5)) {
+            int begin = 10 + static_cast<int>(random.below(4));
+            sandbox_burst[h] = begin * 100 + begin + 4 + static_cast<int>(random.below(4));
+          }
+        }
+        for (int gpu = 0; gpu < host.gpus; ++gpu) {
+          int64_t total = memory_mib(host.gpu_type);
+          int64_t util = 0, memory = 0;
+          switch (host.role) {
+            case GpuRole::kTraining:
+              util = random.chance(0.03) ? 20 + random.below(31) : 82 + random.below(17);
+              memory = total * (84 + random.below(12)) / 100;
+              break;
+            case GpuRole::kInference: {
+              // Traffic follows the working day (UTC), lower at weekends.
+              double load = hour_of_day >= 8 && hour_of_day < 20 ? 0.68 : 0.22;
+              if (!weekday) load *= 0.6;
+              util = std::min<int64_t>(100, round_to_int(100 * load * random.noise(0.12)));
+              memory = total * (74 + random.below(5)) / 100;
+              break;
+            }
+            case GpuRole::kIdle:  // the model is loaded; no request reaches it
+              util = random.below(3);
+              memory = total * 42 / 100 + random.below(200);
+              break;
+            case GpuRole::kSlice:  // one GPU of four fine-tunes a small model by day
+              if (gpu == 0) {
+                bool working = weekday && hour_of_day >= 9 && hour_of_day < 18;
+                util = working ? 25 + random.below(21) : 1 + random.below(3);
+                memory = 12'000 + random.below(2'400);
+              }
+              break;
+            case GpuRole::kNotebook: {  // every GPU used in office hours, memory held all day
+              bool working = weekday && hour_of_day >= 9 && hour_of_day < 19;
+              util = working ? 40 + random.below(36) : random.below(3);
+              memory = 20'500 + random.below(2'000);
+              break;
+            }
+            case GpuRole::kSandbox: {
+              int burst = sandbox_burst[h];
+              bool busy = burst >= 0 && hour_of_day >= burst / 100 && hour_of_day < burst % 100;
+              util = busy ? 60 + random.below(36) : random.below(2);
+              memory = busy ? 30'000 + random.below(20'000) : 0;
+              break;
+            }
+          }
+          std::string labels = "{gpu=\"" + std::to_string(gpu) + "\",modelName=\"" +
+                               std::string(dcgm_model_name(host.gpu_type)) + "\",Hostname=\"" +
+                               host.name + "\"} ";
+          text += "DCGM_FI_DEV_GPU_UTIL" + labels + std::to_string(util) + "\n";
+          text += "DCGM_FI_DEV_FB_USED" + labels + std::to_string(std::min(memory, total)) + "\n";
+          t.samples += 2;
+        }
+      }
+      if (text.size() > (1u << 20)) flush();
+    }
+    flush();
+    return t;
+  }
+
+ private:
+  enum class GpuRole { kTraining, kInference, kIdle, kSlice, kNotebook, kSandbox };
+
+  struct TelemetryHost {
+    std::string name;
+    size_t group = 0;
+    int gpus = 0;
+    std::string gpu_type;
+    GpuRole role = GpuRole::kTraining;
+    std::vector<bool> on;  ///< by hour of the telemetry window
+  };
+
+  /// Notes the hours a GPU instance runs on day `d` of the telemetry window: all day, or
+  /// from 09:00 for the bill's hours (rounded up to whole hours) on part-time days.
+  void plan_telemetry(size_t g, int node, const std::string& name,
+                      const pricing::GpuInstancePrice& price, int d, int64_t quarters) {
+    auto it = std::find_if(telemetry_hosts_.begin(), telemetry_hosts_.end(),
+                           [&](const TelemetryHost& h) { return h.name == name; });
+    if (it == telemetry_hosts_.end()) {
+      const InstanceGroup& group = kInstanceGroups[g];
+      TelemetryHost host;
+      host.name = name;
+      host.group = g;
+      host.gpus = price.gpus;
+      host.gpu_type = price.gpu_type;
+      std::string_view group_name = group.name;
+      host.role = group_name == "persona-a100"        ? GpuRole::kIdle
+                  : group_name == "research-notebook" ? (node == 0 ? GpuRole::kSlice : GpuRole::kNotebook)
+                  : group_name == "gpu-sandbox"       ? GpuRole::kSandbox
+                  : group.workload == "training"      ? GpuRole::kTraining
+                                                      : GpuRole::kInference;
+      host.on.assign(static_cast<size_t>(kDemoTelemetryDays) * 24, false);
+      telemetry_hosts_.push_back(std::move(host));
+      it = telemetry_hosts_.end() - 1;
+    }
+    int64_t hours = quarters >= 96 ? 24 : (quarters + 3) / 4;
+    int first = quarters >= 96 ? 0 : 9;
+    for (int64_t h = first; h < first + hours && h < 24; ++h)
+      it->on[static_cast<size_t>(d * 24 + h)] = true;
+  }
+
+  /// The memory DCGM reports (used + free, MiB) for a catalog GPU type.
+  static int64_t memory_mib(std::string_view gpu_type) {
+    if (gpu_type.starts_with("H100")) return 81'559;
+    if (gpu_type == "A100 80GB") return 81'920;
+    if (gpu_type.starts_with("A100")) return 40'960;
+    if (gpu_type.starts_with("T4")) return 15'360;
+    return 23'034;  // the 24 GB boards: L4, A10G
+  }
+
+  /// The model name the exporter labels a GPU with, for a catalog GPU type.
+  static std::string_view dcgm_model_name(std::string_view gpu_type) {
+    if (gpu_type.starts_with("H100")) return "NVIDIA H100 80GB HBM3";
+    if (gpu_type == "A100 80GB") return "NVIDIA A100 80GB PCIe";
+    if (gpu_type.starts_with("A100")) return "NVIDIA A100-SXM4-40GB";
+    if (gpu_type.starts_with("A10G")) return "NVIDIA A10G";
+    if (gpu_type.starts_with("L4")) return "NVIDIA L4";
+    if (gpu_type.starts_with("T4")) return "Tesla T4";
+    return gpu_type;
+  }
+
+  std::vector<TelemetryHost> telemetry_hosts_;
+
   // ---- anomalies -------------------------------------------------------------------
 
   void finish_anomalies() {
@@ -1316,7 +1488,7 @@ EpochSeconds demo_start_before(EpochSeconds now, int months) {
 }
 
 Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const DemoOptions& options,
-                                       std::ostream& out) {
+                                       std::ostream& out, std::ostream* gpu_telemetry) {
   if (options.months < 1 || options.months > 12) {
     return make_error(ErrorCode::kInvalidArgument, "demo: months must be between 1 and 12, not " +
                                                        std::to_string(options.months));
@@ -1333,17 +1505,33 @@ Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const De
   if (!writer.flush()) {
     return make_error(ErrorCode::kIo, "demo: could not write the CSV output");
   }
+  if (gpu_telemetry != nullptr) {
+    stats.telemetry = generator.write_telemetry(*gpu_telemetry);
+    if (!gpu_telemetry->flush())
+      return make_error(ErrorCode::kIo, "demo: could not write the GPU telemetry output");
+  }
   return stats;
 }
 
 Result<DemoStats> write_demo_focus_csv_file(const pricing::Catalog& catalog,
-                                            const DemoOptions& options, const std::string& path) {
+                                            const DemoOptions& options, const std::string& path,
+                                            const std::string& telemetry_path) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return make_error(ErrorCode::kIo, path + ": cannot create the file");
-  Result<DemoStats> stats = write_demo_focus_csv(catalog, options, out);
+  std::ofstream telemetry;
+  if (!telemetry_path.empty()) {
+    telemetry.open(telemetry_path, std::ios::binary | std::ios::trunc);
+    if (!telemetry) return make_error(ErrorCode::kIo, telemetry_path + ": cannot create the file");
+  }
+  Result<DemoStats> stats =
+      write_demo_focus_csv(catalog, options, out, telemetry_path.empty() ? nullptr : &telemetry);
   if (!stats) return stats;
   out.close();
   if (!out) return make_error(ErrorCode::kIo, path + ": write failed (disk full?)");
+  if (!telemetry_path.empty()) {
+    telemetry.close();
+    if (!telemetry) return make_error(ErrorCode::kIo, telemetry_path + ": write failed (disk full?)");
+  }
   return stats;
 }
 

@@ -44,6 +44,19 @@ struct DemoAnomaly {
   std::string description;  ///< one human line
 };
 
+/// The GPU telemetry written beside the bill (write_demo_focus_csv's `gpu_telemetry`).
+struct DemoTelemetryStats {
+  int64_t bytes = 0;
+  int64_t scrapes = 0;   ///< "# scrape at" markers (one an hour)
+  int64_t samples = 0;   ///< metric lines
+  EpochSeconds start = 0, end = 0;  ///< first scrape, and the hour after the last
+  /// Hosts with readings: each is the ResourceName of a GPU instance row of the bill.
+  std::vector<std::string> hosts;
+  int64_t gpus = 0;
+  std::string idle_pool;        ///< ResourceName prefix of the idle inference pool
+  std::string rightsize_host;   ///< the training host whose GPU memory fits a smaller GPU
+};
+
 /// What was written. Costs in nano-units of USD, summed in 128 bits.
 struct DemoStats {
   int64_t rows = 0;   ///< data rows, header excluded
@@ -55,7 +68,12 @@ struct DemoStats {
   /// Effective cost of rows whose tags name no team (untagged, partly tagged, shared fees).
   __int128 untagged_effective_cost = 0;
   std::vector<DemoAnomaly> anomalies;
+  DemoTelemetryStats telemetry;  ///< empty when no telemetry was asked for
 };
+
+/// Days of GPU telemetry at the end of the period: two weeks, so that the recommenders'
+/// default 7-day window ending at the last data is covered with room to spare.
+inline constexpr int kDemoTelemetryDays = 14;
 
 /// Writes the organisation's FOCUS CSV (header first) to `out`. Token costs are exactly
 /// tokens × the catalog's price per 1M tokens in effect that day (rounded half-to-even to
@@ -63,11 +81,21 @@ struct DemoStats {
 /// catalog's on-demand (or reserved) hourly price. Models and SKUs missing from the catalog
 /// are skipped, so any subset of the built-in catalog works. Deterministic for a given
 /// catalog, seed, start and months. Fails on bad options or a write error.
+///
+/// When `gpu_telemetry` is given, DCGM exporter text is written to it too: hourly scrapes
+/// ("# scrape at" markers) of DCGM_FI_DEV_GPU_UTIL and DCGM_FI_DEV_FB_USED for every GPU of
+/// every GPU instance the bill charges in its last kDemoTelemetryDays days, hour by hour as
+/// the bill runs them, with Hostname = the instance's ResourceName (the join key of
+/// docs/gpu.md). Training GPUs are busy, inference follows the day, one inference pool is
+/// idle (tagged shutdown-eligible) and one training host uses one small slice of its GPUs.
+/// Ingest it with an interval of at most 6 minutes so that a reading covers its hour.
+/// Its randomness is separate from the bill's, so the CSV is the same with or without it.
 Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const DemoOptions& options,
-                                       std::ostream& out);
+                                       std::ostream& out, std::ostream* gpu_telemetry = nullptr);
 
-/// The same, into a file (created or truncated).
+/// The same, into files (created or truncated); no telemetry when `telemetry_path` is empty.
 Result<DemoStats> write_demo_focus_csv_file(const pricing::Catalog& catalog,
-                                            const DemoOptions& options, const std::string& path);
+                                            const DemoOptions& options, const std::string& path,
+                                            const std::string& telemetry_path = {});
 
 }  // namespace aifinops::demo

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "core/json_text.h"
+#include "ingest/otlp.h"
 #include "gateway/http_io.h"
 #include "gateway/metrics.h"
 
@@ -393,6 +394,11 @@ struct GatewayServer::State {
   int bound_port = 0;
   /// Tells this server's per-thread caches from another's at the same address.
   const uint64_t serial = next_serial();
+  /// POST /v1/traces writes spans on this one thread, never on the I/O threads that proxy
+  /// (a ledger write can wait on SQLite's lock); the connection is opened and used there only.
+  /// Declared after the ledger so that the thread is joined before the ledger closes.
+  std::unique_ptr<ledger::Ledger> otlp_ledger;
+  net::thread_pool otlp_pool{1};
 
   static uint64_t next_serial() {
     static std::atomic<uint64_t> last{0};
@@ -412,6 +418,9 @@ struct GatewayServer::State {
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve_connection(tcp::socket socket);
   net::awaitable<bool> handle(Client& client, Request& req);
+  net::awaitable<bool> receive_traces(Client& client, Request& req);
+  /// Runs on otlp_pool: one export into the ledger.
+  net::awaitable<ingest::OtlpResponse> ingest_traces(std::string body);
   net::awaitable<bool> send(Client& client, const Request& req, http::status status,
                             std::string body, std::string_view content_type = "application/json",
                             int64_t retry_after_s = 0, bool cache_hit = false);
@@ -540,6 +549,62 @@ net::awaitable<bool> GatewayServer::State::send(Client& client, const Request& r
   co_return !ec && req.keep_alive();
 }
 
+/// An OTLP error body: a google.rpc.Status.
+std::string otlp_status(int code, std::string_view message) {
+  std::string s = "{\"code\":" + std::to_string(code) + ",\"message\":";
+  append_json_string(s, message);
+  return s + "}";
+}
+
+net::awaitable<ingest::OtlpResponse> GatewayServer::State::ingest_traces(std::string body) {
+  if (!otlp_ledger) {
+    auto opened = ledger::open_ledger(config.ledger);
+    if (!opened) {
+      // UNAVAILABLE: exporters retry later.
+      co_return ingest::OtlpResponse{503, "application/json",
+                                     otlp_status(14, opened.error().message)};
+    }
+    otlp_ledger = std::move(*opened);
+  }
+  static const allocate::TagPolicy kTags = allocate::TagPolicy::defaults();
+  ingest::IngestContext context{*otlp_ledger, catalog, kTags};
+  ingest::IngestOptions options;
+  options.format = "otlp";
+  co_return ingest::otlp_response(
+      ingest::ingest_otlp_json(context, body, "otlp:gateway", options));
+}
+
+/// OTLP/HTTP JSON traces from an application that holds a virtual key: the spans go into
+/// the gateway's ledger as their own batches, beside the calls the gateway metered.
+net::awaitable<bool> GatewayServer::State::receive_traces(Client& client, Request& req) {
+  if (req.method() != http::verb::post) {
+    auto reply = send(client, req, http::status::method_not_allowed,
+                      otlp_status(3, "POST an OTLP ExportTraceServiceRequest to /v1/traces"));
+    co_return co_await std::move(reply);
+  }
+  std::string why;
+  if (authenticate(req, nullptr, why) == nullptr) {
+    metrics.record_unauthenticated(401);
+    auto reply = send(client, req, http::status::unauthorized, otlp_status(16, why));
+    co_return co_await std::move(reply);
+  }
+  std::string_view type = req[http::field::content_type];
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  if (!beast::iequals(type, "application/json")) {
+    auto reply = send(client, req, http::status::unsupported_media_type,
+                      otlp_status(3, "only OTLP/HTTP JSON is read (Content-Type: "
+                                     "application/json); set the exporter's protocol to "
+                                     "http/json"));
+    co_return co_await std::move(reply);
+  }
+  ingest::OtlpResponse response = co_await net::co_spawn(
+      otlp_pool.get_executor(), ingest_traces(std::move(req.body())), net::use_awaitable);
+  auto reply = send(client, req, static_cast<http::status>(response.status),
+                    std::move(response.body), response.content_type);
+  co_return co_await std::move(reply);
+}
+
 net::awaitable<void> GatewayServer::State::accept_loop() {
   for (;;) {
     // With several I/O threads, each connection runs on its own strand, so that its
@@ -608,6 +673,10 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
   if (req.method() == http::verb::get && path == "/metrics") {
     auto reply = send(client, req, http::status::ok, metrics.render(), "text/plain; version=0.0.4");
     co_return co_await std::move(reply);
+  }
+  if (path == "/v1/traces") {
+    auto received = receive_traces(client, req);
+    co_return co_await std::move(received);
   }
 
   Route route{};

@@ -186,7 +186,50 @@ struct ApiServer::State {
   const Principal* authenticate(const Request& req, const QueryParams& params) const;
   std::optional<ApiResponse> check_scope(const Principal& principal,
                                          const QueryParams& params) const;
+  http::response<http::string_body> otlp_traces(const Request& req, const QueryParams& params);
 };
+
+/// OTLP/HTTP: POST only, an admin token (exporters send it as a header), JSON only. Errors
+/// are google.rpc.Status objects, as OTLP clients expect.
+http::response<http::string_body> ApiServer::State::otlp_traces(const Request& req,
+                                                                const QueryParams& params) {
+  auto reply = [&](int status, std::string body) {
+    http::response<http::string_body> res{static_cast<http::status>(status), req.version()};
+    res.set(http::field::content_type, "application/json");
+    res.body() = std::move(body);
+    return res;
+  };
+  auto status = [](int code, std::string_view message) {
+    std::string s = "{\"code\":" + std::to_string(code) + ",\"message\":\"";
+    s += message;  // fixed texts only, nothing to escape
+    return s + "\"}";
+  };
+  if (!options.otlp_traces) return reply(404, status(5, "no OTLP receiver here"));
+  if (req.method() != http::verb::post) {
+    auto res = reply(405, status(3, "POST an OTLP ExportTraceServiceRequest to /v1/traces"));
+    res.set(http::field::allow, "POST");
+    return res;
+  }
+  const Principal* principal = authenticate(req, params);
+  if (principal == nullptr) {
+    auto res = reply(401, status(16, "send an admin API token: Authorization: Bearer TOKEN"));
+    res.set(http::field::www_authenticate, "Bearer realm=\"aifinops\"");
+    return res;
+  }
+  if (principal->scope != config::ApiScope::kAdmin)
+    return reply(403, status(7, "writing spans needs a token with scope admin"));
+  std::string type(req[http::field::content_type]);
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (!beast::iequals(type, "application/json"))
+    return reply(415, status(3,
+                             "only OTLP/HTTP JSON is read (Content-Type: application/json); "
+                             "set the exporter's protocol to http/json"));
+  ApiResponse response = options.otlp_traces(req.body());
+  auto res = reply(response.status, std::move(response.body));
+  res.set(http::field::content_type, response.content_type);
+  return res;
+}
 
 const Principal* ApiServer::State::authenticate(const Request& req,
                                                 const QueryParams& params) const {
@@ -326,6 +369,7 @@ http::response<http::string_body> ApiServer::State::handle(const Request& req) {
     res.body() = std::move(body);
     return res;
   };
+  if (path == "/v1/traces") return otlp_traces(req, params);
   bool api = path.rfind(kApiPrefix, 0) == 0 || path == "/api/v1" || path == "/metrics";
   if (!api) {
     if (req.method() != http::verb::get && req.method() != http::verb::head)
@@ -410,8 +454,13 @@ net::awaitable<void> ApiServer::State::serve_connection(tcp::socket socket) {
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024);  // the API takes no bodies
+    parser.body_limit(64 * 1024);  // the API takes no bodies; OTLP exports do
     client.expires_after(std::chrono::seconds(120));
+    auto [hec, hn] = co_await http::async_read_header(client, buffer, parser, kAsTuple);
+    if (hec) break;
+    std::string_view target = parser.get().target();
+    if (options.otlp_traces && target.substr(0, target.find('?')) == "/v1/traces")
+      parser.body_limit(options.otlp_body_limit);
     auto [ec, n] = co_await http::async_read(client, buffer, parser, kAsTuple);
     if (ec) break;
     client.expires_never();

@@ -64,6 +64,12 @@ struct ApiServerOptions {
   /// Answers computed in the background at start, for each distinct restriction, so that
   /// the dashboard's first page does not wait for them: "report?grain=month", "metrics".
   std::vector<std::string> warm;
+  /// POST /v1/traces, the OTLP/HTTP trace receiver (docs/sources.md): called with a JSON
+  /// body from an admin token; unset, the path is 404. Other content types get 415 without
+  /// a call (only OTLP/JSON is read).
+  std::function<ApiResponse(std::string_view body)> otlp_traces;
+  /// The largest body /v1/traces reads; the API itself takes no bodies (64 KiB cap).
+  size_t otlp_body_limit = 16 * 1024 * 1024;
 };
 
 /// The server. start() binds, run() serves on `threads` threads until stop(). Handlers run

@@ -22,7 +22,7 @@ AIFINOPS = os.path.abspath(os.environ.get("AIFINOPS", "build/release/aifinops"))
 TEAMS = ["support-bot", "search", "ml-research", "code-assist", "data-platform", "growth"]
 VIEWER_TEAM = "search"
 ENDPOINTS = ["report", "kpi", "budgets", "anomalies", "forecast", "tags/audit", "maturity",
-             "dimensions", "recommendations"]
+             "dimensions", "recommendations", "reconcile"]
 
 
 def clean_env():
@@ -146,9 +146,12 @@ class ApiTest(unittest.TestCase):
         dims = json.loads(self.api("/api/v1/dimensions")[0])
         team = next(d for d in dims["dimensions"] if d["name"] == "team")
         self.assertEqual({v["value"] for v in team["values"]} - {"(none)"}, set(TEAMS))
+        # The demo organisation has savings to find: recommend runs over the served ledger.
         recs = json.loads(self.api("/api/v1/recommendations")[0])
-        self.assertEqual(recs["recommendations"], [])
-        self.assertIn("GPU telemetry", recs["empty_reason"])
+        self.assertTrue(recs["recommendations"])
+        self.assertEqual(recs["inputs"]["ledger"], self.db)
+        reconcile = json.loads(self.api("/api/v1/reconcile?grain=none")[0])
+        self.assertIn("rows", reconcile)
 
     def test_api_json_is_the_cli_json_byte_for_byte(self):
         # maturity first: the CLI's anomalies run below records a note maturity reads.
@@ -179,6 +182,23 @@ class ApiTest(unittest.TestCase):
                 expected = self.cli(*args, "--format", "json")
                 body, _ = self.api(f"/api/v1/{endpoint}?{query}")
                 self.assertEqual(body, expected)
+        # recommend names the ledger it read: the CLI reads the served file itself (recommend
+        # and reconcile never write).
+        cases = [
+            (["recommend", "--config", self.policy, "--business", self.business],
+             "recommendations", ""),
+            (["recommend", "--config", self.policy, "--kind", "commitment,model-fit",
+              "--window", "60d", "--business", self.business], "recommendations",
+             "kind=commitment,model-fit&window=60d"),
+            (["reconcile"], "reconcile", ""),
+            (["reconcile", "--by", "provider", "--grain", "month", "--from", "2026-08",
+              "--to", "2026-11"], "reconcile", "by=provider&grain=month&from=2026-08&to=2026-11"),
+        ]
+        for args, endpoint, query in cases:
+            with self.subTest(endpoint=endpoint, query=query):
+                expected = run(*args, "--format", "json", "--db", self.db).stdout
+                body, _ = self.api(f"/api/v1/{endpoint}?{query}")
+                self.assertEqual(body, expected)
 
     def test_csv_download_with_access_token_is_the_cli_csv(self):
         code, body, headers = self.server.get(
@@ -199,6 +219,8 @@ class ApiTest(unittest.TestCase):
             ("budgets?as-of=yesterday", "as-of"), ("kpi?business=/etc/passwd", "business"),
             ("dimensions?period=2026-99", "period"), ("dimensions?by=team", "by"),
             ("recommendations?limit=3", "limit"),
+            ("recommendations?rates=/etc/passwd", "rates"),
+            ("reconcile?by=team", "by"),
         ]
         for query, parameter in cases:
             with self.subTest(query=query):
@@ -267,6 +289,13 @@ class ApiTest(unittest.TestCase):
         budgets = json.loads(self.api("/api/v1/budgets", self.restricted)[0])
         self.assertTrue(all(b["scope"] == {"team": VIEWER_TEAM} for b in budgets["budgets"]))
         self.assertTrue(budgets["budgets"])
+        # Recommendations are computed over the team's records only: fewer than the admin's,
+        # and every saving the viewer sees is within the team's own spend.
+        mine = json.loads(self.api("/api/v1/recommendations", self.restricted)[0])
+        every = json.loads(self.api("/api/v1/recommendations")[0])
+        self.assertTrue(mine["recommendations"])
+        self.assertLess(sum(float(r["monthly_saving"]) for r in mine["recommendations"]),
+                        sum(float(r["monthly_saving"]) for r in every["recommendations"]))
 
     def test_openapi_lists_every_path_and_needs_no_token(self):
         code, body, _ = self.server.get("/api/v1/openapi.json")

@@ -173,5 +173,69 @@ class GpuTest(unittest.TestCase):
         self.assertIn("FILE or --scrape URL is required", p.stderr)
 
 
+class GpuDemoTest(unittest.TestCase):
+    """`aifinops demo` writes GPU telemetry joined to its bill: the GPU page and idle-gpu /
+    rightsize have data out of the box."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = Path(tempfile.mkdtemp(prefix="aifinops-gpu-demo-"))
+        cls.db = str(cls.dir / "demo.db")
+        cls.out = run("demo", "--db", cls.db, "--keep").stdout
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def recommend(self, kind):
+        recs = json.loads(run("recommend", "--db", self.db, "--kind", kind, "--format", "json").stdout)
+        return recs["recommendations"] if isinstance(recs, dict) else recs
+
+    def test_demo_ingests_its_telemetry_without_loss(self):
+        self.assertRegex(self.out, r"GPU telemetry: \d+ hosts, \d+ GPUs, hourly DCGM scrapes .* 0 quarantined\)")
+        prom = self.dir / "demo_gpu_telemetry.prom"
+        self.assertTrue(prom.exists())
+        self.assertLess(prom.stat().st_size, 8 << 20)
+        self.assertIn("aifinops recommend --db", self.out)
+        # The ledger now holds two demo batches; the demo still recognises it as its own.
+        run("demo", "--db", self.db, "--seed", "42", "--out-dir", str(self.dir / "again"))
+
+    def test_idle_gpu_finds_the_idle_pool_with_a_saving(self):
+        items = self.recommend("idle-gpu")
+        pool = [r for r in items if "persona-a100-" in r["id"]]
+        self.assertEqual(len(pool), 2, [r["id"] for r in items])
+        for r in pool:
+            self.assertGreater(Decimal(r["monthly_saving"]), 0)
+            self.assertEqual(r["confidence"], "high")  # the bill gives the cost per GPU-hour
+            self.assertEqual({e["label"]: e["value"] for e in r["evidence"]}["shutdown list"], "yes")
+        # Busy training hosts are never called idle.
+        self.assertFalse([r for r in items if "fm-train-p5" in r["id"]])
+
+    def test_rightsize_finds_the_small_training_job(self):
+        items = self.recommend("rightsize")
+        hosts = [r for r in items if "research-notebook-01" in r["id"]]
+        self.assertEqual(len(hosts), 1, [r["id"] for r in items])
+        self.assertGreater(Decimal(hosts[0]["monthly_saving"]), 0)
+
+    def test_batch_and_commitment_find_the_demo_savings(self):
+        batch = self.recommend("batch")
+        self.assertEqual([r["id"] for r in batch],
+                         ["batch:Google Cloud/gemini-2.5-flash/foundation-model/batch_processing"])
+        self.assertGreater(Decimal(batch[0]["monthly_saving"]), 0)
+        # The on-demand GPU fleet runs around the clock: reserving part of it pays.
+        commitment = self.recommend("commitment")
+        self.assertTrue(any("H100" in r["title"] and Decimal(r["monthly_saving"]) > 0 for r in commitment),
+                        [r["title"] for r in commitment])
+
+    def test_gpu_utilization_by_resource_has_values(self):
+        out = run("report", "--db", self.db, "--metric", "gpu_utilization", "--by", "resource",
+                  "--format", "json").stdout
+        util = {r["resource"]: Decimal(str(r["gpu_utilization"])) for r in json.loads(out)["rows"]}
+        self.assertGreaterEqual(len(util), 15)
+        self.assertGreater(util["fm-train-p5-01"], Decimal("0.8"))
+        self.assertLess(util["persona-a100-01"], Decimal("0.1"))
+        self.assertTrue(all(Decimal(0) <= v <= 1 for v in util.values()))
+
+
 if __name__ == "__main__":
     unittest.main()

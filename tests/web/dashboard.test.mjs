@@ -13,7 +13,7 @@ requireChromium();
 const SHOTS = process.env.AIFINOPS_SCREENSHOTS ?? path.join(root, 'build/screenshots');
 fs.mkdirSync(SHOTS, { recursive: true });
 
-// Pages that show an empty state instead of a chart until their data source exists.
+// Pages that show a list or an empty state instead of a chart.
 const kMayBeEmpty = new Set(['recommendations']);
 
 let server, browser;
@@ -96,7 +96,8 @@ test('every page loads without console errors and draws its charts with data', a
         assert.ok(c.width > 100, `${id}: chart ${c.id} is ${c.width}px wide`);
       }
     } else if (!charts.length) {
-      assert.equal(await page.locator('[data-testid=empty]').count() > 0, true, `${id}: neither chart nor empty state`);
+      assert.equal(await page.locator('[data-testid=empty], [data-testid=rec-table]').count() > 0, true,
+        `${id}: neither chart, list nor empty state`);
     }
     assert.equal(await page.locator('.error').count(), 0, `${id}: shows an error: ${await page.locator('.error').allInnerTexts()}`);
     await page.screenshot({ path: path.join(SHOTS, `${id}-1280x800.png`), fullPage: true });
@@ -245,6 +246,142 @@ test('an anomaly on the overview opens the same anomaly with its series', async 
   assert.match(await page.innerText('main'), new RegExp(date.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   const charts = await chartStats(page);
   assert.ok(charts.length > 0 && charts.every((c) => c.points > 0));
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+/** The heatmap on the GPU page: its cells, as drawn from the API's utilisation rows. */
+async function heatmapCells(page) {
+  return page.evaluate(() => {
+    const el = document.querySelector('[data-testid=gpu-heatmap]');
+    return el ? { points: Number(el.getAttribute('data-points') ?? 0),
+      shapes: el.querySelectorAll('svg path, svg rect').length } : null;
+  });
+}
+
+/** Rows of gpu_utilization per host, GPU type and day over the page's telemetry window. */
+async function utilisationRows(srv) {
+  const days = (await srv.api('report?metric=gpu_observed_hours&grain=day')).rows
+    .filter((r) => Number(r.gpu_observed_hours) > 0).map((r) => r.day);
+  if (!days.length) return [];
+  const last = days[days.length - 1];
+  const d = new Date(last + 'T00:00:00Z');
+  const from = new Date(d.getTime() - 30 * 86400e3).toISOString().slice(0, 10);
+  const to = new Date(d.getTime() + 86400e3).toISOString().slice(0, 10);
+  return (await srv.api(`report?by=resource,gpu&metric=gpu_utilization&grain=day&from=${from}&to=${to}`)).rows
+    .filter((r) => r.gpu_utilization !== null);
+}
+
+test('the GPU page draws the utilisation heatmap from GPU telemetry', async (t) => {
+  // The demo's own telemetry when it has some; else the nvidia-smi fixtures (timestamped
+  // samples of three hosts) ingested into a second demo ledger.
+  let srv = server;
+  let own = null;
+  if (!(await utilisationRows(server)).length) {
+    const fx = path.join(root, 'tests/fixtures/gpu');
+    own = srv = await startServer({ ingest: ['h100_load', 'l40s_load', 'h200mig_load'].map((n) =>
+      [path.join(fx, `nvidia-smi_query-gpu_subset_${n}.csv`), '--format', 'nvidia-smi', '--host', `gpu-${n.split('_')[0]}`,
+        '--region', 'us-east-1']) });
+  }
+  try {
+    const rows = await utilisationRows(srv);
+    assert.ok(rows.length > 0, 'no gpu_utilization rows after ingesting telemetry');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'UTC' });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${srv.url}/#token=${srv.admin}`);
+    await waitReady(page, 'overview');
+    await visit(page, 'gpus');
+    const cells = await heatmapCells(page);
+    assert.ok(cells, 'no heatmap on the GPU page');
+    assert.equal(cells.points, rows.length, 'one cell per host, GPU type and day');
+    assert.ok(cells.shapes >= rows.length, `heatmap drew ${cells.shapes} shapes for ${rows.length} cells`);
+    // Every host is a row label of the heatmap.
+    const text = await pageText(page);
+    for (const r of rows) assert.ok(text.includes(r.resource), `heatmap has no row for ${r.resource}`);
+    // The energy table's total is the API's, and the mean utilisation tile is shown.
+    assert.equal(await page.locator('[data-testid=stat-gpu-util]').count(), 1);
+    await page.screenshot({ path: path.join(SHOTS, 'gpus-telemetry-1280x800.png'), fullPage: true });
+    await page.selectOption('[data-testid=lang]', 'zh-CN');
+    await waitReady(page, 'gpus');
+    assert.match(await page.innerText('main'), /按主机与 GPU 的利用率/);
+    await page.screenshot({ path: path.join(SHOTS, 'gpus-telemetry-zh-1280x800.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+    await context.close();
+    if (own) t.diagnostic('the demo has no GPU telemetry: drew the nvidia-smi fixtures');
+  } finally {
+    await own?.stop();
+  }
+});
+
+test('without GPU telemetry the GPU page says which ingest fills it', async () => {
+  // The demo's bills without its telemetry, unless the shared demo already has none.
+  const own = (await utilisationRows(server)).length ? await startServer({ noTelemetry: true }) : null;
+  const srv = own ?? server;
+  try {
+    assert.equal((await utilisationRows(srv)).length, 0);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'UTC' });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    await page.goto(`${srv.url}/#token=${srv.admin}`);
+    await waitReady(page, 'overview');
+    await visit(page, 'gpus');
+    assert.equal(await page.locator('[data-testid=gpu-heatmap]').count(), 0);
+    // Heatmap, idle waste, rightsizing and energy each name the ingest that fills them.
+    const empties = await page.locator('[data-testid=empty]').allInnerTexts();
+    assert.ok(empties.filter((e) => /aifinops ingest --format (dcgm|nvidia-smi)/.test(e)).length >= 4,
+      `empty states: ${JSON.stringify(empties)}`);
+    // The billed GPU-hours chart still draws from the bills.
+    const charts = await chartStats(page);
+    assert.ok(charts.some((c) => c.id === 'gpu-hours' && c.points > 0));
+    await page.screenshot({ path: path.join(SHOTS, 'gpus-no-telemetry-1280x800.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally {
+    await own?.stop();
+  }
+});
+
+test('the recommendations page lists the API\'s recommendations with their savings', async (t) => {
+  const body = await server.api('recommendations');
+  const list = Array.isArray(body) ? body : body.recommendations ?? [];
+  const { context, page, errors } = await open(server.admin);
+  await visit(page, 'recommendations');
+  if (!list.length) {
+    assert.ok(await page.locator('[data-testid=empty]').count() > 0, 'no list and no empty state');
+    assert.deepEqual(errors, []);
+    await context.close();
+    t.skip('GET /api/v1/recommendations returned no recommendations for the demo ledger yet');
+    return;
+  }
+  // Sorted by saving, largest first: the first row is the API's largest saving, to the cent.
+  const largest = list.reduce((a, b) => (Number(b.monthly_saving) > Number(a.monthly_saving) ? b : a));
+  const rows = page.locator('[data-testid=rec-table] tbody tr');
+  assert.equal(await rows.count(), list.length);
+  const first = rows.first().locator('[data-testid=rec-saving]');
+  assert.equal(Number(await first.getAttribute('data-value')), Number(largest.monthly_saving));
+  const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: largest.currency ?? 'USD', currencyDisplay: 'code' });
+  assert.equal((await first.innerText()).replace(/\s/g, ' '), money.format(Number(largest.monthly_saving)).replace(/\s/g, ' '));
+  // Clicking the saving header sorts smallest first.
+  await page.locator('[data-testid=rec-table] th', { hasText: 'Monthly saving' }).click();
+  const smallest = Math.min(...list.map((r) => Number(r.monthly_saving)));
+  assert.equal(Number(await rows.first().locator('[data-testid=rec-saving]').getAttribute('data-value')), smallest);
+  // A recommendation opens to its assumptions and evidence.
+  const details = rows.first().locator('details');
+  await details.locator('summary').click();
+  const open_ = await details.innerText();
+  const rec = list.find((r) => Number(r.monthly_saving) === smallest);
+  if (rec.evidence?.length) assert.ok(open_.includes(rec.evidence[0].label), 'evidence not shown');
+  if (rec.assumptions?.length) assert.ok(open_.includes(rec.assumptions[0]), 'assumptions not shown');
+  // The kind filter keeps only that kind.
+  const kind = list[list.length - 1].kind;
+  await page.selectOption('[data-testid=rec-kind]', kind);
+  assert.equal(await rows.count(), list.filter((r) => r.kind === kind).length);
+  await page.screenshot({ path: path.join(SHOTS, 'recommendations-filtered-1280x800.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -42,12 +42,20 @@ function cli(args) {
 /**
  * Builds the demo ledger and policy in a temporary directory, adds api_tokens (admin, and a
  * viewer restricted to one team), and starts `aifinops serve`. Returns the base URL, tokens,
- * the restricted team and the other teams, and stop().
+ * the restricted team and the other teams, and stop(). opts.ingest: more inputs for the
+ * ledger, each the arguments of one `aifinops ingest` (without --db); opts.noTelemetry: the
+ * demo's bills only (its FOCUS file ingested into a fresh ledger, its GPU telemetry left out).
  */
-export async function startServer() {
+export async function startServer(opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aifinops-web-'));
   const db = path.join(dir, 'demo.db');
-  cli(['demo', '--db', db]);
+  if (opts.noTelemetry) {
+    cli(['demo', '--db', path.join(dir, 'full.db'), '--keep', '--out-dir', dir]);
+    cli(['ingest', '--db', db, '--format', 'focus', path.join(dir, 'demo_focus.csv')]);
+  } else {
+    cli(['demo', '--db', db]);
+  }
+  for (const args of opts.ingest ?? []) cli(['ingest', '--db', db, ...args]);
   const demoPolicy = fs.readdirSync(dir).find((f) => /\.ya?ml$/.test(f));
   // The demo's policy, less any api_tokens of its own (a top-level block up to the next key).
   const base = (demoPolicy ? fs.readFileSync(path.join(dir, demoPolicy), 'utf8') : '')

@@ -2,17 +2,17 @@
 // drawn as SVG so the browser tests can count what was drawn. One palette for every page.
 
 import * as echarts from 'echarts/core';
-import { BarChart, LineChart, TreemapChart } from 'echarts/charts';
+import { BarChart, HeatmapChart, LineChart, TreemapChart } from 'echarts/charts';
 import {
   GridComponent, LegendComponent, MarkAreaComponent, MarkLineComponent, MarkPointComponent,
-  TooltipComponent,
+  TooltipComponent, VisualMapContinuousComponent,
 } from 'echarts/components';
 import { SVGRenderer } from 'echarts/renderers';
 import type { EChartsCoreOption } from 'echarts/core';
 
-echarts.use([BarChart, LineChart, TreemapChart, GridComponent,
+echarts.use([BarChart, HeatmapChart, LineChart, TreemapChart, GridComponent,
   LegendComponent, MarkAreaComponent, MarkLineComponent, MarkPointComponent, TooltipComponent,
-  SVGRenderer]);
+  VisualMapContinuousComponent, SVGRenderer]);
 
 /** Series colours, in order; a dimension value keeps its colour within one chart. */
 export const palette = ['#2563eb', '#f59e0b', '#10b981', '#8b5cf6', '#ef4444', '#06b6d4',
@@ -107,4 +107,37 @@ export function bottomValueAxis(name: string, formatter: (v: number) => string):
   return { type: 'value', name, nameLocation: 'middle', nameGap: 24,
     nameTextStyle: { color: '#64748b' }, axisLabel: { formatter, color: '#64748b', hideOverlap: true },
     splitLine: { lineStyle: { color: colors.grid } } };
+}
+
+/**
+ * A heatmap of values in 0..1 (utilisation) over columns xs and rows ys: cells are
+ * [column, row, value] with indexes; missing cells stay blank (no reading is not 0%). The
+ * colour scale runs from idle (red) through amber to busy (green), so idle capacity stands out.
+ */
+export function heatmap(el: HTMLElement, xs: string[], ys: string[], cells: [number, number, number][],
+  opts: { xLabel?: (s: string) => string; value?: (v: number) => string; name?: string } = {}): echarts.ECharts {
+  const label = opts.value ?? ((v: number) => (v * 100).toFixed(0) + '%');
+  const small = narrow();
+  return chart(el, {
+    // containLabel sizes the left margin from the labels (cut at a width cap); ECharts measures
+    // them a little narrower than the browser draws them, hence the extra left padding.
+    grid: { left: 32, right: 16, top: 8, bottom: 48, containLabel: true },
+    tooltip: {
+      position: 'top',
+      formatter: (p: any) => `${ys[p.value[1]]}<br/>${xs[p.value[0]]}: <b>${label(p.value[2])}</b>`,
+    },
+    xAxis: { type: 'category', data: xs, splitArea: { show: true },
+      axisLabel: { color: '#64748b', hideOverlap: true, formatter: opts.xLabel } },
+    yAxis: { type: 'category', data: ys, inverse: true, splitArea: { show: true },
+      axisLabel: { width: small ? 110 : 260, overflow: 'truncate', color: colors.text, fontSize: 12 } },
+    visualMap: {
+      type: 'continuous', min: 0, max: 1, calculable: false, orient: 'horizontal',
+      left: 'center', bottom: 0, itemHeight: small ? 120 : 200, itemWidth: 10,
+      text: ['100%', '0%'], textStyle: { color: colors.text, fontSize: 11 },
+      inRange: { color: ['#dc2626', '#f59e0b', '#fde68a', '#86efac', '#059669'] },
+    },
+    series: [{ name: opts.name ?? '', type: 'heatmap', data: cells,
+      label: { show: !small && xs.length <= 14, formatter: (p: any) => label(p.value[2]), fontSize: 10 },
+      emphasis: { itemStyle: { borderColor: '#334155', borderWidth: 1 } } }],
+  });
 }

@@ -10,6 +10,8 @@
 
 #include "core/money.h"
 #include "core/time.h"
+#include "ingest/dcgm.h"
+#include "ingest/gpu_samples.h"
 
 namespace aifinops::demo {
 namespace {
@@ -520,6 +522,149 @@ TEST(DemoOrganisationTest, DefaultStartIsSixWholeMonthsBack) {
   EXPECT_EQ(format_timestamp(demo_start_before(now)), "2026-05-01T00:00:00Z");
   EXPECT_EQ(format_timestamp(demo_start_before(*parse_timestamp("2026-03-01T00:00:00Z"), 6)),
             "2025-09-01T00:00:00Z");
+}
+
+
+// The ml-research labelling job is tagged for the batch recommendation; nothing else is.
+TEST(DemoOrganisationTest, OneOfflineWorkloadIsTaggedBatchProcessing) {
+  const Table& table = standard_table();
+  std::set<std::string> tagged;
+  for (size_t r = 0; r < table.size(); ++r) {
+    if (table.get(r, "Tags").find("\"batch_processing\"") != std::string::npos)
+      tagged.insert(table.get(r, "x_Model"));
+  }
+  EXPECT_EQ(tagged, std::set<std::string>{"gemini-2.5-flash"});
+}
+
+// ---- GPU telemetry ------------------------------------------------------------------
+
+struct Telemetry {
+  Output bill;
+  std::string text;
+};
+
+Telemetry generate_with_telemetry(uint64_t seed = 42) {
+  DemoOptions options;
+  options.seed = seed;
+  options.start = kStart;
+  std::ostringstream bill, telemetry;
+  Result<DemoStats> stats = write_demo_focus_csv(full_catalog(), options, bill, &telemetry);
+  EXPECT_TRUE(stats.has_value()) << (stats ? "" : stats.error().message);
+  return {{bill.str(), stats ? *stats : DemoStats{}}, telemetry.str()};
+}
+
+const Telemetry& standard_telemetry() {
+  static const Telemetry t = generate_with_telemetry();
+  return t;
+}
+
+/// The telemetry read by the real DCGM reader and aggregated as `aifinops demo` ingests it.
+std::vector<Record> telemetry_records(const std::string& text) {
+  ingest::GpuTelemetryOptions gpu;
+  gpu.interval_ms = 360'000;  // as demo_command.cc: a reading covers the hour to the next
+  ingest::GpuSampleAggregator aggregator(ingest::gpu_aggregation(gpu, "dcgm"));
+  ingest::DcgmTextParser parser(aggregator, "", 0);
+  std::istringstream in(text);
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(in, line)) {
+    ledger::QuarantinedRow bad;
+    EXPECT_TRUE(parser.parse_line(line, ++number, bad)) << "line " << number << ": " << bad.reason;
+  }
+  EXPECT_EQ(parser.lines_skipped(), 0);
+  return aggregator.finish();
+}
+
+TEST(DemoTelemetryTest, BillIsTheSameWithOrWithoutTelemetry) {
+  EXPECT_EQ(standard_telemetry().bill.text, standard_output().text);
+  EXPECT_EQ(standard_telemetry().bill.stats.effective_cost, standard_output().stats.effective_cost);
+  EXPECT_TRUE(standard_output().stats.telemetry.hosts.empty());
+}
+
+TEST(DemoTelemetryTest, SameSeedGivesSameTelemetry) {
+  EXPECT_EQ(generate_with_telemetry(42).text, standard_telemetry().text);
+  EXPECT_NE(generate_with_telemetry(43).text, standard_telemetry().text);
+}
+
+TEST(DemoTelemetryTest, IsSmallAndCoversTheLastTwoWeeksHourly) {
+  const DemoTelemetryStats& t = standard_telemetry().bill.stats.telemetry;
+  EXPECT_EQ(t.bytes, static_cast<int64_t>(standard_telemetry().text.size()));
+  EXPECT_LT(t.bytes, 8 << 20);
+  EXPECT_EQ(t.end, standard_output().stats.period_end);
+  EXPECT_EQ(t.start, t.end - kDemoTelemetryDays * 86'400);
+  EXPECT_EQ(t.scrapes, kDemoTelemetryDays * 24);
+  EXPECT_GE(t.hosts.size(), 15u);
+  EXPECT_EQ(t.idle_pool, "persona-a100");
+  EXPECT_EQ(t.rightsize_host, "research-notebook-01");
+}
+
+// Every telemetry host is the ResourceName of a GPU instance row billed that day, and no
+// host-day is observed for longer than the bill charges it (rounded up to whole hours).
+TEST(DemoTelemetryTest, EveryHostJoinsTheBillDayByDay) {
+  const Telemetry& t = standard_telemetry();
+  const Table bill(t.bill.text);
+  std::map<std::pair<std::string, std::string>, __int128> billed_gpu_ms;  // (host, day)
+  std::map<std::string, std::string> tags;
+  for (size_t r = 0; r < bill.size(); ++r) {
+    if (bill.get(r, "x_GpuCount").empty() || bill.get(r, "ChargeCategory") != "Usage") continue;
+    __int128 hours_nanos = bill.nanos(r, "ConsumedQuantity");
+    __int128 whole_hours = (hours_nanos + kNanosPerUnit - 1) / kNanosPerUnit;
+    billed_gpu_ms[{bill.get(r, "ResourceName"), format_date(bill.time(r, "ChargePeriodStart"))}] +=
+        whole_hours * 3'600'000 * std::stoi(bill.get(r, "x_GpuCount"));
+    tags[bill.get(r, "ResourceName")] = bill.get(r, "Tags");
+  }
+  std::vector<Record> records = telemetry_records(t.text);
+  ASSERT_FALSE(records.empty());
+  std::map<std::pair<std::string, std::string>, __int128> observed_ms;
+  std::set<std::string> hosts;
+  for (const Record& rec : records) {
+    const std::string& host = rec[Attr::kResourceId];
+    hosts.insert(host);
+    observed_ms[{host, format_date(rec.facts.charge_period_start)}] += rec.facts.gpu_observed_milliseconds;
+  }
+  EXPECT_EQ(hosts, std::set<std::string>(t.bill.stats.telemetry.hosts.begin(),
+                                         t.bill.stats.telemetry.hosts.end()));
+  for (const auto& [key, ms] : observed_ms) {
+    auto billed = billed_gpu_ms.find(key);
+    ASSERT_NE(billed, billed_gpu_ms.end()) << key.first << " on " << key.second << " has no cost row";
+    EXPECT_LE(ms, billed->second) << key.first << " on " << key.second;
+    EXPECT_GT(ms, 0) << key.first << " on " << key.second;
+  }
+  // The idle pool is flagged for shutdown in the bill's tags (idle-gpu's shutdown list).
+  EXPECT_NE(tags.at("persona-a100-01").find("\"ShutdownEligible\":\"true\""), std::string::npos)
+      << tags.at("persona-a100-01");
+}
+
+// The scenario the recommenders are shown with: training busy, the idle pool under 10% every
+// day, and the slice host's one working GPU within an L4's memory (24 GiB / 1.2 headroom).
+TEST(DemoTelemetryTest, UtilisationTellsTheStory) {
+  std::vector<Record> records = telemetry_records(standard_telemetry().text);
+  struct Sums {
+    __int128 busy = 0, observed = 0;
+    int64_t peak_mib = 0;
+  };
+  std::map<std::string, Sums> by_host;
+  std::map<std::pair<std::string, EpochSeconds>, Sums> idle_days;
+  for (const Record& rec : records) {
+    const UsageFacts& f = rec.facts;
+    Sums& s = by_host[rec[Attr::kResourceId]];
+    s.busy += f.gpu_busy_milliseconds;
+    s.observed += f.gpu_observed_milliseconds;
+    s.peak_mib = std::max(s.peak_mib, f.gpu_memory_peak_mib);
+    if (rec[Attr::kResourceId].starts_with("persona-a100")) {
+      Sums& d = idle_days[{rec[Attr::kResourceId], floor_day(f.charge_period_start)}];
+      d.busy += f.gpu_busy_milliseconds;
+      d.observed += f.gpu_observed_milliseconds;
+    }
+  }
+  auto mean = [](const Sums& s) { return static_cast<double>(s.busy) / static_cast<double>(s.observed); };
+  EXPECT_GT(mean(by_host.at("fm-train-p5-01")), 0.8);
+  EXPECT_GT(mean(by_host.at("reranker-a10g-01")), 0.3);
+  ASSERT_FALSE(idle_days.empty());
+  for (const auto& [key, s] : idle_days) EXPECT_LT(mean(s), 0.1) << key.first;
+  EXPECT_GT(by_host.at("research-notebook-01").peak_mib, 10'000);
+  EXPECT_LT(by_host.at("research-notebook-01").peak_mib * 12 / 10, 24 * 1024);
+  EXPECT_GT(by_host.at("research-notebook-02").peak_mib * 12 / 10, 24 * 1024);
 }
 
 }  // namespace
