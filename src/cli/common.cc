@@ -142,6 +142,14 @@ std::string csv_escape(std::string_view s) {
   return out + "\"";
 }
 
+std::vector<std::string> business_files(const std::vector<std::string>& flags,
+                                        const CommandEnv& env) {
+  if (!flags.empty() || !env.business_from_working_directory) return flags;
+  std::error_code ec;
+  if (std::filesystem::exists("business.yaml", ec)) return {"business.yaml"};
+  return {};
+}
+
 CommandEnv stdio_command_env() {
   CommandEnv env;
   env.out = stdout;

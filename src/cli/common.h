@@ -85,7 +85,16 @@ struct CommandEnv {
   std::function<int(const std::string& message)> usage_error;
   /// Reports a failure; returns the exit code (kExitError).
   std::function<int(const Error& error)> report_error;
+  /// Whether commands may read ./business.yaml when no --business is given. Off under
+  /// serve: its working directory is not the caller's, and a restricted viewer must not
+  /// get other teams' business inputs from it.
+  bool business_from_working_directory = true;
 };
+
+/// The --business files a command reads: the flags, else ./business.yaml when present
+/// and the env allows it.
+std::vector<std::string> business_files(const std::vector<std::string>& flags,
+                                        const CommandEnv& env);
 
 /// The CLI's env: stdout, stderr, load_policy and open_existing_ledger.
 CommandEnv stdio_command_env();

@@ -2,7 +2,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,14 +110,6 @@ void print_csv(std::FILE* out, const analyze::KpiReport& report) {
   }
 }
 
-/// --business flags, else ./business.yaml when present.
-std::vector<std::string> business_files(const std::vector<std::string>& flags) {
-  if (!flags.empty()) return flags;
-  std::error_code ec;
-  if (std::filesystem::exists("business.yaml", ec)) return {"business.yaml"};
-  return {};
-}
-
 int run_kpi(const KpiFlags& flags, const CommandEnv& env) {
   auto period = analyze::parse_period(flags.period);
   if (!period) return env.usage_error(period.error().message);
@@ -136,7 +127,7 @@ int run_kpi(const KpiFlags& flags, const CommandEnv& env) {
           ": KPIs are over a period; choose it with --period (e.g. --period 2025-10)");
     query.group_by.push_back(*d);
   }
-  auto business = analyze::load_business_files(business_files(flags.business));
+  auto business = analyze::load_business_files(business_files(flags.business, env));
   if (!business) return env.report_error(business.error());
   auto ledger = env.ledger(flags.db);
   if (!ledger) return env.report_error(ledger.error());

@@ -2,7 +2,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,11 +60,7 @@ void print_csv(std::FILE* out, const analyze::MaturityScorecard& card) {
 int run_maturity(const MaturityFlags& flags, const CommandEnv& env) {
   auto policy = env.policy(flags.config);
   if (!policy) return env.report_error(policy.error());
-  std::vector<std::string> files = flags.business;
-  std::error_code ec;
-  if (files.empty() && std::filesystem::exists("business.yaml", ec))
-    files.push_back("business.yaml");
-  auto business = analyze::load_business_files(files);
+  auto business = analyze::load_business_files(business_files(flags.business, env));
   if (!business) return env.report_error(business.error());
   auto ledger = env.ledger(flags.db);
   if (!ledger) return env.report_error(ledger.error());

@@ -4,7 +4,6 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,13 +49,6 @@ Result<int64_t> parse_window(const std::string& text) {
     return make_error(ErrorCode::kInvalidArgument,
                       "--window " + text + ": expected a number of days from 1 to 3660, like 30d");
   return days;
-}
-
-std::vector<std::string> business_files(const std::vector<std::string>& flags) {
-  if (!flags.empty()) return flags;
-  std::error_code ec;
-  if (std::filesystem::exists("business.yaml", ec)) return {"business.yaml"};
-  return {};
 }
 
 void print_table(std::FILE* out, const optimize::RecommendContext& c,
@@ -131,7 +123,7 @@ int run_recommend(const RecommendFlags& flags, const CommandEnv& env) {
   }
   auto policy = env.policy(flags.config);
   if (!policy) return env.report_error(policy.error());
-  auto business = analyze::load_business_files(business_files(flags.business));
+  auto business = analyze::load_business_files(business_files(flags.business, env));
   if (!business) return env.report_error(business.error());
   auto rates = optimize::builtin_rate_tables();
   if (!rates) return env.report_error(rates.error());

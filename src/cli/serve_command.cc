@@ -114,6 +114,7 @@ server::ApiResponse run_analysis(const AnalysisEndpoint& endpoint, const server:
   ErrorCode error_code = ErrorCode::kInternal;
   CommandEnv env;
   env.out = out;
+  env.business_from_working_directory = false;  // only serve's own --business files
   env.policy = [&req](const std::string&) -> Result<config::Policy> { return req.policy; };
   env.ledger = [&req](const std::string&) -> Result<ledger::Ledger*> { return &req.ledger; };
   env.usage_error = [&](const std::string& message) {

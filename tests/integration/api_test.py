@@ -49,11 +49,11 @@ def new_token(token_id, *args):
 class Server:
     """`aifinops serve` on a free loopback port; stopped with SIGTERM."""
 
-    def __init__(self, db, policy, web_root, *extra):
+    def __init__(self, db, policy, web_root, *extra, cwd=None):
         self.proc = subprocess.Popen(
             [AIFINOPS, "serve", "--db", db, "--config", policy, "--listen", "127.0.0.1:0",
              "--web-root", web_root, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=cwd)
         deadline = time.time() + 30
         line = ""
         while time.time() < deadline:
@@ -296,6 +296,29 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(mine["recommendations"])
         self.assertLess(sum(float(r["monthly_saving"]) for r in mine["recommendations"]),
                         sum(float(r["monthly_saving"]) for r in every["recommendations"]))
+
+    def test_serve_never_reads_a_business_yaml_from_its_working_directory(self):
+        # The CLI reads ./business.yaml when no --business is given; serve must not, or a
+        # restricted viewer would get every team's business inputs from whatever directory
+        # serve was started in.
+        workdir = self.dir / "serve-cwd"
+        workdir.mkdir(exist_ok=True)
+        shutil.copy(self.business, workdir / "business.yaml")
+        server = Server(self.db, self.policy, str(self.web), "--no-warm", cwd=str(workdir))
+        try:
+            for token in (self.restricted, self.admin):
+                status, body, _ = server.get("/api/v1/kpi?period=2026-10", token)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(json.loads(body)["business_files"], [])
+                status, body, _ = server.get("/api/v1/recommendations?kind=model-fit", token)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(json.loads(body)["inputs"]["business"], [])
+            # The CLI in the same directory does read it, so the checks above can fail.
+            cli = run("kpi", "--db", self.cli_db, "--config", self.policy, "--period", "2026-10",
+                      "--format", "json", cwd=str(workdir))
+            self.assertEqual(json.loads(cli.stdout)["business_files"], ["business.yaml"])
+        finally:
+            server.stop()
 
     def test_openapi_lists_every_path_and_needs_no_token(self):
         code, body, _ = self.server.get("/api/v1/openapi.json")
