@@ -175,24 +175,8 @@ class AnthropicPages {
       return sink_.quarantine(r.line, "", where + "a result is not a JSON object", r.raw);
     if (!read_fields(object, f, column, reason)) return sink_.quarantine(r.line, column, where + reason, r.raw);
 
-    Record record;
-    record[Attr::kProviderName] = "Anthropic";
-    record[Attr::kInvoiceIssuerName] = "Anthropic";
-    record[Attr::kServiceName] = "Anthropic API";
-    record[Attr::kServiceCategory] = "AI and Machine Learning";
-    record[Attr::kServiceSubcategory] = "Generative AI";
-    record[Attr::kChargeCategory] = "Usage";
-    record[Attr::kChargeFrequency] = "Usage-Based";
-    record[Attr::kBillingCurrency] = "USD";
-    record[Attr::kSubAccountId] = f.workspace_id;
-    if (!f.api_key_id.empty()) {
-      record[Attr::kResourceId] = f.api_key_id;
-      record[Attr::kResourceType] = "API key";
-    }
+    Record record = provider_report_record("Anthropic", "Anthropic API", f.workspace_id, f.api_key_id, r);
     UsageFacts& facts = record.facts;
-    facts.charge_period_start = r.start;
-    facts.charge_period_end = r.end;
-    record.lineage.line = r.line;
 
     if (report_ == Report::kUsage) {
       if (!f.has_tokens)

@@ -245,24 +245,8 @@ class OpenAiPages {
     if (!read_fields(object, f, column, reason))
       return sink_.quarantine(r.line, column, where + reason, r.raw);
 
-    Record record;
-    record[Attr::kProviderName] = "OpenAI";
-    record[Attr::kInvoiceIssuerName] = "OpenAI";
-    record[Attr::kServiceName] = "OpenAI API";
-    record[Attr::kServiceCategory] = "AI and Machine Learning";
-    record[Attr::kServiceSubcategory] = "Generative AI";
-    record[Attr::kChargeCategory] = "Usage";
-    record[Attr::kChargeFrequency] = "Usage-Based";
-    record[Attr::kBillingCurrency] = "USD";
-    record[Attr::kSubAccountId] = f.project_id;
-    if (!f.api_key_id.empty()) {
-      record[Attr::kResourceId] = f.api_key_id;
-      record[Attr::kResourceType] = "API key";
-    }
+    Record record = provider_report_record("OpenAI", "OpenAI API", f.project_id, f.api_key_id, r);
     UsageFacts& facts = record.facts;
-    facts.charge_period_start = r.start;
-    facts.charge_period_end = r.end;
-    record.lineage.line = r.line;
 
     if (api_ == Api::kCosts) {
       if (f.object != "organization.costs.result")

@@ -45,6 +45,29 @@ bool digits_to_count(std::string_view s, int64_t& out) {
 
 }  // namespace
 
+Record provider_report_record(std::string_view provider, std::string_view service,
+                              std::string_view account_id, std::string_view api_key_id,
+                              const BucketResult& result) {
+  Record record;
+  record[Attr::kProviderName] = provider;
+  record[Attr::kInvoiceIssuerName] = provider;
+  record[Attr::kServiceName] = service;
+  record[Attr::kServiceCategory] = "AI and Machine Learning";
+  record[Attr::kServiceSubcategory] = "Generative AI";
+  record[Attr::kChargeCategory] = "Usage";
+  record[Attr::kChargeFrequency] = "Usage-Based";
+  record[Attr::kBillingCurrency] = "USD";
+  record[Attr::kSubAccountId] = account_id;
+  if (!api_key_id.empty()) {
+    record[Attr::kResourceId] = api_key_id;
+    record[Attr::kResourceType] = "API key";
+  }
+  record.facts.charge_period_start = result.start;
+  record.facts.charge_period_end = result.end;
+  record.lineage.line = result.line;
+  return record;
+}
+
 bool json_count(simdjson::ondemand::value value, int64_t& out) {
   json_type type;
   if (value.type().get(type) != SUCCESS) return false;

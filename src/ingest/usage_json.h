@@ -54,6 +54,13 @@ struct BucketResult {
 /// torn page never half-ingests).
 Result<std::vector<BucketResult>> bucket_results(const PaddedJson& page, std::string_view text);
 
+/// A record for one result of a provider's own usage or cost report: the provider as
+/// provider, invoice issuer and service, usage-based charge in USD, the account (project or
+/// workspace) and API key it names, and the bucket's period and line.
+Record provider_report_record(std::string_view provider, std::string_view service,
+                              std::string_view account_id, std::string_view api_key_id,
+                              const BucketResult& result);
+
 /// Reads a whole count: a JSON integer, or a string of digits (OTLP encodes int64 as a
 /// string), up to kMaxCount. False for anything else (fractions, negatives, text), null included.
 bool json_count(simdjson::ondemand::value value, int64_t& out);
