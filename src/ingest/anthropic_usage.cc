@@ -18,13 +18,13 @@ constexpr std::string_view kPageExtensions[] = {".json", ".json.gz"};
 enum class Report { kUsage, kCosts };
 
 /// Dimension-like fields kept in tags as the API spells them.
-constexpr std::string_view kTagFields[] = {"api_key_id", "workspace_id", "service_tier",
+constexpr std::string_view kTagFields[] = {"api_key_id",     "workspace_id",  "service_tier",
                                            "context_window", "inference_geo", "cost_type",
                                            "token_type"};
 
 struct Fields {
-  std::string model, api_key_id, workspace_id, service_tier, context_window, description,
-      cost_type, token_type, currency;
+  std::string model, api_key_id, workspace_id, service_tier, context_window, description, cost_type,
+      token_type, currency;
   std::string tags = "{", extra = "{";
   int64_t uncached = 0, cache_read = 0, write_5m = 0, write_1h = 0, output = 0;
   int64_t web_searches = 0, requests = -1;
@@ -34,13 +34,15 @@ struct Fields {
 
 class Reader {
  public:
-  Reader(std::string_view key, simdjson::ondemand::value v, std::string& column, std::string& reason)
+  Reader(std::string_view key, simdjson::ondemand::value v, std::string& column,
+         std::string& reason)
       : key_(key), v_(v), column_(column), reason_(reason) {}
   bool count(int64_t& out) {
     json_type type;
     if (v_.type().get(type) == SUCCESS && type == json_type::null) return true;
     if (json_count(v_, out)) return true;
-    return fail("\"" + std::string(v_.raw_json_token().substr(0, 40)) + "\" is not a whole non-negative number");
+    return fail("\"" + std::string(v_.raw_json_token().substr(0, 40)) +
+                "\" is not a whole non-negative number");
   }
   bool text(std::string& out) {
     if (json_scalar_text(v_, out)) return true;
@@ -59,7 +61,8 @@ class Reader {
   std::string& reason_;
 };
 
-bool read_fields(simdjson::ondemand::object& object, Fields& f, std::string& column, std::string& reason) {
+bool read_fields(simdjson::ondemand::object& object, Fields& f, std::string& column,
+                 std::string& reason) {
   for (auto field : object) {
     std::string_view key;
     simdjson::ondemand::value v;
@@ -85,7 +88,8 @@ bool read_fields(simdjson::ondemand::object& object, Fields& f, std::string& col
       for (auto inner_field : inner) {
         std::string_view ikey;
         simdjson::ondemand::value iv;
-        if (inner_field.unescaped_key().get(ikey) != SUCCESS || inner_field.value().get(iv) != SUCCESS) {
+        if (inner_field.unescaped_key().get(ikey) != SUCCESS ||
+            inner_field.value().get(iv) != SUCCESS) {
           reason = "invalid JSON";
           return false;
         }
@@ -93,14 +97,19 @@ bool read_fields(simdjson::ondemand::object& object, Fields& f, std::string& col
         Reader ir(path, iv, column, reason);
         int64_t n = 0;
         if (!ir.count(n)) return false;
-        if (ikey == "ephemeral_5m_input_tokens") f.write_5m = n;
-        else if (ikey == "ephemeral_1h_input_tokens") f.write_1h = n;
-        else if (ikey == "web_search_requests") f.web_searches = n;
+        if (ikey == "ephemeral_5m_input_tokens")
+          f.write_5m = n;
+        else if (ikey == "ephemeral_1h_input_tokens")
+          f.write_1h = n;
+        else if (ikey == "web_search_requests")
+          f.web_searches = n;
         if (n > 0) put_json_field(f.extra, path, std::to_string(n));
       }
     } else if (key == "amount") {
       // Cents (minor units) as a decimal string: "123.45" USD is $1.2345.
-      if (!json_decimal(v, f.amount_cents)) return r.fail("\"" + std::string(v.raw_json_token().substr(0, 40)) + "\" is not a decimal amount");
+      if (!json_decimal(v, f.amount_cents))
+        return r.fail("\"" + std::string(v.raw_json_token().substr(0, 40)) +
+                      "\" is not a decimal amount");
       f.has_amount = true;
     } else if (key == "currency") {
       if (!r.text(f.currency)) return false;
@@ -130,10 +139,13 @@ bool read_fields(simdjson::ondemand::object& object, Fields& f, std::string& col
 
 class AnthropicPages {
  public:
-  AnthropicPages(const IngestContext& context, const std::string& path, const IngestOptions& options,
-                 Report report)
-      : context_(context), path_(path), report_(report),
-        sink_(context, path, report == Report::kUsage ? "anthropic-usage" : "anthropic-costs", options) {}
+  AnthropicPages(const IngestContext& context, const std::string& path,
+                 const IngestOptions& options, Report report)
+      : context_(context),
+        path_(path),
+        report_(report),
+        sink_(context, path, report == Report::kUsage ? "anthropic-usage" : "anthropic-costs",
+              options) {}
 
   Result<IngestSummary> run() {
     auto whole = read_whole_input(path_, kPageExtensions);
@@ -145,8 +157,9 @@ class AnthropicPages {
       PaddedJson json(page.content);
       auto results = bucket_results(json, page.content);
       if (!results) {
-        if (auto q = sink_.quarantine(1, "", where + "not an Anthropic report page: " + results.error().message,
-                                      page.content);
+        if (auto q = sink_.quarantine(
+                1, "", where + "not an Anthropic report page: " + results.error().message,
+                page.content);
             !q)
           return Unexpected{q.error()};
         continue;
@@ -160,29 +173,37 @@ class AnthropicPages {
            "web search requests kept without cost (the catalog has no price for them; the cost "
            "report has it)",
            web_searches_});
-    std::string label = report_ == Report::kUsage ? "Anthropic usage report" : "Anthropic cost report";
+    std::string label =
+        report_ == Report::kUsage ? "Anthropic usage report" : "Anthropic cost report";
     if (many) label += " (" + std::to_string(whole->pages.size()) + " pages)";
     return sink_.finish(whole->content, whole->bytes, label);
   }
 
  private:
-  Result<void> read_result(const PaddedJson& json, const BucketResult& r, const std::string& where) {
+  Result<void> read_result(const PaddedJson& json, const BucketResult& r,
+                           const std::string& where) {
     std::string column, reason;
     Fields f;
     simdjson::ondemand::document doc;
     simdjson::ondemand::object object;
-    if (parser_.iterate(json.slice(r.raw)).get(doc) != SUCCESS || doc.get_object().get(object) != SUCCESS)
+    if (parser_.iterate(json.slice(r.raw)).get(doc) != SUCCESS ||
+        doc.get_object().get(object) != SUCCESS)
       return sink_.quarantine(r.line, "", where + "a result is not a JSON object", r.raw);
-    if (!read_fields(object, f, column, reason)) return sink_.quarantine(r.line, column, where + reason, r.raw);
+    if (!read_fields(object, f, column, reason))
+      return sink_.quarantine(r.line, column, where + reason, r.raw);
 
-    Record record = provider_report_record("Anthropic", "Anthropic API", f.workspace_id, f.api_key_id, r);
+    Record record =
+        provider_report_record("Anthropic", "Anthropic API", f.workspace_id, f.api_key_id, r);
     UsageFacts& facts = record.facts;
 
     if (report_ == Report::kUsage) {
       if (!f.has_tokens)
-        return sink_.quarantine(r.line, "", where + "no token counts (uncached_input_tokens, output_tokens)" +
-                                               (f.has_amount ? ": a cost report result? ingest it with --format anthropic-costs" : ""),
-                                r.raw);
+        return sink_.quarantine(
+            r.line, "",
+            where + "no token counts (uncached_input_tokens, output_tokens)" +
+                (f.has_amount ? ": a cost report result? ingest it with --format anthropic-costs"
+                              : ""),
+            r.raw);
       record[Attr::kOperation] = "chat";
       record[Attr::kConsumedUnit] = record[Attr::kPricingUnit] = "Tokens";
       int64_t writes = f.write_5m + f.write_1h;
@@ -191,18 +212,22 @@ class AnthropicPages {
       facts.cache_write_tokens = writes;
       facts.output_tokens = f.output;
       if (f.requests >= 0) facts.requests = f.requests;
-      facts.consumed_quantity = facts.pricing_quantity = token_quantity(facts.input_tokens + facts.output_tokens);
+      facts.consumed_quantity = facts.pricing_quantity =
+          token_quantity(facts.input_tokens + facts.output_tokens);
       web_searches_ += f.web_searches > 0 ? 1 : 0;
       // token_cost charges cache writes at the 5-minute price; the 1-hour ones are billed at
       // twice the input price, so they go in as plain input and get a second input price below.
       facts.cache_write_tokens = f.write_5m;
       int64_t size_class = f.context_window == "200k-1M" ? 200'001 : 0;
-      TokenPricing priced = price_tokens(context_.catalog, f.model, f.service_tier == "batch", facts, size_class);
+      TokenPricing priced =
+          price_tokens(context_.catalog, f.model, f.service_tier == "batch", facts, size_class);
       facts.cache_write_tokens = writes;
       if (priced.price == nullptr)
-        return sink_.quarantine(r.line, "model",
-                                where + priced.reason + (f.model.empty() ? " (query the report with group_by[]=model)" : ""),
-                                r.raw);
+        return sink_.quarantine(
+            r.line, "model",
+            where + priced.reason +
+                (f.model.empty() ? " (query the report with group_by[]=model)" : ""),
+            r.raw);
       if (f.write_1h > 0) {
         // Input price of the size class (the tier's, when above 200k).
         std::optional<Decimal> input = priced.price->prices.input;
@@ -223,10 +248,12 @@ class AnthropicPages {
       if (priced.price->model != f.model) put_json_field(f.extra, "reported_model", f.model);
     } else {
       if (!f.has_amount)
-        return sink_.quarantine(r.line, "amount",
-                                where + "no amount: the cost is unknown" +
-                                    (f.has_tokens ? " (a usage report result? ingest it with --format anthropic-usage)" : ""),
-                                r.raw);
+        return sink_.quarantine(
+            r.line, "amount",
+            where + "no amount: the cost is unknown" +
+                (f.has_tokens ? " (a usage report result? ingest it with --format anthropic-usage)"
+                              : ""),
+            r.raw);
       // Cents to currency units, rounded half-to-even at the nano.
       __int128 nanos = f.amount_cents.nanos;
       __int128 units = nanos / 100, rest = nanos % 100;
@@ -236,9 +263,11 @@ class AnthropicPages {
       facts.list_cost = facts.contracted_cost = facts.billed_cost = facts.effective_cost = cost;
       if (!f.currency.empty()) record[Attr::kBillingCurrency] = f.currency;
       // Never empty: a charge description marks a row as billed (not metered) for reconcile.
-      record[Attr::kChargeDescription] = f.description.empty() ? "Anthropic API costs" : f.description;
+      record[Attr::kChargeDescription] =
+          f.description.empty() ? "Anthropic API costs" : f.description;
       record[Attr::kSkuMeter] = f.token_type;
-      record[Attr::kOperation] = f.cost_type == "tokens" || f.cost_type.empty() ? "chat" : f.cost_type;
+      record[Attr::kOperation] =
+          f.cost_type == "tokens" || f.cost_type.empty() ? "chat" : f.cost_type;
       record[Attr::kModel] = f.model;
     }
     record[Attr::kTags] = close_json_object(std::move(f.tags));
@@ -285,7 +314,8 @@ bool looks_like_anthropic_usage(std::string_view head) {
 }
 
 bool looks_like_anthropic_costs(std::string_view head) {
-  return has(head, "\"starting_at\"") && has(head, "\"amount\"") && !has(head, "\"organization.costs.result\"");
+  return has(head, "\"starting_at\"") && has(head, "\"amount\"") &&
+         !has(head, "\"organization.costs.result\"");
 }
 
 }  // namespace aifinops::ingest

@@ -42,10 +42,12 @@ constexpr LineItemTypeRule kLineItemTypes[] = {
 
 class AwsCurMapper final : public NativeRowMapper {
  public:
-  AwsCurMapper(const NativeHeader& header, const FocusMappings& mappings, const pricing::Catalog* catalog)
+  AwsCurMapper(const NativeHeader& header, const FocusMappings& mappings,
+               const pricing::Catalog* catalog)
       : mappings_(mappings), catalog_(catalog), names_(header.names()) {
     cur2_ = header.find("line_item_unblended_cost") >= 0 &&
-            header.names()[(size_t)header.find("line_item_unblended_cost")].find('/') == std::string::npos;
+            header.names()[(size_t)header.find("line_item_unblended_cost")].find('/') ==
+                std::string::npos;
     start_ = header.find("lineItem/UsageStartDate");
     end_ = header.find("lineItem/UsageEndDate");
     type_ = header.find("lineItem/LineItemType");
@@ -92,25 +94,27 @@ class AwsCurMapper final : public NativeRowMapper {
     tags_map_ = header.find("resource_tags");
     for (size_t i = 0; i < names_.size(); ++i) {
       const std::string& n = names_[i];
-      if (n.size() > 13 && strncasecmp(n.c_str(), "resourceTags/", 13) == 0) tag_columns_.push_back(i);
+      if (n.size() > 13 && strncasecmp(n.c_str(), "resourceTags/", 13) == 0)
+        tag_columns_.push_back(i);
     }
   }
 
   bool ready(std::string& missing) const {
-    if (start_ < 0) missing = "lineItem/UsageStartDate";
-    else if (unblended_ < 0) missing = "lineItem/UnblendedCost";
+    if (start_ < 0)
+      missing = "lineItem/UsageStartDate";
+    else if (unblended_ < 0)
+      missing = "lineItem/UnblendedCost";
     return missing.empty();
   }
 
-  std::string label() const override {
-    return cur2_ ? "AWS CUR 2.0" : "AWS CUR (legacy columns)";
-  }
+  std::string label() const override { return cur2_ ? "AWS CUR 2.0" : "AWS CUR (legacy columns)"; }
 
   bool map(const std::vector<std::string_view>& f, Record& r, RowProblem& problem) override {
     r = Record{};
     UsageFacts& facts = r.facts;
     auto start = parse_native_time(field(f, start_));
-    if (!start) return bad_value(problem, names_[(size_t)start_], field(f, start_), "is not a date-time");
+    if (!start)
+      return bad_value(problem, names_[(size_t)start_], field(f, start_), "is not a date-time");
     facts.charge_period_start = *start;
     auto end = parse_native_time(field(f, end_));
     facts.charge_period_end = end ? *end : *start;
@@ -133,7 +137,8 @@ class AwsCurMapper final : public NativeRowMapper {
         !money(public_rate_, public_rate, &has_public_rate) || !money(amount_, amount) ||
         !money(sp_effective_, sp_effective) || !money(sp_total_, sp_total) ||
         !money(sp_used_, sp_used) || !money(ri_effective_, ri_effective) ||
-        !money(ri_unused_upfront_, ri_unused_upfront) || !money(ri_unused_recurring_, ri_unused_recurring))
+        !money(ri_unused_upfront_, ri_unused_upfront) ||
+        !money(ri_unused_recurring_, ri_unused_recurring))
       return false;
 
     std::string_view type = field(f, type_);
@@ -147,29 +152,35 @@ class AwsCurMapper final : public NativeRowMapper {
     facts.billed_cost = has_net ? net : unblended;
     // EffectiveCost: commitments amortised to the usage they cover (converter's rules).
     auto too_large = [&](int column) {
-      return bad_value(problem, names_[(size_t)column], f[(size_t)column], "is too large: the amount does not fit");
+      return bad_value(problem, names_[(size_t)column], f[(size_t)column],
+                       "is too large: the amount does not fit");
     };
-    if (equals_nocase(type, "SavingsPlanCoveredUsage")) facts.effective_cost = sp_effective;
+    if (equals_nocase(type, "SavingsPlanCoveredUsage"))
+      facts.effective_cost = sp_effective;
     else if (equals_nocase(type, "SavingsPlanRecurringFee")) {
       if (__builtin_sub_overflow(sp_total.nanos, sp_used.nanos, &facts.effective_cost.nanos))
         return too_large(sp_total_);
-    } else if (equals_nocase(type, "SavingsPlanNegation") || equals_nocase(type, "SavingsPlanUpfrontFee"))
+    } else if (equals_nocase(type, "SavingsPlanNegation") ||
+               equals_nocase(type, "SavingsPlanUpfrontFee"))
       facts.effective_cost = Money{};
-    else if (equals_nocase(type, "DiscountedUsage")) facts.effective_cost = ri_effective;
+    else if (equals_nocase(type, "DiscountedUsage"))
+      facts.effective_cost = ri_effective;
     else if (equals_nocase(type, "RIFee")) {
       if (!add_money(ri_unused_upfront, ri_unused_recurring, facts.effective_cost))
         return too_large(ri_unused_upfront_);
-    }
-    else if (equals_nocase(type, "Fee") && !ri_arn.empty()) facts.effective_cost = Money{};
-    else facts.effective_cost = facts.billed_cost;
+    } else if (equals_nocase(type, "Fee") && !ri_arn.empty())
+      facts.effective_cost = Money{};
+    else
+      facts.effective_cost = facts.billed_cost;
     // ListCost: the public on-demand cost (the converter's rate × amount only where the
     // report has no cost column, so that list totals match the report's own);
     // ContractedCost: the unblended cost, which carries negotiated rates but no credits.
-    if (has_public_cost) facts.list_cost = public_cost;
+    if (has_public_cost)
+      facts.list_cost = public_cost;
     else if (has_public_rate && amount_ >= 0) {
       if (!times(public_rate, amount, facts.list_cost)) return too_large(public_rate_);
-    }
-    else facts.list_cost = unblended;
+    } else
+      facts.list_cost = unblended;
     facts.contracted_cost = unblended;
     facts.consumed_quantity = amount;
     facts.pricing_quantity = amount;
@@ -187,8 +198,10 @@ class AwsCurMapper final : public NativeRowMapper {
     r[Attr::kSubAccountName] = field(f, account_name_);
     r[Attr::kInvoiceId] = field(f, invoice_);
     r[Attr::kBillingCurrency] = field(f, currency_);
-    if (auto t = parse_native_time(field(f, period_start_))) r[Attr::kBillingPeriodStart] = format_timestamp(*t);
-    if (auto t = parse_native_time(field(f, period_end_))) r[Attr::kBillingPeriodEnd] = format_timestamp(*t);
+    if (auto t = parse_native_time(field(f, period_start_)))
+      r[Attr::kBillingPeriodStart] = format_timestamp(*t);
+    if (auto t = parse_native_time(field(f, period_end_)))
+      r[Attr::kBillingPeriodEnd] = format_timestamp(*t);
     if (rule != nullptr) {
       r[Attr::kChargeCategory] = rule->category;
       r[Attr::kChargeFrequency] = rule->frequency;
@@ -201,7 +214,8 @@ class AwsCurMapper final : public NativeRowMapper {
 
     std::string_view product_code = field(f, product_code_);
     std::string product_name(field(f, product_name_));
-    std::string product_json = product_map_ >= 0 ? tags_to_json(field(f, product_map_)) : std::string();
+    std::string product_json =
+        product_map_ >= 0 ? tags_to_json(field(f, product_map_)) : std::string();
     if (product_name.empty()) product_name = map_value(product_json, "product_name");
     r[Attr::kServiceName] = product_name.empty() ? std::string(product_code) : product_name;
     r[Attr::kServiceCategory] = mappings_.aws_category(product_code);
@@ -209,7 +223,8 @@ class AwsCurMapper final : public NativeRowMapper {
     if (region.empty()) region = map_value(product_json, "region_code");
     if (region.empty()) region = map_value(product_json, "region");
     r[Attr::kRegionId] = region;
-    r[Attr::kRegionName] = location_ >= 0 ? std::string(field(f, location_)) : map_value(product_json, "location");
+    r[Attr::kRegionName] =
+        location_ >= 0 ? std::string(field(f, location_)) : map_value(product_json, "location");
     r[Attr::kAvailabilityZone] = field(f, zone_);
     std::string_view resource = field(f, resource_);
     r[Attr::kResourceId] = resource;
@@ -224,8 +239,8 @@ class AwsCurMapper final : public NativeRowMapper {
     std::string_view usage_type = field(f, usage_type_);
     // SageMaker names the instance in the usage type: "USE1-Host:ml.g5.xlarge".
     if (instance.empty())
-      if (size_t colon = usage_type.rfind(':'); colon != std::string_view::npos &&
-                                                 usage_type.substr(colon + 1, 3) == "ml.")
+      if (size_t colon = usage_type.rfind(':');
+          colon != std::string_view::npos && usage_type.substr(colon + 1, 3) == "ml.")
         instance = std::string(usage_type.substr(colon + 1));
     r[Attr::kResourceType] = instance.empty() ? std::string(field(f, product_family_)) : instance;
     r[Attr::kSkuId] = field(f, sku_);
@@ -241,23 +256,30 @@ class AwsCurMapper final : public NativeRowMapper {
       r[Attr::kCommitmentDiscountType] = "Savings Plan";
       r[Attr::kCommitmentDiscountCategory] = "Spend";
       size_t slash = sp_arn.rfind('/');
-      r[Attr::kCommitmentDiscountName] = slash == std::string_view::npos ? sp_arn : sp_arn.substr(slash + 1);
+      r[Attr::kCommitmentDiscountName] =
+          slash == std::string_view::npos ? sp_arn : sp_arn.substr(slash + 1);
     } else if (!ri_arn.empty()) {
       r[Attr::kCommitmentDiscountId] = ri_arn;
       r[Attr::kCommitmentDiscountType] = "Reserved Instance";
       r[Attr::kCommitmentDiscountCategory] = "Usage";
       size_t slash = ri_arn.rfind('/');
-      r[Attr::kCommitmentDiscountName] = slash == std::string_view::npos ? ri_arn : ri_arn.substr(slash + 1);
+      r[Attr::kCommitmentDiscountName] =
+          slash == std::string_view::npos ? ri_arn : ri_arn.substr(slash + 1);
     }
-    bool covered = equals_nocase(type, "SavingsPlanCoveredUsage") || equals_nocase(type, "DiscountedUsage");
-    if (covered) r[Attr::kCommitmentDiscountStatus] = "Used";
+    bool covered =
+        equals_nocase(type, "SavingsPlanCoveredUsage") || equals_nocase(type, "DiscountedUsage");
+    if (covered)
+      r[Attr::kCommitmentDiscountStatus] = "Used";
     else if ((equals_nocase(type, "RIFee") || equals_nocase(type, "SavingsPlanRecurringFee")) &&
              facts.effective_cost.nanos != 0)
       r[Attr::kCommitmentDiscountStatus] = "Unused";  // the fee's unused part stays on it
     std::string_view term = field(f, term_);
-    if (covered || equals_nocase(term, "Reserved")) r[Attr::kPricingCategory] = "Committed";
-    else if (contains_nocase(usage_type, "SpotUsage")) r[Attr::kPricingCategory] = "Dynamic";
-    else if (equals_nocase(term, "OnDemand")) r[Attr::kPricingCategory] = "Standard";
+    if (covered || equals_nocase(term, "Reserved"))
+      r[Attr::kPricingCategory] = "Committed";
+    else if (contains_nocase(usage_type, "SpotUsage"))
+      r[Attr::kPricingCategory] = "Dynamic";
+    else if (equals_nocase(term, "OnDemand"))
+      r[Attr::kPricingCategory] = "Standard";
 
     // Tags: legacy columns "resourceTags/user:team" or CUR 2.0's map {"user_team": ...}; the
     // "user:" prefix AWS adds to user-defined tags is dropped so that policies see "team".
@@ -289,7 +311,8 @@ class AwsCurMapper final : public NativeRowMapper {
     // A few native fields worth keeping that FOCUS has no column for.
     std::string extra = "{";
     if (!type.empty()) add_json_member(extra, "x_LineItemType", type);
-    if (std::string_view op = field(f, operation_); !op.empty()) add_json_member(extra, "x_Operation", op);
+    if (std::string_view op = field(f, operation_); !op.empty())
+      add_json_member(extra, "x_Operation", op);
     if (!product_code.empty()) add_json_member(extra, "x_ProductCode", product_code);
     extra.push_back('}');
     if (extra != "{}") r[Attr::kExtra] = std::move(extra);
@@ -316,8 +339,8 @@ class AwsCurMapper final : public NativeRowMapper {
       sp_effective_, sp_arn_, sp_total_, sp_used_, ri_effective_, ri_arn_, ri_unused_upfront_,
       ri_unused_recurring_, product_code_, product_name_, region_code_, location_, zone_, resource_,
       payer_, payer_name_, account_, account_name_, currency_, period_start_, period_end_, invoice_,
-      invoicing_entity_, billing_entity_, legal_entity_, description_, usage_type_, operation_, sku_,
-      rate_id_, term_, instance_type_, product_family_, product_map_, tags_map_;
+      invoicing_entity_, billing_entity_, legal_entity_, description_, usage_type_, operation_,
+      sku_, rate_id_, term_, instance_type_, product_family_, product_map_, tags_map_;
   std::vector<size_t> tag_columns_;
 };
 
@@ -327,14 +350,8 @@ Result<std::unique_ptr<NativeRowMapper>> make_aws_cur_mapper(const NativeHeader&
                                                              const std::string& path,
                                                              const FocusMappings& mappings,
                                                              const pricing::Catalog* catalog) {
-  auto mapper = std::make_unique<AwsCurMapper>(header, mappings, catalog);
-  std::string missing;
-  if (!mapper->ready(missing))
-    return make_error(ErrorCode::kParse, path + ": line 1: the header has no " + missing +
-                                             " column, so rows cannot be placed in time and "
-                                             "costed; is this an AWS Cost and Usage Report? "
-                                             "(nothing was ingested)");
-  return std::unique_ptr<NativeRowMapper>(std::move(mapper));
+  return ready_mapper(std::make_unique<AwsCurMapper>(header, mappings, catalog), path,
+                      "an AWS Cost and Usage Report");
 }
 
 }  // namespace aifinops::ingest

@@ -18,7 +18,8 @@ bool equals_nocase(std::string_view a, std::string_view b) {
 /// storageAccounts/name" (nested types: "microsoft.sql/servers/databases").
 std::string resource_type_of(std::string_view id) {
   size_t at = std::string_view::npos;
-  for (size_t i = id.find("/providers/"); i != std::string_view::npos; i = id.find("/providers/", i + 1))
+  for (size_t i = id.find("/providers/"); i != std::string_view::npos;
+       i = id.find("/providers/", i + 1))
     at = i;
   if (at == std::string_view::npos) {
     size_t lower = to_lower(id).rfind("/providers/");
@@ -43,7 +44,8 @@ std::string resource_type_of(std::string_view id) {
 
 class AzureCostMapper final : public NativeRowMapper {
  public:
-  AzureCostMapper(const NativeHeader& h, const FocusMappings& mappings, const pricing::Catalog* catalog)
+  AzureCostMapper(const NativeHeader& h, const FocusMappings& mappings,
+                  const pricing::Catalog* catalog)
       : mappings_(mappings), catalog_(catalog), names_(h.names()) {
     mca_ = h.find("CostInBillingCurrency") >= 0;
     date_ = h.find_any({"Date", "UsageDate"});
@@ -86,8 +88,10 @@ class AzureCostMapper final : public NativeRowMapper {
   }
 
   bool ready(std::string& missing) const {
-    if (date_ < 0) missing = "Date";
-    else if (cost_ < 0) missing = "CostInBillingCurrency (or Cost)";
+    if (date_ < 0)
+      missing = "Date";
+    else if (cost_ < 0)
+      missing = "CostInBillingCurrency (or Cost)";
     return missing.empty();
   }
 
@@ -116,11 +120,12 @@ class AzureCostMapper final : public NativeRowMapper {
     Decimal quantity;
     bool has_cost = false, has_payg = false, has_unit_price = false, has_quantity = false;
     if (!number(cost_, cost, &has_cost) || !number(payg_, payg, &has_payg) ||
-        !number(unit_price_, unit_price, &has_unit_price) || !number(effective_price_, effective_price) ||
-        !number(quantity_, quantity, &has_quantity))
+        !number(unit_price_, unit_price, &has_unit_price) ||
+        !number(effective_price_, effective_price) || !number(quantity_, quantity, &has_quantity))
       return false;
     if (!has_cost)
-      return bad_value(problem, names_[(size_t)cost_], field(f, cost_), "is empty: the row has no cost");
+      return bad_value(problem, names_[(size_t)cost_], field(f, cost_),
+                       "is empty: the row has no cost");
 
     std::string_view charge_type = field(f, charge_type_);
     std::string_view model = field(f, pricing_model_);
@@ -128,14 +133,19 @@ class AzureCostMapper final : public NativeRowMapper {
     bool savings_plan = equals_nocase(model, "SavingsPlan") || equals_nocase(model, "Savings Plan");
     bool commitment = reservation || savings_plan;
     bool purchase = equals_nocase(charge_type, "Purchase") || equals_nocase(charge_type, "Refund");
-    bool unused = equals_nocase(charge_type, "UnusedReservation") || equals_nocase(charge_type, "UnusedSavingsPlan");
+    bool unused = equals_nocase(charge_type, "UnusedReservation") ||
+                  equals_nocase(charge_type, "UnusedSavingsPlan");
 
     if (charge_type.empty() || equals_nocase(charge_type, "Usage") || unused)
       r[Attr::kChargeCategory] = "Usage";
-    else if (purchase) r[Attr::kChargeCategory] = "Purchase";
-    else if (equals_nocase(charge_type, "Tax")) r[Attr::kChargeCategory] = "Tax";
-    else if (equals_nocase(charge_type, "Credit")) r[Attr::kChargeCategory] = "Credit";
-    else r[Attr::kChargeCategory] = "Adjustment";  // RoundingAdjustment and newer types
+    else if (purchase)
+      r[Attr::kChargeCategory] = "Purchase";
+    else if (equals_nocase(charge_type, "Tax"))
+      r[Attr::kChargeCategory] = "Tax";
+    else if (equals_nocase(charge_type, "Credit"))
+      r[Attr::kChargeCategory] = "Credit";
+    else
+      r[Attr::kChargeCategory] = "Adjustment";  // RoundingAdjustment and newer types
     if (equals_nocase(charge_type, "Refund")) r[Attr::kChargeClass] = "Correction";
 
     facts.billed_cost = cost;
@@ -146,9 +156,11 @@ class AzureCostMapper final : public NativeRowMapper {
       return bad_value(problem, names_[(size_t)column], f[(size_t)column],
                        "× Quantity is too large: the amount does not fit");
     };
-    if (purchase && commitment) facts.effective_cost = Money{};
+    if (purchase && commitment)
+      facts.effective_cost = Money{};
     else if (commitment && cost.nanos == 0 && !purchase) {
-      if (!times(effective_price, quantity, facts.effective_cost)) return too_large(effective_price_);
+      if (!times(effective_price, quantity, facts.effective_cost))
+        return too_large(effective_price_);
     } else {
       facts.effective_cost = cost;
     }
@@ -165,7 +177,8 @@ class AzureCostMapper final : public NativeRowMapper {
     const AzurePricingUnit* pricing_unit = unit.empty() ? nullptr : mappings_.azure_unit(unit);
     facts.pricing_quantity = quantity;
     facts.consumed_quantity = quantity;
-    __int128 blocks = pricing_unit != nullptr ? (__int128)quantity.nanos * pricing_unit->block_size : 0;
+    __int128 blocks =
+        pricing_unit != nullptr ? (__int128)quantity.nanos * pricing_unit->block_size : 0;
     if (blocks > INT64_MAX || blocks < INT64_MIN) pricing_unit = nullptr;  // keep the export's unit
     if (pricing_unit != nullptr) {
       facts.consumed_quantity = Decimal{(int64_t)blocks};
@@ -186,12 +199,17 @@ class AzureCostMapper final : public NativeRowMapper {
     r[Attr::kSubAccountName] = field(f, subscription_name_);
     r[Attr::kInvoiceId] = field(f, invoice_);
     r[Attr::kBillingCurrency] = field(f, currency_);
-    if (auto t = parse_native_time(field(f, period_start_))) r[Attr::kBillingPeriodStart] = format_timestamp(*t);
-    if (auto t = parse_native_time(field(f, period_end_))) r[Attr::kBillingPeriodEnd] = format_timestamp(*t + 86400);
+    if (auto t = parse_native_time(field(f, period_start_)))
+      r[Attr::kBillingPeriodStart] = format_timestamp(*t);
+    if (auto t = parse_native_time(field(f, period_end_)))
+      r[Attr::kBillingPeriodEnd] = format_timestamp(*t + 86400);
     std::string_view frequency = field(f, frequency_);
-    if (equals_nocase(frequency, "UsageBased")) r[Attr::kChargeFrequency] = "Usage-Based";
-    else if (equals_nocase(frequency, "Recurring")) r[Attr::kChargeFrequency] = "Recurring";
-    else if (equals_nocase(frequency, "OneTime")) r[Attr::kChargeFrequency] = "One-Time";
+    if (equals_nocase(frequency, "UsageBased"))
+      r[Attr::kChargeFrequency] = "Usage-Based";
+    else if (equals_nocase(frequency, "Recurring"))
+      r[Attr::kChargeFrequency] = "Recurring";
+    else if (equals_nocase(frequency, "OneTime"))
+      r[Attr::kChargeFrequency] = "One-Time";
     r[Attr::kChargeDescription] = field(f, product_);
 
     std::string_view resource_id = field(f, resource_id_);
@@ -240,12 +258,17 @@ class AzureCostMapper final : public NativeRowMapper {
       r[Attr::kCommitmentDiscountName] = benefit_name;
       r[Attr::kCommitmentDiscountType] = reservation ? "Reservation" : "Savings Plan";
       r[Attr::kCommitmentDiscountCategory] = reservation ? "Usage" : "Spend";
-      if (unused) r[Attr::kCommitmentDiscountStatus] = "Unused";
-      else if (!purchase) r[Attr::kCommitmentDiscountStatus] = "Used";
+      if (unused)
+        r[Attr::kCommitmentDiscountStatus] = "Unused";
+      else if (!purchase)
+        r[Attr::kCommitmentDiscountStatus] = "Used";
     }
-    if (commitment) r[Attr::kPricingCategory] = "Committed";
-    else if (equals_nocase(model, "Spot")) r[Attr::kPricingCategory] = "Dynamic";
-    else if (equals_nocase(model, "OnDemand")) r[Attr::kPricingCategory] = "Standard";
+    if (commitment)
+      r[Attr::kPricingCategory] = "Committed";
+    else if (equals_nocase(model, "Spot"))
+      r[Attr::kPricingCategory] = "Dynamic";
+    else if (equals_nocase(model, "OnDemand"))
+      r[Attr::kPricingCategory] = "Standard";
 
     r[Attr::kTags] = tags_to_json(field(f, tags_));
 
@@ -253,7 +276,8 @@ class AzureCostMapper final : public NativeRowMapper {
     std::string_view subcategory = field(f, meter_subcategory_);
     if (contains_nocase(subcategory, "OpenAI") || contains_nocase(meter_category, "OpenAI") ||
         contains_nocase(meter_category, "Foundry Models") ||
-        (contains_nocase(meter_category, "Cognitive Services") && contains_nocase(meter_name, "token"))) {
+        (contains_nocase(meter_category, "Cognitive Services") &&
+         contains_nocase(meter_name, "token"))) {
       ModelMeter meter = azure_openai_model_meter(meter_name);
       if (pricing_unit != nullptr && pricing_unit->block_size > 1)
         apply_model_meter(r, meter, facts.consumed_quantity, 1);
@@ -261,13 +285,15 @@ class AzureCostMapper final : public NativeRowMapper {
         apply_model_meter(r, meter, quantity, tokens_per_unit_of(unit));
     }
     // GPUs: VM meters ("NC24ads A100 v4", sub-category "NCadsA100v4 Series").
-    if (equals_nocase(meter_category, "Virtual Machines") || contains_nocase(meter_category, "Machine Learning")) {
+    if (equals_nocase(meter_category, "Virtual Machines") ||
+        contains_nocase(meter_category, "Machine Learning")) {
       std::string text = std::string(meter_name) + " " + std::string(subcategory);
       std::string sku = "Standard_" + std::string(meter_name);
       for (char& c : sku)
         if (c == ' ') c = '_';
       bool hourly = contains_nocase(unit, "hour");
-      apply_gpu(r, text, meter_name.empty() ? std::string_view() : std::string_view(sku), catalog_, hourly);
+      apply_gpu(r, text, meter_name.empty() ? std::string_view() : std::string_view(sku), catalog_,
+                hourly);
     }
 
     std::string extra = "{";
@@ -275,7 +301,8 @@ class AzureCostMapper final : public NativeRowMapper {
     if (!subcategory.empty()) add_json_member(extra, "x_MeterSubCategory", subcategory);
     if (!charge_type.empty()) add_json_member(extra, "x_ChargeType", charge_type);
     if (!model.empty()) add_json_member(extra, "x_PricingModel", model);
-    if (std::string_view rg = field(f, resource_group_); !rg.empty()) add_json_member(extra, "x_ResourceGroup", rg);
+    if (std::string_view rg = field(f, resource_group_); !rg.empty())
+      add_json_member(extra, "x_ResourceGroup", rg);
     extra.push_back('}');
     if (extra != "{}") r[Attr::kExtra] = std::move(extra);
     return true;
@@ -286,12 +313,12 @@ class AzureCostMapper final : public NativeRowMapper {
   const pricing::Catalog* catalog_;
   std::vector<std::string> names_;
   bool mca_ = false;
-  int date_, cost_, currency_, payg_, unit_price_, effective_price_, quantity_, unit_, meter_category_,
-      meter_subcategory_, meter_name_, meter_id_, meter_region_, product_, product_id_, resource_id_,
-      resource_name_, location_, resource_group_, consumed_, subscription_, subscription_name_,
-      account_, account_name_, invoice_, period_start_, period_end_, tags_, charge_type_,
-      pricing_model_, benefit_id_, reservation_id_, benefit_name_, reservation_name_, frequency_,
-      publisher_, zone_;
+  int date_, cost_, currency_, payg_, unit_price_, effective_price_, quantity_, unit_,
+      meter_category_, meter_subcategory_, meter_name_, meter_id_, meter_region_, product_,
+      product_id_, resource_id_, resource_name_, location_, resource_group_, consumed_,
+      subscription_, subscription_name_, account_, account_name_, invoice_, period_start_,
+      period_end_, tags_, charge_type_, pricing_model_, benefit_id_, reservation_id_, benefit_name_,
+      reservation_name_, frequency_, publisher_, zone_;
 };
 
 }  // namespace
@@ -300,14 +327,8 @@ Result<std::unique_ptr<NativeRowMapper>> make_azure_cost_mapper(const NativeHead
                                                                 const std::string& path,
                                                                 const FocusMappings& mappings,
                                                                 const pricing::Catalog* catalog) {
-  auto mapper = std::make_unique<AzureCostMapper>(header, mappings, catalog);
-  std::string missing;
-  if (!mapper->ready(missing))
-    return make_error(ErrorCode::kParse, path + ": line 1: the header has no " + missing +
-                                             " column, so rows cannot be placed in time and "
-                                             "costed; is this an Azure cost details export? "
-                                             "(nothing was ingested)");
-  return std::unique_ptr<NativeRowMapper>(std::move(mapper));
+  return ready_mapper(std::make_unique<AzureCostMapper>(header, mappings, catalog), path,
+                      "an Azure cost details export");
 }
 
 }  // namespace aifinops::ingest

@@ -68,7 +68,8 @@ bool read_credits(std::string_view text, Credits& out, std::string& reason) {
         }
         while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n')) raw.remove_suffix(1);
         if (!parse_native_decimal(raw, amount, &has_amount)) {
-          reason = "has a credit amount \"" + std::string(raw.substr(0, 40)) + "\" that is not a decimal number";
+          reason = "has a credit amount \"" + std::string(raw.substr(0, 40)) +
+                   "\" that is not a decimal number";
           return false;
         }
       } else if (k == "type" || k == "id" || k == "name") {
@@ -125,8 +126,10 @@ class GcpBillingMapper final : public NativeRowMapper {
   }
 
   bool ready(std::string& missing) const {
-    if (start_ < 0) missing = "usage_start_time";
-    else if (cost_ < 0) missing = "cost";
+    if (start_ < 0)
+      missing = "usage_start_time";
+    else if (cost_ < 0)
+      missing = "cost";
     return missing.empty();
   }
 
@@ -136,7 +139,8 @@ class GcpBillingMapper final : public NativeRowMapper {
     r = Record{};
     UsageFacts& facts = r.facts;
     auto start = parse_native_time(field(f, start_));
-    if (!start) return bad_value(problem, names_[(size_t)start_], field(f, start_), "is not a date-time");
+    if (!start)
+      return bad_value(problem, names_[(size_t)start_], field(f, start_), "is not a date-time");
     facts.charge_period_start = *start;
     auto end = parse_native_time(field(f, end_));
     facts.charge_period_end = end ? *end : *start;
@@ -155,7 +159,9 @@ class GcpBillingMapper final : public NativeRowMapper {
     if (!number(cost_, cost, &has_cost) || !number(cost_at_list_, cost_at_list, &has_list) ||
         !number(amount_, amount) || !number(pricing_amount_, pricing_amount, &has_pricing_amount))
       return false;
-    if (!has_cost) return bad_value(problem, names_[(size_t)cost_], field(f, cost_), "is empty: the row has no cost");
+    if (!has_cost)
+      return bad_value(problem, names_[(size_t)cost_], field(f, cost_),
+                       "is empty: the row has no cost");
     Credits credits;
     std::string reason;
     if (credits_ >= 0 && !read_credits(f[(size_t)credits_], credits, reason))
@@ -164,7 +170,8 @@ class GcpBillingMapper final : public NativeRowMapper {
     // The invoice charges cost plus credits (credits are negative); Google's own FOCUS
     // view does the same sum. Cost before credits is the contracted cost.
     if (!add_money(cost, credits.total, facts.billed_cost))
-      return bad_value(problem, names_[(size_t)cost_], field(f, cost_), "plus its credits is too large");
+      return bad_value(problem, names_[(size_t)cost_], field(f, cost_),
+                       "plus its credits is too large");
     facts.effective_cost = facts.billed_cost;
     facts.contracted_cost = cost;
     facts.list_cost = has_list ? cost_at_list : cost;
@@ -221,7 +228,8 @@ class GcpBillingMapper final : public NativeRowMapper {
     std::string_view resource = field(f, resource_);
     r[Attr::kResourceId] = resource;
     std::string_view resource_name = field(f, resource_name_);
-    if (resource_name.empty() && !resource.empty()) resource_name = resource.substr(resource.rfind('/') + 1);
+    if (resource_name.empty() && !resource.empty())
+      resource_name = resource.substr(resource.rfind('/') + 1);
     r[Attr::kResourceName] = resource_name;
     std::string_view unit = field(f, unit_);
     std::string_view pricing_unit = field(f, pricing_unit_);
@@ -230,7 +238,8 @@ class GcpBillingMapper final : public NativeRowMapper {
 
     if (!credits.cud_id.empty() || cud_fee) {
       r[Attr::kCommitmentDiscountType] = "Committed Use Discount";
-      bool spend = credits.spend_based || contains_nocase(sku, "dollar") || contains_nocase(sku, "spend");
+      bool spend =
+          credits.spend_based || contains_nocase(sku, "dollar") || contains_nocase(sku, "spend");
       r[Attr::kCommitmentDiscountCategory] = spend ? "Spend" : "Usage";
       if (!credits.cud_id.empty()) {
         r[Attr::kCommitmentDiscountId] = credits.cud_id;
@@ -255,7 +264,8 @@ class GcpBillingMapper final : public NativeRowMapper {
       ModelMeter meter = vertex_model_meter(sku);
       bool tokens = contains_nocase(unit, "token") || contains_nocase(pricing_unit, "token");
       if (!tokens) meter.tokens = TokenMeter::kNone;
-      apply_model_meter(r, meter, amount, contains_nocase(unit, "token") ? tokens_per_unit_of(unit) : 1);
+      apply_model_meter(r, meter, amount,
+                        contains_nocase(unit, "token") ? tokens_per_unit_of(unit) : 1);
     }
     // GPUs are billed per GPU: "Nvidia Tesla A100 GPU running in Americas", usage in seconds.
     if (contains_nocase(sku, "GPU")) {
@@ -268,7 +278,8 @@ class GcpBillingMapper final : public NativeRowMapper {
     }
 
     std::string extra = "{";
-    if (std::string_view id = field(f, service_id_); !id.empty()) add_json_member(extra, "x_ServiceId", id);
+    if (std::string_view id = field(f, service_id_); !id.empty())
+      add_json_member(extra, "x_ServiceId", id);
     if (!cost_type.empty()) add_json_member(extra, "x_CostType", cost_type);
     if (credits.any) add_json_member(extra, "x_Credits", format_decimal(credits.total.nanos));
     extra.push_back('}');
@@ -280,9 +291,9 @@ class GcpBillingMapper final : public NativeRowMapper {
   const FocusMappings& mappings_;
   std::vector<std::string> names_;
   int start_, end_, cost_, cost_at_list_, credits_, currency_, service_, service_id_, sku_, sku_id_,
-      project_, project_name_, project_labels_, labels_, tags_, region_, location_, zone_, resource_,
-      resource_name_, amount_, unit_, pricing_amount_, pricing_unit_, account_, invoice_month_,
-      cost_type_, seller_;
+      project_, project_name_, project_labels_, labels_, tags_, region_, location_, zone_,
+      resource_, resource_name_, amount_, unit_, pricing_amount_, pricing_unit_, account_,
+      invoice_month_, cost_type_, seller_;
 };
 
 }  // namespace
@@ -291,14 +302,8 @@ Result<std::unique_ptr<NativeRowMapper>> make_gcp_billing_mapper(const NativeHea
                                                                  const std::string& path,
                                                                  const FocusMappings& mappings,
                                                                  const pricing::Catalog*) {
-  auto mapper = std::make_unique<GcpBillingMapper>(header, mappings);
-  std::string missing;
-  if (!mapper->ready(missing))
-    return make_error(ErrorCode::kParse, path + ": line 1: the header has no " + missing +
-                                             " column, so rows cannot be placed in time and "
-                                             "costed; is this a Google Cloud billing export? "
-                                             "(nothing was ingested)");
-  return std::unique_ptr<NativeRowMapper>(std::move(mapper));
+  return ready_mapper(std::make_unique<GcpBillingMapper>(header, mappings), path,
+                      "a Google Cloud billing export");
 }
 
 }  // namespace aifinops::ingest

@@ -66,18 +66,32 @@ class NativeRowMapper {
   virtual ~NativeRowMapper() = default;
   /// Fills `out` (cleared first) from one row's fields, which are as many as the header's.
   /// Returns false with `problem` filled when the row cannot be placed in time or costed.
-  virtual bool map(const std::vector<std::string_view>& fields, Record& out, RowProblem& problem) = 0;
+  virtual bool map(const std::vector<std::string_view>& fields, Record& out,
+                   RowProblem& problem) = 0;
   /// What the file is, for the ingest summary ("AWS CUR (legacy columns)").
   virtual std::string label() const = 0;
 };
 
+/// `mapper` when it found the columns it needs, else an error naming the missing one and
+/// asking whether the file is `what` ("an OCI cost report").
+template <class Mapper>
+Result<std::unique_ptr<NativeRowMapper>> ready_mapper(std::unique_ptr<Mapper> mapper,
+                                                      const std::string& path,
+                                                      std::string_view what) {
+  std::string missing;
+  if (!mapper->ready(missing))
+    return make_error(ErrorCode::kParse, path + ": line 1: the header has no " + missing +
+                                             " column, so rows cannot be placed in time and "
+                                             "costed; is this " +
+                                             std::string(what) + "? (nothing was ingested)");
+  return std::unique_ptr<NativeRowMapper>(std::move(mapper));
+}
+
 /// The mapper for a format, or an error naming the columns the header lacks.
 /// `catalog` (may be null) tells GPU counts of instance SKUs it knows.
-Result<std::unique_ptr<NativeRowMapper>> make_native_mapper(NativeFormat format,
-                                                            const std::vector<std::string_view>& header,
-                                                            const std::string& path,
-                                                            const FocusMappings& mappings,
-                                                            const pricing::Catalog* catalog);
+Result<std::unique_ptr<NativeRowMapper>> make_native_mapper(
+    NativeFormat format, const std::vector<std::string_view>& header, const std::string& path,
+    const FocusMappings& mappings, const pricing::Catalog* catalog);
 
 /// Ingests one native export (CSV, plain or gzip; Google Cloud also as JSON lines) as one
 /// batch through RecordSink: rows read = ingested + quarantined, money exact.

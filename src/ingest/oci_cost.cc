@@ -35,12 +35,15 @@ class OciCostMapper final : public NativeRowMapper {
     correction_ = h.find("lineItem/isCorrection");
     reference_ = h.find("lineItem/referenceNo");
     for (size_t i = 0; i < names_.size(); ++i)
-      if (names_[i].size() > 5 && strncasecmp(names_[i].c_str(), "tags/", 5) == 0) tag_columns_.push_back(i);
+      if (names_[i].size() > 5 && strncasecmp(names_[i].c_str(), "tags/", 5) == 0)
+        tag_columns_.push_back(i);
   }
 
   bool ready(std::string& missing) const {
-    if (start_ < 0) missing = "lineItem/intervalUsageStart";
-    else if (cost_ < 0) missing = "cost/myCost";
+    if (start_ < 0)
+      missing = "lineItem/intervalUsageStart";
+    else if (cost_ < 0)
+      missing = "cost/myCost";
     return missing.empty();
   }
 
@@ -50,7 +53,8 @@ class OciCostMapper final : public NativeRowMapper {
     r = Record{};
     UsageFacts& facts = r.facts;
     auto start = parse_native_time(field(f, start_));
-    if (!start) return bad_value(problem, names_[(size_t)start_], field(f, start_), "is not a date-time");
+    if (!start)
+      return bad_value(problem, names_[(size_t)start_], field(f, start_), "is not a date-time");
     facts.charge_period_start = *start;
     auto end = parse_native_time(field(f, end_));
     facts.charge_period_end = end ? *end : *start;
@@ -59,11 +63,15 @@ class OciCostMapper final : public NativeRowMapper {
     bool has_cost = false;
     if (!parse_native_decimal(f[(size_t)cost_], cost, &has_cost))
       return bad_value(problem, names_[(size_t)cost_], f[(size_t)cost_], "is not a decimal number");
-    if (!has_cost) return bad_value(problem, names_[(size_t)cost_], f[(size_t)cost_], "is empty: the row has no cost");
+    if (!has_cost)
+      return bad_value(problem, names_[(size_t)cost_], f[(size_t)cost_],
+                       "is empty: the row has no cost");
     if (quantity_ >= 0 && !parse_native_decimal(f[(size_t)quantity_], quantity))
-      return bad_value(problem, names_[(size_t)quantity_], f[(size_t)quantity_], "is not a decimal number");
+      return bad_value(problem, names_[(size_t)quantity_], f[(size_t)quantity_],
+                       "is not a decimal number");
     if (unit_price_ >= 0 && !parse_native_decimal(f[(size_t)unit_price_], unit_price))
-      return bad_value(problem, names_[(size_t)unit_price_], f[(size_t)unit_price_], "is not a decimal number");
+      return bad_value(problem, names_[(size_t)unit_price_], f[(size_t)unit_price_],
+                       "is not a decimal number");
 
     // The report gives the tenancy's own cost only: no public list price, no amortisation.
     facts.billed_cost = cost;
@@ -74,7 +82,8 @@ class OciCostMapper final : public NativeRowMapper {
     facts.pricing_quantity = quantity;
 
     std::string_view correction = field(f, correction_);
-    bool is_correction = equals_nocase(correction, "true") || correction == "1" || equals_nocase(correction, "Y");
+    bool is_correction =
+        equals_nocase(correction, "true") || correction == "1" || equals_nocase(correction, "Y");
     if (is_correction) {
       r[Attr::kChargeCategory] = cost.nanos < 0 ? "Credit" : "Adjustment";
       r[Attr::kChargeClass] = "Correction";
@@ -129,9 +138,11 @@ class OciCostMapper final : public NativeRowMapper {
     }
 
     std::string extra = "{";
-    if (std::string_view s = field(f, subscription_); !s.empty()) add_json_member(extra, "x_SubscriptionId", s);
+    if (std::string_view s = field(f, subscription_); !s.empty())
+      add_json_member(extra, "x_SubscriptionId", s);
     if (is_correction)
-      if (std::string_view ref = field(f, reference_); !ref.empty()) add_json_member(extra, "x_ReferenceNo", ref);
+      if (std::string_view ref = field(f, reference_); !ref.empty())
+        add_json_member(extra, "x_ReferenceNo", ref);
     extra.push_back('}');
     if (extra != "{}") r[Attr::kExtra] = std::move(extra);
     return true;
@@ -141,8 +152,8 @@ class OciCostMapper final : public NativeRowMapper {
   const FocusMappings& mappings_;
   std::vector<std::string> names_;
   int start_, end_, cost_, unit_price_, quantity_, currency_, service_, description_, sku_, region_,
-      domain_, resource_, compartment_, compartment_name_, tenant_, subscription_, unit_, correction_,
-      reference_;
+      domain_, resource_, compartment_, compartment_name_, tenant_, subscription_, unit_,
+      correction_, reference_;
   std::vector<size_t> tag_columns_;
 };
 
@@ -152,14 +163,8 @@ Result<std::unique_ptr<NativeRowMapper>> make_oci_cost_mapper(const NativeHeader
                                                               const std::string& path,
                                                               const FocusMappings& mappings,
                                                               const pricing::Catalog*) {
-  auto mapper = std::make_unique<OciCostMapper>(header, mappings);
-  std::string missing;
-  if (!mapper->ready(missing))
-    return make_error(ErrorCode::kParse, path + ": line 1: the header has no " + missing +
-                                             " column, so rows cannot be placed in time and "
-                                             "costed; is this an OCI cost report? "
-                                             "(nothing was ingested)");
-  return std::unique_ptr<NativeRowMapper>(std::move(mapper));
+  return ready_mapper(std::make_unique<OciCostMapper>(header, mappings), path,
+                      "an OCI cost report");
 }
 
 }  // namespace aifinops::ingest

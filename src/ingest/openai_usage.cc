@@ -49,9 +49,9 @@ const UsageKind* find_kind(std::string_view object) {
 }
 
 /// Dimension-like string fields kept in the record's tags as the API spells them.
-constexpr std::string_view kTagFields[] = {"project_id", "api_key_id", "user_id",
+constexpr std::string_view kTagFields[] = {"project_id",   "api_key_id",      "user_id",
                                            "service_tier", "vector_store_id", "size",
-                                           "source", "context_level"};
+                                           "source",       "context_level"};
 
 /// One result's fields, read once.
 struct ResultFields {
@@ -170,8 +170,8 @@ bool read_fields(simdjson::ondemand::object& object, ResultFields& f, std::strin
       int64_t n = 0;
       if (!count(n)) return false;
       if (n > 0) put_json_field(f.extra, key, std::to_string(n));
-    } else if (key == "images" || key == "characters" || key == "seconds" ||
-               key == "usage_bytes" || key == "num_sessions") {
+    } else if (key == "images" || key == "characters" || key == "seconds" || key == "usage_bytes" ||
+               key == "num_sessions") {
       if (!count(f.quantity_count)) return false;
     } else {
       bool tag = false;
@@ -197,7 +197,9 @@ class OpenAiPages {
  public:
   OpenAiPages(const IngestContext& context, const std::string& path, const IngestOptions& options,
               Api api)
-      : context_(context), path_(path), api_(api),
+      : context_(context),
+        path_(path),
+        api_(api),
         sink_(context, path, api == Api::kUsage ? "openai-usage" : "openai-costs", options) {}
 
   Result<IngestSummary> run() {
@@ -209,8 +211,9 @@ class OpenAiPages {
       if (auto r = read_page(page, many); !r) return Unexpected{r.error()};
     for (auto& [kind, count] : unpriced_)
       sink_.summary().conformance.push_back(
-          {kind, "usage kept without cost: the catalog has no price for it (the Costs API has "
-                 "the money: ingest it with --format openai-costs)",
+          {kind,
+           "usage kept without cost: the catalog has no price for it (the Costs API has "
+           "the money: ingest it with --format openai-costs)",
            count});
     std::string label = api_ == Api::kUsage ? "OpenAI Usage API" : "OpenAI Costs API";
     if (many) label += " (" + std::to_string(whole->pages.size()) + " pages)";
@@ -226,20 +229,23 @@ class OpenAiPages {
     if (!results) {
       // A page that cannot be read as a whole is one quarantined row, so nothing of a torn
       // page is half-ingested and the count still adds up.
-      return sink_.quarantine(1, "", where + "not an OpenAI usage or costs page: " + results.error().message,
-                              page.content);
+      return sink_.quarantine(
+          1, "", where + "not an OpenAI usage or costs page: " + results.error().message,
+          page.content);
     }
     for (const BucketResult& r : *results)
       if (auto done = read_result(json, r, where); !done) return done;
     return {};
   }
 
-  Result<void> read_result(const PaddedJson& json, const BucketResult& r, const std::string& where) {
+  Result<void> read_result(const PaddedJson& json, const BucketResult& r,
+                           const std::string& where) {
     std::string column, reason;
     ResultFields f;
     simdjson::ondemand::document doc;
     simdjson::ondemand::object object;
-    if (parser_.iterate(json.slice(r.raw)).get(doc) != SUCCESS || doc.get_object().get(object) != SUCCESS) {
+    if (parser_.iterate(json.slice(r.raw)).get(doc) != SUCCESS ||
+        doc.get_object().get(object) != SUCCESS) {
       return sink_.quarantine(r.line, "", where + "a result is not a JSON object", r.raw);
     }
     if (!read_fields(object, f, column, reason))
@@ -251,11 +257,13 @@ class OpenAiPages {
     if (api_ == Api::kCosts) {
       if (f.object != "organization.costs.result")
         return sink_.quarantine(r.line, "object",
-                                where + "\"" + f.object + "\" is not a Costs API result (ingest usage "
-                                        "pages with --format openai-usage)",
+                                where + "\"" + f.object +
+                                    "\" is not a Costs API result (ingest usage "
+                                    "pages with --format openai-usage)",
                                 r.raw);
       if (!f.has_amount)
-        return sink_.quarantine(r.line, "amount", where + "no amount.value: the cost is unknown", r.raw);
+        return sink_.quarantine(r.line, "amount", where + "no amount.value: the cost is unknown",
+                                r.raw);
       if (!f.currency.empty()) record[Attr::kBillingCurrency] = upper(f.currency);
       facts.list_cost = facts.contracted_cost = facts.billed_cost = facts.effective_cost = f.amount;
       // Never empty: a charge description is what marks a row as billed (not metered) for
@@ -292,14 +300,17 @@ class OpenAiPages {
         facts.cache_write_tokens = f.cache_write;
         if (f.cached + f.cache_write > facts.input_tokens)
           return sink_.quarantine(r.line, "input_cached_tokens",
-                                  where + "cached and cache-write tokens exceed input_tokens", r.raw);
-        facts.consumed_quantity = token_quantity(facts.input_tokens + facts.output_tokens);
-        TokenPricing priced = price_tokens(context_.catalog, f.model, f.batch, facts, /*aggregate=*/0);
-        if (priced.price == nullptr)
-          return sink_.quarantine(r.line, "model",
-                                  where + priced.reason +
-                                      (f.model.empty() ? " (query the Usage API with group_by=model)" : ""),
+                                  where + "cached and cache-write tokens exceed input_tokens",
                                   r.raw);
+        facts.consumed_quantity = token_quantity(facts.input_tokens + facts.output_tokens);
+        TokenPricing priced =
+            price_tokens(context_.catalog, f.model, f.batch, facts, /*aggregate=*/0);
+        if (priced.price == nullptr)
+          return sink_.quarantine(
+              r.line, "model",
+              where + priced.reason +
+                  (f.model.empty() ? " (query the Usage API with group_by=model)" : ""),
+              r.raw);
         record[Attr::kModel] = priced.price->model;
         if (priced.price->model != f.model) put_json_field(f.extra, "reported_model", f.model);
       } else {
@@ -311,7 +322,7 @@ class OpenAiPages {
     }
     if (api_ == Api::kUsage) facts.pricing_quantity = facts.consumed_quantity;
     record[Attr::kPricingUnit] = record[Attr::kPricingUnit].empty() ? record[Attr::kConsumedUnit]
-                                                                     : record[Attr::kPricingUnit];
+                                                                    : record[Attr::kPricingUnit];
     record[Attr::kTags] = close_json_object(std::move(f.tags));
     record[Attr::kExtra] = close_json_object(std::move(f.extra));
     // project_id is the natural project; a policy alias in the tags may say otherwise.

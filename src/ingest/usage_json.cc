@@ -167,7 +167,8 @@ Result<std::vector<BucketResult>> bucket_results(const PaddedJson& page, std::st
     if (field.value().get_array().get(buckets) != SUCCESS) return fail("\"data\" is not an array");
     for (auto bucket_value : buckets) {
       simdjson::ondemand::object bucket;
-      if (bucket_value.get_object().get(bucket) != SUCCESS) return fail("a bucket in \"data\" is not an object");
+      if (bucket_value.get_object().get(bucket) != SUCCESS)
+        return fail("a bucket in \"data\" is not an object");
       EpochSeconds start = 0, end = 0;
       bool has_start = false, has_end = false;
       std::string_view results_raw;
@@ -177,14 +178,17 @@ Result<std::vector<BucketResult>> bucket_results(const PaddedJson& page, std::st
         simdjson::ondemand::value v;
         if (bf.value().get(v) != SUCCESS) return fail("invalid JSON");
         if (bkey == "start_time" || bkey == "starting_at") {
-          if (!bucket_time(v, start)) return fail("a bucket's " + std::string(bkey) + " is not a time");
+          if (!bucket_time(v, start))
+            return fail("a bucket's " + std::string(bkey) + " is not a time");
           has_start = true;
         } else if (bkey == "end_time" || bkey == "ending_at") {
-          if (!bucket_time(v, end)) return fail("a bucket's " + std::string(bkey) + " is not a time");
+          if (!bucket_time(v, end))
+            return fail("a bucket's " + std::string(bkey) + " is not a time");
           has_end = true;
         } else if (bkey == "results" || bkey == "result") {
           simdjson::ondemand::array results;
-          if (v.get_array().get(results) != SUCCESS) return fail("a bucket's results is not an array");
+          if (v.get_array().get(results) != SUCCESS)
+            return fail("a bucket's results is not an array");
           if (results.raw_json().get(results_raw) != SUCCESS) return fail("invalid JSON");
         }
       }
@@ -194,7 +198,8 @@ Result<std::vector<BucketResult>> bucket_results(const PaddedJson& page, std::st
       // The results again, now that the period is known (fields may come in any order).
       simdjson::ondemand::parser inner;
       simdjson::ondemand::document results_doc;
-      if (inner.iterate(page.slice(results_raw)).get(results_doc) != SUCCESS) return fail("invalid JSON");
+      if (inner.iterate(page.slice(results_raw)).get(results_doc) != SUCCESS)
+        return fail("invalid JSON");
       simdjson::ondemand::array results;
       if (results_doc.get_array().get(results) != SUCCESS) return fail("invalid JSON");
       for (auto result_value : results) {
@@ -234,12 +239,14 @@ TokenPricing price_tokens(const pricing::Catalog& catalog, std::string_view mode
                         ? "model \"" + std::string(model) +
                               "\" is not in the price catalog (add it with `aifinops prices`), so "
                               "its tokens cannot be priced"
-                        : "model \"" + std::string(model) + "\" has no catalog price in effect on " +
+                        : "model \"" + std::string(model) +
+                              "\" has no catalog price in effect on " +
                               format_timestamp(facts.charge_period_start);
     return result;
   }
-  pricing::TokenUsage usage{facts.input_tokens,  facts.cached_input_tokens, facts.cache_write_tokens,
-                            facts.output_tokens, facts.reasoning_tokens,    batch};
+  pricing::TokenUsage usage{facts.input_tokens,       facts.cached_input_tokens,
+                            facts.cache_write_tokens, facts.output_tokens,
+                            facts.reasoning_tokens,   batch};
   Money cost;
   if (!aggregate_request_input || price->tiers.empty()) {
     cost = pricing::token_cost(*price, usage);

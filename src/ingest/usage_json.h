@@ -5,16 +5,16 @@
 
 #include <simdjson.h>
 
-#include <cstdint>
 #include <climits>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/money.h"
-#include "core/result.h"
 #include "core/record.h"
+#include "core/result.h"
 #include "core/time.h"
 #include "pricing/catalog.h"
 
