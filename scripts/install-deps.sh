@@ -9,6 +9,10 @@ BUILD_PKGS=(
   libsqlite3-dev zlib1g-dev libxxhash-dev libyaml-cpp-dev libcli11-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev libssl-dev
 )
+# The fleet (docs/deploy.md): the PostgreSQL ledger (libpq) and Redis-shared gateway state
+# (hiredis); the servers themselves for the integration tests, which start private
+# instances on loopback ports of their own (tests/integration/*_service.py).
+FLEET_PKGS=(libpq-dev postgresql redis-server libhiredis-dev)
 # The web dashboard (npm, Vite) and its browser tests (headless chromium; CJK fonts so the
 # 简体中文 pages render in screenshots). Node itself is checked below: Vite needs >= 20.19.
 WEB_PKGS=(chromium fonts-noto-cjk)
@@ -16,7 +20,7 @@ command -v npm >/dev/null || WEB_PKGS+=(nodejs npm)
 # Fuzzing (make fuzz) needs clang's libFuzzer runtime.
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 
-want=("${BUILD_PKGS[@]}" "${WEB_PKGS[@]}")
+want=("${BUILD_PKGS[@]}" "${FLEET_PKGS[@]}" "${WEB_PKGS[@]}")
 case "${1:-}" in
   --fuzz) want+=("${FUZZ_PKGS[@]}") ;;
   "") ;;
