@@ -33,6 +33,7 @@ struct RecommendFlags {
   size_t top = 0;
   std::string gpu_window = "7d";       // idle-gpu and rightsize
   std::string idle_threshold = "10";   // percent
+  std::string cluster_by = "project";  // self-hosted
 };
 
 /// "30d" or "30" -> 30 days; 1..3660.
@@ -161,6 +162,11 @@ int run_recommend(const RecommendFlags& flags, const CommandEnv& env) {
     return env.usage_error("--idle-threshold " + flags.idle_threshold + ": a percentage from 0 to 100, like 10");
   context.idle_gpu_threshold = Decimal{threshold->nanos / 100};
   context.gpu_models = &config::default_gpu_models();
+  auto cluster = ledger::parse_dimension(flags.cluster_by);
+  if (!cluster || cluster->kind != ledger::Dimension::Kind::kAttribute)
+    return env.usage_error("--cluster-by " + flags.cluster_by +
+                           ": a dimension such as project, workload, team or resource (not a tag or time)");
+  context.cluster_dimension = cluster->attribute;
   auto recs = optimize::recommend(context, kinds);
   if (!recs) return env.report_error(recs.error());
 
@@ -210,8 +216,8 @@ void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env)
   CLI::App* cmd = app.add_subcommand(
       "recommend",
       "Savings recommendations: idle GPUs, GPU rightsizing, commitments (RIs, savings plans, "
-      "CUDs, PTUs), cheaper models that meet the required quality, caching, batch APIs and "
-      "waste; each with its monthly saving, "
+      "CUDs, PTUs), cheaper models that meet the required quality, caching, batch APIs, "
+      "self-hosted inference against API prices and waste; each with its monthly saving, "
       "confidence, assumptions and evidence.");
   cmd->add_option("--kind", flags->kinds, kinds_help)->delimiter(',');
   cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
@@ -240,6 +246,10 @@ void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env)
                   "idle-gpu: a GPU whose mean utilisation, and every day's, stays under this "
                   "percentage is idle")
       ->capture_default_str();
+  cmd->add_option("--cluster-by", flags->cluster_by,
+                  "self-hosted: the dimension that names an inference cluster on both its GPU "
+                  "instance cost records and the token records of the models it serves")
+      ->capture_default_str();
   cmd->add_option("--top", flags->top, "Show the N largest (table only; 0: all)")->capture_default_str();
   cmd->add_option("--format", flags->format, "Output format")
       ->check(CLI::IsMember({"table", "csv", "json"}))
@@ -251,6 +261,7 @@ void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env)
       "  aifinops recommend --kind model-fit --business business.yaml --format json\n"
       "  aifinops recommend --rates my_discounts.yaml --as-of 2025-10-31\n"
       "  aifinops recommend --kind idle-gpu,rightsize --gpu-window 14d --idle-threshold 5\n"
+      "  aifinops recommend --kind self-hosted --cluster-by workload\n"
       "Methods, inputs and the JSON shape: docs/recommendations.md.\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
   cmd->callback([flags, &exit_code, env] { exit_code = run_recommend(*flags, env); });

@@ -20,10 +20,10 @@ struct Usage {
   __int128 cost = 0;
 };
 
-/// A model's score: business.yaml's model_quality first (the organisation's own figure),
-/// then the shipped table. Empty source = business.yaml.
-bool score_of(const RecommendContext& c, const std::string& benchmark, const std::string& model,
-              Decimal& score, std::string& source) {
+}  // namespace
+
+bool model_score(const RecommendContext& c, const std::string& benchmark, const std::string& model, Decimal& score,
+                 std::string& source) {
   // business.yaml's model_quality is on its quality_benchmark.
   if (same_benchmark(benchmark, c.business->quality_benchmark)) {
     for (const std::string& candidate : pricing::model_name_candidates(model))
@@ -43,26 +43,27 @@ bool score_of(const RecommendContext& c, const std::string& benchmark, const std
   return false;
 }
 
-struct Candidate {
-  std::string model;
-  Decimal score;
-  std::string score_source;
-  const pricing::ModelPrice* price = nullptr;
-};
+bool is_api_offer(const pricing::ModelPrice& price) {
+  if (!price.prices.input || !price.prices.output) return false;
+  // A self-hosted model is registered at price 0 so that its traffic is metered: its cost
+  // is the GPU bill, and it is no offer to move a workload to.
+  if (is_self_hosted_provider(price.provider)) return false;
+  return price.prices.input->nanos > 0 || price.prices.output->nanos > 0;
+}
 
-/// Models that have a score and a catalog price now: business.yaml's and the table's.
-std::vector<Candidate> candidates(const RecommendContext& c, const std::string& benchmark) {
-  std::vector<Candidate> out;
+std::vector<ScoredModel> scored_api_models(const RecommendContext& c, const std::string& benchmark) {
+  std::vector<ScoredModel> out;
   std::set<std::string> seen;
   auto add = [&](const std::string& name) {
     if (c.catalog == nullptr) return;
     const pricing::ModelPrice* price = c.catalog->find_model(name, c.as_of - 1);
-    if (price == nullptr || !price->prices.input || !price->prices.output) return;
+    if (price == nullptr || !is_api_offer(*price)) return;
     if (!seen.insert(price->model).second) return;
-    Candidate cand;
+    ScoredModel cand;
     cand.model = price->model;
     cand.price = price;
-    if (!score_of(c, benchmark, name, cand.score, cand.score_source)) return;
+    if (!model_score(c, benchmark, name, cand.score, cand.score_source)) return;
+    cand.table_row = c.rates->find_score(name, benchmark);
     out.push_back(std::move(cand));
   };
   for (const auto& [name, value] : c.business->model_quality) add(name);
@@ -73,8 +74,6 @@ std::vector<Candidate> candidates(const RecommendContext& c, const std::string& 
   }
   return out;
 }
-
-}  // namespace
 
 Result<std::vector<Recommendation>> recommend_model_fit(const RecommendContext& c) {
   std::vector<Recommendation> out;
@@ -116,7 +115,7 @@ Result<std::vector<Recommendation>> recommend_model_fit(const RecommendContext& 
     const analyze::WorkloadQuality& workload = c.business->workloads[w];
     const std::string& benchmark =
         workload.benchmark.empty() ? c.business->quality_benchmark : workload.benchmark;
-    const std::vector<Candidate> all = candidates(c, benchmark);
+    const std::vector<ScoredModel> all = scored_api_models(c, benchmark);
     for (const auto& [key, u] : usage[w]) {
       if (u.tokens.input + u.tokens.output <= 0) continue;
       const pricing::ModelPrice* current =
@@ -125,9 +124,9 @@ Result<std::vector<Recommendation>> recommend_model_fit(const RecommendContext& 
       // the model is not in the catalog.
       __int128 current_cost = current != nullptr ? (__int128)pricing::token_cost(*current, u.tokens).nanos : u.cost;
       if (current_cost <= 0) continue;
-      const Candidate* best = nullptr;
+      const ScoredModel* best = nullptr;
       __int128 best_cost = 0;
-      for (const Candidate& cand : all) {
+      for (const ScoredModel& cand : all) {
         if (cand.score < workload.required_quality) continue;
         if (current != nullptr && cand.price->model == current->model) continue;
         if (current != nullptr && !current->mode.empty() && !cand.price->mode.empty() &&
@@ -142,7 +141,7 @@ Result<std::vector<Recommendation>> recommend_model_fit(const RecommendContext& 
       if (best == nullptr || best_cost >= current_cost) continue;
       Decimal current_score;
       std::string current_source;
-      bool current_scored = score_of(c, benchmark, u.model, current_score, current_source);
+      bool current_scored = model_score(c, benchmark, u.model, current_score, current_source);
       Recommendation r;
       r.kind = "model-fit";
       r.id = "model-fit:" + workload.name + "/" + u.model;

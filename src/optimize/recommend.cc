@@ -10,6 +10,7 @@
 #include "optimize/idle_gpu.h"
 #include "optimize/model_fit.h"
 #include "optimize/rightsize.h"
+#include "optimize/self_hosted.h"
 #include "optimize/waste.h"
 
 namespace aifinops::optimize {
@@ -32,6 +33,10 @@ const std::vector<RecommendationKind>& recommendation_kinds() {
       {"cache", "Repeated requests an exact response cache would answer", &recommend_cache},
       {"batch", "Non-realtime traffic that would cost less through the provider's batch API",
        &recommend_batch},
+      {"self-hosted",
+       "Self-hosted inference clusters against API prices per million tokens: move the traffic to a "
+       "comparable API model when that is cheaper, or API traffic onto a cheaper cluster's spare capacity",
+       &recommend_self_hosted},
       {"waste",
        "Cross-region data transfer, hot storage without access, and model endpoints with cost "
        "but no traffic",
@@ -120,6 +125,23 @@ std::string provider_key(std::string_view provider) {
       p == "vertex_ai" || p == "gemini")
     return "gcp";
   return p;
+}
+
+bool is_self_hosted_provider(std::string_view provider) {
+  static constexpr std::string_view kEngines[] = {
+      "self-hosted", "self_hosted", "selfhosted", "vllm",   "sglang",   "tgi",     "text-generation-inference",
+      "ollama",      "triton",      "tensorrt-llm", "trtllm", "lmdeploy", "llama.cpp", "llamacpp", "localai"};
+  std::string p(provider);
+  for (char& c : p)
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+  for (std::string_view e : kEngines) {
+    if (p == e) return true;
+    if (p.size() > e.size() && p.starts_with(e)) {
+      char next = p[e.size()];
+      if (next == '-' || next == '_' || next == '/' || next == '.') return true;
+    }
+  }
+  return false;
 }
 
 std::string money_text(__int128 nanos) {

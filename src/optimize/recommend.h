@@ -32,6 +32,9 @@ struct RecommendContext {
   /// The time grain of usage histories (commitment, PTU): kDay answers from the day rollup
   /// (fast); kHour reads the records (exact for hourly data, slower on big ledgers).
   ledger::Grain grain = ledger::Grain::kDay;
+  /// self-hosted (docs/unit-economics.md): the dimension GPU instance cost records and the
+  /// token records of the models they serve share, naming the inference cluster.
+  Attr cluster_dimension = Attr::kProject;
   // idle-gpu and rightsize (docs/gpu.md): their own window, the idle threshold, GPU specs.
   int64_t gpu_window_days = 7;
   Decimal idle_gpu_threshold{100'000'000};             ///< mean utilisation below this is idle (0.1 = 10%)
@@ -79,6 +82,12 @@ Result<ledger::QueryResult> query_window(const RecommendContext& context,
 /// A provider's short key for the rate tables: "Amazon Web Services" and "AWS" -> "aws",
 /// "Microsoft" and "Azure" -> "azure", "Google Cloud" -> "gcp"; else the lower-cased name.
 std::string provider_key(std::string_view provider);
+
+/// Whether a provider (or gateway upstream) name says the model runs on our own GPUs: one of
+/// self-hosted, vllm, sglang, tgi, text-generation-inference, ollama, triton, tensorrt-llm,
+/// lmdeploy, llama.cpp, localai (any case), alone or followed by '-', '_', '/' or '.' and more
+/// ("vllm-llama" is a vLLM upstream). Docs: docs/unit-economics.md.
+bool is_self_hosted_provider(std::string_view provider);
 
 /// "$1,234.56" style text (two decimals, rounded) for titles and evidence.
 std::string money_text(__int128 nanos);
