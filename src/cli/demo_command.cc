@@ -26,7 +26,8 @@ namespace fs = std::filesystem;
 
 constexpr const char* kDemoCsvName = "demo_focus.csv";
 constexpr const char* kDemoPolicyName = "demo_policy.yaml";
-constexpr const char* kDemoTelemetryName = "demo_gpu_telemetry.prom";
+constexpr const char* kDemoTelemetryName = "demo_gpu_telemetry";  // + ".<region>.prom"
+constexpr const char* kDemoTracesName = "demo_vllm_traces.jsonl";
 
 struct DemoFlags {
   std::string db = "demo.db";
@@ -68,8 +69,9 @@ Result<void> check_replaceable(const std::string& path) {
   auto batches = (*ledger)->batches();
   if (!batches) return refuse("exists and its batches cannot be read");
   for (const ledger::BatchSummary& b : *batches) {
-    const fs::path name = fs::path(b.source_path).filename();
-    if (name != kDemoCsvName && name != kDemoTelemetryName)
+    const std::string name = fs::path(b.source_path).filename().string();
+    const bool telemetry = name.starts_with(std::string(kDemoTelemetryName) + ".") && name.ends_with(".prom");
+    if (name != kDemoCsvName && name != kDemoTracesName && !telemetry)
       return refuse("holds data that did not come from 'aifinops demo' (" + b.source_path + ")");
   }
   return {};
@@ -152,8 +154,11 @@ int run_demo(const DemoFlags& flags) {
   fs::create_directories(out_dir, ec);
   if (ec)
     return report_error({ErrorCode::kIo, out_dir.string() + ": cannot create: " + ec.message()});
-  std::string csv = (out_dir / kDemoCsvName).string();
-  std::string telemetry = (out_dir / kDemoTelemetryName).string();
+  demo::DemoFiles files;
+  files.bill = (out_dir / kDemoCsvName).string();
+  files.telemetry_prefix = (out_dir / kDemoTelemetryName).string();
+  files.traces_path = (out_dir / kDemoTracesName).string();
+  const std::string& csv = files.bill;
 
   auto opened = open_ledger_with_catalog(db);
   if (!opened) return report_error(opened.error());
@@ -163,8 +168,18 @@ int run_demo(const DemoFlags& flags) {
   demo::DemoOptions options;
   options.seed = flags.seed;
   options.start = demo::demo_start_before(static_cast<EpochSeconds>(std::time(nullptr)));
-  auto stats = demo::write_demo_focus_csv_file(*catalog, options, csv, telemetry);
+  auto stats = demo::write_demo_files(*catalog, options, files);
   if (!stats) return report_error(stats.error());
+  // The self-hosted model is registered in the catalog at price 0 (its cost is the GPU bill),
+  // as a user does for a model served on their own GPUs, so that its spans are metered.
+  {
+    std::vector<pricing::ModelPrice> models = {demo::demo_self_hosted_price(options.start)};
+    std::vector<pricing::GpuInstancePrice> gpus;
+    if (auto stored = ledger->store_prices(models, gpus); !stored) return report_error(stored.error());
+    auto reloaded = ledger->load_catalog();
+    if (!reloaded) return report_error(reloaded.error());
+    opened->catalog = std::move(*reloaded);
+  }
 
   // The organisation's policy (config/policy.example.yaml, built in): required tags, shared
   // costs and budgets, so that every analysis command has something to show.
@@ -179,19 +194,38 @@ int run_demo(const DemoFlags& flags) {
   ingest::IngestContext context{*ledger, *catalog, policy->tags};
   auto summary = ingest::ingest_file(context, csv, ingest::IngestOptions{});
   if (!summary) return report_error(summary.error());
-  // The GPU telemetry of the same hosts (DCGM exporter text, hourly scrapes): the GPU page's
-  // utilisation, and the idle-gpu and rightsize recommendations. An interval of 6 minutes
-  // lets a reading cover the hour to the next scrape (the gap allowed is ten intervals),
-  // while a host's last reading before it stops covers one hour, as the bill charges.
-  ingest::IngestOptions gpu_options;
-  gpu_options.format = "dcgm";
-  gpu_options.gpu.interval_ms = 360'000;
-  gpu_options.gpu.gpu_models = &config::default_gpu_models();
-  auto gpu_summary = ingest::ingest_file(context, telemetry, gpu_options);
-  if (!gpu_summary) return report_error(gpu_summary.error());
+  // The GPU telemetry of the same hosts (DCGM exporter text, hourly scrapes), one file per
+  // region so that each is read with its region's grid intensity: the GPU page's utilisation,
+  // energy and emissions, and the idle-gpu and rightsize recommendations. An interval of 6
+  // minutes lets a reading cover the hour to the next scrape (the gap allowed is ten
+  // intervals), while a host's last reading before it stops covers one hour, as the bill
+  // charges. The GPU nodes run one Kubernetes namespace per team: the telemetry is read with
+  // `namespace` as an alias of team, so that energy and CO2e are reported by team.
+  allocate::TagPolicy telemetry_tags = policy->tags;
+  telemetry_tags.extend("team", {"namespace"}, {}, false);
+  ingest::IngestContext telemetry_context{*ledger, *catalog, telemetry_tags};
+  int64_t readings = 0, readings_quarantined = 0;
+  for (size_t i = 0; i < files.telemetry_files.size(); ++i) {
+    ingest::IngestOptions gpu_options;
+    gpu_options.format = "dcgm";
+    gpu_options.gpu.interval_ms = 360'000;
+    gpu_options.gpu.gpu_models = &config::default_gpu_models();
+    gpu_options.gpu.region = stats->telemetry.regions[i];
+    gpu_options.gpu.grid_gco2e_per_kwh = config::default_grid_intensity().find(gpu_options.gpu.region);
+    auto gpu_summary = ingest::ingest_file(telemetry_context, files.telemetry_files[i], gpu_options);
+    if (!gpu_summary) return report_error(gpu_summary.error());
+    readings += gpu_summary->rows_ingested;
+    readings_quarantined += gpu_summary->rows_quarantined;
+  }
+  // The self-hosted cluster's spans (vLLM's OTLP traces): tokens served, at price 0.
+  ingest::IngestOptions traces_options;
+  traces_options.format = "otlp";
+  auto traces_summary = ingest::ingest_file(context, files.traces_path, traces_options);
+  if (!traces_summary) return report_error(traces_summary.error());
   if (!flags.keep) {  // the ledger holds it all now
     fs::remove(csv, ec);
-    fs::remove(telemetry, ec);
+    for (const std::string& f : files.telemetry_files) fs::remove(f, ec);
+    fs::remove(files.traces_path, ec);
   }
 
   std::printf("%s, a synthetic AI organisation: %s to %s, %s rows, %s effective cost (%s billed)\n",
@@ -205,14 +239,23 @@ int run_demo(const DemoFlags& flags) {
               group_thousands(std::to_string(summary->rows_quarantined)).c_str(),
               flags.keep ? (", CSV kept at " + csv).c_str() : "");
   const demo::DemoTelemetryStats& t = stats->telemetry;
+  std::string regions;
+  for (const std::string& r : t.regions) regions += (regions.empty() ? "" : ", ") + r;
   std::printf(
-      "GPU telemetry: %zu hosts, %lld GPUs, hourly DCGM scrapes %s to %s (%s MB; batch %lld: %s "
-      "readings ingested, %s quarantined); %s-* sits idle, %s uses one GPU of four\n",
-      t.hosts.size(), (long long)t.gpus, format_date(t.start).c_str(),
+      "GPU telemetry: %zu hosts, %lld GPUs in %zu regions (%s), hourly DCGM scrapes %s to %s (%s MB; "
+      "%s readings ingested, %s quarantined); %s-* sits idle, %s uses one GPU of four\n",
+      t.hosts.size(), (long long)t.gpus, t.regions.size(), regions.c_str(), format_date(t.start).c_str(),
       format_date(t.end - 86400).c_str(), format_decimal_fixed((__int128)t.bytes * 1000, 1).c_str(),
-      (long long)gpu_summary->batch_id, group_thousands(std::to_string(gpu_summary->rows_ingested)).c_str(),
-      group_thousands(std::to_string(gpu_summary->rows_quarantined)).c_str(), t.idle_pool.c_str(),
-      t.rightsize_host.c_str());
+      group_thousands(std::to_string(readings)).c_str(), group_thousands(std::to_string(readings_quarantined)).c_str(),
+      t.idle_pool.c_str(), t.rightsize_host.c_str());
+  const demo::DemoTracesStats& tr = stats->traces;
+  std::printf(
+      "Self-hosted inference: %s on vLLM on %zu GPU instances (project %s); %s OTLP spans, %s input and %s "
+      "output tokens (batch %lld: %s ingested, %s quarantined)\n",
+      demo::kDemoSelfHostedModel, tr.hosts.size(), tr.cluster.c_str(), group_thousands(std::to_string(tr.spans)).c_str(),
+      group_thousands(std::to_string(tr.input_tokens)).c_str(), group_thousands(std::to_string(tr.output_tokens)).c_str(),
+      (long long)traces_summary->batch_id, group_thousands(std::to_string(traces_summary->rows_ingested)).c_str(),
+      group_thousands(std::to_string(traces_summary->rows_quarantined)).c_str());
   if (summary->effective_cost != stats->effective_cost) {
     std::printf("warning: the ledger's effective cost %s differs from the generated %s\n",
                 dollars(summary->effective_cost).c_str(), dollars(stats->effective_cost).c_str());
@@ -241,6 +284,9 @@ int run_demo(const DemoFlags& flags) {
   std::printf("  aifinops report %s --by team,workload --metric gpu_hours\n", d.c_str());
   std::printf("  aifinops report %s --by resource --metric gpu_utilization\n", d.c_str());
   std::printf("  aifinops recommend %s --kind idle-gpu,rightsize\n", d.c_str());
+  std::printf("  aifinops recommend %s --kind self-hosted   # vLLM cluster vs API per million tokens\n", d.c_str());
+  std::printf("  aifinops report %s --by team --metric energy_kwh\n", d.c_str());
+  std::printf("  aifinops report %s --by team --metric co2e_kg\n", d.c_str());
   std::printf(
       "  aifinops report %s --by service,resource --filter 'team=(none)'   # who owns the untagged "
       "spend?\n",
@@ -272,7 +318,8 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "demo",
       "Generate six months of a synthetic AI organisation (teams, LLM tokens, GPUs, storage, "
-      "anomalies) as FOCUS CSV, ingest it into a fresh demo ledger and print a showback summary.");
+      "anomalies) as FOCUS CSV, with DCGM GPU telemetry and a self-hosted vLLM cluster's OTLP "
+      "traces, ingest it into a fresh demo ledger and print a showback summary.");
   cmd->add_option("--db", flags->db,
                   "Demo ledger path; deleted and recreated on every run, so it is NOT "
                   "$AIFINOPS_DB or ./aifinops.db (refuses files holding other data)")
@@ -280,10 +327,10 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", flags->seed, "Random seed: the same seed gives the same data")
       ->capture_default_str();
   cmd->add_option("--out-dir", flags->out_dir,
-                  "Where to write demo_focus.csv, demo_gpu_telemetry.prom and demo_policy.yaml "
-                  "(default: the ledger's directory)");
+                  "Where to write demo_focus.csv, demo_gpu_telemetry.<region>.prom, "
+                  "demo_vllm_traces.jsonl and demo_policy.yaml (default: the ledger's directory)");
   cmd->add_flag("--keep", flags->keep,
-                "Keep demo_focus.csv and demo_gpu_telemetry.prom after ingesting them (default: "
+                "Keep demo_focus.csv, the telemetry and the traces after ingesting them (default: "
                 "delete them)");
   cmd->footer(
       "Examples:\n"

@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -322,6 +324,10 @@ constexpr InstanceGroup kInstanceGroups[] = {
      kAlwaysOn, kOnDemand, kFull},
     {"search", "semantic-search", P, kGcp, "g2-standard-8", 2, 2, "embed-l4", "inference",
      kAlwaysOn, kCommittedUse, kFull},
+    // Self-hosted Llama 3.1 8B on vLLM, summarising support tickets: its spans are the demo's
+    // OTLP traces, so that its cost per million tokens can be set beside API prices (R22).
+    {"support-bot", "ticket-summarizer", P, kAws, "g6.xlarge", 2, 2, "llama-vllm-l4", "inference",
+     kAlwaysOn, kOnDemand, kFull},
     // Its traffic moved to an LLM API; the owners flagged the pool for shutdown, which has not
     // happened yet (the telemetry shows it idle: the idle-gpu recommendation's target).
     {"growth", "onboarding-assistant", P, kAzure, "Standard_NC24ads_A100_v4", 1, 2, "persona-a100",
@@ -1260,35 +1266,54 @@ class Generator {
   // ---- GPU telemetry ---------------------------------------------------------------
 
  public:
-  /// Writes the DCGM exporter text of the hosts planned while writing the bill.
-  DemoTelemetryStats write_telemetry(std::ostream& out) {
+  /// Writes the DCGM exporter text of the hosts planned while writing the bill, one stream
+  /// per region (`stream_for` is asked once per region; null skips that region).
+  DemoTelemetryStats write_telemetry(const std::function<std::ostream*(const std::string&)>& stream_for) {
     DemoTelemetryStats t;
     t.start = stats_.period_end - kDemoTelemetryDays * kDay;
     t.end = stats_.period_end;
     // Its own engine: the bill's bytes must not depend on whether telemetry is written.
     Random random(options_.seed ^ 0x9e3779b97f4a7c15ull);
-    std::string text;
-    auto flush = [&] {
-      out << text;
-      t.bytes += static_cast<int64_t>(text.size());
-      text.clear();
+    plan_serving();
+    struct Output {
+      std::ostream* out = nullptr;
+      std::string text;
     };
-    for (const TelemetryHost& host : telemetry_hosts_) {
+    std::vector<std::string> region_names;
+    std::vector<Output> outputs;
+    std::vector<size_t> region_of(telemetry_hosts_.size());
+    for (size_t h = 0; h < telemetry_hosts_.size(); ++h) {
+      const TelemetryHost& host = telemetry_hosts_[h];
       t.hosts.push_back(host.name);
+      t.host_regions.push_back(host.region);
       t.gpus += host.gpus;
       if (host.role == GpuRole::kIdle && t.idle_pool.empty())
         t.idle_pool = std::string(kInstanceGroups[host.group].name);
       if (host.role == GpuRole::kSlice) t.rightsize_host = host.name;
+      auto it = std::find(region_names.begin(), region_names.end(), host.region);
+      if (it == region_names.end()) {
+        region_names.push_back(host.region);
+        outputs.push_back({stream_for(host.region), {}});
+        it = region_names.end() - 1;
+      }
+      region_of[h] = static_cast<size_t>(it - region_names.begin());
     }
+    t.regions = region_names;
+    auto flush = [&](Output& o) {
+      if (o.out != nullptr) *o.out << o.text;
+      t.bytes += static_cast<int64_t>(o.text.size());
+      o.text.clear();
+    };
     std::vector<int> sandbox_burst(telemetry_hosts_.size(), -1);  // burst end hour, per host
     for (int hour = 0; hour < kDemoTelemetryDays * 24; ++hour) {
       EpochSeconds at = t.start + static_cast<int64_t>(hour) * 3600;
       int hour_of_day = hour % 24;
       bool weekday = Generator::weekday(at - at % kDay) < 5;
-      text += "# scrape at " + format_timestamp(at) + "\n";
+      for (Output& o : outputs) o.text += "# scrape at " + format_timestamp(at) + "\n";
       ++t.scrapes;
       for (size_t h = 0; h < telemetry_hosts_.size(); ++h) {
         const TelemetryHost& host = telemetry_hosts_[h];
+        std::string& text = outputs[region_of[h]].text;
         if (!host.on[static_cast<size_t>(hour)]) continue;
         if (host.role == GpuRole::kSandbox && hour_of_day == 0) {
           // Someone tries something on about half the weekdays, for a few hours.
@@ -1312,6 +1337,13 @@ class Generator {
               if (!weekday) load *= 0.6;
               util = std::min<int64_t>(100, round_to_int(100 * load * random.noise(0.12)));
               memory = total * (74 + random.below(5)) / 100;
+              break;
+            }
+            case GpuRole::kServing: {
+              // vLLM: busy with the hour's requests (the traces), its KV cache holds 90% of memory.
+              double load = serving_load_[h][static_cast<size_t>(hour)];
+              util = std::min<int64_t>(100, round_to_int(45 * load + 3) + random.below(3));
+              memory = total * 90 / 100 + random.below(100);
               break;
             }
             case GpuRole::kIdle:  // the model is loaded; no request reaches it
@@ -1339,22 +1371,106 @@ class Generator {
               break;
             }
           }
+          // One Kubernetes namespace per team (dcgm-exporter's pod mapping adds namespace and
+          // pod), so that telemetry records carry the team: energy and emissions by team.
           std::string labels = "{gpu=\"" + std::to_string(gpu) + "\",modelName=\"" +
                                std::string(dcgm_model_name(host.gpu_type)) + "\",Hostname=\"" +
-                               host.name + "\"} ";
+                               host.name + "\"";
+          if (!host.namespace_name.empty()) labels += ",namespace=\"" + host.namespace_name + "\"";
+          if (!host.pod.empty()) labels += ",pod=\"" + host.pod + "\",container=\"vllm\"";
+          labels += "} ";
           text += "DCGM_FI_DEV_GPU_UTIL" + labels + std::to_string(util) + "\n";
           text += "DCGM_FI_DEV_FB_USED" + labels + std::to_string(std::min(memory, total)) + "\n";
           t.samples += 2;
         }
       }
-      if (text.size() > (1u << 20)) flush();
+      for (Output& o : outputs)
+        if (o.text.size() > (1u << 20)) flush(o);
     }
-    flush();
+    for (Output& o : outputs) flush(o);
+    return t;
+  }
+
+  /// Writes the self-hosted cluster's GenAI spans as OTLP/JSON lines, one export an hour.
+  DemoTracesStats write_traces(std::ostream& out) {
+    DemoTracesStats t;
+    plan_serving();
+    Random random(options_.seed ^ 0x2545f4914f6cdd1dull);
+    const EpochSeconds start = stats_.period_end - kDemoTelemetryDays * kDay;
+    std::vector<size_t> serving;
+    for (size_t h = 0; h < telemetry_hosts_.size(); ++h) {
+      if (telemetry_hosts_[h].role != GpuRole::kServing) continue;
+      serving.push_back(h);
+      t.hosts.push_back(telemetry_hosts_[h].name);
+      t.cluster = std::string(kInstanceGroups[telemetry_hosts_[h].group].project);
+    }
+    auto hex = [&](int digits) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      std::string id;
+      for (int i = 0; i < digits; ++i) id += kHex[random.below(16)];
+      return id;
+    };
+    auto attribute = [](std::string& json, std::string_view key, std::string_view value, bool integer) {
+      if (json.back() != '[') json += ',';
+      json += "{\"key\":\"" + std::string(key) + "\",\"value\":{\"" + (integer ? "intValue" : "stringValue") +
+              "\":\"" + std::string(value) + "\"}}";
+    };
+    std::string line;
+    for (int hour = 0; hour < kDemoTelemetryDays * 24; ++hour) {
+      const EpochSeconds at = start + static_cast<int64_t>(hour) * 3600;
+      line = "{\"resourceSpans\":[";
+      bool any = false;
+      for (size_t h : serving) {
+        const TelemetryHost& host = telemetry_hosts_[h];
+        if (!host.on[static_cast<size_t>(hour)]) continue;
+        const InstanceGroup& group = kInstanceGroups[host.group];
+        const int64_t requests = round_to_int(60 * serving_load_[h][static_cast<size_t>(hour)]);
+        if (requests <= 0) continue;
+        if (any) line += ',';
+        any = true;
+        line += "{\"resource\":{\"attributes\":[";
+        // OTEL_SERVICE_NAME of the deployment: the project it serves (service.name is an alias
+        // of project in the default policy).
+        attribute(line, "service.name", group.project, false);
+        attribute(line, "host.name", host.name, false);
+        attribute(line, "cloud.region", host.region, false);
+        attribute(line, "deployment.environment.name", "production", false);
+        attribute(line, "team", group.team, false);
+        line += "]},\"scopeSpans\":[{\"scope\":{\"name\":\"vllm\"},\"spans\":[";
+        for (int64_t r = 0; r < requests; ++r) {
+          // A ticket thread with the knowledge-base articles retrieved for it, summarised.
+          const int64_t input = 8'000 + random.below(6'001);
+          const int64_t output = 300 + random.below(601);
+          const int64_t begin_ms = at * 1000 + random.below(3'600'000);
+          const int64_t end_ms = begin_ms + 250 + output * 25;  // about 40 tokens a second
+          if (r > 0) line += ',';
+          line += "{\"traceId\":\"" + hex(32) + "\",\"spanId\":\"" + hex(16) + "\",\"name\":\"chat " +
+                  std::string(kDemoSelfHostedModel) + "\",\"kind\":2,\"startTimeUnixNano\":\"" +
+                  std::to_string(begin_ms) + "000000\",\"endTimeUnixNano\":\"" + std::to_string(end_ms) +
+                  "000000\",\"attributes\":[";
+          attribute(line, "gen_ai.operation.name", "chat", false);
+          attribute(line, "gen_ai.provider.name", "vllm", false);
+          attribute(line, "gen_ai.request.model", kDemoSelfHostedModel, false);
+          attribute(line, "gen_ai.response.model", kDemoSelfHostedModel, false);
+          attribute(line, "gen_ai.usage.input_tokens", std::to_string(input), true);
+          attribute(line, "gen_ai.usage.output_tokens", std::to_string(output), true);
+          line += "]}";
+          ++t.spans;
+          t.input_tokens += input;
+          t.output_tokens += output;
+        }
+        line += "]}]}";
+      }
+      if (!any) continue;
+      line += "]}\n";
+      out << line;
+      t.bytes += static_cast<int64_t>(line.size());
+    }
     return t;
   }
 
  private:
-  enum class GpuRole { kTraining, kInference, kIdle, kSlice, kNotebook, kSandbox };
+  enum class GpuRole { kTraining, kInference, kServing, kIdle, kSlice, kNotebook, kSandbox };
 
   struct TelemetryHost {
     std::string name;
@@ -1362,8 +1478,34 @@ class Generator {
     int gpus = 0;
     std::string gpu_type;
     GpuRole role = GpuRole::kTraining;
+    std::string region;          ///< the bill's RegionId
+    std::string namespace_name;  ///< the team's Kubernetes namespace; empty when untagged
+    std::string pod;             ///< the vLLM pod on a serving host
     std::vector<bool> on;  ///< by hour of the telemetry window
   };
+
+  /// The request load of every serving host by hour of the telemetry window (0..~1), drawn
+  /// once so that the telemetry's utilisation and the traces' requests agree.
+  void plan_serving() {
+    if (!serving_load_.empty()) return;
+    Random random(options_.seed ^ 0xd1b54a32d192ed03ull);
+    const EpochSeconds start = stats_.period_end - kDemoTelemetryDays * kDay;
+    serving_load_.resize(telemetry_hosts_.size());
+    for (size_t h = 0; h < telemetry_hosts_.size(); ++h) {
+      if (telemetry_hosts_[h].role != GpuRole::kServing) continue;
+      std::vector<double>& load = serving_load_[h];
+      load.assign(static_cast<size_t>(kDemoTelemetryDays) * 24, 0.0);
+      for (size_t hour = 0; hour < load.size(); ++hour) {
+        const EpochSeconds at = start + static_cast<int64_t>(hour) * 3600;
+        const int64_t hour_of_day = static_cast<int64_t>(hour % 24);
+        double l = hour_of_day >= 8 && hour_of_day < 20 ? 0.68 : 0.22;
+        if (Generator::weekday(at - at % kDay) >= 5) l *= 0.6;
+        load[hour] = l * random.noise(0.12);
+      }
+    }
+  }
+
+  std::vector<std::vector<double>> serving_load_;  ///< by telemetry host, by hour
 
   /// Notes the hours a GPU instance runs on day `d` of the telemetry window: all day, or
   /// from 09:00 for the bill's hours (rounded up to whole hours) on part-time days.
@@ -1379,7 +1521,12 @@ class Generator {
       host.gpus = price.gpus;
       host.gpu_type = price.gpu_type;
       std::string_view group_name = group.name;
-      host.role = group_name == "persona-a100"        ? GpuRole::kIdle
+      host.region = std::string(account_of(group.cloud).region_id);
+      if (group.tagging == Tagging::kFull && !group.team.empty()) host.namespace_name = std::string(group.team);
+      if (group_name == "llama-vllm-l4")  // a StatefulSet's pods: vllm-llama-0, -1, ...
+        host.pod = "vllm-llama-" + std::to_string(node);
+      host.role = group_name == "llama-vllm-l4"       ? GpuRole::kServing
+                  : group_name == "persona-a100"        ? GpuRole::kIdle
                   : group_name == "research-notebook" ? (node == 0 ? GpuRole::kSlice : GpuRole::kNotebook)
                   : group_name == "gpu-sandbox"       ? GpuRole::kSandbox
                   : group.workload == "training"      ? GpuRole::kTraining
@@ -1487,8 +1634,21 @@ EpochSeconds demo_start_before(EpochSeconds now, int months) {
   return start;
 }
 
-Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const DemoOptions& options,
-                                       std::ostream& out, std::ostream* gpu_telemetry) {
+pricing::ModelPrice demo_self_hosted_price(EpochSeconds from) {
+  pricing::ModelPrice p;
+  p.model = kDemoSelfHostedModel;
+  p.provider = "self-hosted";
+  p.mode = "chat";
+  p.effective_from = from;
+  p.currency = "USD";
+  p.prices.input = Decimal{0};
+  p.prices.output = Decimal{0};
+  p.source = "aifinops demo: served on the organisation's own GPUs (vLLM); the cost is the GPU bill";
+  return p;
+}
+
+Result<DemoStats> write_demo(const pricing::Catalog& catalog, const DemoOptions& options, std::ostream& out,
+                             const DemoSources& sources) {
   if (options.months < 1 || options.months > 12) {
     return make_error(ErrorCode::kInvalidArgument, "demo: months must be between 1 and 12, not " +
                                                        std::to_string(options.months));
@@ -1505,10 +1665,67 @@ Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const De
   if (!writer.flush()) {
     return make_error(ErrorCode::kIo, "demo: could not write the CSV output");
   }
-  if (gpu_telemetry != nullptr) {
-    stats.telemetry = generator.write_telemetry(*gpu_telemetry);
-    if (!gpu_telemetry->flush())
-      return make_error(ErrorCode::kIo, "demo: could not write the GPU telemetry output");
+  if (sources.gpu_telemetry) {
+    std::vector<std::ostream*> streams;
+    stats.telemetry = generator.write_telemetry([&](const std::string& region) {
+      std::ostream* s = sources.gpu_telemetry(region);
+      streams.push_back(s);
+      return s;
+    });
+    for (std::ostream* s : streams)
+      if (s != nullptr && !s->flush())
+        return make_error(ErrorCode::kIo, "demo: could not write the GPU telemetry output");
+  }
+  if (sources.inference_traces != nullptr) {
+    stats.traces = generator.write_traces(*sources.inference_traces);
+    if (!sources.inference_traces->flush())
+      return make_error(ErrorCode::kIo, "demo: could not write the inference traces");
+  }
+  return stats;
+}
+
+Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const DemoOptions& options,
+                                       std::ostream& out, std::ostream* gpu_telemetry) {
+  DemoSources sources;
+  if (gpu_telemetry != nullptr) sources.gpu_telemetry = [gpu_telemetry](const std::string&) { return gpu_telemetry; };
+  return write_demo(catalog, options, out, sources);
+}
+
+Result<DemoStats> write_demo_files(const pricing::Catalog& catalog, const DemoOptions& options, DemoFiles& files) {
+  files.telemetry_files.clear();
+  std::ofstream out(files.bill, std::ios::binary | std::ios::trunc);
+  if (!out) return make_error(ErrorCode::kIo, files.bill + ": cannot create the file");
+  // unique_ptr: the streams' addresses are handed out while more are added.
+  std::vector<std::unique_ptr<std::ofstream>> telemetry;
+  std::optional<Error> failed;
+  DemoSources sources;
+  if (!files.telemetry_prefix.empty()) {
+    sources.gpu_telemetry = [&](const std::string& region) -> std::ostream* {
+      std::string path = files.telemetry_prefix + "." + (region.empty() ? std::string("global") : region) + ".prom";
+      telemetry.push_back(std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc));
+      files.telemetry_files.push_back(path);
+      if (!*telemetry.back() && !failed) failed = Error{ErrorCode::kIo, path + ": cannot create the file"};
+      return telemetry.back().get();
+    };
+  }
+  std::ofstream traces;
+  if (!files.traces_path.empty()) {
+    traces.open(files.traces_path, std::ios::binary | std::ios::trunc);
+    if (!traces) return make_error(ErrorCode::kIo, files.traces_path + ": cannot create the file");
+    sources.inference_traces = &traces;
+  }
+  Result<DemoStats> stats = write_demo(catalog, options, out, sources);
+  if (failed) return Unexpected{*failed};
+  if (!stats) return stats;
+  out.close();
+  if (!out) return make_error(ErrorCode::kIo, files.bill + ": write failed (disk full?)");
+  for (size_t i = 0; i < telemetry.size(); ++i) {
+    telemetry[i]->close();
+    if (!*telemetry[i]) return make_error(ErrorCode::kIo, files.telemetry_files[i] + ": write failed (disk full?)");
+  }
+  if (!files.traces_path.empty()) {
+    traces.close();
+    if (!traces) return make_error(ErrorCode::kIo, files.traces_path + ": write failed (disk full?)");
   }
   return stats;
 }

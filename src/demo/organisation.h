@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -52,9 +53,27 @@ struct DemoTelemetryStats {
   EpochSeconds start = 0, end = 0;  ///< first scrape, and the hour after the last
   /// Hosts with readings: each is the ResourceName of a GPU instance row of the bill.
   std::vector<std::string> hosts;
+  std::vector<std::string> host_regions;  ///< region id of each host (its bill's RegionId)
+  std::vector<std::string> regions;       ///< the distinct region ids, first seen first
   int64_t gpus = 0;
   std::string idle_pool;        ///< ResourceName prefix of the idle inference pool
   std::string rightsize_host;   ///< the training host whose GPU memory fits a smaller GPU
+};
+
+/// The self-hosted model the demo's inference cluster serves (Llama 3.1 8B on vLLM).
+inline constexpr const char* kDemoSelfHostedModel = "llama-3.1-8b-instruct";
+
+/// Its catalog entry from `from` on: price 0, provider "self-hosted" (the cost is the GPU
+/// bill), so that its spans are metered without being charged twice.
+pricing::ModelPrice demo_self_hosted_price(EpochSeconds from);
+
+/// The OTLP/JSON traces of the self-hosted cluster (`DemoSources::inference_traces`).
+struct DemoTracesStats {
+  int64_t bytes = 0;
+  int64_t spans = 0;       ///< one per request
+  int64_t input_tokens = 0, output_tokens = 0;
+  std::string cluster;     ///< the project its GPU instances and spans share
+  std::vector<std::string> hosts;  ///< its GPU instances (ResourceName)
 };
 
 /// What was written. Costs in nano-units of USD, summed in 128 bits.
@@ -69,6 +88,19 @@ struct DemoStats {
   __int128 untagged_effective_cost = 0;
   std::vector<DemoAnomaly> anomalies;
   DemoTelemetryStats telemetry;  ///< empty when no telemetry was asked for
+  DemoTracesStats traces;        ///< empty when no traces were asked for
+};
+
+/// Where the sources besides the bill go; each is optional.
+struct DemoSources {
+  /// DCGM exporter text of the hosts of one region: called once per region id (in the order
+  /// first seen), its stream gets that region's scrapes; null = not written. The DCGM reader
+  /// takes one region per file (`--region`, for grid intensity), hence one stream a region.
+  std::function<std::ostream*(const std::string& region_id)> gpu_telemetry;
+  /// OTLP/JSON trace export lines (one ExportTraceServiceRequest an hour) of the vLLM
+  /// cluster's GenAI spans over the telemetry days: gen_ai.provider.name "vllm", model
+  /// kDemoSelfHostedModel, resource attributes service.name (= the project), team, cloud.region.
+  std::ostream* inference_traces = nullptr;
 };
 
 /// Days of GPU telemetry at the end of the period: two weeks, so that the recommenders'
@@ -90,10 +122,28 @@ inline constexpr int kDemoTelemetryDays = 14;
 /// idle (tagged shutdown-eligible) and one training host uses one small slice of its GPUs.
 /// Ingest it with an interval of at most 6 minutes so that a reading covers its hour.
 /// Its randomness is separate from the bill's, so the CSV is the same with or without it.
+///
+/// GPU hosts carry a `namespace` label naming their team (one Kubernetes namespace per team;
+/// none for untagged hosts), and the self-hosted cluster's pods a `pod` label.
 Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const DemoOptions& options,
                                        std::ostream& out, std::ostream* gpu_telemetry = nullptr);
 
-/// The same, into files (created or truncated); no telemetry when `telemetry_path` is empty.
+/// The bill into `out`, and the sources `sources` asks for.
+Result<DemoStats> write_demo(const pricing::Catalog& catalog, const DemoOptions& options, std::ostream& out,
+                             const DemoSources& sources);
+
+/// The demo's files (created or truncated). Telemetry, when `telemetry_prefix` is not empty,
+/// goes to one file per region, `<prefix>.<region>.prom` (listed in DemoTelemetryStats order
+/// by `telemetry_files`); traces, when `traces_path` is not empty, to that file.
+struct DemoFiles {
+  std::string bill;
+  std::string telemetry_prefix;
+  std::string traces_path;
+  std::vector<std::string> telemetry_files;  ///< out: one per DemoTelemetryStats::regions entry
+};
+Result<DemoStats> write_demo_files(const pricing::Catalog& catalog, const DemoOptions& options, DemoFiles& files);
+
+/// The bill (and all telemetry in one file, when `telemetry_path` is not empty) into files.
 Result<DemoStats> write_demo_focus_csv_file(const pricing::Catalog& catalog,
                                             const DemoOptions& options, const std::string& path,
                                             const std::string& telemetry_path = {});

@@ -305,7 +305,11 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
                               money_text(m.gpu_cost) +
                                   (cl.models.size() > 1 ? " (this model's token share of " + money_text(cl.gpu_cost) + ")"
                                                         : std::string()) +
-                                  " over " + format_decimal(cl.gpu_hours) + " billed GPU-hours"});
+                                  " over " + format_decimal(cl.gpu_hours) + " billed GPU-hours" +
+                                  (cl.utilization ? "; idle share " +
+                                                        money_text(m.gpu_cost - mul_div_round(m.gpu_cost, *cl.utilization,
+                                                                                              kNanosPerUnit))
+                                                  : std::string())});
         r.evidence.push_back(
             {"mean GPU utilisation",
              cl.utilization ? percent_text((double)*cl.utilization / 1e9) + " over " +
@@ -335,8 +339,10 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
                                       " for this mix (the same model)"});
             break;
           }
+        auto last = parse_timestamp(cl.days.back());
         r.evidence.push_back({"records", "aifinops report --by resource,day --filter " + dimension + "=\"" + cl.name +
-                                             "\" --from " + cl.days.front() + " --to " + cl.days.back()});
+                                             "\" --from " + cl.days.front() + " --to " +
+                                             (last ? format_date(*last + 86400) : cl.days.back())});
       };
 
       if (best.cost < m.gpu_cost) {

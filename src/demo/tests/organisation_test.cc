@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "core/time.h"
 #include "ingest/dcgm.h"
 #include "ingest/gpu_samples.h"
+#include "ingest/otlp.h"
 
 namespace aifinops::demo {
 namespace {
@@ -665,6 +667,87 @@ TEST(DemoTelemetryTest, UtilisationTellsTheStory) {
   EXPECT_GT(by_host.at("research-notebook-01").peak_mib, 10'000);
   EXPECT_LT(by_host.at("research-notebook-01").peak_mib * 12 / 10, 24 * 1024);
   EXPECT_GT(by_host.at("research-notebook-02").peak_mib * 12 / 10, 24 * 1024);
+}
+
+// Telemetry goes to one stream per region (the DCGM reader takes one region per file, for
+// grid intensity), and tagged hosts carry their team's namespace: energy and CO2e by team.
+TEST(DemoTelemetryTest, OneStreamPerRegionAndTeamNamespaces) {
+  DemoOptions options;
+  options.start = kStart;
+  std::ostringstream bill;
+  std::map<std::string, std::ostringstream> by_region;
+  DemoSources sources;
+  sources.gpu_telemetry = [&](const std::string& region) -> std::ostream* { return &by_region[region]; };
+  Result<DemoStats> stats = write_demo(full_catalog(), options, bill, sources);
+  ASSERT_TRUE(stats.has_value()) << stats.error().message;
+  const DemoTelemetryStats& t = stats->telemetry;
+  EXPECT_EQ(t.regions, (std::vector<std::string>{"us-east-1", "eastus", "us-central1"}));
+  ASSERT_EQ(t.host_regions.size(), t.hosts.size());
+  // All regions together are the single-stream telemetry, region by region.
+  size_t total = 0;
+  for (auto& [region, text] : by_region) total += text.str().size();
+  EXPECT_EQ(static_cast<int64_t>(total), t.bytes);
+  for (size_t h = 0; h < t.hosts.size(); ++h) {
+    const std::string text = by_region[t.host_regions[h]].str();
+    EXPECT_NE(text.find("Hostname=\"" + t.hosts[h] + "\""), std::string::npos) << t.hosts[h];
+  }
+  std::map<std::string, std::set<std::string>> namespaces;  // host -> namespace labels
+  for (auto& [region, text] : by_region) {
+    std::vector<Record> records = telemetry_records(text.str());
+    for (const Record& r : records) {
+      const std::string& tags = r[Attr::kTags];
+      size_t at = tags.find("\"namespace\":\"");
+      namespaces[r[Attr::kResourceId]].insert(
+          at == std::string::npos ? "" : tags.substr(at + 13, tags.find('"', at + 13) - at - 13));
+    }
+  }
+  EXPECT_EQ(namespaces.at("fm-train-p5-01"), std::set<std::string>{"ml-research"});
+  EXPECT_EQ(namespaces.at("llama-vllm-l4-01"), std::set<std::string>{"support-bot"});
+  EXPECT_EQ(namespaces.at("gpu-sandbox-01"), std::set<std::string>{""});  // untagged: no team
+}
+
+// The self-hosted cluster: its spans read by the OTLP reader, tokens as the stats say, and
+// its GPUs about as busy as its traffic.
+TEST(DemoTracesTest, VllmSpansMatchTheClusterTelemetry) {
+  DemoOptions options;
+  options.start = kStart;
+  std::ostringstream bill, traces, telemetry;
+  DemoSources sources;
+  sources.inference_traces = &traces;
+  sources.gpu_telemetry = [&](const std::string&) -> std::ostream* { return &telemetry; };
+  Result<DemoStats> stats = write_demo(full_catalog(), options, bill, sources);
+  ASSERT_TRUE(stats.has_value()) << stats.error().message;
+  const DemoTracesStats& t = stats->traces;
+  EXPECT_EQ(t.cluster, "ticket-summarizer");
+  EXPECT_EQ(t.hosts, (std::vector<std::string>{"llama-vllm-l4-01", "llama-vllm-l4-02"}));
+  EXPECT_EQ(t.bytes, static_cast<int64_t>(traces.str().size()));
+  EXPECT_LT(t.bytes, 16 << 20);
+  EXPECT_GT(t.spans, 10'000);
+  auto scan = ingest::scan_otlp_json(traces.str());
+  ASSERT_TRUE(scan.has_value()) << scan.error().message;
+  EXPECT_EQ(scan->genai_spans, t.spans);
+  EXPECT_EQ(scan->malformed, 0);
+  EXPECT_EQ(scan->input_tokens, t.input_tokens);
+  EXPECT_EQ(scan->output_tokens, t.output_tokens);
+  EXPECT_NE(traces.str().find("\"gen_ai.provider.name\",\"value\":{\"stringValue\":\"vllm\"}"), std::string::npos);
+  // Every hour of the two weeks (the cluster is always on) has spans.
+  const std::string text = traces.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), kDemoTelemetryDays * 24);
+  // The cluster runs at a fifth of its capacity or so: the self-hosted kind's story.
+  __int128 busy = 0, observed = 0;
+  for (const Record& r : telemetry_records(telemetry.str()))
+    if (r[Attr::kResourceId].starts_with("llama-vllm-l4")) {
+      busy += r.facts.gpu_busy_milliseconds;
+      observed += r.facts.gpu_observed_milliseconds;
+    }
+  ASSERT_GT(observed, 0);
+  EXPECT_GT(busy * 100 / observed, 12);
+  EXPECT_LT(busy * 100 / observed, 35);
+  // The model's catalog entry is free: the GPU bill is its cost.
+  pricing::ModelPrice p = demo_self_hosted_price(kStart);
+  EXPECT_EQ(p.model, kDemoSelfHostedModel);
+  EXPECT_EQ(p.provider, "self-hosted");
+  EXPECT_EQ(p.prices.input->nanos + p.prices.output->nanos, 0);
 }
 
 }  // namespace
