@@ -1,5 +1,6 @@
 #include "optimize/batch.h"
 
+#include <algorithm>
 #include <map>
 
 namespace aifinops::optimize {
@@ -25,11 +26,19 @@ struct Discount {
   std::string source;
 };
 
+/// The batch table's key of a provider and service: Bedrock bills under AWS, so "AWS" with
+/// ServiceName "Amazon Bedrock" is "bedrock", not "aws" (which has no batch API).
+std::string batch_provider_key(const std::string& provider, const std::string& service) {
+  std::string key = provider_key(provider);
+  const std::string s = lower(service);
+  if (key == "aws" && s.find("bedrock") != std::string::npos) return "bedrock";
+  return key;
+}
+
 /// A user's rate (--rates) first, then the catalog's batch discount for the model, then the
 /// shipped table.
-bool discount_for(const RecommendContext& c, const std::string& provider, const std::string& model,
-                  Discount& out) {
-  const BatchDiscount* table = c.rates->find_batch_discount(provider_key(provider));
+bool discount_for(const RecommendContext& c, const std::string& key, const std::string& model, Discount& out) {
+  const BatchDiscount* table = c.rates->find_batch_discount(key);
   if (table != nullptr && !table->shipped) {
     out = {table->discount, table->source};
     return true;
@@ -48,6 +57,15 @@ bool discount_for(const RecommendContext& c, const std::string& provider, const 
   return false;
 }
 
+/// Sources whose records carry hour-level charge periods (one request, or an hour's bucket).
+bool hourly_source(std::string_view kind) {
+  return kind == "gateway" || kind == "otlp" || kind == "openai-usage" || kind == "anthropic-usage";
+}
+
+/// Days of hourly history the off-hours test reads by default: the hour grain is answered
+/// from the records (the rollups are by day), so a week keeps it to a fraction of a scan.
+constexpr int64_t kOffHoursDays = 7;
+
 }  // namespace
 
 bool is_batch_purpose(std::string_view purpose) {
@@ -57,46 +75,95 @@ bool is_batch_purpose(std::string_view purpose) {
 }
 
 Result<std::vector<Recommendation>> recommend_batch(const RecommendContext& c) {
-  std::vector<ledger::Dimension> group = {
-      attribute_dimension(Attr::kProviderName), attribute_dimension(Attr::kModel),
-      attribute_dimension(Attr::kProject), attribute_dimension(Attr::kPurpose),
-      attribute_dimension(Attr::kOperation)};
-  const bool hourly = c.grain == ledger::Grain::kHour;
-  if (hourly) group.insert(group.begin(), time_dimension(ledger::Grain::kHour));
-  const size_t o = hourly ? 1 : 0;  // offset of the attribute keys
-  auto cost = query_window(c, group, {attribute_filter(Attr::kChargeCategory, "Usage")},
-                           ledger::Metric::kEffectiveCost);
+  const std::vector<ledger::Dimension> attributes = {
+      attribute_dimension(Attr::kProviderName), attribute_dimension(Attr::kServiceName),
+      attribute_dimension(Attr::kModel),        attribute_dimension(Attr::kProject),
+      attribute_dimension(Attr::kPurpose),      attribute_dimension(Attr::kOperation)};
+  const std::vector<ledger::Filter> usage = {attribute_filter(Attr::kChargeCategory, "Usage")};
+  // The window by day, from the day rollup: the cost of every group, and its weekend part.
+  std::vector<ledger::Dimension> by_day = attributes;
+  by_day.insert(by_day.begin(), time_dimension(ledger::Grain::kDay));
+  auto cost = query_window(c, by_day, usage, ledger::Metric::kEffectiveCost);
   if (!cost) return Unexpected{cost.error()};
 
   struct Group {
-    std::string provider, model, project, purpose;
-    __int128 cost = 0, off_hours_cost = 0;
+    std::string provider, service, model, project, purpose;
+    __int128 cost = 0, weekend_cost = 0;
+    // From hourly records, when there are some: cost in the hourly window, off-hours part,
+    // and the hours of day it ran in (day-level records all sit at 00:00).
+    __int128 hourly_cost = 0, hourly_off = 0;
+    uint32_t hours_of_day = 0;  // bit per hour
   };
   std::map<std::string, Group> groups;
-  for (const ledger::QueryRow& row : cost->rows) {
-    const std::string& model = row.keys[o + 1];
-    const std::string& operation = row.keys[o + 4];
+  auto key_of = [](const std::vector<std::string>& k, size_t o) {
+    return k[o] + "|" + k[o + 1] + "|" + k[o + 2] + "|" + k[o + 3] + "|" + k[o + 4];
+  };
+  auto wanted = [](const ledger::QueryRow& row, size_t o) {
     // Already batched, or not model traffic.
-    if (model == "(none)" || lower(operation) == "batch" || row.value <= 0) continue;
-    Group& g = groups[row.keys[o] + "|" + model + "|" + row.keys[o + 2] + "|" + row.keys[o + 3]];
-    g.provider = row.keys[o];
-    g.model = model;
-    g.project = row.keys[o + 2];
-    g.purpose = row.keys[o + 3];
+    return row.keys[o + 2] != "(none)" && lower(row.keys[o + 5]) != "batch" && row.value > 0;
+  };
+  for (const ledger::QueryRow& row : cost->rows) {
+    if (!wanted(row, 1)) continue;
+    Group& g = groups[key_of(row.keys, 1)];
+    g.provider = row.keys[1];
+    g.service = row.keys[2];
+    g.model = row.keys[3];
+    g.project = row.keys[4];
+    g.purpose = row.keys[5];
     g.cost += row.value;
-    if (hourly) {
+    auto day = parse_timestamp(row.keys[0]);
+    if (day && off_hours(*day + 12 * 3600) && off_hours(*day + 23 * 3600)) g.weekend_cost += row.value;
+  }
+
+  // Off-hours by the hour: with --grain hour over the whole window; else over the last week,
+  // and only when the ledger holds sources with hourly records (gateway, OTLP, usage APIs).
+  bool hourly = c.grain == ledger::Grain::kHour;
+  bool untagged = false;
+  for (const auto& [key, g] : groups) untagged |= !is_batch_purpose(g.purpose);
+  if (!hourly && untagged) {
+    auto batches = c.ledger->batches();
+    if (!batches) return Unexpected{batches.error()};
+    for (const ledger::BatchSummary& b : *batches) hourly |= hourly_source(b.source_kind);
+  }
+  EpochSeconds hourly_from = c.from();
+  if (hourly && untagged) {
+    ledger::QuerySpec spec;
+    if (c.grain != ledger::Grain::kHour) hourly_from = std::max(hourly_from, c.as_of - kOffHoursDays * 86400);
+    spec.from = hourly_from;
+    spec.to = c.as_of;
+    spec.group_by = attributes;
+    spec.group_by.insert(spec.group_by.begin(), time_dimension(ledger::Grain::kHour));
+    spec.filters = usage;
+    spec.metric = ledger::Metric::kEffectiveCost;
+    auto rows = c.ledger->query(spec);
+    if (!rows) return Unexpected{rows.error()};
+    for (const ledger::QueryRow& row : rows->rows) {
+      if (!wanted(row, 1)) continue;
+      auto it = groups.find(key_of(row.keys, 1));
+      if (it == groups.end()) continue;
       auto t = parse_timestamp(row.keys[0]);
-      if (t && off_hours(*t)) g.off_hours_cost += row.value;
+      if (!t) continue;
+      Group& g = it->second;
+      g.hourly_cost += row.value;
+      if (off_hours(*t)) g.hourly_off += row.value;
+      g.hours_of_day |= 1u << ((*t % 86400) / 3600);
     }
   }
+
   std::vector<Recommendation> out;
   for (const auto& [key, g] : groups) {
     const bool tagged = is_batch_purpose(g.purpose);
-    // Off-hours bulk: at least 80% of the spend runs off-hours (hourly grain only).
-    const bool bulk = hourly && !tagged && g.off_hours_cost * 10 >= g.cost * 8;
+    // Off-hours bulk: at least 80% of the spend runs off-hours. Judged by the hour when the
+    // group has records at an hour other than 00:00 (day-level records all start at 00:00
+    // and say nothing about the hour), else by its weekend share.
+    const bool by_hour = (g.hours_of_day & ~1u) != 0 && g.hourly_cost > 0;
+    const __int128 share_num = by_hour ? g.hourly_off : g.weekend_cost;
+    const __int128 share_den = by_hour ? g.hourly_cost : g.cost;
+    const bool bulk = !tagged && share_den > 0 && share_num * 10 >= share_den * 8;
     if (!tagged && !bulk) continue;
     Discount d;
-    if (!discount_for(c, g.provider, g.model, d)) continue;
+    const std::string key_name = batch_provider_key(g.provider, g.service);
+    if (!discount_for(c, key_name, g.model, d)) continue;
     __int128 saving = mul_div_round(g.cost, d.fraction.nanos, kNanosPerUnit);
     if (saving <= 0) continue;
     Recommendation r;
@@ -104,19 +171,27 @@ Result<std::vector<Recommendation>> recommend_batch(const RecommendContext& c) {
     std::string who = g.project == "(none)" ? "untagged project" : "project " + g.project;
     r.id = "batch:" + g.provider + "/" + g.model + "/" + g.project + "/" + g.purpose;
     r.subject = g.model + " traffic of " + who;
-    r.title = "Send " + who + "'s " + g.model + " requests through the " + g.provider + " batch API";
+    r.title = "Send " + who + "'s " + g.model + " requests through the " +
+              (key_name == "bedrock" ? std::string("Amazon Bedrock") : g.provider) + " batch API";
     r.action = "Submit these requests as batch jobs (results within 24 hours) instead of synchronous calls";
     r.monthly_saving = c.per_month(saving);
     r.confidence = tagged ? Confidence::kHigh : Confidence::kLow;
     if (tagged)
       r.assumptions.push_back("purpose \"" + g.purpose + "\" means the results can wait for a batch window");
-    else
+    else if (by_hour)
       r.assumptions.push_back(
           "traffic that runs off-hours (00:00-06:00 UTC and weekends) can wait for a batch window");
+    else
+      r.assumptions.push_back("traffic that runs at weekends can wait for a batch window");
     r.assumptions.push_back("the model is offered through the batch API at the discount below");
     r.evidence.push_back({"synchronous cost in window", money_text(g.cost)});
     r.evidence.push_back({"batch discount", percent_text((double)d.fraction.nanos / 1e9) + " (" + d.source + ")"});
-    if (hourly) r.evidence.push_back({"off-hours share", percent_text((double)g.off_hours_cost / (double)g.cost)});
+    if (!tagged && by_hour)
+      r.evidence.push_back({"off-hours share", percent_text((double)g.hourly_off / (double)g.hourly_cost) +
+                                                   " of " + money_text(g.hourly_cost) + " in hourly records from " +
+                                                   format_date(hourly_from)});
+    else if (!tagged)
+      r.evidence.push_back({"weekend share", percent_text((double)g.weekend_cost / (double)g.cost)});
     r.evidence.push_back({"records", "aifinops report --by day --filter model=\"" + g.model + "\" --filter project=\"" +
                                          g.project + "\" --from " + format_date(c.from()) + " --to " +
                                          format_date(c.as_of)});

@@ -124,6 +124,7 @@ std::string provider_key(std::string_view provider) {
   if (p == "google cloud" || p == "google" || p == "gcp" || p == "google cloud platform" ||
       p == "vertex_ai" || p == "gemini")
     return "gcp";
+  if (p == "mistral ai" || p == "mistral_ai" || p == "mistralai") return "mistral";
   return p;
 }
 

@@ -80,7 +80,8 @@ Result<ledger::QueryResult> query_window(const RecommendContext& context,
                                          std::vector<ledger::Filter> filters, ledger::Metric metric);
 
 /// A provider's short key for the rate tables: "Amazon Web Services" and "AWS" -> "aws",
-/// "Microsoft" and "Azure" -> "azure", "Google Cloud" -> "gcp"; else the lower-cased name.
+/// "Microsoft" and "Azure" -> "azure", "Google Cloud" -> "gcp", "Mistral AI" -> "mistral"; else
+/// the lower-cased name.
 std::string provider_key(std::string_view provider);
 
 /// Whether a provider (or gateway upstream) name says the model runs on our own GPUs: one of
