@@ -44,15 +44,29 @@ bench: deps
 	build/bench/bench/anomaly_eval
 	build/bench/bench/forecast_eval
 
-## fuzz: libFuzzer on the FOCUS/CSV reader for FUZZ_SECONDS (default 300). See docs/fuzzing.md.
+## fuzz: libFuzzer on the FOCUS/CSV reader, the GPU telemetry readers (DCGM text, nvidia-smi
+## CSV) and the AI usage readers (OpenAI/Anthropic pages, OTLP), FUZZ_SECONDS each (default
+## 300), one after the other. Seeds: fuzz/corpus*, and tests/fixtures with the byte that picks
+## the reader in front. See docs/fuzzing.md.
 fuzz:
 	@./scripts/install-deps.sh --fuzz
 	CXX=clang++ cmake -S . -B $(FUZZ) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIFINOPS_FUZZ=ON -DAIFINOPS_TESTS=OFF >/dev/null
-	cmake --build $(FUZZ) -j$(JOBS) --target focus_reader_fuzz decimal_fuzz wire_fuzz
-	mkdir -p $(FUZZ)/corpus $(FUZZ)/artifacts
+	cmake --build $(FUZZ) -j$(JOBS) --target focus_reader_fuzz decimal_fuzz wire_fuzz gpu_telemetry_fuzz ai_sources_fuzz
+	mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus_gpu $(FUZZ)/corpus_ai $(FUZZ)/artifacts
 	cp -n fuzz/corpus/* $(FUZZ)/corpus/ 2>/dev/null || true
+	cp -n fuzz/corpus_ai/* $(FUZZ)/corpus_ai/ 2>/dev/null || true
+	for f in tests/fixtures/gpu/*.prom; do (printf '\000'; head -c 60000 "$$f") > $(FUZZ)/corpus_gpu/dcgm_$$(basename $$f); done
+	for f in tests/fixtures/gpu/*.csv; do (printf '\001'; head -c 60000 "$$f") > $(FUZZ)/corpus_gpu/smi_$$(basename $$f); done
+	for f in tests/fixtures/openai/usage_pages/*.json; do (printf '\000'; cat "$$f") > $(FUZZ)/corpus_ai/usage_$$(basename $$f); done
+	(printf '\001'; cat tests/fixtures/openai/spec_costs.json) > $(FUZZ)/corpus_ai/costs_spec.json
+	for f in tests/fixtures/anthropic/*.json; do (printf '\002'; cat "$$f") > $(FUZZ)/corpus_ai/anthropic_$$(basename $$f); done
+	for f in tests/fixtures/otlp/*.json; do for c in 4 5 6; do (printf "\\00$$c"; cat "$$f") > $(FUZZ)/corpus_ai/otlp$${c}_$$(basename $$f); done; done
 	$(FUZZ)/fuzz/focus_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 	  -dict=fuzz/focus.dict -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus
+	$(FUZZ)/fuzz/gpu_telemetry_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	  -dict=fuzz/gpu_telemetry.dict -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus_gpu
+	$(FUZZ)/fuzz/ai_sources_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	  -dict=fuzz/ai_sources.dict -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus_ai
 
 clean:
 	rm -rf build
