@@ -192,10 +192,14 @@ class GpuDemoTest(unittest.TestCase):
         return recs["recommendations"] if isinstance(recs, dict) else recs
 
     def test_demo_ingests_its_telemetry_without_loss(self):
-        self.assertRegex(self.out, r"GPU telemetry: \d+ hosts, \d+ GPUs, hourly DCGM scrapes .* 0 quarantined\)")
-        prom = self.dir / "demo_gpu_telemetry.prom"
-        self.assertTrue(prom.exists())
-        self.assertLess(prom.stat().st_size, 8 << 20)
+        self.assertRegex(self.out, r"GPU telemetry: \d+ hosts, \d+ GPUs in 3 regions \(us-east-1, eastus, us-central1\), "
+                                   r"hourly DCGM scrapes .* 0 quarantined\)")
+        self.assertRegex(self.out, r"Self-hosted inference: llama-3.1-8b-instruct on vLLM .*, 0 quarantined\)")
+        proms = sorted(self.dir.glob("demo_gpu_telemetry.*.prom"))
+        self.assertEqual([p.name for p in proms], ["demo_gpu_telemetry.eastus.prom", "demo_gpu_telemetry.us-central1.prom",
+                                                   "demo_gpu_telemetry.us-east-1.prom"])
+        self.assertLess(sum(p.stat().st_size for p in proms), 8 << 20)
+        self.assertTrue((self.dir / "demo_vllm_traces.jsonl").exists())
         self.assertIn("aifinops recommend --db", self.out)
         # The ledger now holds two demo batches; the demo still recognises it as its own.
         run("demo", "--db", self.db, "--seed", "42", "--out-dir", str(self.dir / "again"))
@@ -226,6 +230,27 @@ class GpuDemoTest(unittest.TestCase):
         commitment = self.recommend("commitment")
         self.assertTrue(any("H100" in r["title"] and Decimal(r["monthly_saving"]) > 0 for r in commitment),
                         [r["title"] for r in commitment])
+
+    def test_energy_and_emissions_by_team_have_values(self):
+        # Telemetry carries the team (a namespace per team) and its region's grid intensity.
+        for metric in ("energy_kwh", "co2e_kg"):
+            out = run("report", "--db", self.db, "--metric", metric, "--by", "team", "--format", "json").stdout
+            rows = {r["team"]: Decimal(str(r[metric])) for r in json.loads(out)["rows"]}
+            for team in ("ml-research", "code-assist", "search", "support-bot"):
+                self.assertGreater(rows.get(team, Decimal(0)), 0, (metric, rows))
+            # Untagged GPUs (the sandbox) stay "(none)", and are the smaller part.
+            named = sum(v for k, v in rows.items() if k != "(none)")
+            self.assertGreater(named, 10 * rows.get("(none)", Decimal(0)), rows)
+
+    def test_self_hosted_cluster_is_set_beside_api_prices(self):
+        items = self.recommend("self-hosted")
+        self.assertEqual([r["id"] for r in items], ["self-hosted:ticket-summarizer/llama-3.1-8b-instruct"])
+        r = items[0]
+        self.assertGreater(Decimal(r["monthly_saving"]), 0)
+        evidence = {e["label"]: e["value"] for e in r["evidence"]}
+        self.assertIn("over 672 observed GPU-hours (telemetry)", evidence["mean GPU utilisation"])
+        self.assertIn("14 days with GPU cost and tokens", evidence["period"])
+        self.assertIn("the same model", evidence["API: meta.llama3-1-8b-instruct-v1:0 (bedrock)"])
 
     def test_gpu_utilization_by_resource_has_values(self):
         out = run("report", "--db", self.db, "--metric", "gpu_utilization", "--by", "resource",

@@ -9,6 +9,7 @@ import os
 import subprocess
 import tempfile
 import unittest
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -145,6 +146,87 @@ class RecommendTest(unittest.TestCase):
         rates.write_text("batch_discounts:\n  - {provider: openai, discount: 0.25, source: contract}\n")
         recs = self.by_id(self.recommend("--kind", "batch", "--rates", str(rates)))
         self.assertEqual(recs["batch:OpenAI/gpt-4o-mini/nightly-eval/batch_processing"]["monthly_saving"], "75.00")
+
+
+def otlp_span(day, i, input_tokens, output_tokens):
+    start = f"{day}T{10 + i % 8:02d}:00:00Z"
+    nanos = int(datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()) * 10**9
+    attrs = [("gen_ai.operation.name", "stringValue", "chat"), ("gen_ai.provider.name", "stringValue", "vllm"),
+             ("gen_ai.request.model", "stringValue", "llama-3.1-8b-instruct"),
+             ("gen_ai.usage.input_tokens", "intValue", str(input_tokens)),
+             ("gen_ai.usage.output_tokens", "intValue", str(output_tokens))]
+    return {"traceId": f"{i:032x}", "spanId": f"{i + 1:016x}", "name": "chat", "kind": 2,
+            "startTimeUnixNano": str(nanos), "endTimeUnixNano": str(nanos + 2 * 10**9),
+            "attributes": [{"key": k, "value": {t: v}} for k, t, v in attrs]}
+
+
+class SelfHostedTest(unittest.TestCase):
+    """A vLLM cluster (two one-GPU instances tagged project=summarizer, $24 a day each) and its
+    OTLP spans (9M input and 1M output tokens a day) for ten days: $480 for 100M tokens, $4.80
+    per million, against API prices of Llama 3.1 8B itself and of models that score at least as
+    well."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        d = Path(cls.tmp.name)
+        cls.db = str(d / "ledger.db")
+        # The self-hosted model at price 0, as docs/unit-economics.md says to register it.
+        catalog = d / "self_hosted.yaml"
+        catalog.write_text("currency: USD\neffective_from: 2025-01-01\nsource: our vLLM cluster\nmodels:\n"
+                           "  - {model: llama-3.1-8b-instruct, provider: self-hosted, mode: chat, input: 0, output: 0}\n")
+        run("prices", "import", "catalog", str(catalog), "--db", cls.db, check=0)
+        rows = []
+        for day in range(1, 11):
+            date = f"2025-03-{day:02d}"
+            for node in ("vllm-node-1", "vllm-node-2"):
+                rows.append(row(date, "24", sku="g6.xlarge", resource=node, quantity="24",
+                                tags='{"project":"summarizer","team":"support"}'))
+        bill = str(d / "bill.csv")
+        write_csv(bill, rows)
+        run("ingest", bill, "--db", cls.db, check=0)
+        spans = [otlp_span(f"2025-03-{day:02d}", day * 100 + i, 900_000, 100_000)
+                 for day in range(1, 11) for i in range(10)]
+        export = {"resourceSpans": [{"resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "summarizer"}}]},
+            "scopeSpans": [{"scope": {"name": "vllm"}, "spans": spans}]}]}
+        traces = d / "traces.json"
+        traces.write_text(json.dumps(export))
+        cls.ingest_out = run("ingest", str(traces), "--db", cls.db, "--format", "otlp", check=0).stdout
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def recommend(self, *args):
+        p = run("recommend", "--db", self.db, "--as-of", "2025-03-10", "--format", "json", *args, check=0)
+        return {r["id"]: r for r in json.loads(p.stdout)["recommendations"]}
+
+    def test_cluster_cost_per_million_tokens_against_api_prices(self):
+        recs = self.recommend("--kind", "self-hosted")
+        r = recs["self-hosted:summarizer/llama-3.1-8b-instruct"]
+        evidence = {e["label"]: e["value"] for e in r["evidence"]}
+        self.assertEqual(evidence["self-hosted cost"], "$4.80 per 1M tokens")
+        self.assertIn("90,000,000 input, 10,000,000 output, 100 requests (vllm)", evidence["tokens served"])
+        self.assertIn("$480.00", evidence["GPU cost (idle time included)"])
+        same = evidence["API: meta.llama3-1-8b-instruct-v1:0 (bedrock)"]
+        self.assertIn("$0.22 per 1M tokens", same)
+        self.assertIn("the same model", same)
+        # The cheapest comparable API costs at most Bedrock's $22 for these tokens: the saving
+        # over the 10 days is between $458 and $480, i.e. $1,374 to $1,440 a month.
+        saving = Decimal(r["monthly_saving"])
+        self.assertGreaterEqual(saving, Decimal("1374"))
+        self.assertLess(saving, Decimal("1440"))
+        self.assertEqual(r["confidence"], "medium")
+        self.assertEqual(r["dimensions"], {"project": "summarizer"})
+
+    def test_included_in_every_kind_and_cluster_dimension_is_a_flag(self):
+        self.assertIn("self-hosted:summarizer/llama-3.1-8b-instruct", self.recommend())
+        # By team, the bill says "support" but the spans carry no team: no cluster joins.
+        self.assertEqual(self.recommend("--kind", "self-hosted", "--cluster-by", "team"), {})
+        p = run("recommend", "--db", self.db, "--cluster-by", "hour")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--cluster-by", p.stderr)
 
 
 class ReconcileTest(unittest.TestCase):
