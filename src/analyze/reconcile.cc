@@ -1,6 +1,7 @@
 #include "analyze/reconcile.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <tuple>
 
@@ -64,36 +65,30 @@ std::string catalog_provider(std::string_view provider) {
 
 Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog& catalog,
                                   const ReconcileQuery& query) {
-  enum Key { kProvider, kModel, kResourceType, kDescription, kAccount, kTeam, kProject, kTime };
-  std::vector<ledger::Dimension> group = {
-      attribute(Attr::kProviderName),   attribute(Attr::kModel),     attribute(Attr::kResourceType),
-      attribute(Attr::kChargeDescription), attribute(Attr::kBillingAccountId), attribute(Attr::kTeam),
-      attribute(Attr::kProject)};
-  if (query.grain != ledger::Grain::kNone) {
-    ledger::Dimension t;
-    t.kind = ledger::Dimension::Kind::kTime;
-    t.grain = query.grain;
-    t.label = query.grain == ledger::Grain::kMonth ? "month" : "day";
-    group.push_back(t);
-  }
-  ledger::QuerySpec spec;
-  spec.from = query.from;
-  spec.to = query.to;
-  spec.group_by = group;
-  spec.filters = {{attribute(Attr::kServiceCategory), "AI and Machine Learning"},
-                  {attribute(Attr::kChargeCategory), "Usage"}};
+  // A row's side needs its charge description only when it names no billing account, and
+  // its attribution (team, project) only on the metered side. Grouping every row by those
+  // columns multiplies the groups (descriptions are per SKU, projects per team), so the
+  // ledger is asked in parts: rows with an account by provider, model, resource type and
+  // account; rows without one with their description, team and project; and, only if
+  // there are any, virtual-key rows that have an account, with their team and project.
+  enum Column { kProvider, kModel, kResourceType, kDescription, kAccount, kTeam, kProject, kColumns };
+  const Attr column_attr[kColumns] = {Attr::kProviderName, Attr::kModel,   Attr::kResourceType,
+                                      Attr::kChargeDescription, Attr::kBillingAccountId, Attr::kTeam,
+                                      Attr::kProject};
+  const std::vector<ledger::Filter> ai_usage = {{attribute(Attr::kServiceCategory), "AI and Machine Learning"},
+                                                {attribute(Attr::kChargeCategory), "Usage"}};
 
   // (period, provider, model) -> row; models and providers in the catalog's spelling.
   std::map<std::tuple<std::string, std::string, std::string>, ReconcileRow> rows;
   std::map<std::string, std::string> model_names;  // as recorded -> catalog spelling
   const EpochSeconds at = query.to ? *query.to - 1 : (EpochSeconds)4102444800;  // 2100-01-01
-  auto row_for = [&](const std::vector<std::string>& k) -> ReconcileRow& {
-    std::string period = query.grain == ledger::Grain::kNone ? "" : k[kTime];
-    std::string provider = query.by_provider ? catalog_provider(missing(k[kProvider]) ? "" : k[kProvider]) : "";
+  auto row_for = [&](const std::string& period, const std::string& provider_name,
+                     const std::string& model_name) -> ReconcileRow& {
+    std::string provider = query.by_provider ? catalog_provider(missing(provider_name) ? "" : provider_name) : "";
     std::string model;
     if (query.by_model) {
-      auto [it, fresh] = model_names.try_emplace(k[kModel]);
-      if (fresh) it->second = missing(k[kModel]) ? "(none)" : catalog_model(catalog, k[kModel], at);
+      auto [it, fresh] = model_names.try_emplace(model_name);
+      if (fresh) it->second = missing(model_name) ? "(none)" : catalog_model(catalog, model_name, at);
       model = it->second;
     }
     ReconcileRow& r = rows[{period, provider, model}];
@@ -102,22 +97,70 @@ Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog
     r.model = model;
     return r;
   };
-  for (ledger::Metric metric : {ledger::Metric::kEffectiveCost, ledger::Metric::kTokens}) {
-    spec.metric = metric;
-    auto result = ledger.query(spec);
-    if (!result) return Unexpected{result.error()};
-    for (const ledger::QueryRow& q : result->rows) {
-      const auto& k = q.keys;
-      CostSide side = cost_side({k[kResourceType], k[kDescription], k[kAccount]});
-      ReconcileRow& r = row_for(k);
-      bool attributed = !missing(k[kTeam]) || !missing(k[kProject]);
-      if (metric == ledger::Metric::kEffectiveCost) {
-        (side == CostSide::kBilled ? r.billed_cost : r.metered_cost) += q.value;
-        if (side == CostSide::kMetered && attributed) r.metered_attributed_cost += q.value;
-      } else {
-        (side == CostSide::kBilled ? r.billed_tokens : r.metered_tokens) += (int64_t)q.value;
+
+  /// One part: grouped by `columns` (and time), with `filters` besides AI usage. `take`
+  /// says whether a row belongs to this part. Returns whether it saw a row `flag` marks.
+  const std::string none = "(none)";
+  auto part = [&](const std::vector<Column>& columns, std::vector<ledger::Filter> filters,
+                  const std::function<bool(const std::string* k)>& take,
+                  const std::function<bool(const std::string* k)>& flag, bool& flagged) -> Result<void> {
+    ledger::QuerySpec spec;
+    spec.from = query.from;
+    spec.to = query.to;
+    for (Column c : columns) spec.group_by.push_back(attribute(column_attr[c]));
+    if (query.grain != ledger::Grain::kNone) {
+      ledger::Dimension t;
+      t.kind = ledger::Dimension::Kind::kTime;
+      t.grain = query.grain;
+      t.label = query.grain == ledger::Grain::kMonth ? "month" : "day";
+      spec.group_by.push_back(t);
+    }
+    spec.filters = ai_usage;
+    for (ledger::Filter& f : filters) spec.filters.push_back(std::move(f));
+    for (ledger::Metric metric : {ledger::Metric::kEffectiveCost, ledger::Metric::kTokens}) {
+      spec.metric = metric;
+      auto result = ledger.query(spec);
+      if (!result) return Unexpected{result.error()};
+      for (const ledger::QueryRow& q : result->rows) {
+        std::string k[kColumns];
+        for (size_t i = 0; i < kColumns; ++i) k[i] = none;
+        for (size_t i = 0; i < columns.size(); ++i) k[columns[i]] = q.keys[i];
+        if (flag(k)) flagged = true;
+        if (!take(k)) continue;
+        const std::string period = query.grain == ledger::Grain::kNone ? "" : q.keys.back();
+        CostSide side = cost_side({k[kResourceType], k[kDescription], k[kAccount]});
+        ReconcileRow& r = row_for(period, k[kProvider], k[kModel]);
+        bool attributed = !missing(k[kTeam]) || !missing(k[kProject]);
+        if (metric == ledger::Metric::kEffectiveCost) {
+          (side == CostSide::kBilled ? r.billed_cost : r.metered_cost) += q.value;
+          if (side == CostSide::kMetered && attributed) r.metered_attributed_cost += q.value;
+        } else {
+          (side == CostSide::kBilled ? r.billed_tokens : r.metered_tokens) += (int64_t)q.value;
+        }
       }
     }
+    return {};
+  };
+  auto virtual_key = [](const std::string* k) { return k[kResourceType] == "Virtual key"; };
+  auto never = [](const std::string*) { return false; };
+  bool keyed_with_account = false, unused = false;
+  // Rows with an account: billed, unless a virtual key (metered: taken with its team below).
+  if (auto r = part({kProvider, kModel, kResourceType, kAccount}, {},
+                    [&](const std::string* k) { return !missing(k[kAccount]) && !virtual_key(k); }, virtual_key,
+                    keyed_with_account);
+      !r)
+    return Unexpected{r.error()};
+  if (auto r = part({kProvider, kModel, kResourceType, kDescription, kTeam, kProject},
+                    {{attribute(Attr::kBillingAccountId), none}}, [](const std::string*) { return true; }, never,
+                    unused);
+      !r)
+    return Unexpected{r.error()};
+  if (keyed_with_account) {
+    if (auto r = part({kProvider, kModel, kResourceType, kAccount, kTeam, kProject},
+                      {{attribute(Attr::kResourceType), "Virtual key"}},
+                      [](const std::string* k) { return !missing(k[kAccount]); }, never, unused);
+        !r)
+      return Unexpected{r.error()};
   }
   ReconcileReport report;
   for (auto& [key, r] : rows) {

@@ -107,6 +107,15 @@ __int128 cost_per_million_tokens(__int128 cost_nanos, int64_t tokens) {
 }
 
 Result<std::vector<InferenceCluster>> load_inference_clusters(const RecommendContext& c) {
+  // One cheap look first (few groups, no days): most ledgers serve no model themselves.
+  auto probe = query_window(c, {attribute_dimension(Attr::kProviderName), attribute_dimension(Attr::kExtra)}, {},
+                            ledger::Metric::kTokens);
+  if (!probe) return Unexpected{probe.error()};
+  if (std::none_of(probe->rows.begin(), probe->rows.end(), [](const ledger::QueryRow& row) {
+        return row.value > 0 && (is_self_hosted_provider(row.keys[0]) ||
+                                 (row.keys[1] != "(none)" && is_self_hosted_provider(upstream_of(row.keys[1]))));
+      }))
+    return std::vector<InferenceCluster>{};
   auto token_rows = load_token_rows(c, false);
   if (!token_rows) return Unexpected{token_rows.error()};
   // cluster -> day -> provider|model -> tokens. Nothing self-hosted: no further queries.
