@@ -3,13 +3,14 @@
 // OTLP scan. The first input byte picks the reader; the rest is the input. Besides crashes
 // and sanitizer reports, it traps when an ingest breaks its accounting: rows read =
 // ingested + quarantined, the batch stores what the summary says, and the ledger's report
-// totals what was stored.
+// grows by what was stored (one in-memory ledger serves many inputs: see fuzz_ledger).
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -71,22 +72,68 @@ class InputFile {
   std::string path_;
 };
 
-void check(ledger::Ledger& ledger, const ingest::IngestSummary& s) {
-  if (s.rows_read != s.rows_ingested + s.rows_quarantined) __builtin_trap();
-  if (s.rows_read < 0 || s.rows_skipped < 0) __builtin_trap();
-  if (s.duplicate || s.batch_id == 0) __builtin_trap();  // a fresh ledger has seen nothing
+/// What the ledger held before an input: its check compares the difference.
+struct LedgerState {
+  __int128 billed = 0;
+  size_t batches = 0;
+};
+
+LedgerState state_of(ledger::Ledger& ledger) {
+  LedgerState st;
   ledger::QuerySpec spec;
   spec.metric = ledger::Metric::kBilledCost;
   spec.group_by.push_back(*ledger::parse_dimension("provider"));
   spec.group_by.push_back(*ledger::parse_dimension("model"));
   spec.group_by.push_back(*ledger::parse_dimension("day"));
   auto result = ledger.query(spec);
-  if (!result || result->total != s.billed_cost) __builtin_trap();
+  if (!result) __builtin_trap();
+  st.billed = result->total;
   auto batches = ledger.batches();
-  if (!batches || batches->size() != 1) __builtin_trap();
-  if (batches->front().rows_read != s.rows_read) __builtin_trap();
+  if (!batches) __builtin_trap();
+  st.batches = batches->size();
+  return st;
+}
+
+void check(ledger::Ledger& ledger, const LedgerState& before, const ingest::IngestSummary& s) {
+  if (s.rows_read != s.rows_ingested + s.rows_quarantined) __builtin_trap();
+  if (s.rows_read < 0 || s.rows_skipped < 0) __builtin_trap();
+  const LedgerState after = state_of(ledger);
+  if (s.duplicate) {  // the same content again: nothing written
+    if (after.billed != before.billed || after.batches != before.batches) __builtin_trap();
+    return;
+  }
+  if (s.batch_id == 0) __builtin_trap();
+  // The report over the ledger grew by exactly what the summary says was stored.
+  if (after.billed - before.billed != s.billed_cost) __builtin_trap();
+  if (after.batches != before.batches + 1) __builtin_trap();
+  auto batches = ledger.batches();
+  if (!batches) __builtin_trap();
+  bool found = false;
+  for (const ledger::BatchSummary& b : *batches)
+    if (b.id == s.batch_id) found = b.rows_read == s.rows_read;
+  if (!found) __builtin_trap();
   auto quarantined = ledger.quarantined_rows(s.batch_id);
   if (!quarantined || (int64_t)quarantined->size() != s.rows_quarantined) __builtin_trap();
+}
+
+/// An input that cannot be read as a whole writes nothing.
+void unchanged(ledger::Ledger& ledger, const LedgerState& before) {
+  const LedgerState after = state_of(ledger);
+  if (after.billed != before.billed || after.batches != before.batches) __builtin_trap();
+}
+
+/// One in-memory ledger for many inputs (opening one builds the schema, which would take
+/// most of each run), started afresh now and then so that it stays small.
+ledger::Ledger& fuzz_ledger() {
+  static std::unique_ptr<ledger::Ledger> ledger;
+  static int uses = 0;
+  if (ledger == nullptr || ++uses % 256 == 0) {
+    ledger.reset();
+    auto opened = ledger::open_ledger(":memory:");
+    if (!opened) __builtin_trap();
+    ledger = std::move(*opened);
+  }
+  return *ledger;
 }
 
 }  // namespace
@@ -107,21 +154,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (scan && (scan->genai_spans > scan->spans || scan->input_tokens < 0)) __builtin_trap();
     return 0;
   }
-  auto opened = ledger::open_ledger(":memory:");
-  if (!opened) __builtin_trap();
-  ledger::Ledger& ledger = **opened;
+  ledger::Ledger& ledger = fuzz_ledger();
+  const LedgerState before = state_of(ledger);
   ingest::IngestContext context{ledger, catalog, policy};
   ingest::IngestOptions options;
   if (choice == 5) {
     auto summary = ingest::ingest_otlp_json(context, body, "otlp:fuzz", options);
     ingest::OtlpResponse response = ingest::otlp_response(summary);
     if (response.body.empty()) __builtin_trap();
-    if (summary) check(ledger, *summary);
+    if (summary) check(ledger, before, *summary);
+    else unchanged(ledger, before);
     return 0;
   }
   options.format = kFormats[choice];
   const std::string& path = file.write(data + 1, size - 1);
   auto summary = ingest::ingest_file(context, path, options);
-  if (summary) check(ledger, *summary);
+  if (summary) check(ledger, before, *summary);
+  else unchanged(ledger, before);
   return 0;
 }
