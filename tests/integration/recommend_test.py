@@ -148,11 +148,11 @@ class RecommendTest(unittest.TestCase):
         self.assertEqual(recs["batch:OpenAI/gpt-4o-mini/nightly-eval/batch_processing"]["monthly_saving"], "75.00")
 
 
-def otlp_span(day, i, input_tokens, output_tokens):
-    start = f"{day}T{10 + i % 8:02d}:00:00Z"
+def otlp_span(day, i, input_tokens, output_tokens, model="llama-3.1-8b-instruct", provider="vllm", hour=None):
+    start = f"{day}T{(10 + i % 8) if hour is None else hour:02d}:00:00Z"
     nanos = int(datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()) * 10**9
-    attrs = [("gen_ai.operation.name", "stringValue", "chat"), ("gen_ai.provider.name", "stringValue", "vllm"),
-             ("gen_ai.request.model", "stringValue", "llama-3.1-8b-instruct"),
+    attrs = [("gen_ai.operation.name", "stringValue", "chat"), ("gen_ai.provider.name", "stringValue", provider),
+             ("gen_ai.request.model", "stringValue", model),
              ("gen_ai.usage.input_tokens", "intValue", str(input_tokens)),
              ("gen_ai.usage.output_tokens", "intValue", str(output_tokens))]
     return {"traceId": f"{i:032x}", "spanId": f"{i + 1:016x}", "name": "chat", "kind": 2,
@@ -227,6 +227,39 @@ class SelfHostedTest(unittest.TestCase):
         p = run("recommend", "--db", self.db, "--cluster-by", "hour")
         self.assertEqual(p.returncode, 2)
         self.assertIn("--cluster-by", p.stderr)
+
+
+class BatchOffHoursTest(unittest.TestCase):
+    """OTLP spans (hour-level records) of an untagged nightly job at 02:00-04:00 UTC on weekdays,
+    and of a daytime app: at the default day grain, the nightly job is found off-hours from the
+    hourly records and the daytime app is not."""
+
+    def test_nightly_traffic_found_from_hourly_records(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            db = str(d / "ledger.db")
+            spans = {"nightly": [], "daytime": []}
+            for day in range(3, 8):  # Monday 2025-03-03 .. Friday
+                for i in range(6):
+                    spans["nightly"].append(otlp_span(f"2025-03-{day:02d}", day * 100 + i, 1_000_000, 100_000,
+                                                      model="gpt-4o-mini", provider="openai", hour=2 + i % 3))
+                    spans["daytime"].append(otlp_span(f"2025-03-{day:02d}", day * 100 + 50 + i, 1_000_000, 100_000,
+                                                      model="gpt-4o-mini", provider="openai", hour=9 + i))
+            export = {"resourceSpans": [
+                {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": name}}]},
+                 "scopeSpans": [{"scope": {"name": "app"}, "spans": s}]} for name, s in spans.items()]}
+            (d / "traces.json").write_text(json.dumps(export))
+            run("ingest", str(d / "traces.json"), "--db", db, "--format", "otlp", check=0)
+            p = run("recommend", "--db", db, "--kind", "batch", "--as-of", "2025-03-07", "--format", "json", check=0)
+            recs = json.loads(p.stdout)["recommendations"]
+            self.assertEqual([r["dimensions"].get("project") for r in recs], ["nightly"], recs)
+            r = recs[0]
+            self.assertEqual(r["confidence"], "low")
+            evidence = {e["label"]: e["value"] for e in r["evidence"]}
+            self.assertTrue(evidence["off-hours share"].startswith("100.0%"), evidence)
+            # 30 requests of 1M input and 0.1M output tokens at gpt-4o-mini's catalog price, half
+            # saved, over the 30-day window: a positive figure, below the whole cost.
+            self.assertGreater(Decimal(r["monthly_saving"]), 0)
 
 
 class ReconcileTest(unittest.TestCase):
