@@ -89,11 +89,13 @@ class DemoAllocationTest(unittest.TestCase):
         rules = {r["name"]: r for r in a["rules"]}
         for name in ("support-plan", "taxes", "lustre", "azure-egress", "aws-egress"):
             self.assertGreater(rules[name]["allocated"], 0, name)
-        # FOCUS bills carry no request counts (the gateway's records do): with no driver
-        # anywhere the cost stays where it was, and the rule says so.
-        self.assertGreater(rules["gateway-calls"]["matched"], 0)
-        self.assertEqual(rules["gateway-calls"]["unallocated"], rules["gateway-calls"]["matched"])
-        self.assertEqual(rules["gateway-calls"]["receivers"], [])
+        # FOCUS bills carry no request counts (the gateway's and OTLP's records do): the demo's
+        # only ones are its self-hosted vLLM spans (project ticket-summarizer, the last two weeks),
+        # so the requests driver sends that month's cost there; the other months have no driver
+        # and keep theirs.
+        self.assertGreater(rules["gateway-calls"]["allocated"], 0)
+        self.assertGreater(rules["gateway-calls"]["unallocated"], 0)
+        self.assertEqual(rules["gateway-calls"]["receivers"], ["ticket-summarizer"])
         self.assertEqual(rules["azure-egress"]["split"], "fixed")
         self.assertEqual(rules["lustre"]["driver"], "gpu_hours")
         self.assertNotIn("driver", rules["aws-egress"])
