@@ -309,10 +309,6 @@ Result<void> throughput_commitments(const RecommendContext& c, std::vector<Recom
   std::vector<ledger::Filter> filters = {attribute_filter(Attr::kChargeCategory, "Usage")};
   auto input = query_window(c, group, filters, ledger::Metric::kInputTokens);
   if (!input) return Unexpected{input.error()};
-  auto output = query_window(c, group, filters, ledger::Metric::kOutputTokens);
-  if (!output) return Unexpected{output.error()};
-  auto cost = query_window(c, group, filters, ledger::Metric::kEffectiveCost);
-  if (!cost) return Unexpected{cost.error()};
   struct ModelUsage {
     const ThroughputOffer* offer = nullptr;
     std::string provider, model;
@@ -330,18 +326,30 @@ Result<void> throughput_commitments(const RecommendContext& c, std::vector<Recom
     m.model = k[2];
     return &m;
   };
+  std::map<std::vector<std::string>, __int128> input_of;  // keys -> input tokens
   for (const ledger::QueryRow& row : input->rows)
     if (ModelUsage* m = usage_for(row.keys)) {
       m->weighted[row.keys[0]] += row.value;
       m->weighted_total += row.value;
       m->input += row.value;
+      input_of[row.keys] = row.value;
     }
-  for (const ledger::QueryRow& row : output->rows)
+  // No model with an offer (no Azure traffic of gpt-4o and the like): nothing more to read.
+  if (models.empty()) return {};
+  // Output tokens = tokens - input tokens, one query fewer than asking for output.
+  auto tokens = query_window(c, group, filters, ledger::Metric::kTokens);
+  if (!tokens) return Unexpected{tokens.error()};
+  auto cost = query_window(c, group, filters, ledger::Metric::kEffectiveCost);
+  if (!cost) return Unexpected{cost.error()};
+  for (const ledger::QueryRow& row : tokens->rows)
     if (ModelUsage* m = usage_for(row.keys)) {
-      __int128 w = row.value * m->offer->output_token_weight;
+      auto in = input_of.find(row.keys);
+      const __int128 output = row.value - (in == input_of.end() ? 0 : in->second);
+      if (output <= 0) continue;
+      __int128 w = output * m->offer->output_token_weight;
       m->weighted[row.keys[0]] += w;
       m->weighted_total += w;
-      m->output += row.value;
+      m->output += output;
     }
   for (const ledger::QueryRow& row : cost->rows)
     if (ModelUsage* m = usage_for(row.keys)) m->cost += row.value;
