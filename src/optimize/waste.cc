@@ -1,5 +1,6 @@
 #include "optimize/waste.h"
 
+#include <algorithm>
 #include <map>
 
 namespace aifinops::optimize {
@@ -50,6 +51,13 @@ Result<void> cross_region(const RecommendContext& c, std::vector<Recommendation>
   auto rows = query_window(c, group, {attribute_filter(Attr::kChargeCategory, "Usage")},
                            ledger::Metric::kEffectiveCost);
   if (!rows) return Unexpected{rows.error()};
+  auto transfer = [](const std::vector<std::string>& k) {
+    return is_cross_region_transfer(k[2] == "(none)" ? "" : k[2], k[3] == "(none)" ? "" : k[3]);
+  };
+  // The quantities (for the evidence) only when some charge is a cross-region transfer.
+  if (std::none_of(rows->rows.begin(), rows->rows.end(),
+                   [&](const ledger::QueryRow& row) { return row.value > 0 && transfer(row.keys); }))
+    return {};
   auto gb = query_window(c, group, {attribute_filter(Attr::kChargeCategory, "Usage")},
                          ledger::Metric::kQuantity);
   if (!gb) return Unexpected{gb.error()};
@@ -57,8 +65,7 @@ Result<void> cross_region(const RecommendContext& c, std::vector<Recommendation>
   for (const ledger::QueryRow& row : gb->rows) quantity[row.keys] = row.value;
   for (const ledger::QueryRow& row : rows->rows) {
     const auto& k = row.keys;
-    if (row.value <= 0 || !is_cross_region_transfer(k[2] == "(none)" ? "" : k[2], k[3] == "(none)" ? "" : k[3]))
-      continue;
+    if (row.value <= 0 || !transfer(k)) continue;
     Recommendation r;
     r.kind = "waste";
     r.id = "waste:cross-region/" + k[0] + "/" + k[4] + "/" + k[2] + "/" + k[5];
@@ -151,19 +158,6 @@ Result<void> idle_endpoints(const RecommendContext& c, std::vector<Recommendatio
   std::vector<ledger::Filter> usage = {attribute_filter(Attr::kChargeCategory, "Usage")};
   auto cost = query_window(c, group, usage, ledger::Metric::kEffectiveCost);
   if (!cost) return Unexpected{cost.error()};
-  // Traffic per resource id and per resource name (a deployment's name is often the model
-  // name the gateway records): tokens and requests over every record in the window.
-  std::vector<ledger::Dimension> by_resource = {attribute_dimension(Attr::kResourceId)};
-  std::vector<ledger::Dimension> by_model = {attribute_dimension(Attr::kModel)};
-  std::map<std::string, __int128> traffic_by_id, traffic_by_model;
-  for (ledger::Metric m : {ledger::Metric::kTokens, ledger::Metric::kRequests}) {
-    auto a = query_window(c, by_resource, {}, m);
-    if (!a) return Unexpected{a.error()};
-    for (const ledger::QueryRow& row : a->rows) traffic_by_id[row.keys[0]] += row.value;
-    auto b = query_window(c, by_model, {}, m);
-    if (!b) return Unexpected{b.error()};
-    for (const ledger::QueryRow& row : b->rows) traffic_by_model[row.keys[0]] += row.value;
-  }
   struct Endpoint {
     std::string provider, id, name, project;
     __int128 cost = 0;
@@ -180,6 +174,21 @@ Result<void> idle_endpoints(const RecommendContext& c, std::vector<Recommendatio
     e.name = k[2] == "(none)" ? "" : k[2];
     if (e.project.empty() || e.project == "(none)") e.project = k[5];
     e.cost += row.value;
+  }
+  // No endpoint billed by the hour: the traffic queries below are not needed.
+  if (endpoints.empty()) return {};
+  // Traffic per resource id and per resource name (a deployment's name is often the model
+  // name the gateway records): tokens and requests over every record in the window.
+  std::vector<ledger::Dimension> by_resource = {attribute_dimension(Attr::kResourceId)};
+  std::vector<ledger::Dimension> by_model = {attribute_dimension(Attr::kModel)};
+  std::map<std::string, __int128> traffic_by_id, traffic_by_model;
+  for (ledger::Metric m : {ledger::Metric::kTokens, ledger::Metric::kRequests}) {
+    auto a = query_window(c, by_resource, {}, m);
+    if (!a) return Unexpected{a.error()};
+    for (const ledger::QueryRow& row : a->rows) traffic_by_id[row.keys[0]] += row.value;
+    auto b = query_window(c, by_model, {}, m);
+    if (!b) return Unexpected{b.error()};
+    for (const ledger::QueryRow& row : b->rows) traffic_by_model[row.keys[0]] += row.value;
   }
   for (const auto& [key, e] : endpoints) {
     if (traffic_by_id[e.id] > 0 || (!e.name.empty() && traffic_by_model[e.name] > 0)) continue;
