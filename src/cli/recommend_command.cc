@@ -16,6 +16,7 @@
 #include "config/yaml_reader.h"
 #include "core/json_text.h"
 #include "optimize/recommend.h"
+#include "optimize/self_hosted.h"
 
 namespace aifinops::cli {
 namespace {
@@ -34,6 +35,7 @@ struct RecommendFlags {
   std::string gpu_window = "7d";       // idle-gpu and rightsize
   std::string idle_threshold = "10";   // percent
   std::string cluster_by = "project";  // self-hosted
+  bool unit_economics = false;         // the self-hosted view instead of recommendations
 };
 
 /// "30d" or "30" -> 30 days; 1..3660.
@@ -105,6 +107,102 @@ std::string json_list(const std::vector<std::string>& items) {
   return s + "]";
 }
 
+/// "$0.1733" (two to four decimals) for a price per million tokens; "-" when unknown.
+std::string per_million(__int128 nanos, bool known) {
+  if (!known) return "-";
+  std::string v = format_decimal_fixed(nanos, 4);
+  while (v.size() > 3 && v.back() == '0' && v[v.size() - 3] != '.') v.pop_back();
+  return "$" + v;
+}
+
+/// The unit-economics view: one line per inference cluster and model (docs/unit-economics.md).
+void print_unit_economics(std::FILE* out, OutputFormat format, const optimize::RecommendContext& c,
+                          const std::vector<optimize::UnitEconomicsRow>& rows) {
+  const std::string dimension(attribute_name(c.cluster_dimension));
+  auto utilization = [](const optimize::UnitEconomicsRow& r) {
+    return r.utilization ? format_decimal_fixed(*r.utilization * 100, 1) + "%" : std::string("-");
+  };
+  if (format == OutputFormat::kJson) {
+    std::string s = "{\"from\":\"" + format_date(c.from()) + "\",\"to\":\"" + format_date(c.as_of) +
+                    "\",\"cluster_by\":\"" + dimension + "\",\"rows\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const optimize::UnitEconomicsRow& r = rows[i];
+      if (i > 0) s += ",\n";
+      s += "{\"cluster\":";
+      append_json_string(s, r.cluster);
+      s += ",\"model\":";
+      append_json_string(s, r.model);
+      s += ",\"provider\":";
+      append_json_string(s, r.provider);
+      s += ",\"first_day\":\"" + r.first_day + "\",\"last_day\":\"" + r.last_day +
+           "\",\"days\":" + std::to_string(r.days) + ",\"input_tokens\":" + std::to_string(r.input_tokens) +
+           ",\"output_tokens\":" + std::to_string(r.output_tokens) + ",\"requests\":" +
+           std::to_string(r.requests) + ",\"gpu_cost\":\"" + format_decimal_fixed(r.gpu_cost, 2) +
+           "\",\"gpu_hours\":\"" + format_decimal(r.gpu_hours) + "\",\"gpu_utilization\":" +
+           (r.utilization ? "\"" + format_decimal(*r.utilization) + "\"" : std::string("null")) +
+           ",\"score\":" + (r.score ? "\"" + format_decimal(r.score->nanos) + "\"" : std::string("null")) +
+           ",\"self_hosted_per_million\":\"" + format_decimal(r.self_hosted_per_million) + "\",\"cheapest_api\":";
+      append_json_string(s, r.cheapest_api);
+      s += ",\"cheapest_api_per_million\":" +
+           (r.cheapest_api.empty() ? std::string("null") : "\"" + format_decimal(r.cheapest_api_per_million) + "\"") +
+           ",\"same_model_api\":";
+      append_json_string(s, r.same_model_api);
+      s += ",\"same_model_api_per_million\":" +
+           (r.same_model_api.empty() ? std::string("null")
+                                     : "\"" + format_decimal(r.same_model_api_per_million) + "\"") +
+           "}";
+    }
+    s += "]}\n";
+    std::fputs(s.c_str(), out);
+    return;
+  }
+  if (format == OutputFormat::kCsv) {
+    std::fputs((dimension + ",model,provider,first_day,last_day,days,input_tokens,output_tokens,requests,gpu_cost,"
+                            "gpu_hours,gpu_utilization,self_hosted_per_million,cheapest_api,cheapest_api_per_million,"
+                            "same_model_api,same_model_api_per_million\n")
+                   .c_str(),
+               out);
+    for (const optimize::UnitEconomicsRow& r : rows) {
+      std::string line = csv_escape(r.cluster) + "," + csv_escape(r.model) + "," + csv_escape(r.provider) + "," +
+                         r.first_day + "," + r.last_day + "," + std::to_string(r.days) + "," +
+                         std::to_string(r.input_tokens) + "," + std::to_string(r.output_tokens) + "," +
+                         std::to_string(r.requests) + "," + format_decimal_fixed(r.gpu_cost, 2) + "," +
+                         format_decimal(r.gpu_hours) + "," + (r.utilization ? format_decimal(*r.utilization) : "") +
+                         "," + format_decimal(r.self_hosted_per_million) + "," + csv_escape(r.cheapest_api) + "," +
+                         (r.cheapest_api.empty() ? "" : format_decimal(r.cheapest_api_per_million)) + "," +
+                         csv_escape(r.same_model_api) + "," +
+                         (r.same_model_api.empty() ? "" : format_decimal(r.same_model_api_per_million)) + "\n";
+      std::fputs(line.c_str(), out);
+    }
+    return;
+  }
+  std::fprintf(out, "Self-hosted inference from %s to %s (clusters by %s); cost per 1M tokens of each model's own "
+                    "input/output mix\n",
+               format_date(c.from()).c_str(), format_date(c.as_of).c_str(), dimension.c_str());
+  if (rows.empty()) {
+    std::fprintf(out, "\nNo inference cluster: no self-hosted token records share a %s with GPU instance records "
+                      "(docs/unit-economics.md).\n", dimension.c_str());
+    return;
+  }
+  for (const optimize::UnitEconomicsRow& r : rows) {
+    std::fprintf(out, "\n%s=%s  %s (%s), %s .. %s (%lld days)\n", dimension.c_str(), r.cluster.c_str(), r.model.c_str(),
+                 r.provider.c_str(), r.first_day.c_str(), r.last_day.c_str(), (long long)r.days);
+    std::fprintf(out, "  tokens          %s input, %s output, %s requests\n",
+                 group_thousands(std::to_string(r.input_tokens)).c_str(),
+                 group_thousands(std::to_string(r.output_tokens)).c_str(),
+                 group_thousands(std::to_string(r.requests)).c_str());
+    std::fprintf(out, "  GPU cost        %s over %s GPU-hours, %s utilisation\n",
+                 optimize::money_text(r.gpu_cost).c_str(), format_decimal(r.gpu_hours).c_str(), utilization(r).c_str());
+    std::fprintf(out, "  self-hosted     %s per 1M tokens\n", per_million(r.self_hosted_per_million, true).c_str());
+    std::fprintf(out, "  cheapest API    %s per 1M tokens  %s\n",
+                 per_million(r.cheapest_api_per_million, !r.cheapest_api.empty()).c_str(),
+                 r.cheapest_api.empty() ? "(no comparable model with a score and a price)" : r.cheapest_api.c_str());
+    std::fprintf(out, "  same model API  %s per 1M tokens  %s\n",
+                 per_million(r.same_model_api_per_million, !r.same_model_api.empty()).c_str(),
+                 r.same_model_api.empty() ? "(not offered in the catalog)" : r.same_model_api.c_str());
+  }
+}
+
 int run_recommend(const RecommendFlags& flags, const CommandEnv& env) {
   auto window = parse_window(flags.window);
   if (!window) return env.usage_error(window.error().message);
@@ -167,6 +265,12 @@ int run_recommend(const RecommendFlags& flags, const CommandEnv& env) {
     return env.usage_error("--cluster-by " + flags.cluster_by +
                            ": a dimension such as project, workload, team or resource (not a tag or time)");
   context.cluster_dimension = cluster->attribute;
+  if (flags.unit_economics) {
+    auto rows = optimize::unit_economics(context);
+    if (!rows) return env.report_error(rows.error());
+    print_unit_economics(env.out, output_format_from_name(flags.format), context, *rows);
+    return kExitOk;
+  }
   auto recs = optimize::recommend(context, kinds);
   if (!recs) return env.report_error(recs.error());
 
@@ -250,6 +354,9 @@ void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env)
                   "self-hosted: the dimension that names an inference cluster on both its GPU "
                   "instance cost records and the token records of the models it serves")
       ->capture_default_str();
+  cmd->add_flag("--unit-economics", flags->unit_economics,
+                "Instead of recommendations: every inference cluster's cost per million tokens "
+                "beside the cheapest comparable API and the same model at an API");
   cmd->add_option("--top", flags->top, "Show the N largest (table only; 0: all)")->capture_default_str();
   cmd->add_option("--format", flags->format, "Output format")
       ->check(CLI::IsMember({"table", "csv", "json"}))
@@ -262,6 +369,7 @@ void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env)
       "  aifinops recommend --rates my_discounts.yaml --as-of 2025-10-31\n"
       "  aifinops recommend --kind idle-gpu,rightsize --gpu-window 14d --idle-threshold 5\n"
       "  aifinops recommend --kind self-hosted --cluster-by workload\n"
+      "  aifinops recommend --unit-economics --window 14d --format csv\n"
       "Methods, inputs and the JSON shape: docs/recommendations.md.\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
   cmd->callback([flags, &exit_code, env] { exit_code = run_recommend(*flags, env); });

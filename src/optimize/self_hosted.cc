@@ -99,6 +99,35 @@ Result<std::vector<TokenRow>> load_token_rows(const RecommendContext& c, bool wi
   return out;
 }
 
+/// An API offer for a self-hosted model's tokens.
+struct Offer {
+  const ScoredModel* model = nullptr;
+  __int128 cost = 0;  ///< the same input and output tokens at its prices, nanos
+  bool same = false;  ///< the same model (an alias of the same score row)
+};
+
+/// The comparable API offers for a model's tokens, cheapest first: the same model at an API,
+/// or any API model in chat, completion or responses mode that scores at least as well.
+std::vector<Offer> comparable_offers(const RecommendContext& c, const std::vector<ScoredModel>& api,
+                                     const std::string& benchmark, const SelfHostedModel& m, bool scored,
+                                     Decimal own_score) {
+  const pricing::TokenUsage usage{m.input_tokens, 0, 0, m.output_tokens, 0, false};
+  const ModelScore* own_row = c.rates->find_score(m.model, benchmark);
+  std::vector<Offer> offers;
+  for (const ScoredModel& s : api) {
+    const bool same = own_row != nullptr && s.table_row == own_row;
+    if (!same && !(scored && s.score >= own_score)) continue;
+    if (!s.price->mode.empty() && s.price->mode != "chat" && s.price->mode != "completion" &&
+        s.price->mode != "responses")
+      continue;
+    offers.push_back({&s, (__int128)pricing::token_cost(*s.price, usage).nanos, same});
+  }
+  std::sort(offers.begin(), offers.end(), [](const Offer& a, const Offer& b) {
+    return a.cost != b.cost ? a.cost < b.cost : a.model->model < b.model->model;
+  });
+  return offers;
+}
+
 }  // namespace
 
 __int128 cost_per_million_tokens(__int128 cost_nanos, int64_t tokens) {
@@ -269,29 +298,10 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
     for (const SelfHostedModel& m : cl.models) {
       const int64_t tokens = m.input_tokens + m.output_tokens;
       if (tokens <= 0 || m.gpu_cost <= 0) continue;
-      const pricing::TokenUsage usage{m.input_tokens, 0, 0, m.output_tokens, 0, false};
       Decimal own_score;
       std::string own_source;
       const bool scored = model_score(c, benchmark, m.model, own_score, own_source);
-      const ModelScore* own_row = c.rates->find_score(m.model, benchmark);
-      // Comparable: the same model at an API, or any API model that scores at least as well.
-      struct Offer {
-        const ScoredModel* model;
-        __int128 cost;
-        bool same;
-      };
-      std::vector<Offer> offers;
-      for (const ScoredModel& s : api) {
-        const bool same = own_row != nullptr && s.table_row == own_row;
-        if (!same && !(scored && s.score >= own_score)) continue;
-        if (!s.price->mode.empty() && s.price->mode != "chat" && s.price->mode != "completion" &&
-            s.price->mode != "responses")
-          continue;
-        offers.push_back({&s, (__int128)pricing::token_cost(*s.price, usage).nanos, same});
-      }
-      std::sort(offers.begin(), offers.end(), [](const Offer& a, const Offer& b) {
-        return a.cost != b.cost ? a.cost < b.cost : a.model->model < b.model->model;
-      });
+      const std::vector<Offer> offers = comparable_offers(c, api, benchmark, m, scored, own_score);
       if (offers.empty()) continue;  // nothing shown to be comparable: no claim either way
       const Offer& best = offers.front();
       const __int128 own_per_million = cost_per_million_tokens(m.gpu_cost, tokens);
@@ -457,6 +467,50 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
       r.evidence.push_back({"traffic to move", moved});
       r.evidence.push_back({"tokens moved", tokens_text((int64_t)moved_tokens)});
       out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<UnitEconomicsRow>> unit_economics(const RecommendContext& c) {
+  auto clusters = load_inference_clusters(c);
+  if (!clusters) return Unexpected{clusters.error()};
+  std::vector<UnitEconomicsRow> out;
+  if (clusters->empty()) return out;
+  const std::string& benchmark = c.business->quality_benchmark;
+  const std::vector<ScoredModel> api = scored_api_models(c, benchmark);
+  for (const InferenceCluster& cl : *clusters) {
+    for (const SelfHostedModel& m : cl.models) {
+      UnitEconomicsRow row;
+      row.cluster = cl.name;
+      row.model = m.model;
+      row.provider = m.provider;
+      row.first_day = cl.days.front();
+      row.last_day = cl.days.back();
+      row.days = (int64_t)cl.days.size();
+      row.input_tokens = m.input_tokens;
+      row.output_tokens = m.output_tokens;
+      row.requests = m.requests;
+      row.gpu_cost = m.gpu_cost;
+      row.gpu_hours = cl.gpu_hours;
+      row.utilization = cl.utilization;
+      row.self_hosted_per_million = cost_per_million_tokens(m.gpu_cost, m.input_tokens + m.output_tokens);
+      Decimal score;
+      std::string source;
+      const bool scored = model_score(c, benchmark, m.model, score, source);
+      if (scored) row.score = score;
+      for (const Offer& o : comparable_offers(c, api, benchmark, m, scored, score)) {
+        const __int128 per_million = cost_per_million_tokens(o.cost, m.input_tokens + m.output_tokens);
+        if (row.cheapest_api.empty()) {
+          row.cheapest_api = o.model->model + " (" + o.model->price->provider + ")";
+          row.cheapest_api_per_million = per_million;
+        }
+        if (o.same && row.same_model_api.empty()) {
+          row.same_model_api = o.model->model + " (" + o.model->price->provider + ")";
+          row.same_model_api_per_million = per_million;
+        }
+      }
+      out.push_back(std::move(row));
     }
   }
   return out;

@@ -43,6 +43,28 @@ Result<std::vector<InferenceCluster>> load_inference_clusters(const RecommendCon
 /// cost × 1,000,000 / tokens, in nanos (the cost of a million tokens); 0 without tokens.
 __int128 cost_per_million_tokens(__int128 cost_nanos, int64_t tokens);
 
+/// One line of the unit-economics view (`aifinops recommend --unit-economics`): a model on a
+/// cluster over the cluster's covered days, its cost per million tokens beside the cheapest
+/// comparable API's and the same model's at an API. Money in nanos; per-million figures are
+/// the cost of a million of these tokens (this input/output mix); 0 and empty when none.
+struct UnitEconomicsRow {
+  std::string cluster, model, provider;
+  std::string first_day, last_day;
+  int64_t days = 0;
+  int64_t input_tokens = 0, output_tokens = 0, requests = 0;
+  __int128 gpu_cost = 0, gpu_hours = 0;
+  std::optional<__int128> utilization;
+  std::optional<Decimal> score;  ///< on the business inputs' quality benchmark
+  __int128 self_hosted_per_million = 0;
+  std::string cheapest_api;      ///< "gpt-4o-mini (openai)"
+  __int128 cheapest_api_per_million = 0;
+  std::string same_model_api;    ///< "meta.llama3-1-8b-instruct-v1:0 (bedrock)"
+  __int128 same_model_api_per_million = 0;
+};
+
+/// Every cluster and model of the window, whether or not a recommendation follows.
+Result<std::vector<UnitEconomicsRow>> unit_economics(const RecommendContext& context);
+
 /// The `self-hosted` recommendation kind: per cluster and model, move the traffic to the
 /// cheapest comparable API model when that costs less than the cluster, or, when the cluster
 /// is cheaper and has spare capacity, move API traffic of models it matches onto it.

@@ -220,6 +220,21 @@ class SelfHostedTest(unittest.TestCase):
         self.assertEqual(r["confidence"], "medium")
         self.assertEqual(r["dimensions"], {"project": "summarizer"})
 
+    def test_unit_economics_view(self):
+        p = run("recommend", "--db", self.db, "--as-of", "2025-03-10", "--unit-economics", "--format", "json", check=0)
+        (row,) = json.loads(p.stdout)["rows"]
+        self.assertEqual((row["cluster"], row["model"], row["days"]), ("summarizer", "llama-3.1-8b-instruct", 10))
+        self.assertEqual(Decimal(row["self_hosted_per_million"]), Decimal("4.8"))
+        self.assertEqual(row["same_model_api"], "meta.llama3-1-8b-instruct-v1:0 (bedrock)")
+        self.assertEqual(Decimal(row["same_model_api_per_million"]), Decimal("0.22"))
+        self.assertLessEqual(Decimal(row["cheapest_api_per_million"]), Decimal("0.22"))
+        table = run("recommend", "--db", self.db, "--as-of", "2025-03-10", "--unit-economics", check=0).stdout
+        self.assertIn("self-hosted     $4.80 per 1M tokens", table)
+        # Clusters by team: none (the spans carry no team), and the view says why.
+        table = run("recommend", "--db", self.db, "--as-of", "2025-03-10", "--unit-economics", "--cluster-by", "team",
+                    check=0).stdout
+        self.assertIn("No inference cluster", table)
+
     def test_included_in_every_kind_and_cluster_dimension_is_a_flag(self):
         self.assertIn("self-hosted:summarizer/llama-3.1-8b-instruct", self.recommend())
         # By team, the bill says "support" but the spans carry no team: no cluster joins.

@@ -207,6 +207,29 @@ TEST_F(SelfHostedTest, ZeroPricedSelfHostedModelsAreNoOfferForModelFit) {
   EXPECT_TRUE(bedrock);
 }
 
+TEST_F(SelfHostedTest, UnitEconomicsListsEveryClusterWithItsApiPrices) {
+  auto rows = unit_economics(context_);
+  ASSERT_TRUE(rows.has_value()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 2u);
+  // Listed whether or not a recommendation follows: "cheap" is cheaper than any API.
+  const UnitEconomicsRow& cheap = (*rows)[0];
+  EXPECT_EQ(cheap.cluster, "cheap");
+  EXPECT_EQ(cheap.self_hosted_per_million, usd("0.1").nanos);
+  EXPECT_EQ(cheap.cheapest_api, "gpt-4o-mini (openai)");
+  EXPECT_EQ(cheap.cheapest_api_per_million, usd("0.15").nanos);  // input tokens only
+  const UnitEconomicsRow& s = (*rows)[1];
+  EXPECT_EQ(s.cluster, "summarizer");
+  EXPECT_EQ(s.days, 10);
+  EXPECT_EQ(s.self_hosted_per_million, usd("4").nanos);
+  EXPECT_EQ(s.cheapest_api_per_million, usd("0.195").nanos);
+  EXPECT_EQ(s.same_model_api, "meta.llama3-1-8b-instruct-v1:0 (bedrock)");
+  EXPECT_EQ(s.same_model_api_per_million, usd("0.22").nanos);
+  ASSERT_TRUE(s.score.has_value());
+  EXPECT_EQ(*s.score, usd("73"));
+  ASSERT_TRUE(s.utilization.has_value());
+  EXPECT_EQ(*s.utilization, 250'000'000);
+}
+
 TEST_F(SelfHostedTest, IsAKindOfRecommend) {
   auto kind = find_recommendation_kind("self-hosted");
   ASSERT_TRUE(kind.has_value());
