@@ -58,12 +58,13 @@ struct TokenRow {
 
 /// Token rows of the window by cluster, provider, model, gateway extra and day.
 Result<std::vector<TokenRow>> load_token_rows(const RecommendContext& c, bool with_cost) {
-  std::vector<ledger::Dimension> group = {attribute_dimension(c.cluster_dimension),
-                                          attribute_dimension(Attr::kProviderName), attribute_dimension(Attr::kModel),
-                                          attribute_dimension(Attr::kExtra), time_dimension(ledger::Grain::kDay)};
+  std::vector<ledger::Dimension> group = {
+      attribute_dimension(c.cluster_dimension), attribute_dimension(Attr::kProviderName),
+      attribute_dimension(Attr::kModel), attribute_dimension(Attr::kExtra),
+      time_dimension(ledger::Grain::kDay)};
   std::map<std::vector<std::string>, TokenRow> rows;
-  std::vector<ledger::Metric> metrics = {ledger::Metric::kInputTokens, ledger::Metric::kOutputTokens,
-                                         ledger::Metric::kRequests};
+  std::vector<ledger::Metric> metrics = {ledger::Metric::kInputTokens,
+                                         ledger::Metric::kOutputTokens, ledger::Metric::kRequests};
   if (with_cost) metrics.push_back(ledger::Metric::kEffectiveCost);
   for (ledger::Metric metric : metrics) {
     auto result = query_window(c, group, {}, metric);
@@ -73,23 +74,33 @@ Result<std::vector<TokenRow>> load_token_rows(const RecommendContext& c, bool wi
       // Only rows that carry tokens start a row; requests and cost fill rows already there.
       auto it = rows.find(row.keys);
       if (it == rows.end()) {
-        if (metric != ledger::Metric::kInputTokens && metric != ledger::Metric::kOutputTokens) continue;
+        if (metric != ledger::Metric::kInputTokens && metric != ledger::Metric::kOutputTokens)
+          continue;
         if (row.value <= 0) continue;
         TokenRow t;
         t.cluster = row.keys[0];
         t.provider = row.keys[1];
         t.model = row.keys[2];
         t.day = row.keys[4];
-        t.self_hosted = is_self_hosted_provider(t.provider) ||
-                        (row.keys[3] != "(none)" && is_self_hosted_provider(upstream_of(row.keys[3])));
+        t.self_hosted =
+            is_self_hosted_provider(t.provider) ||
+            (row.keys[3] != "(none)" && is_self_hosted_provider(upstream_of(row.keys[3])));
         it = rows.emplace(row.keys, std::move(t)).first;
       }
       TokenRow& t = it->second;
       switch (metric) {
-        case ledger::Metric::kInputTokens: t.input += (int64_t)row.value; break;
-        case ledger::Metric::kOutputTokens: t.output += (int64_t)row.value; break;
-        case ledger::Metric::kRequests: t.requests += (int64_t)row.value; break;
-        default: t.cost += row.value; break;
+        case ledger::Metric::kInputTokens:
+          t.input += (int64_t)row.value;
+          break;
+        case ledger::Metric::kOutputTokens:
+          t.output += (int64_t)row.value;
+          break;
+        case ledger::Metric::kRequests:
+          t.requests += (int64_t)row.value;
+          break;
+        default:
+          t.cost += row.value;
+          break;
       }
     }
   }
@@ -109,8 +120,8 @@ struct Offer {
 /// The comparable API offers for a model's tokens, cheapest first: the same model at an API,
 /// or any API model in chat, completion or responses mode that scores at least as well.
 std::vector<Offer> comparable_offers(const RecommendContext& c, const std::vector<ScoredModel>& api,
-                                     const std::string& benchmark, const SelfHostedModel& m, bool scored,
-                                     Decimal own_score) {
+                                     const std::string& benchmark, const SelfHostedModel& m,
+                                     bool scored, Decimal own_score) {
   const pricing::TokenUsage usage{m.input_tokens, 0, 0, m.output_tokens, 0, false};
   const ModelScore* own_row = c.rates->find_score(m.model, benchmark);
   std::vector<Offer> offers;
@@ -137,12 +148,14 @@ __int128 cost_per_million_tokens(__int128 cost_nanos, int64_t tokens) {
 
 Result<std::vector<InferenceCluster>> load_inference_clusters(const RecommendContext& c) {
   // One cheap look first (few groups, no days): most ledgers serve no model themselves.
-  auto probe = query_window(c, {attribute_dimension(Attr::kProviderName), attribute_dimension(Attr::kExtra)}, {},
-                            ledger::Metric::kTokens);
+  auto probe =
+      query_window(c, {attribute_dimension(Attr::kProviderName), attribute_dimension(Attr::kExtra)},
+                   {}, ledger::Metric::kTokens);
   if (!probe) return Unexpected{probe.error()};
   if (std::none_of(probe->rows.begin(), probe->rows.end(), [](const ledger::QueryRow& row) {
-        return row.value > 0 && (is_self_hosted_provider(row.keys[0]) ||
-                                 (row.keys[1] != "(none)" && is_self_hosted_provider(upstream_of(row.keys[1]))));
+        return row.value > 0 &&
+               (is_self_hosted_provider(row.keys[0]) ||
+                (row.keys[1] != "(none)" && is_self_hosted_provider(upstream_of(row.keys[1]))));
       }))
     return std::vector<InferenceCluster>{};
   auto token_rows = load_token_rows(c, false);
@@ -177,9 +190,9 @@ Result<std::vector<InferenceCluster>> load_inference_clusters(const RecommendCon
   struct Day {
     __int128 cost = 0, hours = 0;
   };
-  std::map<std::string, std::map<std::string, Day>> billed;             // cluster -> day -> bill
-  std::map<std::string, std::set<std::string>> instances;                // cluster -> resource ids
-  std::unordered_map<std::string, std::string> host_cluster;             // lower-cased id / name -> cluster
+  std::map<std::string, std::map<std::string, Day>> billed;   // cluster -> day -> bill
+  std::map<std::string, std::set<std::string>> instances;     // cluster -> resource ids
+  std::unordered_map<std::string, std::string> host_cluster;  // lower-cased id / name -> cluster
   for (const auto& [keys, h] : gpu_hours) billed[keys[0]][keys[3]].hours += h;
   for (const ledger::QueryRow& row : cost->rows) {
     if (!gpu_hours.count(row.keys)) continue;  // not a GPU instance record
@@ -200,7 +213,8 @@ Result<std::vector<InferenceCluster>> load_inference_clusters(const RecommendCon
     std::map<std::string, SelfHostedModel> models;
     for (const auto& [day, day_models] : by_day) {
       auto b = bill->second.find(day);
-      if (b == bill->second.end() || b->second.cost <= 0) continue;  // tokens without a bill that day
+      if (b == bill->second.end() || b->second.cost <= 0)
+        continue;  // tokens without a bill that day
       cluster.days.push_back(day);
       cluster.gpu_cost += b->second.cost;
       cluster.gpu_hours += b->second.hours;
@@ -224,10 +238,12 @@ Result<std::vector<InferenceCluster>> load_inference_clusters(const RecommendCon
     // A cluster that serves several models: its cost is split by tokens (the GPUs' time is
     // not metered per model).
     __int128 assigned = 0;
-    std::sort(cluster.models.begin(), cluster.models.end(), [](const SelfHostedModel& a, const SelfHostedModel& b) {
-      int64_t ta = a.input_tokens + a.output_tokens, tb = b.input_tokens + b.output_tokens;
-      return ta != tb ? ta > tb : a.model < b.model;
-    });
+    std::sort(cluster.models.begin(), cluster.models.end(),
+              [](const SelfHostedModel& a, const SelfHostedModel& b) {
+                int64_t ta = a.input_tokens + a.output_tokens,
+                        tb = b.input_tokens + b.output_tokens;
+                return ta != tb ? ta > tb : a.model < b.model;
+              });
     for (size_t i = 0; i < cluster.models.size(); ++i) {
       SelfHostedModel& m = cluster.models[i];
       m.gpu_cost = i + 1 == cluster.models.size()
@@ -276,7 +292,8 @@ Result<std::vector<InferenceCluster>> load_inference_clusters(const RecommendCon
     busy[it->second] += mul_div_round(utilization_of[row.keys], row.value, kNanosPerUnit);
   }
   for (InferenceCluster& cl : out)
-    if (cl.observed_hours > 0) cl.utilization = mul_div_round(busy[cl.name], kNanosPerUnit, cl.observed_hours);
+    if (cl.observed_hours > 0)
+      cl.utilization = mul_div_round(busy[cl.name], kNanosPerUnit, cl.observed_hours);
   return out;
 }
 
@@ -293,8 +310,9 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
 
   for (const InferenceCluster& cl : *clusters) {
     const int64_t days = (int64_t)cl.days.size();
-    const std::string period = cl.days.front() + " .. " + cl.days.back() + " (" + std::to_string(days) +
-                               " day" + (days == 1 ? "" : "s") + " with GPU cost and tokens)";
+    const std::string period = cl.days.front() + " .. " + cl.days.back() + " (" +
+                               std::to_string(days) + " day" + (days == 1 ? "" : "s") +
+                               " with GPU cost and tokens)";
     for (const SelfHostedModel& m : cl.models) {
       const int64_t tokens = m.input_tokens + m.output_tokens;
       if (tokens <= 0 || m.gpu_cost <= 0) continue;
@@ -315,52 +333,63 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
       r.dimensions.push_back({dimension, cl.name});
       auto common_evidence = [&] {
         std::string instances;
-        for (size_t i = 0; i < cl.resources.size() && i < 5; ++i) instances += (i ? ", " : "") + cl.resources[i];
-        if (cl.resources.size() > 5) instances += ", ... (" + std::to_string(cl.resources.size()) + ")";
+        for (size_t i = 0; i < cl.resources.size() && i < 5; ++i)
+          instances += (i ? ", " : "") + cl.resources[i];
+        if (cl.resources.size() > 5)
+          instances += ", ... (" + std::to_string(cl.resources.size()) + ")";
         r.evidence.push_back({"cluster", where + ": " + std::to_string(cl.resources.size()) +
                                              " GPU instance(s): " + instances});
         r.evidence.push_back({"period", period});
-        r.evidence.push_back({"GPU cost (idle time included)",
-                              money_text(m.gpu_cost) +
-                                  (cl.models.size() > 1 ? " (this model's token share of " + money_text(cl.gpu_cost) + ")"
-                                                        : std::string()) +
-                                  " over " + format_decimal(cl.gpu_hours) + " billed GPU-hours" +
-                                  (cl.utilization ? "; idle share " +
-                                                        money_text(m.gpu_cost - mul_div_round(m.gpu_cost, *cl.utilization,
-                                                                                              kNanosPerUnit))
-                                                  : std::string())});
+        r.evidence.push_back(
+            {"GPU cost (idle time included)",
+             money_text(m.gpu_cost) +
+                 (cl.models.size() > 1
+                      ? " (this model's token share of " + money_text(cl.gpu_cost) + ")"
+                      : std::string()) +
+                 " over " + format_decimal(cl.gpu_hours) + " billed GPU-hours" +
+                 (cl.utilization
+                      ? "; idle share " +
+                            money_text(m.gpu_cost -
+                                       mul_div_round(m.gpu_cost, *cl.utilization, kNanosPerUnit))
+                      : std::string())});
         r.evidence.push_back(
             {"mean GPU utilisation",
-             cl.utilization ? percent_text((double)*cl.utilization / 1e9) + " over " +
-                                  format_decimal(cl.observed_hours) + " observed GPU-hours (telemetry)"
-                            : std::string("unknown (no GPU telemetry joins the cluster's instances)")});
+             cl.utilization
+                 ? percent_text((double)*cl.utilization / 1e9) + " over " +
+                       format_decimal(cl.observed_hours) + " observed GPU-hours (telemetry)"
+                 : std::string("unknown (no GPU telemetry joins the cluster's instances)")});
         r.evidence.push_back({"tokens served", tokens_text(m.input_tokens) + " input, " +
                                                    tokens_text(m.output_tokens) + " output, " +
-                                                   tokens_text(m.requests) + " requests (" + m.provider + ")"});
+                                                   tokens_text(m.requests) + " requests (" +
+                                                   m.provider + ")"});
         r.evidence.push_back({"self-hosted cost", per_million_text(own_per_million)});
         r.evidence.push_back({m.model + " " + benchmark,
-                              scored ? format_decimal(own_score.nanos) + " (" + own_source + ")" : std::string("unknown")});
+                              scored ? format_decimal(own_score.nanos) + " (" + own_source + ")"
+                                     : std::string("unknown")});
         for (size_t i = 0; i < offers.size() && i < 4; ++i) {
           const Offer& o = offers[i];
           r.evidence.push_back(
               {"API: " + o.model->model + " (" + o.model->price->provider + ")",
                per_million_text(cost_per_million_tokens(o.cost, tokens)) + " for this mix (" +
                    unit_price_text(o.model->price->prices.input->nanos) + " input, " +
-                   unit_price_text(o.model->price->prices.output->nanos) + " output per 1M; " + benchmark + " " +
-                   format_decimal(o.model->score.nanos) + (o.same ? ", the same model" : "") + "): " +
-                   money_text(o.cost) + " for these tokens"});
+                   unit_price_text(o.model->price->prices.output->nanos) + " output per 1M; " +
+                   benchmark + " " + format_decimal(o.model->score.nanos) +
+                   (o.same ? ", the same model" : "") + "): " + money_text(o.cost) +
+                   " for these tokens"});
         }
         // Same-model offers further down the list are the most telling comparison.
         for (size_t i = 4; i < offers.size(); ++i)
           if (offers[i].same) {
-            r.evidence.push_back({"API: " + offers[i].model->model + " (" + offers[i].model->price->provider + ")",
-                                  per_million_text(cost_per_million_tokens(offers[i].cost, tokens)) +
-                                      " for this mix (the same model)"});
+            r.evidence.push_back(
+                {"API: " + offers[i].model->model + " (" + offers[i].model->price->provider + ")",
+                 per_million_text(cost_per_million_tokens(offers[i].cost, tokens)) +
+                     " for this mix (the same model)"});
             break;
           }
         auto last = parse_timestamp(cl.days.back());
-        r.evidence.push_back({"records", "aifinops report --by resource,day --filter " + dimension + "=\"" + cl.name +
-                                             "\" --from " + cl.days.front() + " --to " +
+        r.evidence.push_back({"records", "aifinops report --by resource,day --filter " + dimension +
+                                             "=\"" + cl.name + "\" --from " + cl.days.front() +
+                                             " --to " +
                                              (last ? format_date(*last + 86400) : cl.days.back())});
       };
 
@@ -368,17 +397,21 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
         // The API is cheaper: the cluster's GPUs (idle time included) cost more than the tokens.
         r.id = "self-hosted:" + cl.name + "/" + m.model;
         r.title = "Serve " + m.model + " of " + where + " through " + best.model->model + " (" +
-                  best.model->price->provider + "): " + unit_price_text(api_per_million) + " per 1M tokens against " +
-                  unit_price_text(own_per_million) + " self-hosted";
+                  best.model->price->provider + "): " + unit_price_text(api_per_million) +
+                  " per 1M tokens against " + unit_price_text(own_per_million) + " self-hosted";
         r.action = "Route the cluster's " + m.model + " traffic to " + best.model->model + " at " +
                    best.model->price->provider + ", then release its GPU instances";
         r.monthly_saving = Money{(int64_t)mul_div_round(m.gpu_cost - best.cost, 30, days)};
         r.assumptions.push_back(
-            "the cluster's GPU instances can be released once the traffic moves (their whole cost, idle time "
+            "the cluster's GPU instances can be released once the traffic moves (their whole cost, "
+            "idle time "
             "included, is saved)");
-        r.assumptions.push_back("the same token mix at the API's list prices, without prompt caching or batch discounts");
+        r.assumptions.push_back(
+            "the same token mix at the API's list prices, without prompt caching or batch "
+            "discounts");
         if (!best.same)
-          r.assumptions.push_back("a public " + benchmark + " score stands for quality on this workload; check " +
+          r.assumptions.push_back("a public " + benchmark +
+                                  " score stands for quality on this workload; check " +
                                   best.model->model + " on your own evaluation set");
         if (cl.models.size() > 1)
           r.assumptions.push_back("the cluster's cost is split between its models by tokens");
@@ -388,15 +421,19 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
         const __int128 gpu_per_day = m.gpu_cost / days;
         if (best.cost > 0) {
           const __int128 break_even = mul_div_round(gpu_per_day, tokens, best.cost);
-          r.evidence.push_back({"break-even volume", tokens_text((int64_t)break_even) + " tokens a day (served: " +
+          r.evidence.push_back({"break-even volume", tokens_text((int64_t)break_even) +
+                                                         " tokens a day (served: " +
                                                          tokens_text(tokens / days) + " a day)"});
         }
         if (cl.utilization && *cl.utilization > 0) {
-          const __int128 at_target = mul_div_round(own_per_million, *cl.utilization, kTargetUtilizationPercent * 10'000'000);
-          r.evidence.push_back({"self-hosted at " + std::to_string(kTargetUtilizationPercent) + "% utilisation",
-                                per_million_text(at_target) + (at_target < api_per_million
-                                                                   ? " (cheaper than the API: fill the cluster instead)"
-                                                                   : " (still dearer than the API)")});
+          const __int128 at_target = mul_div_round(own_per_million, *cl.utilization,
+                                                   kTargetUtilizationPercent * 10'000'000);
+          r.evidence.push_back(
+              {"self-hosted at " + std::to_string(kTargetUtilizationPercent) + "% utilisation",
+               per_million_text(at_target) +
+                   (at_target < api_per_million
+                        ? " (cheaper than the API: fill the cluster instead)"
+                        : " (still dearer than the API)")});
         }
         out.push_back(std::move(r));
         continue;
@@ -438,7 +475,9 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
       std::sort(ordered.begin(), ordered.end(), [](const Traffic& a, const Traffic& b) {
         return a.cost * b.tokens > b.cost * a.tokens;
       });
-      __int128 spare = mul_div_round(tokens, (__int128)kTargetUtilizationPercent * 10'000'000, *cl.utilization) - tokens;
+      __int128 spare =
+          mul_div_round(tokens, (__int128)kTargetUtilizationPercent * 10'000'000, *cl.utilization) -
+          tokens;
       __int128 moved_tokens = 0, saved = 0;
       std::string moved;
       for (const Traffic& t : ordered) {
@@ -447,20 +486,23 @@ Result<std::vector<Recommendation>> recommend_self_hosted(const RecommendContext
         saved += mul_div_round(t.cost, take, t.tokens);
         moved_tokens += take;
         spare -= take;
-        moved += (moved.empty() ? "" : "; ") + t.model + " (" + t.provider + "): " + tokens_text((int64_t)take) +
-                 " of " + tokens_text(t.tokens) + " tokens, " + money_text(mul_div_round(t.cost, take, t.tokens));
+        moved += (moved.empty() ? "" : "; ") + t.model + " (" + t.provider +
+                 "): " + tokens_text((int64_t)take) + " of " + tokens_text(t.tokens) + " tokens, " +
+                 money_text(mul_div_round(t.cost, take, t.tokens));
       }
       if (saved <= 0) continue;
       r.id = "self-hosted:" + cl.name + "/" + m.model + "/fill";
-      r.title = "Move API traffic onto " + where + "'s " + m.model + ": " + unit_price_text(own_per_million) +
-                " per 1M tokens self-hosted against " + unit_price_text(api_per_million) + " at the cheapest comparable API, at " +
+      r.title = "Move API traffic onto " + where + "'s " + m.model + ": " +
+                unit_price_text(own_per_million) + " per 1M tokens self-hosted against " +
+                unit_price_text(api_per_million) + " at the cheapest comparable API, at " +
                 percent_text((double)*cl.utilization / 1e9) + " GPU utilisation";
       r.action = "Route the API traffic listed in the evidence to the cluster's " + m.model +
                  " endpoint (after checking quality on your own evaluation set)";
       r.monthly_saving = Money{(int64_t)mul_div_round(saved, 30, days)};
       r.confidence = Confidence::kLow;
       r.assumptions.push_back("the cluster's throughput grows with utilisation up to " +
-                              std::to_string(kTargetUtilizationPercent) + "%, so the spare capacity costs nothing extra");
+                              std::to_string(kTargetUtilizationPercent) +
+                              "%, so the spare capacity costs nothing extra");
       r.assumptions.push_back("the moved models score at most " + m.model + "'s " + benchmark +
                               ", so it can do their work; check on your own data");
       common_evidence();
@@ -494,13 +536,15 @@ Result<std::vector<UnitEconomicsRow>> unit_economics(const RecommendContext& c) 
       row.gpu_cost = m.gpu_cost;
       row.gpu_hours = cl.gpu_hours;
       row.utilization = cl.utilization;
-      row.self_hosted_per_million = cost_per_million_tokens(m.gpu_cost, m.input_tokens + m.output_tokens);
+      row.self_hosted_per_million =
+          cost_per_million_tokens(m.gpu_cost, m.input_tokens + m.output_tokens);
       Decimal score;
       std::string source;
       const bool scored = model_score(c, benchmark, m.model, score, source);
       if (scored) row.score = score;
       for (const Offer& o : comparable_offers(c, api, benchmark, m, scored, score)) {
-        const __int128 per_million = cost_per_million_tokens(o.cost, m.input_tokens + m.output_tokens);
+        const __int128 per_million =
+            cost_per_million_tokens(o.cost, m.input_tokens + m.output_tokens);
         if (row.cheapest_api.empty()) {
           row.cheapest_api = o.model->model + " (" + o.model->price->provider + ")";
           row.cheapest_api_per_million = per_million;

@@ -14,26 +14,26 @@ namespace aifinops::optimize {
 /// One model served by an inference cluster, over the cluster's covered days.
 struct SelfHostedModel {
   std::string model;
-  std::string provider;          ///< as the token records name it (vllm, self-hosted, ...)
+  std::string provider;  ///< as the token records name it (vllm, self-hosted, ...)
   int64_t input_tokens = 0, output_tokens = 0, requests = 0;
-  __int128 gpu_cost = 0;         ///< the cluster's GPU cost × this model's share of the tokens
+  __int128 gpu_cost = 0;  ///< the cluster's GPU cost × this model's share of the tokens
 };
 
 /// An inference cluster: the GPU instances (cost records with GPU-hours) and the
 /// self-hosted token records that share one value of the cluster dimension. Plain value.
 struct InferenceCluster {
-  std::string name;                         ///< the cluster dimension's value
-  std::vector<std::string> resources;       ///< its GPU instances (resource ids), sorted
+  std::string name;                    ///< the cluster dimension's value
+  std::vector<std::string> resources;  ///< its GPU instances (resource ids), sorted
   /// Days (UTC, "2025-09-15") that have both GPU cost and self-hosted tokens: every figure
   /// below is over these days only, so that cost and tokens cover the same time.
   std::vector<std::string> days;
-  __int128 gpu_cost = 0;                    ///< effective cost of the GPU instances, nanos
-  __int128 gpu_hours = 0;                   ///< billed GPU-hours, nanos of an hour
+  __int128 gpu_cost = 0;   ///< effective cost of the GPU instances, nanos
+  __int128 gpu_hours = 0;  ///< billed GPU-hours, nanos of an hour
   /// Mean GPU utilisation from telemetry joined to the instances by host (docs/gpu.md),
   /// nanos (1e9 = 100%); unset without telemetry on those days.
   std::optional<__int128> utilization;
-  __int128 observed_hours = 0;              ///< GPU time the telemetry covered, nanos of an hour
-  std::vector<SelfHostedModel> models;      ///< by tokens, largest first
+  __int128 observed_hours = 0;          ///< GPU time the telemetry covered, nanos of an hour
+  std::vector<SelfHostedModel> models;  ///< by tokens, largest first
   int64_t input_tokens = 0, output_tokens = 0;
 };
 
@@ -56,9 +56,9 @@ struct UnitEconomicsRow {
   std::optional<__int128> utilization;
   std::optional<Decimal> score;  ///< on the business inputs' quality benchmark
   __int128 self_hosted_per_million = 0;
-  std::string cheapest_api;      ///< "gpt-4o-mini (openai)"
+  std::string cheapest_api;  ///< "gpt-4o-mini (openai)"
   __int128 cheapest_api_per_million = 0;
-  std::string same_model_api;    ///< "meta.llama3-1-8b-instruct-v1:0 (bedrock)"
+  std::string same_model_api;  ///< "meta.llama3-1-8b-instruct-v1:0 (bedrock)"
   __int128 same_model_api_per_million = 0;
 };
 

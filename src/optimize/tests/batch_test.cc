@@ -1,8 +1,9 @@
 // The batch kind on a ledger with gateway records (hour-level) and day-level bill rows, built
 // so that the off-hours traffic, the weekend traffic and the Bedrock discount are known.
+#include "optimize/batch.h"
+
 #include <gtest/gtest.h>
 
-#include "optimize/batch.h"
 #include "optimize/recommend.h"
 #include "tests/testing/temp_dir.h"
 
@@ -20,24 +21,36 @@ class BatchTest : public ::testing::Test {
     // The bill: day-level rows (they start at 00:00).
     begin("bill.csv", "focus");
     for (int d = 15; d <= 19; ++d)  // Monday .. Friday: a day's traffic in one row
-      add({{Attr::kProviderName, "openai"}, {Attr::kModel, "gpt-4o-mini"}, {Attr::kProject, "daily"}}, day(d, 0), "30");
+      add({{Attr::kProviderName, "openai"},
+           {Attr::kModel, "gpt-4o-mini"},
+           {Attr::kProject, "daily"}},
+          day(d, 0), "30");
     for (int d = 20; d <= 21; ++d)  // Saturday and Sunday only
-      add({{Attr::kProviderName, "openai"}, {Attr::kModel, "gpt-4o-mini"}, {Attr::kProject, "weekend"}}, day(d, 0),
-          "20");
+      add({{Attr::kProviderName, "openai"},
+           {Attr::kModel, "gpt-4o-mini"},
+           {Attr::kProject, "weekend"}},
+          day(d, 0), "20");
     // Bedrock bills under AWS; its batch inference is half price.
-    add({{Attr::kProviderName, "AWS"}, {Attr::kServiceName, "Amazon Bedrock"}, {Attr::kModel, "claude-3-haiku"},
-         {Attr::kProject, "enrich"}, {Attr::kPurpose, "batch_processing"}},
+    add({{Attr::kProviderName, "AWS"},
+         {Attr::kServiceName, "Amazon Bedrock"},
+         {Attr::kModel, "claude-3-haiku"},
+         {Attr::kProject, "enrich"},
+         {Attr::kPurpose, "batch_processing"}},
         day(16, 0), "100");
     commit();
     // The gateway: a record per request hour.
     begin("gateway.spool", "gateway");
     for (int d = 15; d <= 19; ++d) {
       for (int h = 1; h <= 3; ++h)  // a nightly job, 01:00-04:00 UTC
-        add({{Attr::kProviderName, "openai"}, {Attr::kModel, "gpt-4o-mini"}, {Attr::kProject, "nightly"}}, day(d, h),
-            "10");
+        add({{Attr::kProviderName, "openai"},
+             {Attr::kModel, "gpt-4o-mini"},
+             {Attr::kProject, "nightly"}},
+            day(d, h), "10");
       for (int h = 10; h <= 16; ++h)  // office hours
-        add({{Attr::kProviderName, "openai"}, {Attr::kModel, "gpt-4o-mini"}, {Attr::kProject, "daytime"}}, day(d, h),
-            "10");
+        add({{Attr::kProviderName, "openai"},
+             {Attr::kModel, "gpt-4o-mini"},
+             {Attr::kProject, "daytime"}},
+            day(d, h), "10");
     }
     commit();
     rates_ = *builtin_rate_tables();
@@ -61,7 +74,8 @@ class BatchTest : public ::testing::Test {
     rows_ = 0;
   }
 
-  void add(std::initializer_list<std::pair<Attr, std::string>> attributes, const std::string& when, const char* cost) {
+  void add(std::initializer_list<std::pair<Attr, std::string>> attributes, const std::string& when,
+           const char* cost) {
     Record r;
     std::string text;
     for (const auto& [a, v] : attributes) {
@@ -69,7 +83,8 @@ class BatchTest : public ::testing::Test {
       text += std::to_string((int)a) + "=" + v + ";";
     }
     r[Attr::kChargeCategory] = "Usage";
-    auto id = ledger_->intern_attributes(r.views(), ledger::Fingerprint{std::hash<std::string>()(text), 7});
+    auto id = ledger_->intern_attributes(r.views(),
+                                         ledger::Fingerprint{std::hash<std::string>()(text), 7});
     ASSERT_TRUE(id.has_value()) << id.error().message;
     UsageFacts f;
     f.charge_period_start = *parse_timestamp(when);
@@ -91,7 +106,8 @@ class BatchTest : public ::testing::Test {
     return r ? *r : std::vector<Recommendation>{};
   }
 
-  static const Recommendation* find(const std::vector<Recommendation>& recs, const std::string& project) {
+  static const Recommendation* find(const std::vector<Recommendation>& recs,
+                                    const std::string& project) {
     for (const Recommendation& r : recs)
       for (const auto& [name, value] : r.dimensions)
         if (name == "project" && value == project) return &r;
@@ -114,7 +130,8 @@ TEST_F(BatchTest, BedrockTrafficGetsBedrocksBatchDiscount) {
   EXPECT_EQ(r->confidence, Confidence::kHigh);
   EXPECT_NE(r->title.find("Amazon Bedrock batch API"), std::string::npos) << r->title;
   bool source = false;
-  for (const Evidence& e : r->evidence) source |= e.value.find("aws.amazon.com/bedrock/pricing") != std::string::npos;
+  for (const Evidence& e : r->evidence)
+    source |= e.value.find("aws.amazon.com/bedrock/pricing") != std::string::npos;
   EXPECT_TRUE(source);
 }
 
@@ -130,7 +147,8 @@ TEST_F(BatchTest, OffHoursTrafficIsFoundFromHourlyRecordsAtDayGrain) {
   EXPECT_EQ(find(recs, "daytime"), nullptr);
   EXPECT_EQ(find(recs, "daily"), nullptr);
   bool share = false;
-  for (const Evidence& e : nightly->evidence) share |= e.label == "off-hours share" && e.value.starts_with("100.0%");
+  for (const Evidence& e : nightly->evidence)
+    share |= e.label == "off-hours share" && e.value.starts_with("100.0%");
   EXPECT_TRUE(share);
 }
 

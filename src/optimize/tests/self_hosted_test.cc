@@ -1,11 +1,12 @@
 // The self-hosted kind on a ledger built so that the right answer is known: two inference
 // clusters (GPU instance bills, DCGM-style telemetry, vLLM token records), API traffic, and
 // a catalog with the same model at an API, a cheaper better model, and a worse one.
+#include "optimize/self_hosted.h"
+
 #include <gtest/gtest.h>
 
 #include "optimize/model_fit.h"
 #include "optimize/recommend.h"
-#include "optimize/self_hosted.h"
 #include "tests/testing/ledger_builder.h"
 
 namespace aifinops::optimize {
@@ -13,7 +14,8 @@ namespace {
 
 Decimal usd(const char* text) { return *parse_decimal(text); }
 
-pricing::ModelPrice price(const char* model, const char* provider, const char* in, const char* out) {
+pricing::ModelPrice price(const char* model, const char* provider, const char* in,
+                          const char* out) {
   pricing::ModelPrice p;
   p.model = model;
   p.provider = provider;
@@ -33,19 +35,26 @@ class SelfHostedTest : public ::testing::Test {
       const std::string day = "2025-09-" + std::to_string(d) + "T00:00:00Z";
       // Cluster "summarizer": two one-GPU instances at $20 a day each.
       for (const char* node : {"llama-node-1", "llama-node-2"}) {
-        b_.add({{Attr::kProviderName, "AWS"}, {Attr::kServiceCategory, "Compute"}, {Attr::kChargeCategory, "Usage"},
+        b_.add({{Attr::kProviderName, "AWS"},
+                {Attr::kServiceCategory, "Compute"},
+                {Attr::kChargeCategory, "Usage"},
                 {Attr::kResourceId, std::string("arn:aws:ec2:us-east-1:1:instance/") + node},
-                {Attr::kResourceName, node}, {Attr::kProject, "summarizer"}},
+                {Attr::kResourceName, node},
+                {Attr::kProject, "summarizer"}},
                day, "20", [](UsageFacts& f) { f.gpu_milliseconds = kDayMs; });
         // Its telemetry: 25% busy all day.
-        b_.add({{Attr::kResourceId, node}, {Attr::kResourceType, "GPU"}, {Attr::kServiceName, "GPU telemetry"}}, day,
-               "0", [](UsageFacts& f) {
+        b_.add({{Attr::kResourceId, node},
+                {Attr::kResourceType, "GPU"},
+                {Attr::kServiceName, "GPU telemetry"}},
+               day, "0", [](UsageFacts& f) {
                  f.gpu_observed_milliseconds = kDayMs;
                  f.gpu_busy_milliseconds = kDayMs / 4;
                });
       }
       // vLLM's spans: 9M input and 1M output tokens a day, at price 0 (the cost is the bill).
-      b_.add({{Attr::kProviderName, "vllm"}, {Attr::kModel, "llama-3.1-8b-instruct"}, {Attr::kProject, "summarizer"},
+      b_.add({{Attr::kProviderName, "vllm"},
+              {Attr::kModel, "llama-3.1-8b-instruct"},
+              {Attr::kProject, "summarizer"},
               {Attr::kChargeCategory, "Usage"}},
              day, "0", [](UsageFacts& f) {
                f.input_tokens = 9'000'000;
@@ -54,34 +63,48 @@ class SelfHostedTest : public ::testing::Test {
              });
       // Cluster "cheap": one instance at $1 a day, 20% busy, 10M input tokens a day through a
       // gateway upstream named after vLLM.
-      b_.add({{Attr::kProviderName, "AWS"}, {Attr::kServiceCategory, "Compute"}, {Attr::kChargeCategory, "Usage"},
-              {Attr::kResourceId, "cheap-node"}, {Attr::kProject, "cheap"}},
+      b_.add({{Attr::kProviderName, "AWS"},
+              {Attr::kServiceCategory, "Compute"},
+              {Attr::kChargeCategory, "Usage"},
+              {Attr::kResourceId, "cheap-node"},
+              {Attr::kProject, "cheap"}},
              day, "1", [](UsageFacts& f) { f.gpu_milliseconds = kDayMs; });
-      b_.add({{Attr::kResourceId, "cheap-node"}, {Attr::kResourceType, "GPU"}}, day, "0", [](UsageFacts& f) {
-        f.gpu_observed_milliseconds = kDayMs;
-        f.gpu_busy_milliseconds = kDayMs / 5;
-      });
-      b_.add({{Attr::kProviderName, "openai"}, {Attr::kModel, "llama-3.1-8b-instruct"}, {Attr::kProject, "cheap"},
+      b_.add({{Attr::kResourceId, "cheap-node"}, {Attr::kResourceType, "GPU"}}, day, "0",
+             [](UsageFacts& f) {
+               f.gpu_observed_milliseconds = kDayMs;
+               f.gpu_busy_milliseconds = kDayMs / 5;
+             });
+      b_.add({{Attr::kProviderName, "openai"},
+              {Attr::kModel, "llama-3.1-8b-instruct"},
+              {Attr::kProject, "cheap"},
               {Attr::kResourceType, "Virtual key"},
-              {Attr::kExtra, "{\"upstream\":\"vllm-cheap\",\"status\":\"200\",\"cache_hit\":\"false\"}"}},
+              {Attr::kExtra,
+               "{\"upstream\":\"vllm-cheap\",\"status\":\"200\",\"cache_hit\":\"false\"}"}},
              day, "0", [](UsageFacts& f) { f.input_tokens = 10'000'000; });
       // API traffic: gpt-3.5-turbo (MMLU 70, below llama 3.1 8B's 73) 5M tokens for $4 a day,
       // and gpt-4o (88.7: better, so not moved) for $50 a day.
-      b_.add({{Attr::kProviderName, "openai"}, {Attr::kModel, "gpt-3.5-turbo"}, {Attr::kProject, "chat"}}, day, "4",
-             [](UsageFacts& f) { f.input_tokens = 5'000'000; });
-      b_.add({{Attr::kProviderName, "openai"}, {Attr::kModel, "gpt-4o"}, {Attr::kProject, "chat"}}, day, "50",
-             [](UsageFacts& f) { f.input_tokens = 20'000'000; });
+      b_.add({{Attr::kProviderName, "openai"},
+              {Attr::kModel, "gpt-3.5-turbo"},
+              {Attr::kProject, "chat"}},
+             day, "4", [](UsageFacts& f) { f.input_tokens = 5'000'000; });
+      b_.add({{Attr::kProviderName, "openai"}, {Attr::kModel, "gpt-4o"}, {Attr::kProject, "chat"}},
+             day, "50", [](UsageFacts& f) { f.input_tokens = 20'000'000; });
     }
     // Outside the covered days: a bill without tokens, tokens without a bill.
-    b_.add({{Attr::kProviderName, "AWS"}, {Attr::kResourceId, "llama-node-1"}, {Attr::kProject, "summarizer"}},
+    b_.add({{Attr::kProviderName, "AWS"},
+            {Attr::kResourceId, "llama-node-1"},
+            {Attr::kProject, "summarizer"}},
            "2025-09-09T00:00:00Z", "20", [](UsageFacts& f) { f.gpu_milliseconds = kDayMs; });
-    b_.add({{Attr::kProviderName, "vllm"}, {Attr::kModel, "llama-3.1-8b-instruct"}, {Attr::kProject, "summarizer"}},
+    b_.add({{Attr::kProviderName, "vllm"},
+            {Attr::kModel, "llama-3.1-8b-instruct"},
+            {Attr::kProject, "summarizer"}},
            "2025-09-20T00:00:00Z", "0", [](UsageFacts& f) { f.input_tokens = 50'000'000; });
     b_.commit();
 
-    catalog_.add(price("meta.llama3-1-8b-instruct-v1:0", "bedrock", "0.22", "0.22"));  // the same model
-    catalog_.add(price("gpt-4o-mini", "openai", "0.15", "0.6"));                       // MMLU 82
-    catalog_.add(price("gpt-3.5-turbo", "openai", "0.5", "1.5"));                      // 70: not comparable
+    catalog_.add(
+        price("meta.llama3-1-8b-instruct-v1:0", "bedrock", "0.22", "0.22"));  // the same model
+    catalog_.add(price("gpt-4o-mini", "openai", "0.15", "0.6"));              // MMLU 82
+    catalog_.add(price("gpt-3.5-turbo", "openai", "0.5", "1.5"));             // 70: not comparable
     catalog_.add(price("gpt-4o", "openai", "2.5", "10"));
     // The self-hosted model registered at price 0: never an offer to move to.
     catalog_.add(price("llama-3.1-8b-instruct", "self-hosted", "0", "0"));
@@ -102,7 +125,8 @@ class SelfHostedTest : public ::testing::Test {
     return r ? *r : std::vector<Recommendation>{};
   }
 
-  static const Recommendation* find(const std::vector<Recommendation>& recs, const std::string& id) {
+  static const Recommendation* find(const std::vector<Recommendation>& recs,
+                                    const std::string& id) {
     for (const Recommendation& r : recs)
       if (r.id == id) return &r;
     return nullptr;
@@ -160,13 +184,16 @@ TEST_F(SelfHostedTest, RecommendsTheCheapestComparableApiWhenTheClusterCostsMore
   // Saving: (400 - 19.50) over 10 days = $1,141.50 a month.
   EXPECT_EQ(r->monthly_saving, usd("1141.5"));
   EXPECT_EQ(r->confidence, Confidence::kMedium);
-  EXPECT_NE(r->title.find("through gpt-4o-mini (openai): $0.195 per 1M tokens against $4.00 self-hosted"),
-            std::string::npos)
+  EXPECT_NE(
+      r->title.find("through gpt-4o-mini (openai): $0.195 per 1M tokens against $4.00 self-hosted"),
+      std::string::npos)
       << r->title;
   EXPECT_EQ(evidence(*r, "self-hosted cost"), "$4.00 per 1M tokens");
-  EXPECT_NE(evidence(*r, "API: meta.llama3-1-8b-instruct-v1:0 (bedrock)").find("$0.22 per 1M tokens"),
+  EXPECT_NE(
+      evidence(*r, "API: meta.llama3-1-8b-instruct-v1:0 (bedrock)").find("$0.22 per 1M tokens"),
+      std::string::npos);
+  EXPECT_NE(evidence(*r, "API: meta.llama3-1-8b-instruct-v1:0 (bedrock)").find("the same model"),
             std::string::npos);
-  EXPECT_NE(evidence(*r, "API: meta.llama3-1-8b-instruct-v1:0 (bedrock)").find("the same model"), std::string::npos);
   EXPECT_EQ(evidence(*r, "API: gpt-3.5-turbo (openai)"), "");
   EXPECT_EQ(evidence(*r, "API: llama-3.1-8b-instruct (self-hosted)"), "");
   EXPECT_NE(evidence(*r, "mean GPU utilisation").find("25.0%"), std::string::npos);
@@ -187,8 +214,9 @@ TEST_F(SelfHostedTest, FillsACheaperClusterWithApiTrafficItMatches) {
   ASSERT_NE(fill, nullptr);
   EXPECT_EQ(fill->monthly_saving, usd("120"));
   EXPECT_EQ(fill->confidence, Confidence::kLow);
-  EXPECT_NE(evidence(*fill, "traffic to move").find("gpt-3.5-turbo (openai): 50,000,000 of 50,000,000"),
-            std::string::npos)
+  EXPECT_NE(
+      evidence(*fill, "traffic to move").find("gpt-3.5-turbo (openai): 50,000,000 of 50,000,000"),
+      std::string::npos)
       << evidence(*fill, "traffic to move");
   EXPECT_EQ(evidence(*fill, "traffic to move").find("gpt-4o "), std::string::npos);
 }
