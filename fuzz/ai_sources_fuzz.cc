@@ -162,14 +162,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto summary = ingest::ingest_otlp_json(context, body, "otlp:fuzz", options);
     ingest::OtlpResponse response = ingest::otlp_response(summary);
     if (response.body.empty()) __builtin_trap();
-    if (summary) check(ledger, before, *summary);
-    else unchanged(ledger, before);
+    if (summary)
+      check(ledger, before, *summary);
+    else
+      unchanged(ledger, before);
     return 0;
   }
   options.format = kFormats[choice];
   const std::string& path = file.write(data + 1, size - 1);
   auto summary = ingest::ingest_file(context, path, options);
-  if (summary) check(ledger, before, *summary);
-  else unchanged(ledger, before);
+  if (summary)
+    check(ledger, before, *summary);
+  else
+    unchanged(ledger, before);
   return 0;
 }

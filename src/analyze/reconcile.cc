@@ -71,12 +71,22 @@ Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog
   // ledger is asked in parts: rows with an account by provider, model, resource type and
   // account; rows without one with their description, team and project; and, only if
   // there are any, virtual-key rows that have an account, with their team and project.
-  enum Column { kProvider, kModel, kResourceType, kDescription, kAccount, kTeam, kProject, kColumns };
-  const Attr column_attr[kColumns] = {Attr::kProviderName, Attr::kModel,   Attr::kResourceType,
-                                      Attr::kChargeDescription, Attr::kBillingAccountId, Attr::kTeam,
-                                      Attr::kProject};
-  const std::vector<ledger::Filter> ai_usage = {{attribute(Attr::kServiceCategory), "AI and Machine Learning"},
-                                                {attribute(Attr::kChargeCategory), "Usage"}};
+  enum Column {
+    kProvider,
+    kModel,
+    kResourceType,
+    kDescription,
+    kAccount,
+    kTeam,
+    kProject,
+    kColumns
+  };
+  const Attr column_attr[kColumns] = {
+      Attr::kProviderName,     Attr::kModel, Attr::kResourceType, Attr::kChargeDescription,
+      Attr::kBillingAccountId, Attr::kTeam,  Attr::kProject};
+  const std::vector<ledger::Filter> ai_usage = {
+      {attribute(Attr::kServiceCategory), "AI and Machine Learning"},
+      {attribute(Attr::kChargeCategory), "Usage"}};
 
   // (period, provider, model) -> row; models and providers in the catalog's spelling.
   std::map<std::tuple<std::string, std::string, std::string>, ReconcileRow> rows;
@@ -84,11 +94,13 @@ Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog
   const EpochSeconds at = query.to ? *query.to - 1 : (EpochSeconds)4102444800;  // 2100-01-01
   auto row_for = [&](const std::string& period, const std::string& provider_name,
                      const std::string& model_name) -> ReconcileRow& {
-    std::string provider = query.by_provider ? catalog_provider(missing(provider_name) ? "" : provider_name) : "";
+    std::string provider =
+        query.by_provider ? catalog_provider(missing(provider_name) ? "" : provider_name) : "";
     std::string model;
     if (query.by_model) {
       auto [it, fresh] = model_names.try_emplace(model_name);
-      if (fresh) it->second = missing(model_name) ? "(none)" : catalog_model(catalog, model_name, at);
+      if (fresh)
+        it->second = missing(model_name) ? "(none)" : catalog_model(catalog, model_name, at);
       model = it->second;
     }
     ReconcileRow& r = rows[{period, provider, model}];
@@ -103,7 +115,8 @@ Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog
   const std::string none = "(none)";
   auto part = [&](const std::vector<Column>& columns, std::vector<ledger::Filter> filters,
                   const std::function<bool(const std::string* k)>& take,
-                  const std::function<bool(const std::string* k)>& flag, bool& flagged) -> Result<void> {
+                  const std::function<bool(const std::string* k)>& flag,
+                  bool& flagged) -> Result<void> {
     ledger::QuerySpec spec;
     spec.from = query.from;
     spec.to = query.to;
@@ -145,20 +158,23 @@ Result<ReconcileReport> reconcile(ledger::Ledger& ledger, const pricing::Catalog
   auto never = [](const std::string*) { return false; };
   bool keyed_with_account = false, unused = false;
   // Rows with an account: billed, unless a virtual key (metered: taken with its team below).
-  if (auto r = part({kProvider, kModel, kResourceType, kAccount}, {},
-                    [&](const std::string* k) { return !missing(k[kAccount]) && !virtual_key(k); }, virtual_key,
-                    keyed_with_account);
+  if (auto r = part(
+          {kProvider, kModel, kResourceType, kAccount}, {},
+          [&](const std::string* k) { return !missing(k[kAccount]) && !virtual_key(k); },
+          virtual_key, keyed_with_account);
       !r)
     return Unexpected{r.error()};
-  if (auto r = part({kProvider, kModel, kResourceType, kDescription, kTeam, kProject},
-                    {{attribute(Attr::kBillingAccountId), none}}, [](const std::string*) { return true; }, never,
-                    unused);
+  if (auto r = part(
+          {kProvider, kModel, kResourceType, kDescription, kTeam, kProject},
+          {{attribute(Attr::kBillingAccountId), none}}, [](const std::string*) { return true; },
+          never, unused);
       !r)
     return Unexpected{r.error()};
   if (keyed_with_account) {
-    if (auto r = part({kProvider, kModel, kResourceType, kAccount, kTeam, kProject},
-                      {{attribute(Attr::kResourceType), "Virtual key"}},
-                      [](const std::string* k) { return !missing(k[kAccount]); }, never, unused);
+    if (auto r = part(
+            {kProvider, kModel, kResourceType, kAccount, kTeam, kProject},
+            {{attribute(Attr::kResourceType), "Virtual key"}},
+            [](const std::string* k) { return !missing(k[kAccount]); }, never, unused);
         !r)
       return Unexpected{r.error()};
   }

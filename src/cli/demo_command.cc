@@ -70,7 +70,8 @@ Result<void> check_replaceable(const std::string& path) {
   if (!batches) return refuse("exists and its batches cannot be read");
   for (const ledger::BatchSummary& b : *batches) {
     const std::string name = fs::path(b.source_path).filename().string();
-    const bool telemetry = name.starts_with(std::string(kDemoTelemetryName) + ".") && name.ends_with(".prom");
+    const bool telemetry =
+        name.starts_with(std::string(kDemoTelemetryName) + ".") && name.ends_with(".prom");
     if (name != kDemoCsvName && name != kDemoTracesName && !telemetry)
       return refuse("holds data that did not come from 'aifinops demo' (" + b.source_path + ")");
   }
@@ -175,7 +176,8 @@ int run_demo(const DemoFlags& flags) {
   {
     std::vector<pricing::ModelPrice> models = {demo::demo_self_hosted_price(options.start)};
     std::vector<pricing::GpuInstancePrice> gpus;
-    if (auto stored = ledger->store_prices(models, gpus); !stored) return report_error(stored.error());
+    if (auto stored = ledger->store_prices(models, gpus); !stored)
+      return report_error(stored.error());
     auto reloaded = ledger->load_catalog();
     if (!reloaded) return report_error(reloaded.error());
     opened->catalog = std::move(*reloaded);
@@ -211,8 +213,10 @@ int run_demo(const DemoFlags& flags) {
     gpu_options.gpu.interval_ms = 360'000;
     gpu_options.gpu.gpu_models = &config::default_gpu_models();
     gpu_options.gpu.region = stats->telemetry.regions[i];
-    gpu_options.gpu.grid_gco2e_per_kwh = config::default_grid_intensity().find(gpu_options.gpu.region);
-    auto gpu_summary = ingest::ingest_file(telemetry_context, files.telemetry_files[i], gpu_options);
+    gpu_options.gpu.grid_gco2e_per_kwh =
+        config::default_grid_intensity().find(gpu_options.gpu.region);
+    auto gpu_summary =
+        ingest::ingest_file(telemetry_context, files.telemetry_files[i], gpu_options);
     if (!gpu_summary) return report_error(gpu_summary.error());
     readings += gpu_summary->rows_ingested;
     readings_quarantined += gpu_summary->rows_quarantined;
@@ -242,19 +246,26 @@ int run_demo(const DemoFlags& flags) {
   std::string regions;
   for (const std::string& r : t.regions) regions += (regions.empty() ? "" : ", ") + r;
   std::printf(
-      "GPU telemetry: %zu hosts, %lld GPUs in %zu regions (%s), hourly DCGM scrapes %s to %s (%s MB; "
+      "GPU telemetry: %zu hosts, %lld GPUs in %zu regions (%s), hourly DCGM scrapes %s to %s (%s "
+      "MB; "
       "%s readings ingested, %s quarantined); %s-* sits idle, %s uses one GPU of four\n",
-      t.hosts.size(), (long long)t.gpus, t.regions.size(), regions.c_str(), format_date(t.start).c_str(),
-      format_date(t.end - 86400).c_str(), format_decimal_fixed((__int128)t.bytes * 1000, 1).c_str(),
-      group_thousands(std::to_string(readings)).c_str(), group_thousands(std::to_string(readings_quarantined)).c_str(),
-      t.idle_pool.c_str(), t.rightsize_host.c_str());
+      t.hosts.size(), (long long)t.gpus, t.regions.size(), regions.c_str(),
+      format_date(t.start).c_str(), format_date(t.end - 86400).c_str(),
+      format_decimal_fixed((__int128)t.bytes * 1000, 1).c_str(),
+      group_thousands(std::to_string(readings)).c_str(),
+      group_thousands(std::to_string(readings_quarantined)).c_str(), t.idle_pool.c_str(),
+      t.rightsize_host.c_str());
   const demo::DemoTracesStats& tr = stats->traces;
   std::printf(
-      "Self-hosted inference: %s on vLLM on %zu GPU instances (project %s); %s OTLP spans, %s input and %s "
+      "Self-hosted inference: %s on vLLM on %zu GPU instances (project %s); %s OTLP spans, %s "
+      "input and %s "
       "output tokens (batch %lld: %s ingested, %s quarantined)\n",
-      demo::kDemoSelfHostedModel, tr.hosts.size(), tr.cluster.c_str(), group_thousands(std::to_string(tr.spans)).c_str(),
-      group_thousands(std::to_string(tr.input_tokens)).c_str(), group_thousands(std::to_string(tr.output_tokens)).c_str(),
-      (long long)traces_summary->batch_id, group_thousands(std::to_string(traces_summary->rows_ingested)).c_str(),
+      demo::kDemoSelfHostedModel, tr.hosts.size(), tr.cluster.c_str(),
+      group_thousands(std::to_string(tr.spans)).c_str(),
+      group_thousands(std::to_string(tr.input_tokens)).c_str(),
+      group_thousands(std::to_string(tr.output_tokens)).c_str(),
+      (long long)traces_summary->batch_id,
+      group_thousands(std::to_string(traces_summary->rows_ingested)).c_str(),
       group_thousands(std::to_string(traces_summary->rows_quarantined)).c_str());
   if (summary->effective_cost != stats->effective_cost) {
     std::printf("warning: the ledger's effective cost %s differs from the generated %s\n",
@@ -284,7 +295,9 @@ int run_demo(const DemoFlags& flags) {
   std::printf("  aifinops report %s --by team,workload --metric gpu_hours\n", d.c_str());
   std::printf("  aifinops report %s --by resource --metric gpu_utilization\n", d.c_str());
   std::printf("  aifinops recommend %s --kind idle-gpu,rightsize\n", d.c_str());
-  std::printf("  aifinops recommend %s --kind self-hosted   # vLLM cluster vs API per million tokens\n", d.c_str());
+  std::printf(
+      "  aifinops recommend %s --kind self-hosted   # vLLM cluster vs API per million tokens\n",
+      d.c_str());
   std::printf("  aifinops report %s --by team --metric energy_kwh\n", d.c_str());
   std::printf("  aifinops report %s --by team --metric co2e_kg\n", d.c_str());
   std::printf(

@@ -135,16 +135,21 @@ void print_unit_economics(std::FILE* out, OutputFormat format, const optimize::R
       s += ",\"provider\":";
       append_json_string(s, r.provider);
       s += ",\"first_day\":\"" + r.first_day + "\",\"last_day\":\"" + r.last_day +
-           "\",\"days\":" + std::to_string(r.days) + ",\"input_tokens\":" + std::to_string(r.input_tokens) +
-           ",\"output_tokens\":" + std::to_string(r.output_tokens) + ",\"requests\":" +
-           std::to_string(r.requests) + ",\"gpu_cost\":\"" + format_decimal_fixed(r.gpu_cost, 2) +
-           "\",\"gpu_hours\":\"" + format_decimal(r.gpu_hours) + "\",\"gpu_utilization\":" +
+           "\",\"days\":" + std::to_string(r.days) +
+           ",\"input_tokens\":" + std::to_string(r.input_tokens) +
+           ",\"output_tokens\":" + std::to_string(r.output_tokens) +
+           ",\"requests\":" + std::to_string(r.requests) + ",\"gpu_cost\":\"" +
+           format_decimal_fixed(r.gpu_cost, 2) + "\",\"gpu_hours\":\"" +
+           format_decimal(r.gpu_hours) + "\",\"gpu_utilization\":" +
            (r.utilization ? "\"" + format_decimal(*r.utilization) + "\"" : std::string("null")) +
-           ",\"score\":" + (r.score ? "\"" + format_decimal(r.score->nanos) + "\"" : std::string("null")) +
-           ",\"self_hosted_per_million\":\"" + format_decimal(r.self_hosted_per_million) + "\",\"cheapest_api\":";
+           ",\"score\":" +
+           (r.score ? "\"" + format_decimal(r.score->nanos) + "\"" : std::string("null")) +
+           ",\"self_hosted_per_million\":\"" + format_decimal(r.self_hosted_per_million) +
+           "\",\"cheapest_api\":";
       append_json_string(s, r.cheapest_api);
       s += ",\"cheapest_api_per_million\":" +
-           (r.cheapest_api.empty() ? std::string("null") : "\"" + format_decimal(r.cheapest_api_per_million) + "\"") +
+           (r.cheapest_api.empty() ? std::string("null")
+                                   : "\"" + format_decimal(r.cheapest_api_per_million) + "\"") +
            ",\"same_model_api\":";
       append_json_string(s, r.same_model_api);
       s += ",\"same_model_api_per_million\":" +
@@ -157,49 +162,63 @@ void print_unit_economics(std::FILE* out, OutputFormat format, const optimize::R
     return;
   }
   if (format == OutputFormat::kCsv) {
-    std::fputs((dimension + ",model,provider,first_day,last_day,days,input_tokens,output_tokens,requests,gpu_cost,"
-                            "gpu_hours,gpu_utilization,self_hosted_per_million,cheapest_api,cheapest_api_per_million,"
-                            "same_model_api,same_model_api_per_million\n")
-                   .c_str(),
-               out);
+    std::fputs(
+        (dimension +
+         ",model,provider,first_day,last_day,days,input_tokens,output_tokens,requests,gpu_cost,"
+         "gpu_hours,gpu_utilization,self_hosted_per_million,cheapest_api,cheapest_api_per_million,"
+         "same_model_api,same_model_api_per_million\n")
+            .c_str(),
+        out);
     for (const optimize::UnitEconomicsRow& r : rows) {
-      std::string line = csv_escape(r.cluster) + "," + csv_escape(r.model) + "," + csv_escape(r.provider) + "," +
-                         r.first_day + "," + r.last_day + "," + std::to_string(r.days) + "," +
-                         std::to_string(r.input_tokens) + "," + std::to_string(r.output_tokens) + "," +
-                         std::to_string(r.requests) + "," + format_decimal_fixed(r.gpu_cost, 2) + "," +
-                         format_decimal(r.gpu_hours) + "," + (r.utilization ? format_decimal(*r.utilization) : "") +
-                         "," + format_decimal(r.self_hosted_per_million) + "," + csv_escape(r.cheapest_api) + "," +
-                         (r.cheapest_api.empty() ? "" : format_decimal(r.cheapest_api_per_million)) + "," +
-                         csv_escape(r.same_model_api) + "," +
-                         (r.same_model_api.empty() ? "" : format_decimal(r.same_model_api_per_million)) + "\n";
+      std::string line =
+          csv_escape(r.cluster) + "," + csv_escape(r.model) + "," + csv_escape(r.provider) + "," +
+          r.first_day + "," + r.last_day + "," + std::to_string(r.days) + "," +
+          std::to_string(r.input_tokens) + "," + std::to_string(r.output_tokens) + "," +
+          std::to_string(r.requests) + "," + format_decimal_fixed(r.gpu_cost, 2) + "," +
+          format_decimal(r.gpu_hours) + "," +
+          (r.utilization ? format_decimal(*r.utilization) : "") + "," +
+          format_decimal(r.self_hosted_per_million) + "," + csv_escape(r.cheapest_api) + "," +
+          (r.cheapest_api.empty() ? "" : format_decimal(r.cheapest_api_per_million)) + "," +
+          csv_escape(r.same_model_api) + "," +
+          (r.same_model_api.empty() ? "" : format_decimal(r.same_model_api_per_million)) + "\n";
       std::fputs(line.c_str(), out);
     }
     return;
   }
-  std::fprintf(out, "Self-hosted inference from %s to %s (clusters by %s); cost per 1M tokens of each model's own "
-                    "input/output mix\n",
+  std::fprintf(out,
+               "Self-hosted inference from %s to %s (clusters by %s); cost per 1M tokens of each "
+               "model's own "
+               "input/output mix\n",
                format_date(c.from()).c_str(), format_date(c.as_of).c_str(), dimension.c_str());
   if (rows.empty()) {
-    std::fprintf(out, "\nNo inference cluster: no self-hosted token records share a %s with GPU instance records "
-                      "(docs/unit-economics.md).\n", dimension.c_str());
+    std::fprintf(
+        out,
+        "\nNo inference cluster: no self-hosted token records share a %s with GPU instance records "
+        "(docs/unit-economics.md).\n",
+        dimension.c_str());
     return;
   }
   for (const optimize::UnitEconomicsRow& r : rows) {
-    std::fprintf(out, "\n%s=%s  %s (%s), %s .. %s (%lld days)\n", dimension.c_str(), r.cluster.c_str(), r.model.c_str(),
-                 r.provider.c_str(), r.first_day.c_str(), r.last_day.c_str(), (long long)r.days);
+    std::fprintf(out, "\n%s=%s  %s (%s), %s .. %s (%lld days)\n", dimension.c_str(),
+                 r.cluster.c_str(), r.model.c_str(), r.provider.c_str(), r.first_day.c_str(),
+                 r.last_day.c_str(), (long long)r.days);
     std::fprintf(out, "  tokens          %s input, %s output, %s requests\n",
                  group_thousands(std::to_string(r.input_tokens)).c_str(),
                  group_thousands(std::to_string(r.output_tokens)).c_str(),
                  group_thousands(std::to_string(r.requests)).c_str());
     std::fprintf(out, "  GPU cost        %s over %s GPU-hours, %s utilisation\n",
-                 optimize::money_text(r.gpu_cost).c_str(), format_decimal(r.gpu_hours).c_str(), utilization(r).c_str());
-    std::fprintf(out, "  self-hosted     %s per 1M tokens\n", per_million(r.self_hosted_per_million, true).c_str());
+                 optimize::money_text(r.gpu_cost).c_str(), format_decimal(r.gpu_hours).c_str(),
+                 utilization(r).c_str());
+    std::fprintf(out, "  self-hosted     %s per 1M tokens\n",
+                 per_million(r.self_hosted_per_million, true).c_str());
     std::fprintf(out, "  cheapest API    %s per 1M tokens  %s\n",
                  per_million(r.cheapest_api_per_million, !r.cheapest_api.empty()).c_str(),
-                 r.cheapest_api.empty() ? "(no comparable model with a score and a price)" : r.cheapest_api.c_str());
-    std::fprintf(out, "  same model API  %s per 1M tokens  %s\n",
-                 per_million(r.same_model_api_per_million, !r.same_model_api.empty()).c_str(),
-                 r.same_model_api.empty() ? "(not offered in the catalog)" : r.same_model_api.c_str());
+                 r.cheapest_api.empty() ? "(no comparable model with a score and a price)"
+                                        : r.cheapest_api.c_str());
+    std::fprintf(
+        out, "  same model API  %s per 1M tokens  %s\n",
+        per_million(r.same_model_api_per_million, !r.same_model_api.empty()).c_str(),
+        r.same_model_api.empty() ? "(not offered in the catalog)" : r.same_model_api.c_str());
   }
 }
 
@@ -262,8 +281,9 @@ int run_recommend(const RecommendFlags& flags, const CommandEnv& env) {
   context.gpu_models = &config::default_gpu_models();
   auto cluster = ledger::parse_dimension(flags.cluster_by);
   if (!cluster || cluster->kind != ledger::Dimension::Kind::kAttribute)
-    return env.usage_error("--cluster-by " + flags.cluster_by +
-                           ": a dimension such as project, workload, team or resource (not a tag or time)");
+    return env.usage_error(
+        "--cluster-by " + flags.cluster_by +
+        ": a dimension such as project, workload, team or resource (not a tag or time)");
   context.cluster_dimension = cluster->attribute;
   if (flags.unit_economics) {
     auto rows = optimize::unit_economics(context);

@@ -1268,7 +1268,8 @@ class Generator {
  public:
   /// Writes the DCGM exporter text of the hosts planned while writing the bill, one stream
   /// per region (`stream_for` is asked once per region; null skips that region).
-  DemoTelemetryStats write_telemetry(const std::function<std::ostream*(const std::string&)>& stream_for) {
+  DemoTelemetryStats write_telemetry(
+      const std::function<std::ostream*(const std::string&)>& stream_for) {
     DemoTelemetryStats t;
     t.start = stats_.period_end - kDemoTelemetryDays * kDay;
     t.end = stats_.period_end;
@@ -1410,10 +1411,11 @@ class Generator {
       for (int i = 0; i < digits; ++i) id += kHex[random.below(16)];
       return id;
     };
-    auto attribute = [](std::string& json, std::string_view key, std::string_view value, bool integer) {
+    auto attribute = [](std::string& json, std::string_view key, std::string_view value,
+                        bool integer) {
       if (json.back() != '[') json += ',';
-      json += "{\"key\":\"" + std::string(key) + "\",\"value\":{\"" + (integer ? "intValue" : "stringValue") +
-              "\":\"" + std::string(value) + "\"}}";
+      json += "{\"key\":\"" + std::string(key) + "\",\"value\":{\"" +
+              (integer ? "intValue" : "stringValue") + "\":\"" + std::string(value) + "\"}}";
     };
     std::string line;
     for (int hour = 0; hour < kDemoTelemetryDays * 24; ++hour) {
@@ -1444,9 +1446,10 @@ class Generator {
           const int64_t begin_ms = at * 1000 + random.below(3'600'000);
           const int64_t end_ms = begin_ms + 250 + output * 25;  // about 40 tokens a second
           if (r > 0) line += ',';
-          line += "{\"traceId\":\"" + hex(32) + "\",\"spanId\":\"" + hex(16) + "\",\"name\":\"chat " +
-                  std::string(kDemoSelfHostedModel) + "\",\"kind\":2,\"startTimeUnixNano\":\"" +
-                  std::to_string(begin_ms) + "000000\",\"endTimeUnixNano\":\"" + std::to_string(end_ms) +
+          line += "{\"traceId\":\"" + hex(32) + "\",\"spanId\":\"" + hex(16) +
+                  "\",\"name\":\"chat " + std::string(kDemoSelfHostedModel) +
+                  "\",\"kind\":2,\"startTimeUnixNano\":\"" + std::to_string(begin_ms) +
+                  "000000\",\"endTimeUnixNano\":\"" + std::to_string(end_ms) +
                   "000000\",\"attributes\":[";
           attribute(line, "gen_ai.operation.name", "chat", false);
           attribute(line, "gen_ai.provider.name", "vllm", false);
@@ -1522,15 +1525,17 @@ class Generator {
       host.gpu_type = price.gpu_type;
       std::string_view group_name = group.name;
       host.region = std::string(account_of(group.cloud).region_id);
-      if (group.tagging == Tagging::kFull && !group.team.empty()) host.namespace_name = std::string(group.team);
+      if (group.tagging == Tagging::kFull && !group.team.empty())
+        host.namespace_name = std::string(group.team);
       if (group_name == "llama-vllm-l4")  // a StatefulSet's pods: vllm-llama-0, -1, ...
         host.pod = "vllm-llama-" + std::to_string(node);
-      host.role = group_name == "llama-vllm-l4"       ? GpuRole::kServing
-                  : group_name == "persona-a100"        ? GpuRole::kIdle
-                  : group_name == "research-notebook" ? (node == 0 ? GpuRole::kSlice : GpuRole::kNotebook)
-                  : group_name == "gpu-sandbox"       ? GpuRole::kSandbox
-                  : group.workload == "training"      ? GpuRole::kTraining
-                                                      : GpuRole::kInference;
+      host.role = group_name == "llama-vllm-l4"  ? GpuRole::kServing
+                  : group_name == "persona-a100" ? GpuRole::kIdle
+                  : group_name == "research-notebook"
+                      ? (node == 0 ? GpuRole::kSlice : GpuRole::kNotebook)
+                  : group_name == "gpu-sandbox"  ? GpuRole::kSandbox
+                  : group.workload == "training" ? GpuRole::kTraining
+                                                 : GpuRole::kInference;
       host.on.assign(static_cast<size_t>(kDemoTelemetryDays) * 24, false);
       telemetry_hosts_.push_back(std::move(host));
       it = telemetry_hosts_.end() - 1;
@@ -1643,12 +1648,13 @@ pricing::ModelPrice demo_self_hosted_price(EpochSeconds from) {
   p.currency = "USD";
   p.prices.input = Decimal{0};
   p.prices.output = Decimal{0};
-  p.source = "aifinops demo: served on the organisation's own GPUs (vLLM); the cost is the GPU bill";
+  p.source =
+      "aifinops demo: served on the organisation's own GPUs (vLLM); the cost is the GPU bill";
   return p;
 }
 
-Result<DemoStats> write_demo(const pricing::Catalog& catalog, const DemoOptions& options, std::ostream& out,
-                             const DemoSources& sources) {
+Result<DemoStats> write_demo(const pricing::Catalog& catalog, const DemoOptions& options,
+                             std::ostream& out, const DemoSources& sources) {
   if (options.months < 1 || options.months > 12) {
     return make_error(ErrorCode::kInvalidArgument, "demo: months must be between 1 and 12, not " +
                                                        std::to_string(options.months));
@@ -1687,11 +1693,13 @@ Result<DemoStats> write_demo(const pricing::Catalog& catalog, const DemoOptions&
 Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const DemoOptions& options,
                                        std::ostream& out, std::ostream* gpu_telemetry) {
   DemoSources sources;
-  if (gpu_telemetry != nullptr) sources.gpu_telemetry = [gpu_telemetry](const std::string&) { return gpu_telemetry; };
+  if (gpu_telemetry != nullptr)
+    sources.gpu_telemetry = [gpu_telemetry](const std::string&) { return gpu_telemetry; };
   return write_demo(catalog, options, out, sources);
 }
 
-Result<DemoStats> write_demo_files(const pricing::Catalog& catalog, const DemoOptions& options, DemoFiles& files) {
+Result<DemoStats> write_demo_files(const pricing::Catalog& catalog, const DemoOptions& options,
+                                   DemoFiles& files) {
   files.telemetry_files.clear();
   std::ofstream out(files.bill, std::ios::binary | std::ios::trunc);
   if (!out) return make_error(ErrorCode::kIo, files.bill + ": cannot create the file");
@@ -1701,10 +1709,13 @@ Result<DemoStats> write_demo_files(const pricing::Catalog& catalog, const DemoOp
   DemoSources sources;
   if (!files.telemetry_prefix.empty()) {
     sources.gpu_telemetry = [&](const std::string& region) -> std::ostream* {
-      std::string path = files.telemetry_prefix + "." + (region.empty() ? std::string("global") : region) + ".prom";
-      telemetry.push_back(std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc));
+      std::string path = files.telemetry_prefix + "." +
+                         (region.empty() ? std::string("global") : region) + ".prom";
+      telemetry.push_back(
+          std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc));
       files.telemetry_files.push_back(path);
-      if (!*telemetry.back() && !failed) failed = Error{ErrorCode::kIo, path + ": cannot create the file"};
+      if (!*telemetry.back() && !failed)
+        failed = Error{ErrorCode::kIo, path + ": cannot create the file"};
       return telemetry.back().get();
     };
   }
@@ -1721,11 +1732,13 @@ Result<DemoStats> write_demo_files(const pricing::Catalog& catalog, const DemoOp
   if (!out) return make_error(ErrorCode::kIo, files.bill + ": write failed (disk full?)");
   for (size_t i = 0; i < telemetry.size(); ++i) {
     telemetry[i]->close();
-    if (!*telemetry[i]) return make_error(ErrorCode::kIo, files.telemetry_files[i] + ": write failed (disk full?)");
+    if (!*telemetry[i])
+      return make_error(ErrorCode::kIo, files.telemetry_files[i] + ": write failed (disk full?)");
   }
   if (!files.traces_path.empty()) {
     traces.close();
-    if (!traces) return make_error(ErrorCode::kIo, files.traces_path + ": write failed (disk full?)");
+    if (!traces)
+      return make_error(ErrorCode::kIo, files.traces_path + ": write failed (disk full?)");
   }
   return stats;
 }

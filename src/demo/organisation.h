@@ -70,9 +70,9 @@ pricing::ModelPrice demo_self_hosted_price(EpochSeconds from);
 /// The OTLP/JSON traces of the self-hosted cluster (`DemoSources::inference_traces`).
 struct DemoTracesStats {
   int64_t bytes = 0;
-  int64_t spans = 0;       ///< one per request
+  int64_t spans = 0;  ///< one per request
   int64_t input_tokens = 0, output_tokens = 0;
-  std::string cluster;     ///< the project its GPU instances and spans share
+  std::string cluster;             ///< the project its GPU instances and spans share
   std::vector<std::string> hosts;  ///< its GPU instances (ResourceName)
 };
 
@@ -129,8 +129,8 @@ Result<DemoStats> write_demo_focus_csv(const pricing::Catalog& catalog, const De
                                        std::ostream& out, std::ostream* gpu_telemetry = nullptr);
 
 /// The bill into `out`, and the sources `sources` asks for.
-Result<DemoStats> write_demo(const pricing::Catalog& catalog, const DemoOptions& options, std::ostream& out,
-                             const DemoSources& sources);
+Result<DemoStats> write_demo(const pricing::Catalog& catalog, const DemoOptions& options,
+                             std::ostream& out, const DemoSources& sources);
 
 /// The demo's files (created or truncated). Telemetry, when `telemetry_prefix` is not empty,
 /// goes to one file per region, `<prefix>.<region>.prom` (listed in DemoTelemetryStats order
@@ -141,7 +141,8 @@ struct DemoFiles {
   std::string traces_path;
   std::vector<std::string> telemetry_files;  ///< out: one per DemoTelemetryStats::regions entry
 };
-Result<DemoStats> write_demo_files(const pricing::Catalog& catalog, const DemoOptions& options, DemoFiles& files);
+Result<DemoStats> write_demo_files(const pricing::Catalog& catalog, const DemoOptions& options,
+                                   DemoFiles& files);
 
 /// The bill (and all telemetry in one file, when `telemetry_path` is not empty) into files.
 Result<DemoStats> write_demo_focus_csv_file(const pricing::Catalog& catalog,

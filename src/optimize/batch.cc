@@ -37,7 +37,8 @@ std::string batch_provider_key(const std::string& provider, const std::string& s
 
 /// A user's rate (--rates) first, then the catalog's batch discount for the model, then the
 /// shipped table.
-bool discount_for(const RecommendContext& c, const std::string& key, const std::string& model, Discount& out) {
+bool discount_for(const RecommendContext& c, const std::string& key, const std::string& model,
+                  Discount& out) {
   const BatchDiscount* table = c.rates->find_batch_discount(key);
   if (table != nullptr && !table->shipped) {
     out = {table->discount, table->source};
@@ -112,7 +113,8 @@ Result<std::vector<Recommendation>> recommend_batch(const RecommendContext& c) {
     g.purpose = row.keys[5];
     g.cost += row.value;
     auto day = parse_timestamp(row.keys[0]);
-    if (day && off_hours(*day + 12 * 3600) && off_hours(*day + 23 * 3600)) g.weekend_cost += row.value;
+    if (day && off_hours(*day + 12 * 3600) && off_hours(*day + 23 * 3600))
+      g.weekend_cost += row.value;
   }
 
   // Off-hours by the hour: with --grain hour over the whole window; else over the last week,
@@ -128,7 +130,8 @@ Result<std::vector<Recommendation>> recommend_batch(const RecommendContext& c) {
   EpochSeconds hourly_from = c.from();
   if (hourly && untagged) {
     ledger::QuerySpec spec;
-    if (c.grain != ledger::Grain::kHour) hourly_from = std::max(hourly_from, c.as_of - kOffHoursDays * 86400);
+    if (c.grain != ledger::Grain::kHour)
+      hourly_from = std::max(hourly_from, c.as_of - kOffHoursDays * 86400);
     spec.from = hourly_from;
     spec.to = c.as_of;
     spec.group_by = attributes;
@@ -187,11 +190,13 @@ Result<std::vector<Recommendation>> recommend_batch(const RecommendContext& c) {
     r.evidence.push_back({"synchronous cost in window", money_text(g.cost)});
     r.evidence.push_back({"batch discount", percent_text((double)d.fraction.nanos / 1e9) + " (" + d.source + ")"});
     if (!tagged && by_hour)
-      r.evidence.push_back({"off-hours share", percent_text((double)g.hourly_off / (double)g.hourly_cost) +
-                                                   " of " + money_text(g.hourly_cost) + " in hourly records from " +
-                                                   format_date(hourly_from)});
+      r.evidence.push_back(
+          {"off-hours share", percent_text((double)g.hourly_off / (double)g.hourly_cost) + " of " +
+                                  money_text(g.hourly_cost) + " in hourly records from " +
+                                  format_date(hourly_from)});
     else if (!tagged)
-      r.evidence.push_back({"weekend share", percent_text((double)g.weekend_cost / (double)g.cost)});
+      r.evidence.push_back(
+          {"weekend share", percent_text((double)g.weekend_cost / (double)g.cost)});
     r.evidence.push_back({"records", "aifinops report --by day --filter model=\"" + g.model + "\" --filter project=\"" +
                                          g.project + "\" --from " + format_date(c.from()) + " --to " +
                                          format_date(c.as_of)});

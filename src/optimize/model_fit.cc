@@ -22,8 +22,8 @@ struct Usage {
 
 }  // namespace
 
-bool model_score(const RecommendContext& c, const std::string& benchmark, const std::string& model, Decimal& score,
-                 std::string& source) {
+bool model_score(const RecommendContext& c, const std::string& benchmark, const std::string& model,
+                 Decimal& score, std::string& source) {
   // business.yaml's model_quality is on its quality_benchmark.
   if (same_benchmark(benchmark, c.business->quality_benchmark)) {
     for (const std::string& candidate : pricing::model_name_candidates(model))
@@ -51,7 +51,8 @@ bool is_api_offer(const pricing::ModelPrice& price) {
   return price.prices.input->nanos > 0 || price.prices.output->nanos > 0;
 }
 
-std::vector<ScoredModel> scored_api_models(const RecommendContext& c, const std::string& benchmark) {
+std::vector<ScoredModel> scored_api_models(const RecommendContext& c,
+                                           const std::string& benchmark) {
   std::vector<ScoredModel> out;
   std::set<std::string> seen;
   auto add = [&](const std::string& name) {

@@ -34,8 +34,10 @@ const std::vector<RecommendationKind>& recommendation_kinds() {
       {"batch", "Non-realtime traffic that would cost less through the provider's batch API",
        &recommend_batch},
       {"self-hosted",
-       "Self-hosted inference clusters against API prices per million tokens: move the traffic to a "
-       "comparable API model when that is cheaper, or API traffic onto a cheaper cluster's spare capacity",
+       "Self-hosted inference clusters against API prices per million tokens: move the traffic to "
+       "a "
+       "comparable API model when that is cheaper, or API traffic onto a cheaper cluster's spare "
+       "capacity",
        &recommend_self_hosted},
       {"waste",
        "Cross-region data transfer, hot storage without access, and model endpoints with cost "
@@ -129,9 +131,21 @@ std::string provider_key(std::string_view provider) {
 }
 
 bool is_self_hosted_provider(std::string_view provider) {
-  static constexpr std::string_view kEngines[] = {
-      "self-hosted", "self_hosted", "selfhosted", "vllm",   "sglang",   "tgi",     "text-generation-inference",
-      "ollama",      "triton",      "tensorrt-llm", "trtllm", "lmdeploy", "llama.cpp", "llamacpp", "localai"};
+  static constexpr std::string_view kEngines[] = {"self-hosted",
+                                                  "self_hosted",
+                                                  "selfhosted",
+                                                  "vllm",
+                                                  "sglang",
+                                                  "tgi",
+                                                  "text-generation-inference",
+                                                  "ollama",
+                                                  "triton",
+                                                  "tensorrt-llm",
+                                                  "trtllm",
+                                                  "lmdeploy",
+                                                  "llama.cpp",
+                                                  "llamacpp",
+                                                  "localai"};
   std::string p(provider);
   for (char& c : p)
     if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');

@@ -55,8 +55,9 @@ Result<void> cross_region(const RecommendContext& c, std::vector<Recommendation>
     return is_cross_region_transfer(k[2] == "(none)" ? "" : k[2], k[3] == "(none)" ? "" : k[3]);
   };
   // The quantities (for the evidence) only when some charge is a cross-region transfer.
-  if (std::none_of(rows->rows.begin(), rows->rows.end(),
-                   [&](const ledger::QueryRow& row) { return row.value > 0 && transfer(row.keys); }))
+  if (std::none_of(rows->rows.begin(), rows->rows.end(), [&](const ledger::QueryRow& row) {
+        return row.value > 0 && transfer(row.keys);
+      }))
     return {};
   auto gb = query_window(c, group, {attribute_filter(Attr::kChargeCategory, "Usage")},
                          ledger::Metric::kQuantity);

@@ -165,25 +165,33 @@ namespace {
 TEST(ReconcilePartsTest, EveryKindOfRowLandsOnItsSide) {
   testing::LedgerBuilder b;
   auto add = [&](std::initializer_list<std::pair<Attr, std::string>> extra, const char* cost) {
-    std::vector<std::pair<Attr, std::string>> attrs = {{Attr::kProviderName, "OpenAI"},
-                                                       {Attr::kServiceCategory, "AI and Machine Learning"},
-                                                       {Attr::kChargeCategory, "Usage"},
-                                                       {Attr::kModel, "gpt-4o"}};
+    std::vector<std::pair<Attr, std::string>> attrs = {
+        {Attr::kProviderName, "OpenAI"},
+        {Attr::kServiceCategory, "AI and Machine Learning"},
+        {Attr::kChargeCategory, "Usage"},
+        {Attr::kModel, "gpt-4o"}};
     attrs.insert(attrs.end(), extra.begin(), extra.end());
     Record r;
     for (const auto& [a, v] : attrs) r[a] = v;
-    b.add({{Attr::kProviderName, r[Attr::kProviderName]}, {Attr::kServiceCategory, r[Attr::kServiceCategory]},
-           {Attr::kChargeCategory, r[Attr::kChargeCategory]}, {Attr::kModel, r[Attr::kModel]},
-           {Attr::kChargeDescription, r[Attr::kChargeDescription]}, {Attr::kBillingAccountId, r[Attr::kBillingAccountId]},
-           {Attr::kResourceType, r[Attr::kResourceType]}, {Attr::kTeam, r[Attr::kTeam]}},
+    b.add({{Attr::kProviderName, r[Attr::kProviderName]},
+           {Attr::kServiceCategory, r[Attr::kServiceCategory]},
+           {Attr::kChargeCategory, r[Attr::kChargeCategory]},
+           {Attr::kModel, r[Attr::kModel]},
+           {Attr::kChargeDescription, r[Attr::kChargeDescription]},
+           {Attr::kBillingAccountId, r[Attr::kBillingAccountId]},
+           {Attr::kResourceType, r[Attr::kResourceType]},
+           {Attr::kTeam, r[Attr::kTeam]}},
           "2025-10-01T10:00:00Z", cost, [](UsageFacts& f) { f.input_tokens = 1000; });
   };
-  add({{Attr::kChargeDescription, "OpenAI API costs"}}, "40");                                   // billed: described
-  add({{Attr::kBillingAccountId, "acct-1"}}, "60");                                               // billed: account
-  add({{Attr::kResourceType, "Virtual key"}, {Attr::kBillingAccountId, "acct-9"}, {Attr::kTeam, "x"}}, "10");
-  add({{Attr::kResourceType, "Virtual key"}, {Attr::kBillingAccountId, "acct-9"}}, "5");          // no team
-  add({{Attr::kResourceType, "Virtual key"}, {Attr::kTeam, "y"}}, "7");                           // no account
-  add({{Attr::kResourceType, "API key"}}, "3");                                                   // usage feed
+  add({{Attr::kChargeDescription, "OpenAI API costs"}}, "40");  // billed: described
+  add({{Attr::kBillingAccountId, "acct-1"}}, "60");             // billed: account
+  add({{Attr::kResourceType, "Virtual key"},
+       {Attr::kBillingAccountId, "acct-9"},
+       {Attr::kTeam, "x"}},
+      "10");
+  add({{Attr::kResourceType, "Virtual key"}, {Attr::kBillingAccountId, "acct-9"}}, "5");  // no team
+  add({{Attr::kResourceType, "Virtual key"}, {Attr::kTeam, "y"}}, "7");  // no account
+  add({{Attr::kResourceType, "API key"}}, "3");                          // usage feed
   b.commit();
   pricing::Catalog c;
   auto r = reconcile(b.ledger(), c, ReconcileQuery{});

@@ -677,7 +677,9 @@ TEST(DemoTelemetryTest, OneStreamPerRegionAndTeamNamespaces) {
   std::ostringstream bill;
   std::map<std::string, std::ostringstream> by_region;
   DemoSources sources;
-  sources.gpu_telemetry = [&](const std::string& region) -> std::ostream* { return &by_region[region]; };
+  sources.gpu_telemetry = [&](const std::string& region) -> std::ostream* {
+    return &by_region[region];
+  };
   Result<DemoStats> stats = write_demo(full_catalog(), options, bill, sources);
   ASSERT_TRUE(stats.has_value()) << stats.error().message;
   const DemoTelemetryStats& t = stats->telemetry;
@@ -729,7 +731,8 @@ TEST(DemoTracesTest, VllmSpansMatchTheClusterTelemetry) {
   EXPECT_EQ(scan->malformed, 0);
   EXPECT_EQ(scan->input_tokens, t.input_tokens);
   EXPECT_EQ(scan->output_tokens, t.output_tokens);
-  EXPECT_NE(traces.str().find("\"gen_ai.provider.name\",\"value\":{\"stringValue\":\"vllm\"}"), std::string::npos);
+  EXPECT_NE(traces.str().find("\"gen_ai.provider.name\",\"value\":{\"stringValue\":\"vllm\"}"),
+            std::string::npos);
   // Every hour of the two weeks (the cluster is always on) has spans.
   const std::string text = traces.str();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), kDemoTelemetryDays * 24);
