@@ -13,6 +13,9 @@ struct sqlite3;
 
 namespace aifinops::ledger {
 
+struct AttributeGroups;
+struct RollupColumn;
+
 /// Not thread-safe: one instance per thread. Several processes may read while one writes.
 class SqliteLedger final : public Ledger {
  public:
@@ -53,6 +56,13 @@ class SqliteLedger final : public Ledger {
                           std::string_view detail);
   Result<void> flush_records();
   Result<void> flush_rollups();
+  /// query() over a rollup table: the rows summed by group in memory.
+  Result<QueryResult> query_rollup(const QuerySpec& spec, const std::string& table);
+  /// The attribute sets' groups for a query's grouping and filters (cached per connection).
+  Result<std::shared_ptr<const AttributeGroups>> attribute_groups(const QuerySpec& spec);
+  /// A rollup table's metric in memory (cached per connection); null when it is too large.
+  Result<std::shared_ptr<const RollupColumn>> rollup_column(const std::string& table,
+                                                            Metric metric);
 
   sqlite3* db_;
   std::string path_;
