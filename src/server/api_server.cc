@@ -103,6 +103,19 @@ Result<std::string> ledger_version(ledger::Ledger& ledger) {
 /// on the scope (no endpoint shows an admin more than a viewer of the same records).
 const std::string& cache_identity(const Principal& principal) { return principal.restriction_key; }
 
+/// The answer cache's key: the endpoint, who may share it, the parameters sorted by name.
+std::string cache_key(const std::string& endpoint, const QueryParams& params,
+                      const Principal& principal) {
+  QueryParams sorted;
+  for (const auto& p : params)
+    if (p.first != "access_token") sorted.push_back(p);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string key = endpoint + "\n" + cache_identity(principal) + "\n";
+  for (const auto& [name, value] : sorted) key += name + "=" + value + "\n";
+  return key;
+}
+
 struct CachedAnswer {
   std::string version;
   int64_t expires_at = 0;
@@ -335,13 +348,7 @@ ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandl
                                     ? Result<std::string>(options.ledger_version())
                                     : ledger_version(*ledger);
   if (!version) return {500, api_error_json(version.error().message)};
-  QueryParams sorted;
-  for (const auto& p : params)
-    if (p.first != "access_token") sorted.push_back(p);
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::string key = endpoint + "\n" + cache_identity(principal) + "\n";
-  for (const auto& [name, value] : sorted) key += name + "=" + value + "\n";
+  const std::string key = cache_key(endpoint, params, principal);
   const int64_t now = now_seconds();
   std::shared_ptr<Flight> flight;
   {
@@ -520,6 +527,14 @@ bool ApiServer::State::refresh_round() {
   }
   {
     std::lock_guard lock(cache_mutex);
+    // A background endpoint (recommendations: seconds on a large ledger) is kept warm for a
+    // restricted viewer's records only once one of them has asked: the unrestricted answer
+    // cannot be cut down to a team's (its totals span teams), and computing every team's at
+    // every ledger change would keep the cores busy for nobody.
+    std::erase_if(items, [&](const RefreshItem& item) {
+      return item.principal->restricted() && is_background(item.endpoint) &&
+             !cache.count(cache_key(item.endpoint, item.params, *item.principal));
+    });
     for (auto& [key, item] : pending_refreshes) items.push_back(std::move(item));
     pending_refreshes.clear();
   }

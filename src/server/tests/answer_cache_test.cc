@@ -26,6 +26,7 @@ namespace net = boost::asio;
 namespace http = boost::beast::http;
 
 constexpr const char* kToken = "test-token";
+constexpr const char* kTeamToken = "team-token";  // a viewer restricted to team alpha
 
 struct Reply {
   int status = 0;
@@ -33,13 +34,13 @@ struct Reply {
   std::string cache;  ///< the x-aifinops-cache header
 };
 
-Reply get(int port, const std::string& target) {
+Reply get(int port, const std::string& target, const char* token = kToken) {
   net::io_context ioc;
   net::ip::tcp::socket socket(ioc);
   socket.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
   http::request<http::string_body> req{http::verb::get, target, 11};
   req.set(http::field::host, "127.0.0.1");
-  req.set(http::field::authorization, std::string("Bearer ") + kToken);
+  req.set(http::field::authorization, std::string("Bearer ") + token);
   http::write(socket, req);
   boost::beast::flat_buffer buffer;
   http::response<http::string_body> res;
@@ -73,12 +74,15 @@ class AnswerCacheTest : public ::testing::Test {
     o.open_ledger = [db] { return ledger::open_ledger(db); };
     o.ledger_version = [this] { return std::to_string(version_.load()); };
     o.policy.api_tokens.push_back({"t", sha256_hex(kToken), config::ApiScope::kViewer, {}, 1});
+    o.policy.api_tokens.push_back(
+        {"team", sha256_hex(kTeamToken), config::ApiScope::kViewer, {{"team", {"alpha"}}}, 2});
     auto principals = principals_from_policy(o.policy);
     ASSERT_TRUE(principals.has_value());
     o.principals = std::move(*principals);
-    o.endpoints["slow"] = [this, handler_ms](const ApiRequest&) -> ApiResponse {
+    o.endpoints["slow"] = [this, handler_ms](const ApiRequest& req) -> ApiResponse {
       const int64_t seen = version_.load();
       ++calls_;
+      if (req.principal.restricted()) ++restricted_calls_;
       {
         std::unique_lock lock(gate_mutex_);
         gate_cv_.wait(lock, [&] { return gate_open_; });
@@ -109,6 +113,7 @@ class AnswerCacheTest : public ::testing::Test {
   testing::TempDir dir_;
   std::atomic<int64_t> version_{1};
   std::atomic<int> calls_{0};
+  std::atomic<int> restricted_calls_{0};
   std::mutex gate_mutex_;
   std::condition_variable gate_cv_;
   bool gate_open_ = true;
@@ -118,17 +123,21 @@ class AnswerCacheTest : public ::testing::Test {
 
 TEST_F(AnswerCacheTest, WarmAnswersAreComputedAtStartAndAgainAfterEachLedgerChange) {
   start({"slow"}, {});
-  ASSERT_TRUE(eventually([&] { return calls_ == 1; }));
+  // One answer for each set of records the tokens see: everything, and team alpha's.
+  ASSERT_TRUE(eventually([&] { return calls_ == 2; }));
+  EXPECT_EQ(restricted_calls_, 1);
   Reply first = get(port(), "/api/v1/slow");
   EXPECT_EQ(first.status, 200);
   EXPECT_EQ(first.cache, "hit");  // the caller never waited for it
   EXPECT_EQ(first.body, "v1");
+  EXPECT_EQ(get(port(), "/api/v1/slow", kTeamToken).cache, "hit");
   version_ = 2;
-  ASSERT_TRUE(eventually([&] { return calls_ == 2; }));
+  ASSERT_TRUE(eventually([&] { return calls_ == 4; }));
   ASSERT_TRUE(eventually([&] { return get(port(), "/api/v1/slow").body == "v2"; }));
   Reply second = get(port(), "/api/v1/slow");
   EXPECT_EQ(second.cache, "hit");
-  EXPECT_EQ(calls_, 2);  // nothing changed since: no more runs
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(calls_, 4);  // nothing changed since: no more runs
 }
 
 TEST_F(AnswerCacheTest, ABackgroundEndpointServesItsLastAnswerWhileANewOneIsComputed) {
@@ -150,6 +159,21 @@ TEST_F(AnswerCacheTest, ABackgroundEndpointServesItsLastAnswerWhileANewOneIsComp
     return r.cache == "hit" && r.body == "v2";
   }));
   EXPECT_EQ(calls_, 2);
+}
+
+TEST_F(AnswerCacheTest, ARestrictedViewersBackgroundAnswerIsKeptWarmOnceTheyHaveAsked) {
+  start({"slow"}, {"slow"});
+  ASSERT_TRUE(eventually([&] { return calls_ == 1; }));  // the unrestricted answer only
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(restricted_calls_, 0);
+  Reply mine = get(port(), "/api/v1/slow", kTeamToken);
+  EXPECT_EQ(mine.cache, "miss");
+  EXPECT_EQ(restricted_calls_, 1);
+  version_ = 2;  // from now on the team's answer is refreshed with the others
+  ASSERT_TRUE(eventually([&] { return restricted_calls_ == 2 && calls_ == 4; }));
+  Reply again = get(port(), "/api/v1/slow", kTeamToken);
+  EXPECT_EQ(again.cache, "hit");
+  EXPECT_EQ(again.body, "v2");
 }
 
 TEST_F(AnswerCacheTest, ConcurrentFirstCallsShareOneComputation) {
