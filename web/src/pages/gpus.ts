@@ -78,7 +78,8 @@ export const gpus: Page = async (root) => {
     const days: string[] = [];
     const first = rows.reduce((m, r) => (r.day < m ? r.day : m), teleTo);
     for (let d = first; d <= teleTo; d = f.addDays(d, 1)) days.push(d);
-    // The vendor prefix repeats on every row; the host comes first, so truncation keeps it.
+    // The vendor prefix repeats on every row; a long name is cut in its middle (heatmap), so
+    // that the host's start and the GPU type both show.
     const label = (r: any) => String(r.resource) +
       (r.gpu && r.gpu !== '(none)' ? ' · ' + String(r.gpu).replace(/^NVIDIA /, '') : '');
     const hosts = [...new Set(rows.map(label))].sort();
