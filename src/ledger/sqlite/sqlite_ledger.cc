@@ -358,24 +358,32 @@ struct AttributeGroups {
   std::vector<std::vector<std::string>> keys;  ///< by group: the non-time key values
 };
 
-/// One metric of a rollup table in memory, in the table's order (bucket, attribute set):
-/// repeated analyses over months of days (series, budgets, anomalies) then read arrays
-/// instead of decoding hundreds of thousands of wide rows each time. Valid while no other
-/// connection has committed (`PRAGMA data_version`) and this one has not written.
+/// One metric of a rollup table in memory, for one calendar month of the day rollup (or the
+/// whole month rollup), in the table's order (bucket, attribute set): repeated analyses over
+/// months of days (series, budgets, anomalies) then read arrays instead of decoding hundreds
+/// of thousands of wide rows each time, and a first query reads only the months it covers.
+/// Valid while no other connection has committed (`PRAGMA data_version`) and this one has not
+/// written.
 struct RollupColumn {
   std::string table;
   Metric metric = Metric::kEffectiveCost;
+  int64_t chunk = 0;  ///< the month's first second (day rollup); 0 for the month rollup
   int64_t data_version = 0;
-  bool too_large = false;  ///< more rows than kMaxCachedRollupRows: read from SQLite
   std::vector<int64_t> buckets;
   std::vector<int32_t> attributes;
   std::vector<__int128> values;
 };
 
 /// Rows of the cached rollup columns of one connection at most (28 bytes each: 112 MB), and
-/// columns: a day column and the month columns an analysis sums (KPIs read four).
+/// pieces: three years of months for a few metrics.
 constexpr size_t kMaxCachedRollupRows = 4'000'000;
-constexpr size_t kCachedRollupColumns = 8;
+constexpr size_t kCachedRollupColumns = 160;
+
+/// The first and last bucket of the day rollup when PRAGMA data_version was `version`.
+struct DayRange {
+  int64_t version = 0, first = 0, last = 0;
+  bool empty = true;
+};
 
 struct SqliteLedger::State {
   bool in_batch = false;
@@ -389,6 +397,9 @@ struct SqliteLedger::State {
   std::vector<std::pair<std::string, std::shared_ptr<const AttributeGroups>>> groups;
   /// Rollup columns in memory, most recently used first; emptied by this connection's writes.
   std::vector<std::shared_ptr<RollupColumn>> columns;
+  /// The day rollup's first and last bucket at a data version; reset by this connection's
+  /// writes.
+  std::optional<DayRange> day_range;
 };
 
 SqliteLedger::SqliteLedger(sqlite3* db, std::string path)
@@ -456,6 +467,7 @@ Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
   // attribute ids are given again: forget what was read.
   state_->columns.clear();
   state_->groups.clear();
+  state_->day_range.reset();
   if (auto r = exec(db_, "BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
   state_->in_batch = true;
   Statement st;
@@ -1217,8 +1229,11 @@ Result<std::shared_ptr<const AttributeGroups>> SqliteLedger::attribute_groups(
   return std::shared_ptr<const AttributeGroups>(groups);
 }
 
-Result<std::shared_ptr<const RollupColumn>> SqliteLedger::rollup_column(const std::string& table,
-                                                                       Metric metric) {
+Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pieces(
+    const std::string& table, Metric metric, std::optional<EpochSeconds> from,
+    std::optional<EpochSeconds> to, bool& cached) {
+  cached = false;
+  using Columns = std::vector<std::shared_ptr<const RollupColumn>>;
   Statement version;
   if (auto r = version.prepare(db_, "PRAGMA data_version"); !r) return Unexpected{r.error()};
   auto row = version.step();
@@ -1226,39 +1241,86 @@ Result<std::shared_ptr<const RollupColumn>> SqliteLedger::rollup_column(const st
   const int64_t data_version = version.int_at(0);
   auto& cache = state_->columns;
   std::erase_if(cache, [&](const auto& c) { return c->data_version != data_version; });
-  for (size_t i = 0; i < cache.size(); ++i) {
-    if (cache[i]->table != table || cache[i]->metric != metric) continue;
-    std::rotate(cache.begin(), cache.begin() + (ptrdiff_t)i, cache.begin() + (ptrdiff_t)i + 1);
-    if (cache.front()->too_large) return std::shared_ptr<const RollupColumn>();
-    return std::shared_ptr<const RollupColumn>(cache.front());
-  }
-  auto column = std::make_shared<RollupColumn>();
-  column->table = table;
-  column->metric = metric;
-  column->data_version = data_version;
-  Statement st;
-  // The table's own order (its primary key): no sort.
-  if (auto r = st.prepare(db_, "SELECT bucket, attributes_id, " +
-                                   metric_select_sql(metric, true, false) + " FROM " + table +
-                                   " ORDER BY bucket, attributes_id");
-      !r)
-    return Unexpected{r.error()};
-  auto rows = st.each_row([&] {
-    if (column->too_large) return;
-    if (column->buckets.size() == kMaxCachedRollupRows) {
-      column->too_large = true;
-      column->buckets = {};
-      column->attributes = {};
-      column->values = {};
-      return;
+
+  // The pieces the range needs: the months of the day rollup it covers, or the month rollup.
+  std::vector<int64_t> chunks;
+  const bool by_month = table == "rollup_day";
+  if (!by_month) {
+    chunks.push_back(0);
+  } else {
+    // The first and last day, each one step down the key (min and max in one statement would
+    // scan the table); kept with the data version they were read at.
+    auto& days = state_->day_range;
+    if (!days || days->version != data_version) {
+      DayRange read{data_version, 0, 0, false};
+      for (const char* order : {"", " DESC"}) {
+        Statement bound;
+        if (auto r = bound.prepare(db_, std::string("SELECT bucket FROM rollup_day ORDER BY bucket") +
+                                            order + " LIMIT 1");
+            !r)
+          return Unexpected{r.error()};
+        auto found = bound.step();
+        if (!found) return Unexpected{found.error()};
+        read.empty = !*found;
+        if (*found) (*order ? read.last : read.first) = bound.int_at(0);
+      }
+      days = read;
     }
-    const int64_t id = st.int_at(1);
-    column->buckets.push_back(st.int_at(0));
-    column->attributes.push_back(id >= 0 && id <= INT32_MAX ? (int32_t)id : -1);
-    column->values.push_back((__int128)st.int_at(2) * kNanosPerUnit + st.int_at(3));
-  });
-  if (!rows) return Unexpected{rows.error()};
-  cache.insert(cache.begin(), column);
+    if (days->empty) {
+      cached = true;  // no rows at all: nothing to read
+      return Columns{};
+    }
+    const int64_t first = std::max(days->first, from.value_or(INT64_MIN));
+    const int64_t last = std::min(days->last, to ? *to - 1 : INT64_MAX);
+    for (int64_t m = floor_month(first); first <= last && m <= last; m = next_month(m))
+      chunks.push_back(m);
+  }
+  Columns out;
+  size_t rows_needed = 0;
+  for (int64_t chunk : chunks) {
+    auto it = std::find_if(cache.begin(), cache.end(), [&](const auto& c) {
+      return c->table == table && c->metric == metric && c->chunk == chunk;
+    });
+    if (it != cache.end()) {
+      std::shared_ptr<RollupColumn> hit = *it;
+      cache.erase(it);
+      cache.insert(cache.begin(), hit);  // most recently used first
+      rows_needed += hit->buckets.size();
+      out.push_back(std::move(hit));
+      continue;
+    }
+    auto column = std::make_shared<RollupColumn>();
+    column->table = table;
+    column->metric = metric;
+    column->chunk = chunk;
+    column->data_version = data_version;
+    std::string sql = "SELECT bucket, attributes_id, " + metric_select_sql(metric, true, false) +
+                      " FROM " + table;
+    if (by_month)
+      sql += " WHERE bucket >= " + std::to_string(chunk) +
+             " AND bucket < " + std::to_string(next_month(chunk));
+    sql += " ORDER BY bucket, attributes_id";  // the table's own order (its key): no sort
+    Statement st;
+    if (auto r = st.prepare(db_, sql); !r) return Unexpected{r.error()};
+    bool too_large = false;
+    auto rows = st.each_row([&] {
+      if (too_large) return;
+      if (rows_needed + column->buckets.size() >= kMaxCachedRollupRows) {
+        too_large = true;
+        return;
+      }
+      const int64_t id = st.int_at(1);
+      column->buckets.push_back(st.int_at(0));
+      column->attributes.push_back(id >= 0 && id <= INT32_MAX ? (int32_t)id : -1);
+      column->values.push_back((__int128)st.int_at(2) * kNanosPerUnit + st.int_at(3));
+    });
+    if (!rows) return Unexpected{rows.error()};
+    if (too_large) return Columns{};  // the caller reads from SQLite
+    rows_needed += column->buckets.size();
+    cache.insert(cache.begin(), column);
+    out.push_back(std::move(column));
+  }
+  // The least recently used pieces beyond the bounds go (the ones in `out` stay alive).
   size_t rows_cached = 0, kept = 0;
   for (const auto& c : cache) {
     if (kept > 0 && (kept == kCachedRollupColumns ||
@@ -1267,9 +1329,9 @@ Result<std::shared_ptr<const RollupColumn>> SqliteLedger::rollup_column(const st
     rows_cached += c->buckets.size();
     ++kept;
   }
-  cache.resize(kept);  // the least recently used beyond the bounds
-  if (column->too_large) return std::shared_ptr<const RollupColumn>();
-  return std::shared_ptr<const RollupColumn>(column);
+  cache.resize(kept);
+  cached = true;
+  return out;
 }
 
 Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std::string& table) {
@@ -1292,11 +1354,12 @@ Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std:
   auto groups = attribute_groups(spec);
   if (!groups) return Unexpected{groups.error()};
   const AttributeGroups& g = **groups;
-  std::shared_ptr<const RollupColumn> column;
+  std::vector<std::shared_ptr<const RollupColumn>> columns;
+  bool in_memory = false;
   if (!state_->in_batch && !metric_is_ratio(spec.metric)) {
-    auto loaded = rollup_column(table, spec.metric);
+    auto loaded = rollup_pieces(table, spec.metric, spec.from, spec.to, in_memory);
     if (!loaded) return Unexpected{loaded.error()};
-    column = std::move(*loaded);
+    columns = std::move(*loaded);
   }
 
   const Grain native = table == "rollup_month" ? Grain::kMonth : Grain::kDay;
@@ -1338,14 +1401,10 @@ Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std:
     __int128 value = 0, denominator = 0;
   };
   std::unordered_map<Key, Sums, KeyHash> sums;
-  if (column) {
-    // The column is in bucket order, and every time key is a non-decreasing function of the
+  if (in_memory) {
+    // The pieces are in bucket order, and every time key is a non-decreasing function of the
     // bucket (day, week, month), so each key's rows are contiguous: they are summed by group
     // in a flat array and moved to `sums` when the key changes.
-    const auto first = std::lower_bound(column->buckets.begin(), column->buckets.end(),
-                                        spec.from.value_or(INT64_MIN));
-    const auto last = std::lower_bound(column->buckets.begin(), column->buckets.end(),
-                                       spec.to.value_or(INT64_MAX));
     std::vector<Grain> grains;
     for (size_t i : time_positions) grains.push_back(spec.group_by[i].grain);
     std::vector<__int128> by_group(g.keys.size(), 0);
@@ -1362,6 +1421,11 @@ Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std:
       touched.clear();
     };
     int64_t last_bucket = INT64_MIN;
+    for (const auto& column : columns) {
+    const auto first = std::lower_bound(column->buckets.begin(), column->buckets.end(),
+                                        spec.from.value_or(INT64_MIN));
+    const auto last = std::lower_bound(column->buckets.begin(), column->buckets.end(),
+                                       spec.to.value_or(INT64_MAX));
     for (size_t i = (size_t)(first - column->buckets.begin()),
                 end = (size_t)(last - column->buckets.begin());
          i < end; ++i) {
@@ -1384,13 +1448,14 @@ Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std:
       }
       by_group[(size_t)group] += column->values[i];
     }
+    }
     flush();
   }
   Statement st;
-  if (!column)
+  if (!in_memory)
     if (auto r = st.prepare(db_, sql); !r) return Unexpected{r.error()};
   const int id_column = (int)times;
-  auto rows = !column ? st.each_row([&] {
+  auto rows = !in_memory ? st.each_row([&] {
     const int64_t id = st.int_at(id_column);
     if (id < 0 || id > g.max_id) return;
     const int32_t group = g.group_of[(size_t)id];

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ledger/ledger.h"
 
@@ -60,9 +62,11 @@ class SqliteLedger final : public Ledger {
   Result<QueryResult> query_rollup(const QuerySpec& spec, const std::string& table);
   /// The attribute sets' groups for a query's grouping and filters (cached per connection).
   Result<std::shared_ptr<const AttributeGroups>> attribute_groups(const QuerySpec& spec);
-  /// A rollup table's metric in memory (cached per connection); null when it is too large.
-  Result<std::shared_ptr<const RollupColumn>> rollup_column(const std::string& table,
-                                                            Metric metric);
+  /// A rollup table's metric in memory over a range, in pieces in bucket order (cached per
+  /// connection). `cached` is false when they would pass the memory bound: read SQLite.
+  Result<std::vector<std::shared_ptr<const RollupColumn>>> rollup_pieces(
+      const std::string& table, Metric metric, std::optional<EpochSeconds> from,
+      std::optional<EpochSeconds> to, bool& cached);
 
   sqlite3* db_;
   std::string path_;
