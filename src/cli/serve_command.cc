@@ -24,6 +24,7 @@
 #include "cli/common.h"
 #include "cli/report_output.h"
 #include "ingest/otlp.h"
+#include "ledger/sqlite/sqlite_ledger.h"
 #include "server/api_server.h"
 #include "server/auth.h"
 #include "server/ledger_metrics.h"
@@ -441,7 +442,15 @@ int run_serve(const ServeFlags& flags) {
   options.web_root = flags.web_root.empty() ? default_web_root() : flags.web_root;
   options.threads = flags.threads;
   options.cache_ttl_s = flags.cache_ttl;
-  options.open_ledger = [db] { return ledger::open_ledger(db); };
+  // The pool's SQLite connections share one cache of rollup sums: each month of the ledger
+  // is read into memory once for the process, not once per connection.
+  auto rollups = ledger::SqliteLedger::new_rollup_cache();
+  options.open_ledger = [db, rollups]() -> Result<std::unique_ptr<ledger::Ledger>> {
+    if (db.find("://") != std::string::npos) return ledger::open_ledger(db);  // not a file
+    auto opened = ledger::SqliteLedger::open(db, rollups);
+    if (!opened) return Unexpected{opened.error()};
+    return std::unique_ptr<ledger::Ledger>(std::move(*opened));
+  };
   // Any write (an ingest, a gateway flush, a note such as a scheduled anomaly run) touches
   // the database or its WAL file: a stat is cheaper than asking the ledger on every call.
   options.ledger_version = [db] {

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -362,13 +364,12 @@ struct AttributeGroups {
 /// whole month rollup), in the table's order (bucket, attribute set): repeated analyses over
 /// months of days (series, budgets, anomalies) then read arrays instead of decoding hundreds
 /// of thousands of wide rows each time, and a first query reads only the months it covers.
-/// Valid while no other connection has committed (`PRAGMA data_version`) and this one has not
-/// written.
+/// Valid for the ledger version it was read at. Immutable once made.
 struct RollupColumn {
   std::string table;
   Metric metric = Metric::kEffectiveCost;
   int64_t chunk = 0;  ///< the month's first second (day rollup); 0 for the month rollup
-  int64_t data_version = 0;
+  int64_t version = 0;  ///< the ledger version it was read at (rollup_version)
   std::vector<int64_t> buckets;
   std::vector<int32_t> attributes;
   std::vector<__int128> values;
@@ -379,10 +380,23 @@ struct RollupColumn {
 constexpr size_t kMaxCachedRollupRows = 4'000'000;
 constexpr size_t kCachedRollupColumns = 160;
 
-/// The first and last bucket of the day rollup when PRAGMA data_version was `version`.
+/// The first and last bucket of the day rollup at a ledger version.
 struct DayRange {
   int64_t version = 0, first = 0, last = 0;
   bool empty = true;
+};
+
+/// What rollup queries keep in memory (see query_rollup), for one connection or shared by
+/// the connections to one ledger file that were opened with it (serve's pool). Entries are
+/// immutable once listed; the mutex guards the lists.
+class RollupCache {
+ public:
+  std::mutex mutex;
+  /// Attribute sets by group, by grouping and filters; most recently used first.
+  std::vector<std::pair<std::string, std::shared_ptr<const AttributeGroups>>> groups;
+  /// Rollup pieces in memory, most recently used first.
+  std::vector<std::shared_ptr<const RollupColumn>> columns;
+  std::optional<DayRange> day_range;
 };
 
 struct SqliteLedger::State {
@@ -393,17 +407,17 @@ struct SqliteLedger::State {
   int64_t pending[kRowsPerInsert][kRecordColumns];  // records not yet inserted
   size_t pending_count = 0;
   DayRollup day;
-  /// Rollup queries' attribute sets by group, most recently used first (see query_rollup).
-  std::vector<std::pair<std::string, std::shared_ptr<const AttributeGroups>>> groups;
-  /// Rollup columns in memory, most recently used first; emptied by this connection's writes.
-  std::vector<std::shared_ptr<RollupColumn>> columns;
-  /// The day rollup's first and last bucket at a data version; reset by this connection's
-  /// writes.
-  std::optional<DayRange> day_range;
+  std::shared_ptr<RollupCache> rollups;
 };
 
-SqliteLedger::SqliteLedger(sqlite3* db, std::string path)
-    : db_(db), path_(std::move(path)), state_(std::make_unique<State>()) {}
+SqliteLedger::SqliteLedger(sqlite3* db, std::string path, std::shared_ptr<RollupCache> rollups)
+    : db_(db), path_(std::move(path)), state_(std::make_unique<State>()) {
+  state_->rollups = rollups ? std::move(rollups) : new_rollup_cache();
+}
+
+std::shared_ptr<RollupCache> SqliteLedger::new_rollup_cache() {
+  return std::make_shared<RollupCache>();
+}
 
 SqliteLedger::~SqliteLedger() {
   if (state_ && state_->in_batch) abort_batch();
@@ -412,6 +426,11 @@ SqliteLedger::~SqliteLedger() {
 }
 
 Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path) {
+  return open(path, nullptr);
+}
+
+Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path,
+                                                         std::shared_ptr<RollupCache> rollups) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
@@ -420,7 +439,7 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path
     return make_error(ErrorCode::kIo, path + ": cannot open the ledger: " + m);
   }
   sqlite3_busy_timeout(db, 10'000);
-  std::unique_ptr<SqliteLedger> ledger(new SqliteLedger(db, path));
+  std::unique_ptr<SqliteLedger> ledger(new SqliteLedger(db, path, std::move(rollups)));
   // WAL: readers never block the writer. synchronous=NORMAL is durable in WAL mode except
   // for the last transactions on power loss, never corrupting.
   for (const char* pragma :
@@ -463,11 +482,6 @@ Result<void> SqliteLedger::migrate() {
 
 Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
   if (state_->in_batch) return make_error(ErrorCode::kInternal, "ledger: a batch is already open");
-  // data_version does not move for this connection's own commits, and an aborted batch's
-  // attribute ids are given again: forget what was read.
-  state_->columns.clear();
-  state_->groups.clear();
-  state_->day_range.reset();
   if (auto r = exec(db_, "BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
   state_->in_batch = true;
   Statement st;
@@ -700,7 +714,6 @@ void SqliteLedger::abort_batch() {
   if (!state_->in_batch) return;
   rollback(db_);
   state_->in_batch = false;
-  state_->groups.clear();  // they may name attribute sets that were rolled back
   state_->pending_count = 0;
   state_->day.take();
 }
@@ -1183,11 +1196,19 @@ Result<std::shared_ptr<const AttributeGroups>> SqliteLedger::attribute_groups(
   auto row = last.step();
   if (!row) return Unexpected{row.error()};
   const int64_t max_id = last.int_at(0);
-  auto& cache = state_->groups;
-  for (size_t i = 0; i < cache.size(); ++i) {
-    if (cache[i].first != cache_key || cache[i].second->max_id != max_id) continue;
-    std::rotate(cache.begin(), cache.begin() + (ptrdiff_t)i, cache.begin() + (ptrdiff_t)i + 1);
-    return cache.front().second;
+  // Inside a batch this connection sees its own attribute sets before they are committed
+  // (and an abort gives their ids again): those groups are neither taken from nor kept in
+  // the cache.
+  const bool use_cache = !state_->in_batch;
+  RollupCache& rollups = *state_->rollups;
+  if (use_cache) {
+    std::lock_guard lock(rollups.mutex);
+    auto& cache = rollups.groups;
+    for (size_t i = 0; i < cache.size(); ++i) {
+      if (cache[i].first != cache_key || cache[i].second->max_id != max_id) continue;
+      std::rotate(cache.begin(), cache.begin() + (ptrdiff_t)i, cache.begin() + (ptrdiff_t)i + 1);
+      return cache.front().second;
+    }
   }
 
   auto groups = std::make_shared<AttributeGroups>();
@@ -1221,11 +1242,14 @@ Result<std::shared_ptr<const AttributeGroups>> SqliteLedger::attribute_groups(
     groups->group_of[(size_t)id] = it->second;
   });
   if (!rows) return Unexpected{rows.error()};
-  for (auto& entry : cache)
-    if (entry.first == cache_key) entry.second = groups;  // an older max_id: replaced
-  if (std::none_of(cache.begin(), cache.end(), [&](const auto& e) { return e.first == cache_key; }))
+  if (use_cache) {
+    std::lock_guard lock(rollups.mutex);
+    auto& cache = rollups.groups;
+    // An entry of another max_id, or one another connection made meanwhile, is replaced.
+    std::erase_if(cache, [&](const auto& e) { return e.first == cache_key; });
     cache.insert(cache.begin(), {cache_key, groups});
-  if (cache.size() > kCachedGroupings) cache.pop_back();
+    if (cache.size() > kCachedGroupings) cache.pop_back();
+  }
   return std::shared_ptr<const AttributeGroups>(groups);
 }
 
@@ -1234,13 +1258,19 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
     std::optional<EpochSeconds> to, bool& cached) {
   cached = false;
   using Columns = std::vector<std::shared_ptr<const RollupColumn>>;
+  // The ledger version: the last batch committed. Rollups change only when a batch commits
+  // (a replaced batch is removed inside its replacement's batch), in this process or any
+  // other, and the version is read in the same snapshot as the rows.
   Statement version;
-  if (auto r = version.prepare(db_, "PRAGMA data_version"); !r) return Unexpected{r.error()};
+  if (auto r = version.prepare(db_, "SELECT coalesce(max(id), 0) FROM batches"); !r)
+    return Unexpected{r.error()};
   auto row = version.step();
   if (!row) return Unexpected{row.error()};
-  const int64_t data_version = version.int_at(0);
-  auto& cache = state_->columns;
-  std::erase_if(cache, [&](const auto& c) { return c->data_version != data_version; });
+  const int64_t ledger_version = version.int_at(0);
+  RollupCache& rollups = *state_->rollups;
+  std::unique_lock lock(rollups.mutex);
+  auto& cache = rollups.columns;
+  std::erase_if(cache, [&](const auto& c) { return c->version != ledger_version; });
 
   // The pieces the range needs: the months of the day rollup it covers, or the month rollup.
   std::vector<int64_t> chunks;
@@ -1250,9 +1280,9 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
   } else {
     // The first and last day, each one step down the key (min and max in one statement would
     // scan the table); kept with the data version they were read at.
-    auto& days = state_->day_range;
-    if (!days || days->version != data_version) {
-      DayRange read{data_version, 0, 0, false};
+    auto& days = rollups.day_range;
+    if (!days || days->version != ledger_version) {
+      DayRange read{ledger_version, 0, 0, false};
       for (const char* order : {"", " DESC"}) {
         Statement bound;
         if (auto r = bound.prepare(db_, std::string("SELECT bucket FROM rollup_day ORDER BY bucket") +
@@ -1282,18 +1312,21 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
       return c->table == table && c->metric == metric && c->chunk == chunk;
     });
     if (it != cache.end()) {
-      std::shared_ptr<RollupColumn> hit = *it;
+      std::shared_ptr<const RollupColumn> hit = *it;
       cache.erase(it);
       cache.insert(cache.begin(), hit);  // most recently used first
       rows_needed += hit->buckets.size();
       out.push_back(std::move(hit));
       continue;
     }
+    // Read without the lock: other connections keep answering meanwhile (two reading the
+    // same piece at once both read it; the second's copy replaces the first).
+    lock.unlock();
     auto column = std::make_shared<RollupColumn>();
     column->table = table;
     column->metric = metric;
     column->chunk = chunk;
-    column->data_version = data_version;
+    column->version = ledger_version;
     std::string sql = "SELECT bucket, attributes_id, " + metric_select_sql(metric, true, false) +
                       " FROM " + table;
     if (by_month)
@@ -1317,6 +1350,10 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
     if (!rows) return Unexpected{rows.error()};
     if (too_large) return Columns{};  // the caller reads from SQLite
     rows_needed += column->buckets.size();
+    lock.lock();
+    std::erase_if(cache, [&](const auto& c) {
+      return c->table == table && c->metric == metric && c->chunk == chunk;
+    });
     cache.insert(cache.begin(), column);
     out.push_back(std::move(column));
   }

@@ -17,11 +17,19 @@ namespace aifinops::ledger {
 
 struct AttributeGroups;
 struct RollupColumn;
+class RollupCache;
 
 /// Not thread-safe: one instance per thread. Several processes may read while one writes.
 class SqliteLedger final : public Ledger {
  public:
   static Result<std::unique_ptr<SqliteLedger>> open(const std::string& path);
+  /// Opens with a cache of rollup sums shared by every connection opened with it (one per
+  /// ledger file; serve's connection pool), so that each month is read into memory once per
+  /// process, not once per connection.
+  static Result<std::unique_ptr<SqliteLedger>> open(const std::string& path,
+                                                    std::shared_ptr<RollupCache> rollups);
+  /// A cache for open(): thread-safe, for connections to one file.
+  static std::shared_ptr<RollupCache> new_rollup_cache();
   ~SqliteLedger() override;
 
   Result<int64_t> begin_batch(const BatchInfo& info) override;
@@ -52,7 +60,7 @@ class SqliteLedger final : public Ledger {
 
  private:
   struct State;
-  explicit SqliteLedger(sqlite3* db, std::string path);
+  SqliteLedger(sqlite3* db, std::string path, std::shared_ptr<RollupCache> rollups);
   Result<void> migrate();
   Result<void> write_note(std::string_view verb, std::string_view kind, std::string_view key,
                           std::string_view detail);

@@ -2,10 +2,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <fstream>
 #include <sstream>
 
 #include "ledger/ledger.h"
+#include "ledger/sqlite/sqlite_ledger.h"
 #include "tests/testing/temp_dir.h"
 
 namespace aifinops::ledger {
@@ -282,6 +285,62 @@ TEST_F(SqliteLedgerTest, AnswersFollowWritesOfThisAndOtherConnections) {
   commit("second");
   EXPECT_EQ(format_decimal(query({"day"}).total), "7");
   EXPECT_EQ(format_decimal(query({"month", "team"}).total), "7");
+}
+
+TEST_F(SqliteLedgerTest, ConnectionsSharingRollupSumsSeeEachOthersCommits) {
+  begin();
+  const int64_t a = attributes("Compute", "alpha");
+  for (const char* day : {"2025-01-05", "2025-02-05", "2025-03-05"})
+    add(a, std::string(day) + "T10:00:00Z", "1");
+  commit("first");
+  auto shared = SqliteLedger::new_rollup_cache();
+  auto reader = SqliteLedger::open(dir_.file("l.db"), shared);
+  auto writer = SqliteLedger::open(dir_.file("l.db"), shared);
+  ASSERT_TRUE(reader.has_value() && writer.has_value());
+  QuerySpec by_day;
+  by_day.group_by = {*parse_dimension("day"), *parse_dimension("team")};
+  EXPECT_EQ(format_decimal((*reader)->query(by_day)->total), "3");
+  // Four threads, a connection each, one cache: the same answers.
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      auto mine = SqliteLedger::open(dir_.file("l.db"), shared);
+      if (!mine) {
+        ++wrong;
+        return;
+      }
+      for (int i = 0; i < 20; ++i) {
+        QuerySpec spec = by_day;
+        spec.from = *parse_timestamp(i % 2 ? "2025-02-01" : "2025-01-01");
+        auto r = (*mine)->query(spec);
+        if (!r || format_decimal(r->total) != (i % 2 ? "2" : "3")) ++wrong;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong, 0);
+  // A commit through the other connection is seen through this one.
+  auto id = (*writer)->begin_batch(BatchInfo{"g.csv", "focus", {}, 0});
+  ASSERT_TRUE(id.has_value());
+  AttributeViews v{};
+  v[(size_t)Attr::kServiceName] = "Compute";
+  v[(size_t)Attr::kTeam] = "beta";
+  auto attrs = (*writer)->intern_attributes(v, Fingerprint{9, 9});
+  ASSERT_TRUE(attrs.has_value());
+  UsageFacts f;
+  f.charge_period_start = *parse_timestamp("2025-02-06T10:00:00Z");
+  f.charge_period_end = f.charge_period_start + 3600;
+  f.effective_cost = f.billed_cost = *parse_decimal("10");
+  ASSERT_TRUE((*writer)->append(*attrs, f, Lineage{*id, 1}).has_value());
+  // Not committed: the reader does not see it (and the rollups take it at the commit).
+  EXPECT_EQ(format_decimal((*reader)->query(by_day)->total), "3");
+  BatchSummary summary;
+  summary.fingerprint_hex = "second";
+  ASSERT_TRUE((*writer)->commit_batch(summary).has_value());
+  QueryResult after = (*reader)->query(by_day).value();
+  EXPECT_EQ(format_decimal(after.total), "13");
+  EXPECT_EQ(after.rows.size(), 4u);
 }
 
 TEST_F(SqliteLedgerTest, StoresPriceVersionsOnlyWhenPricesChange) {
