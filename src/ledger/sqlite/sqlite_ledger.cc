@@ -375,8 +375,8 @@ struct RollupColumn {
   std::vector<__int128> values;
 };
 
-/// Rows of the cached rollup columns of one connection at most (28 bytes each: 112 MB), and
-/// pieces: three years of months for a few metrics.
+/// Rows of the rollup pieces one cache keeps at most (28 bytes each: 112 MB), and pieces:
+/// three years of months for a few metrics.
 constexpr size_t kMaxCachedRollupRows = 4'000'000;
 constexpr size_t kCachedRollupColumns = 160;
 
