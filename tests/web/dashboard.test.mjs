@@ -474,3 +474,21 @@ test('a long host name in the GPU heatmap is cut in its middle and whole in the 
     await own.stop();
   }
 });
+
+test('a rightsizing title names the current instance by its GPU, not by its SKU id alone', async (t) => {
+  const body = await server.api('recommendations?kind=rightsize');
+  const moves = (body.recommendations ?? []).filter((r) => /^Move .+? from [0-9A-F]{8,} to /.test(r.title ?? ''));
+  if (!moves.length) { t.skip('no rightsizing from an opaque SKU id on the demo ledger'); return; }
+  const skus = (await server.api('report?by=sku,gpu&metric=gpu_hours')).rows;
+  const { context, page, errors } = await open(server.admin);
+  await visit(page, 'gpus');
+  const text = await page.locator('[data-testid=rightsize-table]').innerText();
+  for (const r of moves) {
+    const sku = /from (\S+) to /.exec(r.title)[1];
+    const gpu = skus.find((s) => s.sku === sku && s.gpu !== '(none)')?.gpu;
+    assert.ok(gpu, `no GPU for SKU ${sku}`);
+    assert.ok(text.includes(`from ${gpu} (SKU ${sku}) to `), `${r.title} shown as:\n${text}`);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
