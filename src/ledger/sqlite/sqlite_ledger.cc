@@ -1229,9 +1229,9 @@ Result<std::shared_ptr<const AttributeGroups>> SqliteLedger::attribute_groups(
     for (int c = 1; c < columns; ++c) {
       const unsigned char* text = sqlite3_column_text(st.get(), c);
       const size_t n = text == nullptr ? 0 : (size_t)sqlite3_column_bytes(st.get(), c);
-      joined += std::to_string(n);
-      joined += ':';
-      joined.append(reinterpret_cast<const char*>(text == nullptr ? (const unsigned char*)"" : text), n);
+      const uint32_t length = (uint32_t)n;
+      joined.append(reinterpret_cast<const char*>(&length), sizeof length);
+      if (n > 0) joined.append(reinterpret_cast<const char*>(text), n);
     }
     auto [it, added] = index.try_emplace(joined, (int32_t)groups->keys.size());
     if (added) {
@@ -1319,10 +1319,19 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
       out.push_back(std::move(hit));
       continue;
     }
+    // Months of one table are alike in size: room for the largest read so far, so that the
+    // arrays are not copied as they grow.
+    size_t hint = 0;
+    for (const auto& c : cache)
+      if (c->table == table) hint = std::max(hint, c->buckets.size());
     // Read without the lock: other connections keep answering meanwhile (two reading the
     // same piece at once both read it; the second's copy replaces the first).
     lock.unlock();
     auto column = std::make_shared<RollupColumn>();
+    hint = std::min(hint + hint / 8, kMaxCachedRollupRows);
+    column->buckets.reserve(hint);
+    column->attributes.reserve(hint);
+    column->values.reserve(hint);
     column->table = table;
     column->metric = metric;
     column->chunk = chunk;
