@@ -201,9 +201,10 @@ struct ApiServer::State {
   std::atomic<int64_t> in_flight{0};
   std::atomic<bool> stopping{false};
   int bound_port = 0;
-  std::mutex cache_mutex;  // guards cache, flights and pending_refreshes
+  std::mutex cache_mutex;  // guards cache, flights, failed and pending_refreshes
   std::unordered_map<std::string, CachedAnswer> cache;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
+  std::unordered_map<std::string, std::string> failed;  // key -> the version it failed at
   std::map<std::string, RefreshItem> pending_refreshes;  // by cache key
   std::condition_variable refresh_cv;                     // wakes the refresher
   std::thread refresher;
@@ -373,6 +374,10 @@ ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandl
         return cached.response;
       }
     }
+    // A question that failed for this ledger version is asked again by callers only: the
+    // refresher would otherwise run a failing analysis every second.
+    if (refresh)
+      if (auto f = failed.find(key); f != failed.end() && f->second == *version) return {};
     if (auto f = flights.find(key); f != flights.end()) {
       if (refresh) return {};  // being computed for a caller already
       flight = f->second;
@@ -395,6 +400,9 @@ ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandl
         if (cache.size() >= kMaxCacheEntries) cache.clear();  // crude, bounded, rare
       }
       cache[key] = CachedAnswer{*version, now + options.cache_ttl_s, response};
+      failed.erase(key);
+    } else if (failed.size() < kMaxCacheEntries) {
+      failed[key] = *version;
     }
     flights.erase(key);
   }

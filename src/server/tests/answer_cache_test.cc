@@ -88,6 +88,7 @@ class AnswerCacheTest : public ::testing::Test {
         gate_cv_.wait(lock, [&] { return gate_open_; });
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(handler_ms));
+      if (fail_) return {500, "{}"};
       return {200, "v" + std::to_string(seen)};
     };
     o.warm = std::move(warm);
@@ -114,6 +115,7 @@ class AnswerCacheTest : public ::testing::Test {
   std::atomic<int64_t> version_{1};
   std::atomic<int> calls_{0};
   std::atomic<int> restricted_calls_{0};
+  std::atomic<bool> fail_{false};
   std::mutex gate_mutex_;
   std::condition_variable gate_cv_;
   bool gate_open_ = true;
@@ -174,6 +176,18 @@ TEST_F(AnswerCacheTest, ARestrictedViewersBackgroundAnswerIsKeptWarmOnceTheyHave
   Reply again = get(port(), "/api/v1/slow", kTeamToken);
   EXPECT_EQ(again.cache, "hit");
   EXPECT_EQ(again.body, "v2");
+}
+
+TEST_F(AnswerCacheTest, AWarmAnswerThatFailsIsNotRetriedUntilTheLedgerChanges) {
+  fail_ = true;
+  start({"slow"}, {});
+  ASSERT_TRUE(eventually([&] { return calls_ == 2; }));  // each restriction once
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // twenty refresh ticks
+  EXPECT_EQ(calls_, 2);
+  fail_ = false;
+  version_ = 2;
+  ASSERT_TRUE(eventually([&] { return calls_ == 4; }));
+  EXPECT_EQ(get(port(), "/api/v1/slow").cache, "hit");
 }
 
 TEST_F(AnswerCacheTest, ConcurrentFirstCallsShareOneComputation) {
