@@ -253,6 +253,21 @@ class ApiTest(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
 
+    def test_kpi_trend_is_each_months_kpis_in_one_call(self):
+        body, _ = self.api("/api/v1/kpi?period=2026-10&trend=3", self.viewer)
+        answer = json.loads(body)
+        self.assertEqual([t["month"] for t in answer["trend"]], ["2026-08", "2026-09", "2026-10"])
+        for month in answer["trend"]:
+            alone = json.loads(self.api(f"/api/v1/kpi?period={month['month']}", self.viewer)[0])
+            self.assertEqual(
+                [(k["id"], k["group"], k["value"]) for k in month["kpis"]],
+                [(k["id"], k["group"], k["value"]) for k in alone["kpis"]])
+        # The period's own report is unchanged by the trend.
+        plain = json.loads(self.api("/api/v1/kpi?period=2026-10", self.viewer)[0])
+        self.assertEqual(answer["kpis"], plain["kpis"])
+        _, _ = self.api("/api/v1/kpi?trend=3", self.viewer, status=400)
+        _, _ = self.api("/api/v1/kpi?period=2026-10&trend=3&format=csv", self.viewer, status=400)
+
     def test_csv_download_with_access_token_is_the_cli_csv(self):
         code, body, headers = self.server.get(
             f"/api/v1/report?by=team,project&period=2026-10&format=csv&access_token={self.viewer}")
@@ -315,6 +330,7 @@ class ApiTest(unittest.TestCase):
             "report", "report?by=team", "report?by=team,model&grain=day", "report?by=project",
             "report?by=team&period=2026-10&compare=previous", "report?by=team&allocated",
             "report?by=team&format=csv", "kpi", "kpi?by=team", "kpi?by=model&period=2026-10",
+            "kpi?period=2026-10&trend=6", "kpi?by=team&period=2026-10&trend=3",
             "budgets", "budgets?as-of=2026-10-20", "anomalies", "anomalies?by=team",
             "anomalies?by=project&since=2026-06-01", "forecast", "forecast?by=team",
             "tags/audit", "tags/audit?period=2026-10", "maturity", "dimensions",
