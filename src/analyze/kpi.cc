@@ -1455,8 +1455,7 @@ class MonthSplitLedger final : public ledger::Ledger {
                          std::string_view detail) override {
     return inner_.note_once(kind, key, detail);
   }
-  Result<void> note(std::string_view kind, std::string_view key,
-                    std::string_view detail) override {
+  Result<void> note(std::string_view kind, std::string_view key, std::string_view detail) override {
     return inner_.note(kind, key, detail);
   }
   Result<std::vector<ledger::Note>> notes(std::string_view kind) override {
@@ -1491,8 +1490,7 @@ class MonthSplitLedger final : public ledger::Ledger {
 
 }  // namespace
 
-Result<std::vector<KpiTrendMonth>> compute_kpi_trend(ledger::Ledger& ledger,
-                                                     const KpiQuery& query,
+Result<std::vector<KpiTrendMonth>> compute_kpi_trend(ledger::Ledger& ledger, const KpiQuery& query,
                                                      const KpiContext& context, int months) {
   if (!query.to)
     return make_error(ErrorCode::kInvalidArgument,

@@ -120,8 +120,7 @@ struct KpiTrendMonth {
 /// with one ledger query grouped by month for each sum the KPIs read over a whole month
 /// (the daily series of the anomaly KPIs are read per month, from the day rollup). For the
 /// dashboard's KPI trend: one call instead of one per month.
-Result<std::vector<KpiTrendMonth>> compute_kpi_trend(ledger::Ledger& ledger,
-                                                     const KpiQuery& query,
+Result<std::vector<KpiTrendMonth>> compute_kpi_trend(ledger::Ledger& ledger, const KpiQuery& query,
                                                      const KpiContext& context, int months);
 
 /// The trend as JSON: [{"month":"2025-10","kpis":[{"id":..,"group":{..},"value":".."|null}]}].

@@ -116,7 +116,8 @@ int run_kpi(const KpiFlags& flags, const CommandEnv& env) {
   if (!period) return env.usage_error(period.error().message);
   if (flags.trend != 0) {
     if (flags.trend < 1 || flags.trend > 36)
-      return env.usage_error("--trend " + std::to_string(flags.trend) + ": expected 1 to 36 months");
+      return env.usage_error("--trend " + std::to_string(flags.trend) +
+                             ": expected 1 to 36 months");
     if (output_format_from_name(flags.format) != OutputFormat::kJson)
       return env.usage_error("--trend: the trend is given with --format json only");
     if (!period->to)

@@ -204,9 +204,9 @@ struct ApiServer::State {
   std::mutex cache_mutex;  // guards cache, flights, failed and pending_refreshes
   std::unordered_map<std::string, CachedAnswer> cache;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
-  std::unordered_map<std::string, std::string> failed;  // key -> the version it failed at
+  std::unordered_map<std::string, std::string> failed;   // key -> the version it failed at
   std::map<std::string, RefreshItem> pending_refreshes;  // by cache key
-  std::condition_variable refresh_cv;                     // wakes the refresher
+  std::condition_variable refresh_cv;                    // wakes the refresher
   std::thread refresher;
 
   explicit State(ApiServerOptions o)
@@ -519,18 +519,17 @@ http::response<http::string_body> ApiServer::State::handle(const Request& req) {
 bool ApiServer::State::refresh_round() {
   std::vector<const Principal*> representatives;  // one per cache identity
   for (const Principal& p : options.principals)
-    if (std::none_of(representatives.begin(), representatives.end(), [&](const Principal* r) {
-          return cache_identity(*r) == cache_identity(p);
-        }))
+    if (std::none_of(representatives.begin(), representatives.end(),
+                     [&](const Principal* r) { return cache_identity(*r) == cache_identity(p); }))
       representatives.push_back(&p);
   std::vector<RefreshItem> items;
   for (const Principal* principal : representatives) {
     for (const std::string& target : options.warm) {
       size_t question = target.find('?');
-      items.push_back({target.substr(0, question),
-                       question == std::string::npos ? QueryParams()
-                                                     : parse_query(target.substr(question + 1)),
-                       principal});
+      items.push_back(
+          {target.substr(0, question),
+           question == std::string::npos ? QueryParams() : parse_query(target.substr(question + 1)),
+           principal});
     }
   }
   {
@@ -579,8 +578,9 @@ void ApiServer::State::refresh_loop() {
       if (refresh_round()) return;
     }
     std::unique_lock lock(cache_mutex);
-    refresh_cv.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(10, options.refresh_interval_ms)),
-                        [&] { return stopping.load() || !pending_refreshes.empty(); });
+    refresh_cv.wait_for(
+        lock, std::chrono::milliseconds(std::max<int64_t>(10, options.refresh_interval_ms)),
+        [&] { return stopping.load() || !pending_refreshes.empty(); });
     if (stopping) return;
   }
 }

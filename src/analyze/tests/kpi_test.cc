@@ -435,7 +435,8 @@ TEST(KpiTest, TheTrendGivesEachMonthTheKpisOfThatMonthAlone) {
   for (const char* day : days) {
     ++n;
     for (const char* team : {"alpha", "beta"}) {
-      b.add({{Attr::kTeam, team}, {Attr::kModel, n % 2 ? "gpt-4o" : "gpt-4o-mini"},
+      b.add({{Attr::kTeam, team},
+             {Attr::kModel, n % 2 ? "gpt-4o" : "gpt-4o-mini"},
              {Attr::kWorkload, "inference"}},
             day, std::to_string(n * 10 + (team[0] == 'a' ? 1 : 3)), [n](UsageFacts& f) {
               f.input_tokens = 1000 * n;

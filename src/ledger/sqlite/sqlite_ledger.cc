@@ -1,8 +1,8 @@
 #include "ledger/sqlite/sqlite_ledger.h"
 
+#include <simdjson.h>
 #include <sqlite3.h>
 #include <strings.h>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <chrono>
@@ -368,7 +368,7 @@ struct AttributeGroups {
 struct RollupColumn {
   std::string table;
   Metric metric = Metric::kEffectiveCost;
-  int64_t chunk = 0;  ///< the month's first second (day rollup); 0 for the month rollup
+  int64_t chunk = 0;    ///< the month's first second (day rollup); 0 for the month rollup
   int64_t version = 0;  ///< the ledger version it was read at (rollup_version)
   std::vector<int64_t> buckets;
   std::vector<int32_t> attributes;
@@ -988,9 +988,12 @@ void sort_rows(const QuerySpec& spec, std::vector<QueryRow>& rows) {
 __int128 metric_unit_value(Metric metric, __int128 v) {
   switch (metric) {
     case Metric::kGpuHours:
-    case Metric::kGpuObservedHours: return mul_div_round(v, kNanosPerUnit, 3'600'000);
-    case Metric::kEnergyKwh: return mul_div_round(v, 10, 36);  // mJ -> nano-kWh
-    default: return v;                                          // µg CO2e = nano-kg
+    case Metric::kGpuObservedHours:
+      return mul_div_round(v, kNanosPerUnit, 3'600'000);
+    case Metric::kEnergyKwh:
+      return mul_div_round(v, 10, 36);  // mJ -> nano-kWh
+    default:
+      return v;  // µg CO2e = nano-kg
   }
 }
 
@@ -998,11 +1001,16 @@ __int128 metric_unit_value(Metric metric, __int128 v) {
 int64_t bucket_in_grain(int64_t bucket, Grain grain, Grain native) {
   if (grain == native) return bucket;
   switch (grain) {
-    case Grain::kHour: return (bucket / 3600) * 3600;
-    case Grain::kDay: return (bucket / 86400) * 86400;
-    case Grain::kWeek: return (bucket / 86400 - ((bucket / 86400 + 3) % 7)) * 86400;
-    case Grain::kMonth: return floor_month(bucket);
-    case Grain::kNone: break;
+    case Grain::kHour:
+      return (bucket / 3600) * 3600;
+    case Grain::kDay:
+      return (bucket / 86400) * 86400;
+    case Grain::kWeek:
+      return (bucket / 86400 - ((bucket / 86400 + 3) % 7)) * 86400;
+    case Grain::kMonth:
+      return floor_month(bucket);
+    case Grain::kNone:
+      break;
   }
   return bucket;
 }
@@ -1285,8 +1293,9 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
       DayRange read{ledger_version, 0, 0, false};
       for (const char* order : {"", " DESC"}) {
         Statement bound;
-        if (auto r = bound.prepare(db_, std::string("SELECT bucket FROM rollup_day ORDER BY bucket") +
-                                            order + " LIMIT 1");
+        if (auto r =
+                bound.prepare(db_, std::string("SELECT bucket FROM rollup_day ORDER BY bucket") +
+                                       order + " LIMIT 1");
             !r)
           return Unexpected{r.error()};
         auto found = bound.step();
@@ -1339,8 +1348,8 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
     std::string sql = "SELECT bucket, attributes_id, " + metric_select_sql(metric, true, false) +
                       " FROM " + table;
     if (by_month)
-      sql += " WHERE bucket >= " + std::to_string(chunk) +
-             " AND bucket < " + std::to_string(next_month(chunk));
+      sql += " WHERE bucket >= " + std::to_string(chunk) + " AND bucket < " +
+             std::to_string(next_month(chunk));
     sql += " ORDER BY bucket, attributes_id";  // the table's own order (its key): no sort
     Statement st;
     if (auto r = st.prepare(db_, sql); !r) return Unexpected{r.error()};
@@ -1369,8 +1378,8 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
   // The least recently used pieces beyond the bounds go (the ones in `out` stay alive).
   size_t rows_cached = 0, kept = 0;
   for (const auto& c : cache) {
-    if (kept > 0 && (kept == kCachedRollupColumns ||
-                     rows_cached + c->buckets.size() > kMaxCachedRollupRows))
+    if (kept > 0 &&
+        (kept == kCachedRollupColumns || rows_cached + c->buckets.size() > kMaxCachedRollupRows))
       break;
     rows_cached += c->buckets.size();
     ++kept;
@@ -1468,32 +1477,32 @@ Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std:
     };
     int64_t last_bucket = INT64_MIN;
     for (const auto& column : columns) {
-    const auto first = std::lower_bound(column->buckets.begin(), column->buckets.end(),
-                                        spec.from.value_or(INT64_MIN));
-    const auto last = std::lower_bound(column->buckets.begin(), column->buckets.end(),
-                                       spec.to.value_or(INT64_MAX));
-    for (size_t i = (size_t)(first - column->buckets.begin()),
-                end = (size_t)(last - column->buckets.begin());
-         i < end; ++i) {
-      const int32_t id = column->attributes[i];
-      const int32_t group = id >= 0 && id <= g.max_id ? g.group_of[(size_t)id] : -1;
-      if (group < 0) continue;
-      const int64_t bucket = column->buckets[i];
-      if (bucket != last_bucket) {
-        last_bucket = bucket;
-        Key next;
-        for (size_t t = 0; t < times; ++t) next.t[t] = bucket_in_grain(bucket, grains[t], native);
-        if (!(next == current)) {
-          flush();
-          current = next;
+      const auto first = std::lower_bound(column->buckets.begin(), column->buckets.end(),
+                                          spec.from.value_or(INT64_MIN));
+      const auto last = std::lower_bound(column->buckets.begin(), column->buckets.end(),
+                                         spec.to.value_or(INT64_MAX));
+      for (size_t i = (size_t)(first - column->buckets.begin()),
+                  end = (size_t)(last - column->buckets.begin());
+           i < end; ++i) {
+        const int32_t id = column->attributes[i];
+        const int32_t group = id >= 0 && id <= g.max_id ? g.group_of[(size_t)id] : -1;
+        if (group < 0) continue;
+        const int64_t bucket = column->buckets[i];
+        if (bucket != last_bucket) {
+          last_bucket = bucket;
+          Key next;
+          for (size_t t = 0; t < times; ++t) next.t[t] = bucket_in_grain(bucket, grains[t], native);
+          if (!(next == current)) {
+            flush();
+            current = next;
+          }
         }
+        if (!seen[(size_t)group]) {
+          seen[(size_t)group] = 1;
+          touched.push_back(group);
+        }
+        by_group[(size_t)group] += column->values[i];
       }
-      if (!seen[(size_t)group]) {
-        seen[(size_t)group] = 1;
-        touched.push_back(group);
-      }
-      by_group[(size_t)group] += column->values[i];
-    }
     }
     flush();
   }
@@ -1514,7 +1523,8 @@ Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std:
     if (ratio)
       s.denominator +=
           (__int128)st.int_at(id_column + 3) * kNanosPerUnit + st.int_at(id_column + 4);
-  }) : Result<void>{};
+  })
+                         : Result<void>{};
   if (!rows) return Unexpected{rows.error()};
 
   QueryResult result;

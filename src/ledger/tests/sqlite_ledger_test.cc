@@ -1,14 +1,15 @@
+#include "ledger/sqlite/sqlite_ledger.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "ledger/ledger.h"
-#include "ledger/sqlite/sqlite_ledger.h"
 #include "tests/testing/temp_dir.h"
 
 namespace aifinops::ledger {
@@ -204,18 +205,19 @@ TEST_F(SqliteLedgerTest, RollupAnswersSummedInMemoryEqualTheRecords) {
   add(d, "2025-01-06T06:00:00Z", "9");
   commit();
   const std::vector<std::vector<std::string>> groupings = {
-      {"day"},           {"team", "day"},   {"week", "service"}, {"month", "team"},
-      {"team"},          {"tag:Owner"},     {"day", "month"},    {"service", "week", "team"},
+      {"day"},  {"team", "day"}, {"week", "service"}, {"month", "team"},
+      {"team"}, {"tag:Owner"},   {"day", "month"},    {"service", "week", "team"},
       {}};
-  const std::vector<std::vector<Filter>> filter_lists = {
-      {}, {{*parse_dimension("team"), "beta"}}, {{*parse_dimension("team"), "(none)"}},
-      {{*parse_dimension("tag:Owner"), "ann"}}};
+  const std::vector<std::vector<Filter>> filter_lists = {{},
+                                                         {{*parse_dimension("team"), "beta"}},
+                                                         {{*parse_dimension("team"), "(none)"}},
+                                                         {{*parse_dimension("tag:Owner"), "ann"}}};
   for (const auto& by : groupings) {
     for (const auto& filters : filter_lists) {
       for (Metric metric : {Metric::kEffectiveCost, Metric::kInputTokens}) {
-        SCOPED_TRACE(::testing::Message() << "by " << ::testing::PrintToString(by) << ", "
-                                          << filters.size() << " filters, metric "
-                                          << metric_name(metric));
+        SCOPED_TRACE(::testing::Message()
+                     << "by " << ::testing::PrintToString(by) << ", " << filters.size()
+                     << " filters, metric " << metric_name(metric));
         QueryResult rollup = query(by, "2024-12-01", "2025-04-01", filters, metric);
         QueryResult records =
             query(by, "2024-11-30T23:59:59Z", "2025-03-31T23:59:59Z", filters, metric);
@@ -242,7 +244,8 @@ TEST_F(SqliteLedgerTest, RollupAnswersSummedInMemoryEqualTheRecords) {
   // The zero-sum group is a row, as SQL's GROUP BY gives it.
   QueryResult by_day = query({"day", "service", "team"}, "2025-01-06", "2025-01-07");
   bool zero_row = false;
-  for (const QueryRow& row : by_day.rows) zero_row |= row.keys[2] == "beta" && row.keys[1] == "Storage";
+  for (const QueryRow& row : by_day.rows)
+    zero_row |= row.keys[2] == "beta" && row.keys[1] == "Storage";
   EXPECT_TRUE(zero_row);
 }
 

@@ -153,7 +153,7 @@ TEST_F(AnswerCacheTest, ABackgroundEndpointServesItsLastAnswerWhileANewOneIsComp
   EXPECT_EQ(stale.status, 200);
   EXPECT_EQ(stale.cache, "stale");
   EXPECT_EQ(stale.body, "v1");
-  ASSERT_TRUE(eventually([&] { return calls_ == 2; }));  // the refresher started
+  ASSERT_TRUE(eventually([&] { return calls_ == 2; }));   // the refresher started
   EXPECT_EQ(get(port(), "/api/v1/slow").cache, "stale");  // still computing: no wait
   open_gate(true);
   ASSERT_TRUE(eventually([&] {
@@ -181,7 +181,7 @@ TEST_F(AnswerCacheTest, ARestrictedViewersBackgroundAnswerIsKeptWarmOnceTheyHave
 TEST_F(AnswerCacheTest, AWarmAnswerThatFailsIsNotRetriedUntilTheLedgerChanges) {
   fail_ = true;
   start({"slow"}, {});
-  ASSERT_TRUE(eventually([&] { return calls_ == 2; }));  // each restriction once
+  ASSERT_TRUE(eventually([&] { return calls_ == 2; }));         // each restriction once
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // twenty refresh ticks
   EXPECT_EQ(calls_, 2);
   fail_ = false;
