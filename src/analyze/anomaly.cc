@@ -658,6 +658,7 @@ Result<AnomalyRun> run_anomaly_detection(ledger::Ledger& ledger, const AnomalyQu
                     [&](const ledger::Filter& f) { return same_dimension(f.dimension, d); });
     if (!grouped && !filtered && d.kind != ledger::Dimension::Kind::kTime) candidates.push_back(d);
   }
+  if (!query.explain) candidates.clear();
   for (Anomaly& a : found) {
     auto explained = explain_anomaly(ledger, query, candidates, a, *set, season, run.queries);
     if (!explained) return Unexpected{explained.error()};

@@ -99,6 +99,9 @@ struct AnomalyQuery {
   /// this order); empty = default_explanation_dimensions(). The ones grouped or filtered
   /// on are skipped.
   std::vector<ledger::Dimension> explain_by;
+  /// False: no explanations (each costs a query per lag); for callers that only count the
+  /// anomalies and sum their impact, such as /metrics.
+  bool explain = true;
 };
 
 /// What a run looked at, besides the anomalies it found.

@@ -1368,6 +1368,173 @@ Result<KpiReport> compute_kpis(ledger::Ledger& ledger, const KpiQuery& query,
   return KpiBuilder(ledger, query, context).run();
 }
 
+namespace {
+
+/// The ledger as the months of a trend read it: a query over exactly one month of the trend
+/// is answered from one query grouped by month over the whole trend, made the first time
+/// that question (grouping, filters, metric) is asked for any month; every other query
+/// passes through. Sums over a month are the month's rows of the grouped query (the month
+/// rollup answers both), so the answers are the same. Ratios and maxima pass through:
+/// their totals cannot be put together from the rows.
+class MonthSplitLedger final : public ledger::Ledger {
+ public:
+  MonthSplitLedger(ledger::Ledger& inner, EpochSeconds from, EpochSeconds to)
+      : inner_(inner), from_(from), to_(to) {}
+
+  size_t grouped_queries() const { return by_question_.size(); }
+
+  Result<ledger::QueryResult> query(const ledger::QuerySpec& spec) override {
+    const bool one_month = spec.from && spec.to && *spec.from >= from_ && *spec.to <= to_ &&
+                           floor_month(*spec.from) == *spec.from &&
+                           next_month(*spec.from) == *spec.to;
+    const bool splittable =
+        one_month && ledger::metric_is_additive(spec.metric) &&
+        std::none_of(spec.group_by.begin(), spec.group_by.end(), [](const ledger::Dimension& d) {
+          return d.kind == ledger::Dimension::Kind::kTime;
+        });
+    if (!splittable) return inner_.query(spec);
+    const std::string question = question_key(spec);
+    auto it = by_question_.find(question);
+    if (it == by_question_.end()) {
+      ledger::QuerySpec grouped = spec;
+      grouped.from = from_;
+      grouped.to = to_;
+      ledger::Dimension month;
+      month.kind = ledger::Dimension::Kind::kTime;
+      month.grain = ledger::Grain::kMonth;
+      month.label = "month";
+      grouped.group_by.insert(grouped.group_by.begin(), month);
+      auto result = inner_.query(grouped);
+      if (!result) return Unexpected{result.error()};
+      std::map<std::string, ledger::QueryResult> months;
+      for (ledger::QueryRow& row : result->rows) {
+        ledger::QueryResult& m = months[row.keys[0]];
+        row.keys.erase(row.keys.begin());
+        m.total += row.value;
+        m.rows.push_back(std::move(row));  // in the grouped order: value, then keys
+      }
+      for (auto& [key, m] : months) m.source_table = result->source_table;
+      it = by_question_.emplace(question, std::move(months)).first;
+    }
+    auto month = it->second.find(format_month(*spec.from));
+    if (month == it->second.end()) return ledger::QueryResult{};
+    return month->second;
+  }
+
+  // Everything else is the inner ledger's.
+  Result<int64_t> begin_batch(const ledger::BatchInfo& info) override {
+    return inner_.begin_batch(info);
+  }
+  Result<int64_t> intern_attributes(const AttributeViews& a,
+                                    const ledger::Fingerprint& f) override {
+    return inner_.intern_attributes(a, f);
+  }
+  Result<void> append(int64_t id, const UsageFacts& f, const Lineage& l) override {
+    return inner_.append(id, f, l);
+  }
+  Result<void> quarantine(int64_t batch, const ledger::QuarantinedRow& row) override {
+    return inner_.quarantine(batch, row);
+  }
+  Result<void> commit_batch(const ledger::BatchSummary& s) override {
+    return inner_.commit_batch(s);
+  }
+  void abort_batch() override { inner_.abort_batch(); }
+  Result<std::optional<ledger::BatchSummary>> find_batch_by_fingerprint(
+      const ledger::Fingerprint& f) override {
+    return inner_.find_batch_by_fingerprint(f);
+  }
+  Result<std::vector<ledger::BatchSummary>> find_batches_by_path(const std::string& p) override {
+    return inner_.find_batches_by_path(p);
+  }
+  Result<void> remove_batch(int64_t id) override { return inner_.remove_batch(id); }
+  Result<std::vector<ledger::QuarantinedRow>> quarantined_rows(int64_t id) override {
+    return inner_.quarantined_rows(id);
+  }
+  Result<std::vector<ledger::BatchSummary>> batches() override { return inner_.batches(); }
+  Result<bool> note_once(std::string_view kind, std::string_view key,
+                         std::string_view detail) override {
+    return inner_.note_once(kind, key, detail);
+  }
+  Result<void> note(std::string_view kind, std::string_view key, std::string_view detail) override {
+    return inner_.note(kind, key, detail);
+  }
+  Result<std::vector<ledger::Note>> notes(std::string_view kind) override {
+    return inner_.notes(kind);
+  }
+  Result<int64_t> store_prices(std::vector<pricing::ModelPrice>& m,
+                               std::vector<pricing::GpuInstancePrice>& g) override {
+    return inner_.store_prices(m, g);
+  }
+  Result<pricing::Catalog> load_catalog() override { return inner_.load_catalog(); }
+
+ private:
+  static std::string question_key(const ledger::QuerySpec& spec) {
+    std::string key = std::string(ledger::metric_name(spec.metric));
+    auto dimension = [&](const ledger::Dimension& d) {
+      key += '\x1e' + std::to_string((int)d.kind) + ':' + std::to_string((int)d.attribute);
+      for (const std::string& t : d.tag_keys) key += '\x1f' + t;
+    };
+    for (const ledger::Dimension& d : spec.group_by) dimension(d);
+    key += '\x1d';
+    for (const ledger::Filter& f : spec.filters) {
+      dimension(f.dimension);
+      key += '=' + f.value;
+    }
+    return key;
+  }
+
+  ledger::Ledger& inner_;
+  EpochSeconds from_, to_;
+  std::map<std::string, std::map<std::string, ledger::QueryResult>> by_question_;
+};
+
+}  // namespace
+
+Result<std::vector<KpiTrendMonth>> compute_kpi_trend(ledger::Ledger& ledger, const KpiQuery& query,
+                                                     const KpiContext& context, int months) {
+  if (!query.to)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--trend needs a period with an end (--period 2025-10)");
+  if (months < 1 || months > 36)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--trend " + std::to_string(months) + ": expected 1 to 36 months");
+  const EpochSeconds last = floor_month(*query.to - 1);
+  EpochSeconds first = last;
+  for (int i = 1; i < months; ++i) first = floor_month(first - 1);
+  MonthSplitLedger split(ledger, first, next_month(last));
+  std::vector<KpiTrendMonth> trend;
+  for (EpochSeconds m = first; m <= last; m = next_month(m)) {
+    KpiQuery q = query;
+    q.from = m;
+    q.to = next_month(m);
+    auto report = compute_kpis(split, q, context);
+    if (!report) return Unexpected{report.error()};
+    trend.push_back({m, std::move(*report)});
+  }
+  return trend;
+}
+
+std::string kpi_trend_json(const std::vector<KpiTrendMonth>& trend) {
+  std::string out = "[";
+  for (size_t i = 0; i < trend.size(); ++i) {
+    out += i ? ",{\"month\":\"" : "{\"month\":\"";
+    out += format_month(trend[i].month) + "\",\"kpis\":[";
+    const std::vector<Kpi>& kpis = trend[i].report.kpis;
+    for (size_t k = 0; k < kpis.size(); ++k) {
+      out += k ? ",{" : "{";
+      json_field(out, "id", kpis[k].id, false);
+      out += ",\"group\":{";
+      for (size_t g = 0; g < kpis[k].group.size(); ++g)
+        json_field(out, kpis[k].group[g].first, kpis[k].group[g].second, g > 0);
+      out += "},\"value\":";
+      out += kpis[k].value ? "\"" + format_decimal(*kpis[k].value) + "\"" : std::string("null");
+      out += '}';
+    }
+    out += "]}";
+  }
+  return out + "]";
+}
+
 std::string kpi_report_json(const KpiReport& report) {
   std::string out = "{\"period\":{\"from\":";
   out += report.from ? "\"" + format_date(*report.from) + "\"" : std::string("null");

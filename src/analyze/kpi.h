@@ -109,6 +109,23 @@ struct KpiContext {
 Result<KpiReport> compute_kpis(ledger::Ledger& ledger, const KpiQuery& query,
                                const KpiContext& context);
 
+/// The KPIs of one month of a trend.
+struct KpiTrendMonth {
+  EpochSeconds month = 0;  ///< its first second
+  KpiReport report;
+};
+
+/// Every KPI for each of the `months` calendar months that end with the month before
+/// `query.to` (which must be set), exactly as compute_kpis gives them month by month, but
+/// with one ledger query grouped by month for each sum the KPIs read over a whole month
+/// (the daily series of the anomaly KPIs are read per month, from the day rollup). For the
+/// dashboard's KPI trend: one call instead of one per month.
+Result<std::vector<KpiTrendMonth>> compute_kpi_trend(ledger::Ledger& ledger, const KpiQuery& query,
+                                                     const KpiContext& context, int months);
+
+/// The trend as JSON: [{"month":"2025-10","kpis":[{"id":..,"group":{..},"value":".."|null}]}].
+std::string kpi_trend_json(const std::vector<KpiTrendMonth>& trend);
+
 /// The report as JSON (docs/kpi-and-maturity.md shows the shape).
 std::string kpi_report_json(const KpiReport& report);
 

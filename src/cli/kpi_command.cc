@@ -21,6 +21,7 @@ struct KpiFlags {
   std::vector<std::string> by;
   std::string period = "all";
   std::string format = "table";
+  int trend = 0;
 };
 
 std::string group_text(const analyze::Kpi& k) {
@@ -113,6 +114,15 @@ void print_csv(std::FILE* out, const analyze::KpiReport& report) {
 int run_kpi(const KpiFlags& flags, const CommandEnv& env) {
   auto period = analyze::parse_period(flags.period);
   if (!period) return env.usage_error(period.error().message);
+  if (flags.trend != 0) {
+    if (flags.trend < 1 || flags.trend > 36)
+      return env.usage_error("--trend " + std::to_string(flags.trend) +
+                             ": expected 1 to 36 months");
+    if (output_format_from_name(flags.format) != OutputFormat::kJson)
+      return env.usage_error("--trend: the trend is given with --format json only");
+    if (!period->to)
+      return env.usage_error("--trend needs a --period with an end, e.g. --period 2025-10");
+  }
   auto policy = env.policy(flags.config);
   if (!policy) return env.report_error(policy.error());
   analyze::KpiQuery query;
@@ -138,6 +148,16 @@ int run_kpi(const KpiFlags& flags, const CommandEnv& env) {
   if (!report) return env.report_error(report.error());
   switch (output_format_from_name(flags.format)) {
     case OutputFormat::kJson:
+      if (flags.trend > 0) {
+        auto trend = analyze::compute_kpi_trend(**ledger, query, context, flags.trend);
+        if (!trend) return env.report_error(trend.error());
+        // The report's object with one more member: "trend", the months oldest first.
+        std::string json = analyze::kpi_report_json(*report);
+        json.erase(json.size() - 2);  // "}\n"
+        json += ",\"trend\":" + analyze::kpi_trend_json(*trend) + "}\n";
+        std::fputs(json.c_str(), env.out);
+        break;
+      }
       std::fputs(analyze::kpi_report_json(*report).c_str(), env.out);
       break;
     case OutputFormat::kCsv:
@@ -178,9 +198,13 @@ void add_kpi_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   cmd->add_option("--format", flags->format, "Output format")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
+  cmd->add_option("--trend", flags->trend,
+                  "With --format json: also each KPI's value in each of the N months that end "
+                  "with the period's last month (1 to 36), read with one grouped query per sum");
   cmd->footer(
       "Examples:\n"
       "  aifinops kpi --period 2025-10\n"
+      "  aifinops kpi --period 2025-10 --trend 6 --format json\n"
       "  aifinops kpi --by team --period 2025-Q3 --business business.yaml\n"
       "  aifinops kpi --business business.yaml --business value.csv --format json\n"
       "Formulas, inputs and the business.yaml format: docs/kpi-and-maturity.md.\n"

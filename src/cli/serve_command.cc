@@ -17,12 +17,14 @@
 #include <mutex>
 #include <regex>
 #include <thread>
+#include <unordered_map>
 
 #include "allocate/shared_costs.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/report_output.h"
 #include "ingest/otlp.h"
+#include "ledger/sqlite/sqlite_ledger.h"
 #include "server/api_server.h"
 #include "server/auth.h"
 #include "server/ledger_metrics.h"
@@ -54,7 +56,7 @@ struct AnalysisEndpoint {
   std::vector<std::string> command;
   void (*add)(CLI::App&, int&, const CommandEnv&);
   /// The command prints the ledger it read (recommend's inputs.ledger): it is given serve's
-  /// --db, so that the answer names the served ledger and equals the CLI's for that path.
+  /// --db, which the answer then names by its file name only (hide_server_paths).
   bool names_ledger = false;
 };
 
@@ -91,6 +93,26 @@ std::string parameter_of(const std::string& message) {
 
 server::ApiResponse bad_request(const std::string& message, const std::string& parameter) {
   return {400, server::api_error_json(message, parameter)};
+}
+
+/// The server's files (the ledger, business inputs) named by their file name only: answers
+/// name the files they read (recommend's inputs, the KPIs' business_files and sources), and
+/// where they sit on the server is no caller's business.
+std::string hide_server_paths(std::string body, const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    const std::string name = std::filesystem::path(path).filename().string();
+    if (name.empty() || name == path) continue;
+    std::string escaped;  // as a JSON string holds it, for paths with quotes or backslashes
+    append_json_string(escaped, path);
+    escaped = escaped.substr(1, escaped.size() - 2);
+    for (const std::string& from : {path, escaped}) {
+      for (size_t at = body.find(from); at != std::string::npos; at = body.find(from, at)) {
+        body.replace(at, from.size(), name);
+        at += name.size();
+      }
+    }
+  }
+  return body;
 }
 
 /// The command's subcommand object for an endpoint ("budgets status" -> the status app).
@@ -215,7 +237,9 @@ server::ApiResponse run_analysis(const AnalysisEndpoint& endpoint, const server:
     return bad_request(message, parameter_of(message));
   }
   std::fclose(out);
-  std::string body(buffer, length);
+  std::vector<std::string> server_files = business;
+  server_files.push_back(db);
+  std::string body = hide_server_paths(std::string(buffer, length), server_files);
   std::free(buffer);
   if (exit_code == kExitUsage) return bad_request(error_message, parameter_of(error_message));
   if (exit_code != kExitOk) {
@@ -278,11 +302,12 @@ server::ApiResponse list_dimensions(const server::ApiRequest& req) {
   if (!result) return {500, server::api_error_json(result.error().message)};
   std::string s = "{\"metric\":\"effective_cost\",\"dimensions\":[";
   for (size_t i = 0; i < listed.size(); ++i) {
-    std::map<std::string, __int128> sums;
+    std::unordered_map<std::string_view, __int128> sums;  // views into result->rows
     for (const ledger::QueryRow& row : result->rows) sums[row.keys[i]] += row.value;
-    std::vector<std::pair<std::string, __int128>> values(sums.begin(), sums.end());
-    std::stable_sort(values.begin(), values.end(),
-                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::vector<std::pair<std::string_view, __int128>> values(sums.begin(), sums.end());
+    std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
     s += i ? ",{\"name\":" : "{\"name\":";
     append_json_string(s, listed[i].first);
     s += ",\"kind\":\"" + listed[i].second + "\",\"values\":[";
@@ -417,7 +442,15 @@ int run_serve(const ServeFlags& flags) {
   options.web_root = flags.web_root.empty() ? default_web_root() : flags.web_root;
   options.threads = flags.threads;
   options.cache_ttl_s = flags.cache_ttl;
-  options.open_ledger = [db] { return ledger::open_ledger(db); };
+  // The pool's SQLite connections share one cache of rollup sums: each month of the ledger
+  // is read into memory once for the process, not once per connection.
+  auto rollups = ledger::SqliteLedger::new_rollup_cache();
+  options.open_ledger = [db, rollups]() -> Result<std::unique_ptr<ledger::Ledger>> {
+    if (db.find("://") != std::string::npos) return ledger::open_ledger(db);  // not a file
+    auto opened = ledger::SqliteLedger::open(db, rollups);
+    if (!opened) return Unexpected{opened.error()};
+    return std::unique_ptr<ledger::Ledger>(std::move(*opened));
+  };
   // Any write (an ingest, a gateway flush, a note such as a scheduled anomaly run) touches
   // the database or its WAL file: a stat is cheaper than asking the ledger on every call.
   options.ledger_version = [db] {
@@ -456,6 +489,9 @@ int run_serve(const ServeFlags& flags) {
         "dimensions",      "report?grain=month", "report?grain=day", "forecast?horizon=30d",
         "recommendations", "maturity",           "tags/audit",       "kpi",
         "metrics"};
+  // A scrape or the recommendations page never waits for their analysis: the last answer is
+  // served while a new one is computed after a ledger change (docs/api.md, "Answer cache").
+  if (flags.cache_ttl > 0) options.background = {"metrics", "recommendations"};
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -562,7 +598,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "Seconds an API answer is reused while the ledger is unchanged (0: never)")
       ->capture_default_str();
   cmd->add_flag("--no-warm", flags->no_warm,
-                "Do not compute the dashboard's first answers in the background at start");
+                "Do not compute the dashboard's first answers in the background (at start and "
+                "after each ledger change)");
 
   auto token_flags = std::make_shared<TokenFlags>();
   CLI::App* tokens = cmd->add_subcommand("tokens", "Manage API tokens.");

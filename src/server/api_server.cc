@@ -10,7 +10,9 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -97,11 +99,47 @@ Result<std::string> ledger_version(ledger::Ledger& ledger) {
   return std::to_string(batches->size()) + ":" + std::to_string(max_id);
 }
 
+/// Who may share a cached answer: callers who see the same records. Answers do not depend
+/// on the scope (no endpoint shows an admin more than a viewer of the same records).
+const std::string& cache_identity(const Principal& principal) { return principal.restriction_key; }
+
+/// The answer cache's key: the endpoint, who may share it, the parameters sorted by name.
+std::string cache_key(const std::string& endpoint, const QueryParams& params,
+                      const Principal& principal) {
+  QueryParams sorted;
+  for (const auto& p : params)
+    if (p.first != "access_token") sorted.push_back(p);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::string key = endpoint + "\n" + cache_identity(principal) + "\n";
+  for (const auto& [name, value] : sorted) key += name + "=" + value + "\n";
+  return key;
+}
+
 struct CachedAnswer {
   std::string version;
   int64_t expires_at = 0;
   ApiResponse response;
 };
+
+/// One computation of an answer that callers asking the same question meanwhile wait for,
+/// instead of each running the analysis again.
+struct Flight {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  ApiResponse response;
+};
+
+/// A question the refresher answers again: a warm target, or a stale answer that was served.
+struct RefreshItem {
+  std::string endpoint;
+  QueryParams params;
+  const Principal* principal = nullptr;
+};
+
+/// Bounds the stale answers waiting for a refresh (each is one analysis run).
+constexpr size_t kMaxPendingRefreshes = 64;
 
 }  // namespace
 
@@ -163,9 +201,13 @@ struct ApiServer::State {
   std::atomic<int64_t> in_flight{0};
   std::atomic<bool> stopping{false};
   int bound_port = 0;
-  std::mutex cache_mutex;
+  std::mutex cache_mutex;  // guards cache, flights, failed and pending_refreshes
   std::unordered_map<std::string, CachedAnswer> cache;
-  std::thread warmer;
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
+  std::unordered_map<std::string, std::string> failed;   // key -> the version it failed at
+  std::map<std::string, RefreshItem> pending_refreshes;  // by cache key
+  std::condition_variable refresh_cv;                    // wakes the refresher
+  std::thread refresher;
 
   explicit State(ApiServerOptions o)
       : options(std::move(o)),
@@ -176,12 +218,22 @@ struct ApiServer::State {
         policies.emplace(p.restriction_key, restrict_policy(options.policy, p));
   }
 
-  void warm_up();
+  /// How a call was answered, for the x-aifinops-cache header.
+  enum class CacheState { kHit, kMiss, kStale };
+
+  void refresh_loop();
+  bool refresh_round();
+  const ApiHandler* handler_for(const std::string& endpoint) const;
+  bool is_background(const std::string& endpoint) const;
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve_connection(tcp::socket socket);
   http::response<http::string_body> handle(const Request& req);
+  /// The answer from the cache or computed now. With `refresh`, recomputes only an answer
+  /// that is missing, from another ledger version or past half its lifetime, and never
+  /// serves stale.
   ApiResponse answer(const std::string& endpoint, const ApiHandler& handler,
-                     const QueryParams& params, const Principal& principal, bool& cache_hit);
+                     const QueryParams& params, const Principal& principal, CacheState& state,
+                     bool refresh = false);
   http::response<http::string_body> static_file(const Request& req, std::string_view path);
   const Principal* authenticate(const Request& req, const QueryParams& params) const;
   std::optional<ApiResponse> check_scope(const Principal& principal,
@@ -282,7 +334,8 @@ std::optional<ApiResponse> ApiServer::State::check_scope(const Principal& princi
 
 ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandler& handler,
                                      const QueryParams& params, const Principal& principal,
-                                     bool& cache_hit) {
+                                     CacheState& state, bool refresh) {
+  state = CacheState::kMiss;
   auto connection = pool.acquire();
   if (!connection) return {500, api_error_json(connection.error().message)};
   std::unique_ptr<ledger::Ledger> ledger = std::move(*connection);
@@ -296,34 +349,81 @@ ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandl
                                     ? Result<std::string>(options.ledger_version())
                                     : ledger_version(*ledger);
   if (!version) return {500, api_error_json(version.error().message)};
-  QueryParams sorted;
-  for (const auto& p : params)
-    if (p.first != "access_token") sorted.push_back(p);
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::string key = endpoint + "\n" + principal.restriction_key + "\n";
-  for (const auto& [name, value] : sorted) key += name + "=" + value + "\n";
+  const std::string key = cache_key(endpoint, params, principal);
   const int64_t now = now_seconds();
+  std::shared_ptr<Flight> flight;
   {
-    std::lock_guard lock(cache_mutex);
+    std::unique_lock lock(cache_mutex);
     auto it = cache.find(key);
-    if (it != cache.end() && it->second.version == *version && it->second.expires_at > now) {
-      cache_hit = true;
-      return it->second.response;
+    if (it != cache.end()) {
+      const CachedAnswer& cached = it->second;
+      const bool current = cached.version == *version && cached.expires_at > now;
+      // A refresh starts once half the lifetime has passed, so that warm answers are
+      // replaced before a caller could find them expired.
+      const bool young =
+          current && cached.expires_at - now > std::max<int64_t>(1, options.cache_ttl_s / 2);
+      if (refresh ? young : current) {
+        state = CacheState::kHit;
+        return cached.response;
+      }
+      if (!refresh && is_background(endpoint)) {
+        state = CacheState::kStale;
+        if (pending_refreshes.size() < kMaxPendingRefreshes)
+          pending_refreshes.try_emplace(key, RefreshItem{endpoint, params, &principal});
+        refresh_cv.notify_all();
+        return cached.response;
+      }
     }
+    // A question that failed for this ledger version is asked again by callers only: the
+    // refresher would otherwise run a failing analysis every second.
+    if (refresh)
+      if (auto f = failed.find(key); f != failed.end() && f->second == *version) return {};
+    if (auto f = flights.find(key); f != flights.end()) {
+      if (refresh) return {};  // being computed for a caller already
+      flight = f->second;
+      lock.unlock();
+      std::unique_lock wait(flight->mutex);
+      flight->done_cv.wait(wait, [&] { return flight->done; });
+      return flight->response;
+    }
+    flight = std::make_shared<Flight>();
+    flights.emplace(key, flight);
   }
   ReadOnlyLedger view(*ledger, principal.restrict);
   ApiRequest request{endpoint, params, principal, view, policies.at(principal.restriction_key)};
   ApiResponse response = handler(request);
-  if (response.status == 200) {
+  {
     std::lock_guard lock(cache_mutex);
-    if (cache.size() >= kMaxCacheEntries) {
-      std::erase_if(cache, [&](const auto& e) { return e.second.expires_at <= now; });
-      if (cache.size() >= kMaxCacheEntries) cache.clear();  // crude, bounded, rare
+    if (response.status == 200) {
+      if (cache.size() >= kMaxCacheEntries) {
+        std::erase_if(cache, [&](const auto& e) { return e.second.expires_at <= now; });
+        if (cache.size() >= kMaxCacheEntries) cache.clear();  // crude, bounded, rare
+      }
+      cache[key] = CachedAnswer{*version, now + options.cache_ttl_s, response};
+      failed.erase(key);
+    } else if (failed.size() < kMaxCacheEntries) {
+      failed[key] = *version;
     }
-    cache[key] = CachedAnswer{*version, now + options.cache_ttl_s, response};
+    flights.erase(key);
   }
+  {
+    std::lock_guard done(flight->mutex);
+    flight->response = response;
+    flight->done = true;
+  }
+  flight->done_cv.notify_all();
   return response;
+}
+
+const ApiHandler* ApiServer::State::handler_for(const std::string& endpoint) const {
+  if (endpoint == "metrics") return options.metrics ? &options.metrics : nullptr;
+  auto it = options.endpoints.find(endpoint);
+  return it != options.endpoints.end() && it->second ? &it->second : nullptr;
+}
+
+bool ApiServer::State::is_background(const std::string& endpoint) const {
+  return std::find(options.background.begin(), options.background.end(), endpoint) !=
+         options.background.end();
 }
 
 http::response<http::string_body> ApiServer::State::static_file(const Request& req,
@@ -405,33 +505,83 @@ http::response<http::string_body> ApiServer::State::handle(const Request& req) {
                                      list + ", openapi.json"));
   }
   if (auto refused = check_scope(*principal, params)) return reply(refused->status, refused->body);
-  bool cache_hit = false;
-  ApiResponse response = answer(endpoint, *handler, params, *principal, cache_hit);
+  CacheState state = CacheState::kMiss;
+  ApiResponse response = answer(endpoint, *handler, params, *principal, state);
   auto res = reply(response.status, std::move(response.body), response.content_type);
-  res.set("x-aifinops-cache", cache_hit ? "hit" : "miss");
+  res.set("x-aifinops-cache", state == CacheState::kHit     ? "hit"
+                              : state == CacheState::kStale ? "stale"
+                                                            : "miss");
   return res;
 }
 
-void ApiServer::State::warm_up() {
-  std::vector<const Principal*> representatives;  // one per restriction
+/// One pass over the warm targets (for one principal of each restriction) and the stale
+/// answers served since the last pass. Returns whether it stopped early.
+bool ApiServer::State::refresh_round() {
+  std::vector<const Principal*> representatives;  // one per cache identity
   for (const Principal& p : options.principals)
     if (std::none_of(representatives.begin(), representatives.end(),
-                     [&](const Principal* r) { return r->restriction_key == p.restriction_key; }))
+                     [&](const Principal* r) { return cache_identity(*r) == cache_identity(p); }))
       representatives.push_back(&p);
+  std::vector<RefreshItem> items;
   for (const Principal* principal : representatives) {
     for (const std::string& target : options.warm) {
-      if (stopping) return;
       size_t question = target.find('?');
-      std::string endpoint = target.substr(0, question);
-      QueryParams params =
-          question == std::string::npos ? QueryParams() : parse_query(target.substr(question + 1));
-      const ApiHandler* handler = endpoint == "metrics" ? &options.metrics : nullptr;
-      if (auto it = options.endpoints.find(endpoint); it != options.endpoints.end())
-        handler = &it->second;
-      if (handler == nullptr || !*handler) continue;
-      bool hit = false;
-      answer(endpoint, *handler, params, *principal, hit);
+      items.push_back(
+          {target.substr(0, question),
+           question == std::string::npos ? QueryParams() : parse_query(target.substr(question + 1)),
+           principal});
     }
+  }
+  {
+    std::lock_guard lock(cache_mutex);
+    // A background endpoint (recommendations: seconds on a large ledger) is kept warm for a
+    // restricted viewer's records only once one of them has asked: the unrestricted answer
+    // cannot be cut down to a team's (its totals span teams), and computing every team's at
+    // every ledger change would keep the cores busy for nobody.
+    std::erase_if(items, [&](const RefreshItem& item) {
+      return item.principal->restricted() && is_background(item.endpoint) &&
+             !cache.count(cache_key(item.endpoint, item.params, *item.principal));
+    });
+    for (auto& [key, item] : pending_refreshes) items.push_back(std::move(item));
+    pending_refreshes.clear();
+  }
+  for (const RefreshItem& item : items) {
+    if (stopping) return true;
+    const ApiHandler* handler = handler_for(item.endpoint);
+    if (handler == nullptr) continue;
+    CacheState state = CacheState::kMiss;
+    answer(item.endpoint, *handler, item.params, *item.principal, state, /*refresh=*/true);
+  }
+  return false;
+}
+
+void ApiServer::State::refresh_loop() {
+  using Clock = std::chrono::steady_clock;
+  std::optional<std::string> last_version;
+  Clock::time_point last_change_round{};
+  for (;;) {
+    std::string version;
+    if (options.ledger_version) {
+      version = options.ledger_version();
+    } else if (auto connection = pool.acquire(); connection) {
+      auto v = ledger_version(**connection);
+      pool.release(std::move(*connection));
+      version = v ? *v : "";
+    }
+    const auto now = Clock::now();
+    const bool changed = !last_version || version != *last_version;
+    // A change right after the last round waits for the gap (the first round never does).
+    if (!changed || !last_version ||
+        now - last_change_round >= std::chrono::milliseconds(options.refresh_min_gap_ms)) {
+      if (changed) last_change_round = now;
+      last_version = version;
+      if (refresh_round()) return;
+    }
+    std::unique_lock lock(cache_mutex);
+    refresh_cv.wait_for(
+        lock, std::chrono::milliseconds(std::max<int64_t>(10, options.refresh_interval_ms)),
+        [&] { return stopping.load() || !pending_refreshes.empty(); });
+    if (stopping) return;
   }
 }
 
@@ -523,15 +673,27 @@ void ApiServer::run() {
   std::vector<std::thread> threads;
   for (int i = 1; i < std::max(1, s.options.threads); ++i)
     threads.emplace_back([&s] { s.ioc.run(); });
-  if (!s.options.warm.empty()) s.warmer = std::thread([&s] { s.warm_up(); });
+  if (!s.options.warm.empty() || !s.options.background.empty())
+    s.refresher = std::thread([&s] { s.refresh_loop(); });
   s.ioc.run();
   for (std::thread& t : threads) t.join();
-  if (s.warmer.joinable()) s.warmer.join();  // it checks `stopping` between answers
+  if (s.refresher.joinable()) {
+    {
+      std::lock_guard lock(s.cache_mutex);  // the refresher waits on it
+      s.stopping = true;
+    }
+    s.refresh_cv.notify_all();
+    s.refresher.join();  // it checks `stopping` between answers
+  }
 }
 
 void ApiServer::stop(int64_t grace_ms) {
   State& s = *state_;
-  s.stopping = true;
+  {
+    std::lock_guard lock(s.cache_mutex);
+    s.stopping = true;
+  }
+  s.refresh_cv.notify_all();
   net::post(s.ioc, [&s] {
     beast::error_code ignored;
     s.acceptor.close(ignored);

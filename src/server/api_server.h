@@ -61,9 +61,22 @@ struct ApiServerOptions {
   ApiHandler metrics;
   /// GET /api/v1/openapi.json (served without a token: it holds no data).
   std::string openapi_json;
-  /// Answers computed in the background at start, for each distinct restriction, so that
-  /// the dashboard's first page does not wait for them: "report?grain=month", "metrics".
+  /// Answers computed in the background at start, for each distinct restriction, and again
+  /// after each ledger change and before they expire, so that the dashboard's first page
+  /// does not wait for them: "report?grain=month", "metrics".
   std::vector<std::string> warm;
+  /// Endpoints whose last answer keeps being served, marked x-aifinops-cache: stale, while
+  /// the background refresher computes the new one after a ledger change or expiry: a call
+  /// never waits for a slow analysis (recommendations) or a scrape for /metrics. An answer
+  /// from before a change is served until the new one is ready (at most
+  /// `refresh_min_gap_ms` plus the computation). Only answers already cached are served
+  /// stale; a first call computes (and concurrent first calls share one computation).
+  std::vector<std::string> background;
+  /// How often the refresher checks the ledger version (a stat of the files for SQLite).
+  int64_t refresh_interval_ms = 1'000;
+  /// Successive refresh rounds triggered by ledger changes start at least this far apart,
+  /// so that a ledger written every second (a busy gateway) does not keep a core busy.
+  int64_t refresh_min_gap_ms = 5'000;
   /// POST /v1/traces, the OTLP/HTTP trace receiver (docs/sources.md): called with a JSON
   /// body from an admin token; unset, the path is 404. Other content types get 415 without
   /// a call (only OTLP/JSON is read).

@@ -140,6 +140,7 @@ Result<std::string> render_ledger_metrics(ledger::Ledger& ledger, const config::
   query.since = floor_day(*reference) - 30 * 86400;
   query.to = floor_day(*reference);
   query.limit = 0;
+  query.explain = false;  // counted and summed here, never explained
   auto run = analyze::run_anomaly_detection(ledger, query);
   if (!run) return Unexpected{run.error()};
   std::map<std::string, std::pair<int64_t, double>> by_team;

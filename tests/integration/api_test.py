@@ -134,6 +134,12 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(code, status, f"{path}: {body}")
         return body, headers
 
+    def without_server_folders(self, text):
+        """The CLI's answer as the API gives it: the server's files by their name only."""
+        for path in (self.business, self.db):
+            text = text.replace(path, Path(path).name)
+        return text
+
     def cli(self, *args, db=None):
         return run(*args, "--db", db or self.cli_db, "--config", self.policy).stdout
 
@@ -146,10 +152,11 @@ class ApiTest(unittest.TestCase):
         dims = json.loads(self.api("/api/v1/dimensions")[0])
         team = next(d for d in dims["dimensions"] if d["name"] == "team")
         self.assertEqual({v["value"] for v in team["values"]} - {"(none)"}, set(TEAMS))
-        # The demo organisation has savings to find: recommend runs over the served ledger.
+        # The demo organisation has savings to find: recommend runs over the served ledger
+        # (named by its file name: the server's folders are not shown).
         recs = json.loads(self.api("/api/v1/recommendations")[0])
         self.assertTrue(recs["recommendations"])
-        self.assertEqual(recs["inputs"]["ledger"], self.db)
+        self.assertEqual(recs["inputs"]["ledger"], Path(self.db).name)
         reconcile = json.loads(self.api("/api/v1/reconcile?grain=none")[0])
         self.assertIn("rows", reconcile)
 
@@ -179,7 +186,7 @@ class ApiTest(unittest.TestCase):
         ]
         for endpoint, args, query in cases:
             with self.subTest(endpoint=endpoint, query=query):
-                expected = self.cli(*args, "--format", "json")
+                expected = self.without_server_folders(self.cli(*args, "--format", "json"))
                 body, _ = self.api(f"/api/v1/{endpoint}?{query}")
                 self.assertEqual(body, expected)
         # recommend names the ledger it read: the CLI reads the served file itself (recommend
@@ -197,8 +204,69 @@ class ApiTest(unittest.TestCase):
         for args, endpoint, query in cases:
             with self.subTest(endpoint=endpoint, query=query):
                 expected = run(*args, "--format", "json", "--db", self.db).stdout
+                expected = self.without_server_folders(expected)
                 body, _ = self.api(f"/api/v1/{endpoint}?{query}")
                 self.assertEqual(body, expected)
+
+    def test_answers_name_the_server_files_but_not_their_folders(self):
+        for token in (self.admin, self.viewer, self.restricted):
+            body, _ = self.api("/api/v1/recommendations", token)
+            self.assertEqual(json.loads(body)["inputs"]["ledger"], "demo.db")
+            self.assertNotIn(str(self.dir), body)
+        kpi, _ = self.api("/api/v1/kpi", self.viewer)
+        self.assertEqual(json.loads(kpi)["business_files"], ["business.example.yaml"])
+        self.assertNotIn(str(Path(self.business).parent), kpi)
+
+    def test_metrics_and_recommendations_are_served_from_the_cache_after_a_change(self):
+        db = str(self.dir / "background.db")
+        shutil.copy(self.db, db)
+        server = Server(db, self.policy, str(self.web))
+        try:
+            # Warm-up computes both at start; the first calls find them cached.
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                status = [server.get(p, self.viewer)[2]["X-Aifinops-Cache"]
+                          for p in ("/metrics", "/api/v1/recommendations")]
+                if status == ["hit", "hit"]:
+                    break
+                time.sleep(0.2)
+            self.assertEqual(status, ["hit", "hit"])
+            extra = self.dir / "extra-metrics.csv"
+            extra.write_text(
+                "BillingAccountId,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,"
+                "ProviderName,ServiceName,BilledCost,EffectiveCost,ListCost,ContractedCost,Tags\n"
+                "acct-1,USD,2026-10-05T00:00:00Z,2026-10-05T01:00:00Z,Usage,OpenAI,OpenAI API,"
+                "1000,1000,1000,1000,\"{\"\"team\"\":\"\"metrics-team\"\"}\"\n")
+            run("ingest", str(extra), "--db", db, "--config", self.policy)
+            # A scrape right after the change never waits: the last text, or the new one.
+            code, _, headers = server.get("/metrics", self.viewer)
+            self.assertEqual(code, 200)
+            self.assertIn(headers["X-Aifinops-Cache"], ("hit", "stale"))
+            deadline = time.time() + 120
+            body = ""
+            while time.time() < deadline:
+                code, body, headers = server.get("/metrics", self.viewer)
+                if "metrics-team" in body:
+                    break
+                time.sleep(0.2)
+            self.assertIn('value="metrics-team"', body)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_kpi_trend_is_each_months_kpis_in_one_call(self):
+        body, _ = self.api("/api/v1/kpi?period=2026-10&trend=3", self.viewer)
+        answer = json.loads(body)
+        self.assertEqual([t["month"] for t in answer["trend"]], ["2026-08", "2026-09", "2026-10"])
+        for month in answer["trend"]:
+            alone = json.loads(self.api(f"/api/v1/kpi?period={month['month']}", self.viewer)[0])
+            self.assertEqual(
+                [(k["id"], k["group"], k["value"]) for k in month["kpis"]],
+                [(k["id"], k["group"], k["value"]) for k in alone["kpis"]])
+        # The period's own report is unchanged by the trend.
+        plain = json.loads(self.api("/api/v1/kpi?period=2026-10", self.viewer)[0])
+        self.assertEqual(answer["kpis"], plain["kpis"])
+        _, _ = self.api("/api/v1/kpi?trend=3", self.viewer, status=400)
+        _, _ = self.api("/api/v1/kpi?period=2026-10&trend=3&format=csv", self.viewer, status=400)
 
     def test_csv_download_with_access_token_is_the_cli_csv(self):
         code, body, headers = self.server.get(
@@ -262,6 +330,7 @@ class ApiTest(unittest.TestCase):
             "report", "report?by=team", "report?by=team,model&grain=day", "report?by=project",
             "report?by=team&period=2026-10&compare=previous", "report?by=team&allocated",
             "report?by=team&format=csv", "kpi", "kpi?by=team", "kpi?by=model&period=2026-10",
+            "kpi?period=2026-10&trend=6", "kpi?by=team&period=2026-10&trend=3",
             "budgets", "budgets?as-of=2026-10-20", "anomalies", "anomalies?by=team",
             "anomalies?by=project&since=2026-06-01", "forecast", "forecast?by=team",
             "tags/audit", "tags/audit?period=2026-10", "maturity", "dimensions",

@@ -385,3 +385,110 @@ test('the recommendations page lists the API\'s recommendations with their savin
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+/** The saving recommendations add up to with each alternative once: a provider's reserved
+ * instances and its savings plan cover the same usage, so only the larger counts. */
+function bestSavings(list) {
+  const providers = new Map();
+  let total = 0;
+  for (const r of list) {
+    const m = /^commitment:([^/]+)\/(.+)$/.exec(r.id ?? '');
+    if (r.kind !== 'commitment' || !m || m[1] === 'ptu') { total += Number(r.monthly_saving); continue; }
+    const p = providers.get(m[1]) ?? { ri: 0, plan: 0 };
+    if (m[2] === 'savings_plan') p.plan = Math.max(p.plan, Number(r.monthly_saving));
+    else p.ri += Number(r.monthly_saving);
+    providers.set(m[1], p);
+  }
+  for (const p of providers.values()) total += Math.max(p.ri, p.plan);
+  return total;
+}
+
+test('the overview\'s savings count each commitment alternative once', async (t) => {
+  const body = await server.api('recommendations');
+  const list = body.recommendations ?? [];
+  if (!list.length) { t.skip('no recommendations on the demo ledger'); return; }
+  const { context, page, errors } = await open(server.admin);
+  const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: list[0].currency ?? 'USD',
+    currencyDisplay: 'code', minimumFractionDigits: 0, maximumFractionDigits: 0 });
+  const shown = (await page.locator('[data-testid=stat-overview-savings] .stat-value').innerText()).replace(/\s/g, ' ');
+  assert.equal(shown, money.format(bestSavings(list)).replace(/\s/g, ' '));
+  const plain = list.reduce((s, r) => s + Number(r.monthly_saving), 0);
+  if (list.some((r) => /\/savings_plan$/.test(r.id ?? ''))) {
+    // The demo has both options for a provider: the plain sum would count that usage twice.
+    assert.ok(bestSavings(list) < plain, 'the alternatives were added up');
+  }
+  await visit(page, 'recommendations');
+  const total = (await page.locator('[data-testid=stat-savings] .stat-value').innerText()).replace(/\s/g, ' ');
+  assert.equal(total, shown);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the KPI page reads its six-month trend in one call', async () => {
+  const { context, page, errors } = await open(server.admin);
+  const calls = [];
+  page.on('request', (r) => { if (/\/api\/v1\/kpi\b/.test(r.url())) calls.push(r.url()); });
+  await visit(page, 'kpis');
+  assert.equal(calls.length, 1, calls.join('\n'));
+  assert.match(calls[0], /trend=6/);
+  const charts = (await chartStats(page)).filter((c) => /^kpi-trend-/.test(c.id ?? ''));
+  assert.ok(charts.length > 0, 'no KPI trend drawn');
+  assert.ok(charts.some((c) => c.points > 1), 'the trends have one point');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a long host name in the GPU heatmap is cut in its middle and whole in the tooltip', async () => {
+  const host = 'gpu-inference-node-us-east-1a-production-cluster-0042';
+  const fx = path.join(root, 'tests/fixtures/gpu/nvidia-smi_query-gpu_subset_h100_load.csv');
+  // The demo's bills only, so that the heatmap's window is the fixture's.
+  const own = await startServer({ noTelemetry: true,
+    ingest: [[fx, '--format', 'nvidia-smi', '--host', host, '--region', 'us-east-1']] });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', timezoneId: 'UTC' });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${own.url}/#token=${own.admin}`);
+    await waitReady(page, 'overview');
+    await visit(page, 'gpus');
+    const rows = JSON.parse(await page.getAttribute('[data-testid=gpu-heatmap]', 'data-rows'));
+    const full = rows.find((r) => r.startsWith(host));
+    assert.ok(full, `no heatmap row for ${host}: ${rows.join(', ')}`);
+    const labels = await page.evaluate(() => [...document.querySelectorAll('[data-testid=gpu-heatmap] svg text')]
+      .map((t) => t.textContent));
+    const drawn = labels.find((l) => l.startsWith('gpu-inference') && l.includes('…'));
+    assert.ok(drawn, `the long name is not cut in its middle: ${labels.join(' | ')}`);
+    assert.ok(drawn.endsWith(full.slice(-6)), `the name's end (its GPU) is lost: ${drawn}`);
+    // Hovering its row shows the whole name.
+    const box = await page.locator('[data-testid=gpu-heatmap]').boundingBox();
+    const label = page.locator('[data-testid=gpu-heatmap] svg text', { hasText: drawn });
+    const lb = await label.first().boundingBox();
+    await page.mouse.move(box.x + box.width - 40, lb.y + lb.height / 2);
+    await page.waitForFunction((name) => [...document.querySelectorAll('[data-testid=gpu-heatmap] div')]
+      .some((d) => d.textContent.includes(name)), full, { timeout: 5_000 });
+    await page.screenshot({ path: path.join(SHOTS, 'gpus-long-host-1280x800.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally {
+    await own.stop();
+  }
+});
+
+test('a rightsizing title names the current instance by its GPU, not by its SKU id alone', async (t) => {
+  const body = await server.api('recommendations?kind=rightsize');
+  const moves = (body.recommendations ?? []).filter((r) => /^Move .+? from [0-9A-F]{8,} to /.test(r.title ?? ''));
+  if (!moves.length) { t.skip('no rightsizing from an opaque SKU id on the demo ledger'); return; }
+  const skus = (await server.api('report?by=sku,gpu&metric=gpu_hours')).rows;
+  const { context, page, errors } = await open(server.admin);
+  await visit(page, 'gpus');
+  const text = await page.locator('[data-testid=rightsize-table]').innerText();
+  for (const r of moves) {
+    const sku = /from (\S+) to /.exec(r.title)[1];
+    const gpu = skus.find((s) => s.sku === sku && s.gpu !== '(none)')?.gpu;
+    assert.ok(gpu, `no GPU for SKU ${sku}`);
+    assert.ok(text.includes(`from ${gpu} (SKU ${sku}) to `), `${r.title} shown as:\n${text}`);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -114,10 +114,25 @@ export function bottomValueAxis(name: string, formatter: (v: number) => string):
  * [column, row, value] with indexes; missing cells stay blank (no reading is not 0%). The
  * colour scale runs from idle (red) through amber to busy (green), so idle capacity stands out.
  */
+/**
+ * A label cut to `max` characters in the middle ("gpu-inference-node-us-e…01 · H100"), so that
+ * both its start (a host's name, given two thirds) and its end (the GPU type) stay readable.
+ */
+export function middleEllipsis(s: string, max: number): string {
+  const chars = [...s];
+  if (chars.length <= max) return s;
+  const tail = Math.floor((max - 1) / 3);
+  return chars.slice(0, max - 1 - tail).join('') + '…' + chars.slice(chars.length - tail).join('');
+}
+
 export function heatmap(el: HTMLElement, xs: string[], ys: string[], cells: [number, number, number][],
   opts: { xLabel?: (s: string) => string; value?: (v: number) => string; name?: string } = {}): echarts.ECharts {
   const label = opts.value ?? ((v: number) => (v * 100).toFixed(0) + '%');
   const small = narrow();
+  // Row names are cut in the middle to fit the label column; the full name is in each
+  // cell's tooltip and in data-rows (for tests and assistive tools).
+  const maxChars = small ? 16 : 36;
+  el.dataset.rows = JSON.stringify(ys);
   return chart(el, {
     // containLabel sizes the left margin from the labels (cut at a width cap); ECharts measures
     // them a little narrower than the browser draws them, hence the extra left padding.
@@ -129,7 +144,8 @@ export function heatmap(el: HTMLElement, xs: string[], ys: string[], cells: [num
     xAxis: { type: 'category', data: xs, splitArea: { show: true },
       axisLabel: { color: '#64748b', hideOverlap: true, formatter: opts.xLabel } },
     yAxis: { type: 'category', data: ys, inverse: true, splitArea: { show: true },
-      axisLabel: { width: small ? 110 : 260, overflow: 'truncate', color: colors.text, fontSize: 12 } },
+      axisLabel: { width: small ? 110 : 260, overflow: 'truncate', color: colors.text, fontSize: 12,
+        formatter: (s: string) => middleEllipsis(s, maxChars) } },
     visualMap: {
       type: 'continuous', min: 0, max: 1, calculable: false, orient: 'horizontal',
       left: 'center', bottom: 0, itemHeight: small ? 120 : 200, itemWidth: 10,

@@ -428,6 +428,56 @@ TEST(KpiTest, AnomalyRateAndAnomalousSpendFromTheDetectorsFindings) {
   EXPECT_EQ(input_value(only(whole, "anomaly_rate"), "days scored"), "19");
 }
 
+TEST(KpiTest, TheTrendGivesEachMonthTheKpisOfThatMonthAlone) {
+  testing::LedgerBuilder b;
+  const char* days[] = {"2025-08-03", "2025-08-20", "2025-09-02", "2025-10-05", "2025-10-06"};
+  int n = 0;
+  for (const char* day : days) {
+    ++n;
+    for (const char* team : {"alpha", "beta"}) {
+      b.add({{Attr::kTeam, team},
+             {Attr::kModel, n % 2 ? "gpt-4o" : "gpt-4o-mini"},
+             {Attr::kWorkload, "inference"}},
+            day, std::to_string(n * 10 + (team[0] == 'a' ? 1 : 3)), [n](UsageFacts& f) {
+              f.input_tokens = 1000 * n;
+              f.output_tokens = 10 * n;
+              f.requests = 5 * n;
+            });
+    }
+    b.add({{Attr::kTeam, "alpha"}, {Attr::kWorkload, "training"}}, day, "7",
+          [](UsageFacts& f) { f.gpu_milliseconds = 3'600'000; });
+  }
+  ledger::Ledger& l = b.commit();
+  KpiContext context;
+  context.detect = [](std::span<const double>, size_t) { return std::vector<PointAnomaly>{}; };
+  KpiQuery query;
+  query.group_by.push_back(*ledger::parse_dimension("team"));
+  query.to = *parse_timestamp("2025-11-01");
+  auto trend = compute_kpi_trend(l, query, context, 4);
+  ASSERT_TRUE(trend.has_value()) << trend.error().message;
+  ASSERT_EQ(trend->size(), 4u);
+  const char* months[] = {"2025-07", "2025-08", "2025-09", "2025-10"};
+  for (size_t i = 0; i < 4; ++i) {
+    SCOPED_TRACE(months[i]);
+    EXPECT_EQ(format_month((*trend)[i].month), months[i]);
+    KpiQuery alone = query;
+    alone.from = *parse_timestamp(std::string(months[i]) + "-01");
+    alone.to = next_month(*alone.from);
+    auto expected = compute_kpis(l, alone, context);
+    ASSERT_TRUE(expected.has_value());
+    // The whole report, texts included, is the month's own.
+    EXPECT_EQ(kpi_report_json((*trend)[i].report), kpi_report_json(*expected));
+  }
+  auto tokens = rows_of((*trend)[3].report, "cost_per_token");
+  ASSERT_EQ(tokens.size(), 2u);  // by team
+  EXPECT_NE(tokens[0]->value, std::nullopt);
+  std::string json = kpi_trend_json(*trend);
+  EXPECT_EQ(json.rfind("[{\"month\":\"2025-07\",\"kpis\":[{\"id\":\"cost_per_inference\"", 0), 0u)
+      << json.substr(0, 200);
+  query.to.reset();
+  EXPECT_FALSE(compute_kpi_trend(l, query, context, 4).has_value());
+}
+
 TEST(KpiTest, JsonCarriesExactValuesAsTextAndEveryKpi) {
   testing::LedgerBuilder b;
   b.add({{Attr::kModel, "gpt-4o"}}, "2025-10-03", "2500",

@@ -1,13 +1,18 @@
 #include "ledger/sqlite/sqlite_ledger.h"
 
+#include <simdjson.h>
 #include <sqlite3.h>
 #include <strings.h>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <unordered_map>
+#include <vector>
 
 namespace aifinops::ledger {
 namespace {
@@ -339,7 +344,60 @@ void read_facts(const UsageFacts& f, int64_t out[kFactCount]) {
   out[18] = f.co2e_micrograms;
 }
 
+/// Groupings kept per connection: an analysis asks for a few, several times over.
+constexpr size_t kCachedGroupings = 16;
+/// Time keys a rollup query sums in C++; more (rare: "day,week,month") take the SQL path.
+constexpr size_t kRollupTimeKeys = 2;
+
 }  // namespace
+
+/// Which group each attribute set falls in for one grouping and filter list: the
+/// attribute and tag columns of a query, evaluated once per attribute set instead of once
+/// per rollup row. Valid while the attributes table ends at `max_id` (it is append-only).
+struct AttributeGroups {
+  int64_t max_id = 0;
+  std::vector<int32_t> group_of;               ///< by attributes id; -1: filtered out
+  std::vector<std::vector<std::string>> keys;  ///< by group: the non-time key values
+};
+
+/// One metric of a rollup table in memory, for one calendar month of the day rollup (or the
+/// whole month rollup), in the table's order (bucket, attribute set): repeated analyses over
+/// months of days (series, budgets, anomalies) then read arrays instead of decoding hundreds
+/// of thousands of wide rows each time, and a first query reads only the months it covers.
+/// Valid for the ledger version it was read at. Immutable once made.
+struct RollupColumn {
+  std::string table;
+  Metric metric = Metric::kEffectiveCost;
+  int64_t chunk = 0;    ///< the month's first second (day rollup); 0 for the month rollup
+  int64_t version = 0;  ///< the ledger version it was read at (rollup_version)
+  std::vector<int64_t> buckets;
+  std::vector<int32_t> attributes;
+  std::vector<__int128> values;
+};
+
+/// Rows of the rollup pieces one cache keeps at most (28 bytes each: 112 MB), and pieces:
+/// three years of months for a few metrics.
+constexpr size_t kMaxCachedRollupRows = 4'000'000;
+constexpr size_t kCachedRollupColumns = 160;
+
+/// The first and last bucket of the day rollup at a ledger version.
+struct DayRange {
+  int64_t version = 0, first = 0, last = 0;
+  bool empty = true;
+};
+
+/// What rollup queries keep in memory (see query_rollup), for one connection or shared by
+/// the connections to one ledger file that were opened with it (serve's pool). Entries are
+/// immutable once listed; the mutex guards the lists.
+class RollupCache {
+ public:
+  std::mutex mutex;
+  /// Attribute sets by group, by grouping and filters; most recently used first.
+  std::vector<std::pair<std::string, std::shared_ptr<const AttributeGroups>>> groups;
+  /// Rollup pieces in memory, most recently used first.
+  std::vector<std::shared_ptr<const RollupColumn>> columns;
+  std::optional<DayRange> day_range;
+};
 
 struct SqliteLedger::State {
   bool in_batch = false;
@@ -349,10 +407,17 @@ struct SqliteLedger::State {
   int64_t pending[kRowsPerInsert][kRecordColumns];  // records not yet inserted
   size_t pending_count = 0;
   DayRollup day;
+  std::shared_ptr<RollupCache> rollups;
 };
 
-SqliteLedger::SqliteLedger(sqlite3* db, std::string path)
-    : db_(db), path_(std::move(path)), state_(std::make_unique<State>()) {}
+SqliteLedger::SqliteLedger(sqlite3* db, std::string path, std::shared_ptr<RollupCache> rollups)
+    : db_(db), path_(std::move(path)), state_(std::make_unique<State>()) {
+  state_->rollups = rollups ? std::move(rollups) : new_rollup_cache();
+}
+
+std::shared_ptr<RollupCache> SqliteLedger::new_rollup_cache() {
+  return std::make_shared<RollupCache>();
+}
 
 SqliteLedger::~SqliteLedger() {
   if (state_ && state_->in_batch) abort_batch();
@@ -361,6 +426,11 @@ SqliteLedger::~SqliteLedger() {
 }
 
 Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path) {
+  return open(path, nullptr);
+}
+
+Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path,
+                                                         std::shared_ptr<RollupCache> rollups) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
@@ -369,7 +439,7 @@ Result<std::unique_ptr<SqliteLedger>> SqliteLedger::open(const std::string& path
     return make_error(ErrorCode::kIo, path + ": cannot open the ledger: " + m);
   }
   sqlite3_busy_timeout(db, 10'000);
-  std::unique_ptr<SqliteLedger> ledger(new SqliteLedger(db, path));
+  std::unique_ptr<SqliteLedger> ledger(new SqliteLedger(db, path, std::move(rollups)));
   // WAL: readers never block the writer. synchronous=NORMAL is durable in WAL mode except
   // for the last transactions on power loss, never corrupting.
   for (const char* pragma :
@@ -900,6 +970,58 @@ std::string format_bucket(Grain grain, int64_t t) {
   }
 }
 
+/// The Ledger's row order: time columns ascending first (a series reads in order), then
+/// the value, largest first, then the keys.
+void sort_rows(const QuerySpec& spec, std::vector<QueryRow>& rows) {
+  std::vector<size_t> time_columns;
+  for (size_t i = 0; i < spec.group_by.size(); ++i)
+    if (spec.group_by[i].kind == Dimension::Kind::kTime) time_columns.push_back(i);
+  std::sort(rows.begin(), rows.end(), [&](const QueryRow& a, const QueryRow& b) {
+    for (size_t i : time_columns)
+      if (a.keys[i] != b.keys[i]) return a.keys[i] < b.keys[i];
+    if (a.value != b.value) return a.value > b.value;
+    return a.keys < b.keys;
+  });
+}
+
+/// A summed fact in its unit: GPU time in hours, energy in kWh (nano-units).
+__int128 metric_unit_value(Metric metric, __int128 v) {
+  switch (metric) {
+    case Metric::kGpuHours:
+    case Metric::kGpuObservedHours:
+      return mul_div_round(v, kNanosPerUnit, 3'600'000);
+    case Metric::kEnergyKwh:
+      return mul_div_round(v, 10, 36);  // mJ -> nano-kWh
+    default:
+      return v;  // µg CO2e = nano-kg
+  }
+}
+
+/// A rollup bucket in a coarser grain, as time_bucket_sql computes it in SQL.
+int64_t bucket_in_grain(int64_t bucket, Grain grain, Grain native) {
+  if (grain == native) return bucket;
+  switch (grain) {
+    case Grain::kHour:
+      return (bucket / 3600) * 3600;
+    case Grain::kDay:
+      return (bucket / 86400) * 86400;
+    case Grain::kWeek:
+      return (bucket / 86400 - ((bucket / 86400 + 3) % 7)) * 86400;
+    case Grain::kMonth:
+      return floor_month(bucket);
+    case Grain::kNone:
+      break;
+  }
+  return bucket;
+}
+
+/// A grouped key's text: missing and empty values are "(none)".
+std::string key_text(const Statement& st, int col) {
+  if (st.null_at(col)) return "(none)";
+  std::string v = st.text_at(col);
+  return v.empty() ? "(none)" : v;
+}
+
 bool aligned(const std::optional<EpochSeconds>& t, Grain grain) {
   if (!t) return true;
   return grain == Grain::kMonth ? floor_month(*t) == *t : floor_day(*t) == *t;
@@ -930,6 +1052,10 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
     table = "records";
     time_column = "charge_period_start";
   }
+  size_t time_dimensions = 0;
+  for (const Dimension& d : spec.group_by) time_dimensions += d.kind == Dimension::Kind::kTime;
+  bool in_memory = table != "records" && time_dimensions <= kRollupTimeKeys;
+  if (in_memory) return query_rollup(spec, table);
 
   // Inner query: aggregate by attribute set (and time bucket) over integer keys only;
   // outer query: join the few distinct attribute sets and group by the requested columns.
@@ -1034,13 +1160,7 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
       result.rows.push_back(std::move(out));
       return;
     }
-    switch (spec.metric) {
-      case Metric::kGpuHours:
-      case Metric::kGpuObservedHours: v = mul_div_round(v, kNanosPerUnit, 3'600'000); break;
-      case Metric::kEnergyKwh: v = mul_div_round(v, 10, 36); break;  // mJ -> nano-kWh
-      case Metric::kCo2eKg: break;                                    // µg = nano-kg
-      default: break;
-    }
+    v = metric_unit_value(spec.metric, v);
     out.value = v;
     result.total = peak ? std::max(result.total, v) : result.total + v;
     result.rows.push_back(std::move(out));
@@ -1048,16 +1168,394 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
   if (!rows) return Unexpected{rows.error()};
   if (ratio && ratio_denominator != 0)
     result.total = mul_div_round(ratio_numerator, kNanosPerUnit, ratio_denominator);
-  // Time columns ascending first (a series reads in order), then the value, largest first.
-  std::vector<size_t> time_columns;
-  for (size_t i = 0; i < spec.group_by.size(); ++i)
-    if (spec.group_by[i].kind == Dimension::Kind::kTime) time_columns.push_back(i);
-  std::sort(result.rows.begin(), result.rows.end(), [&](const QueryRow& a, const QueryRow& b) {
-    for (size_t i : time_columns)
-      if (a.keys[i] != b.keys[i]) return a.keys[i] < b.keys[i];
-    if (a.value != b.value) return a.value > b.value;
-    return a.keys < b.keys;
+  sort_rows(spec, result.rows);
+  return result;
+}
+
+Result<std::shared_ptr<const AttributeGroups>> SqliteLedger::attribute_groups(
+    const QuerySpec& spec) {
+  // The attribute and tag columns of the grouping, and the filters, over the attributes.
+  std::string sql = "SELECT a.id";
+  std::vector<std::string> binds;
+  for (const Dimension& d : spec.group_by) {
+    if (d.kind == Dimension::Kind::kAttribute)
+      sql += ", a." + std::string(attribute_name(d.attribute));
+    else if (d.kind == Dimension::Kind::kTag)
+      sql += ", " + tag_sql(d, binds);
+  }
+  sql += " FROM attributes a WHERE 1";
+  for (const Filter& f : spec.filters) {
+    std::string column = f.dimension.kind == Dimension::Kind::kTag
+                             ? tag_sql(f.dimension, binds)
+                             : "a." + std::string(attribute_name(f.dimension.attribute));
+    if (f.value == "(none)") {
+      sql += " AND coalesce(" + column + ", '') = ''";
+    } else {
+      sql += " AND " + column + " = ?";
+      binds.push_back(f.value);
+    }
+  }
+  std::string cache_key = sql;
+  for (const std::string& b : binds) cache_key += '\x1f' + b;
+
+  Statement last;
+  if (auto r = last.prepare(db_, "SELECT coalesce(max(id), 0) FROM attributes"); !r)
+    return Unexpected{r.error()};
+  auto row = last.step();
+  if (!row) return Unexpected{row.error()};
+  const int64_t max_id = last.int_at(0);
+  // Inside a batch this connection sees its own attribute sets before they are committed
+  // (and an abort gives their ids again): those groups are neither taken from nor kept in
+  // the cache.
+  const bool use_cache = !state_->in_batch;
+  RollupCache& rollups = *state_->rollups;
+  if (use_cache) {
+    std::lock_guard lock(rollups.mutex);
+    auto& cache = rollups.groups;
+    for (size_t i = 0; i < cache.size(); ++i) {
+      if (cache[i].first != cache_key || cache[i].second->max_id != max_id) continue;
+      std::rotate(cache.begin(), cache.begin() + (ptrdiff_t)i, cache.begin() + (ptrdiff_t)i + 1);
+      return cache.front().second;
+    }
+  }
+
+  auto groups = std::make_shared<AttributeGroups>();
+  groups->max_id = max_id;
+  groups->group_of.assign((size_t)max_id + 1, -1);
+  Statement st;
+  if (auto r = st.prepare(db_, sql); !r) return Unexpected{r.error()};
+  for (size_t i = 0; i < binds.size(); ++i) st.bind_text((int)i + 1, binds[i]);
+  const int columns = sqlite3_column_count(st.get());
+  // Groups by their values joined into one string (each value's length first, so that
+  // no two lists join alike): one hash per attribute set, text copied once per group.
+  std::unordered_map<std::string, int32_t> index;
+  std::string joined;
+  auto rows = st.each_row([&] {
+    const int64_t id = st.int_at(0);
+    if (id < 0 || id > max_id) return;  // written after max_id was read: not in this snapshot
+    joined.clear();
+    for (int c = 1; c < columns; ++c) {
+      const unsigned char* text = sqlite3_column_text(st.get(), c);
+      const size_t n = text == nullptr ? 0 : (size_t)sqlite3_column_bytes(st.get(), c);
+      const uint32_t length = (uint32_t)n;
+      joined.append(reinterpret_cast<const char*>(&length), sizeof length);
+      if (n > 0) joined.append(reinterpret_cast<const char*>(text), n);
+    }
+    auto [it, added] = index.try_emplace(joined, (int32_t)groups->keys.size());
+    if (added) {
+      std::vector<std::string> keys;
+      for (int c = 1; c < columns; ++c) keys.push_back(key_text(st, c));
+      groups->keys.push_back(std::move(keys));
+    }
+    groups->group_of[(size_t)id] = it->second;
   });
+  if (!rows) return Unexpected{rows.error()};
+  if (use_cache) {
+    std::lock_guard lock(rollups.mutex);
+    auto& cache = rollups.groups;
+    // An entry of another max_id, or one another connection made meanwhile, is replaced.
+    std::erase_if(cache, [&](const auto& e) { return e.first == cache_key; });
+    cache.insert(cache.begin(), {cache_key, groups});
+    if (cache.size() > kCachedGroupings) cache.pop_back();
+  }
+  return std::shared_ptr<const AttributeGroups>(groups);
+}
+
+Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pieces(
+    const std::string& table, Metric metric, std::optional<EpochSeconds> from,
+    std::optional<EpochSeconds> to, bool& cached) {
+  cached = false;
+  using Columns = std::vector<std::shared_ptr<const RollupColumn>>;
+  // The ledger version: the last batch committed. Rollups change only when a batch commits
+  // (a replaced batch is removed inside its replacement's batch), in this process or any
+  // other, and the version is read in the same snapshot as the rows.
+  Statement version;
+  if (auto r = version.prepare(db_, "SELECT coalesce(max(id), 0) FROM batches"); !r)
+    return Unexpected{r.error()};
+  auto row = version.step();
+  if (!row) return Unexpected{row.error()};
+  const int64_t ledger_version = version.int_at(0);
+  RollupCache& rollups = *state_->rollups;
+  std::unique_lock lock(rollups.mutex);
+  auto& cache = rollups.columns;
+  std::erase_if(cache, [&](const auto& c) { return c->version != ledger_version; });
+
+  // The pieces the range needs: the months of the day rollup it covers, or the month rollup.
+  std::vector<int64_t> chunks;
+  const bool by_month = table == "rollup_day";
+  if (!by_month) {
+    chunks.push_back(0);
+  } else {
+    // The first and last day, each one step down the key (min and max in one statement would
+    // scan the table); kept with the data version they were read at.
+    auto& days = rollups.day_range;
+    if (!days || days->version != ledger_version) {
+      DayRange read{ledger_version, 0, 0, false};
+      for (const char* order : {"", " DESC"}) {
+        Statement bound;
+        if (auto r =
+                bound.prepare(db_, std::string("SELECT bucket FROM rollup_day ORDER BY bucket") +
+                                       order + " LIMIT 1");
+            !r)
+          return Unexpected{r.error()};
+        auto found = bound.step();
+        if (!found) return Unexpected{found.error()};
+        read.empty = !*found;
+        if (*found) (*order ? read.last : read.first) = bound.int_at(0);
+      }
+      days = read;
+    }
+    if (days->empty) {
+      cached = true;  // no rows at all: nothing to read
+      return Columns{};
+    }
+    const int64_t first = std::max(days->first, from.value_or(INT64_MIN));
+    const int64_t last = std::min(days->last, to ? *to - 1 : INT64_MAX);
+    for (int64_t m = floor_month(first); first <= last && m <= last; m = next_month(m))
+      chunks.push_back(m);
+  }
+  Columns out;
+  size_t rows_needed = 0;
+  for (int64_t chunk : chunks) {
+    auto it = std::find_if(cache.begin(), cache.end(), [&](const auto& c) {
+      return c->table == table && c->metric == metric && c->chunk == chunk;
+    });
+    if (it != cache.end()) {
+      std::shared_ptr<const RollupColumn> hit = *it;
+      cache.erase(it);
+      cache.insert(cache.begin(), hit);  // most recently used first
+      rows_needed += hit->buckets.size();
+      out.push_back(std::move(hit));
+      continue;
+    }
+    // Months of one table are alike in size: room for the largest read so far, so that the
+    // arrays are not copied as they grow.
+    size_t hint = 0;
+    for (const auto& c : cache)
+      if (c->table == table) hint = std::max(hint, c->buckets.size());
+    // Read without the lock: other connections keep answering meanwhile (two reading the
+    // same piece at once both read it; the second's copy replaces the first).
+    lock.unlock();
+    auto column = std::make_shared<RollupColumn>();
+    hint = std::min(hint + hint / 8, kMaxCachedRollupRows);
+    column->buckets.reserve(hint);
+    column->attributes.reserve(hint);
+    column->values.reserve(hint);
+    column->table = table;
+    column->metric = metric;
+    column->chunk = chunk;
+    column->version = ledger_version;
+    std::string sql = "SELECT bucket, attributes_id, " + metric_select_sql(metric, true, false) +
+                      " FROM " + table;
+    if (by_month)
+      sql += " WHERE bucket >= " + std::to_string(chunk) + " AND bucket < " +
+             std::to_string(next_month(chunk));
+    sql += " ORDER BY bucket, attributes_id";  // the table's own order (its key): no sort
+    Statement st;
+    if (auto r = st.prepare(db_, sql); !r) return Unexpected{r.error()};
+    bool too_large = false;
+    auto rows = st.each_row([&] {
+      if (too_large) return;
+      if (rows_needed + column->buckets.size() >= kMaxCachedRollupRows) {
+        too_large = true;
+        return;
+      }
+      const int64_t id = st.int_at(1);
+      column->buckets.push_back(st.int_at(0));
+      column->attributes.push_back(id >= 0 && id <= INT32_MAX ? (int32_t)id : -1);
+      column->values.push_back((__int128)st.int_at(2) * kNanosPerUnit + st.int_at(3));
+    });
+    if (!rows) return Unexpected{rows.error()};
+    if (too_large) return Columns{};  // the caller reads from SQLite
+    rows_needed += column->buckets.size();
+    lock.lock();
+    std::erase_if(cache, [&](const auto& c) {
+      return c->table == table && c->metric == metric && c->chunk == chunk;
+    });
+    cache.insert(cache.begin(), column);
+    out.push_back(std::move(column));
+  }
+  // The least recently used pieces beyond the bounds go (the ones in `out` stay alive).
+  size_t rows_cached = 0, kept = 0;
+  for (const auto& c : cache) {
+    if (kept > 0 &&
+        (kept == kCachedRollupColumns || rows_cached + c->buckets.size() > kMaxCachedRollupRows))
+      break;
+    rows_cached += c->buckets.size();
+    ++kept;
+  }
+  cache.resize(kept);
+  cached = true;
+  return out;
+}
+
+Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std::string& table) {
+  // A rollup row is (bucket, attribute set). Joining every row with its attribute set in SQL
+  // costs a B-tree look-up per row (hundreds of thousands for a few months by day); here the
+  // attribute sets are mapped to their groups once (cached), and the rows, read with integer
+  // columns only, are summed by (time keys, group) in a hash table.
+  // Both reads see one snapshot: a writer may commit between them.
+  const bool own_transaction = !state_->in_batch;
+  if (own_transaction)
+    if (auto r = exec(db_, "BEGIN"); !r) return Unexpected{r.error()};
+  struct EndRead {
+    sqlite3* db;
+    bool active;
+    ~EndRead() {
+      if (active) sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    }
+  } end_read{db_, own_transaction};
+
+  auto groups = attribute_groups(spec);
+  if (!groups) return Unexpected{groups.error()};
+  const AttributeGroups& g = **groups;
+  std::vector<std::shared_ptr<const RollupColumn>> columns;
+  bool in_memory = false;
+  if (!state_->in_batch && !metric_is_ratio(spec.metric)) {
+    auto loaded = rollup_pieces(table, spec.metric, spec.from, spec.to, in_memory);
+    if (!loaded) return Unexpected{loaded.error()};
+    columns = std::move(*loaded);
+  }
+
+  const Grain native = table == "rollup_month" ? Grain::kMonth : Grain::kDay;
+  std::vector<size_t> time_positions;
+  std::string select, group_list;
+  bool all_native = true;
+  for (size_t i = 0; i < spec.group_by.size(); ++i) {
+    const Dimension& d = spec.group_by[i];
+    if (d.kind != Dimension::Kind::kTime) continue;
+    const bool is_native = d.grain == native;
+    all_native &= is_native;
+    select += (is_native ? std::string("bucket") : time_bucket_sql(d.grain, "bucket")) + ", ";
+    group_list += std::to_string(time_positions.size() + 1) + ", ";
+    time_positions.push_back(i);
+  }
+  const size_t times = time_positions.size();
+  // Grouped by its own bucket, each rollup row is one (time, attribute set) already.
+  const bool aggregate = times == 0 || !all_native;
+  const bool ratio = metric_is_ratio(spec.metric);
+  select += "attributes_id, " + metric_select_sql(spec.metric, true, aggregate);
+  std::string sql = "SELECT " + select + " FROM " + table + " WHERE 1";
+  if (spec.from) sql += " AND bucket >= " + std::to_string(*spec.from);
+  if (spec.to) sql += " AND bucket < " + std::to_string(*spec.to);
+  if (aggregate) sql += " GROUP BY " + group_list + std::to_string(times + 1);
+
+  struct Key {
+    int64_t t[kRollupTimeKeys] = {};
+    int32_t group = 0;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      uint64_t h = (uint64_t)k.group * 0x9E3779B97F4A7C15ull;
+      for (int64_t t : k.t) h = (h ^ (uint64_t)t) * 0xC2B2AE3D27D4EB4Full;
+      return (size_t)(h ^ (h >> 31));
+    }
+  };
+  struct Sums {
+    __int128 value = 0, denominator = 0;
+  };
+  std::unordered_map<Key, Sums, KeyHash> sums;
+  if (in_memory) {
+    // The pieces are in bucket order, and every time key is a non-decreasing function of the
+    // bucket (day, week, month), so each key's rows are contiguous: they are summed by group
+    // in a flat array and moved to `sums` when the key changes.
+    std::vector<Grain> grains;
+    for (size_t i : time_positions) grains.push_back(spec.group_by[i].grain);
+    std::vector<__int128> by_group(g.keys.size(), 0);
+    std::vector<char> seen(g.keys.size(), 0);  // a group whose rows add up to 0 is a row too
+    std::vector<int32_t> touched;
+    Key current;
+    auto flush = [&] {
+      for (int32_t group : touched) {
+        current.group = group;
+        sums[current].value += by_group[(size_t)group];
+        by_group[(size_t)group] = 0;
+        seen[(size_t)group] = 0;
+      }
+      touched.clear();
+    };
+    int64_t last_bucket = INT64_MIN;
+    for (const auto& column : columns) {
+      const auto first = std::lower_bound(column->buckets.begin(), column->buckets.end(),
+                                          spec.from.value_or(INT64_MIN));
+      const auto last = std::lower_bound(column->buckets.begin(), column->buckets.end(),
+                                         spec.to.value_or(INT64_MAX));
+      for (size_t i = (size_t)(first - column->buckets.begin()),
+                  end = (size_t)(last - column->buckets.begin());
+           i < end; ++i) {
+        const int32_t id = column->attributes[i];
+        const int32_t group = id >= 0 && id <= g.max_id ? g.group_of[(size_t)id] : -1;
+        if (group < 0) continue;
+        const int64_t bucket = column->buckets[i];
+        if (bucket != last_bucket) {
+          last_bucket = bucket;
+          Key next;
+          for (size_t t = 0; t < times; ++t) next.t[t] = bucket_in_grain(bucket, grains[t], native);
+          if (!(next == current)) {
+            flush();
+            current = next;
+          }
+        }
+        if (!seen[(size_t)group]) {
+          seen[(size_t)group] = 1;
+          touched.push_back(group);
+        }
+        by_group[(size_t)group] += column->values[i];
+      }
+    }
+    flush();
+  }
+  Statement st;
+  if (!in_memory)
+    if (auto r = st.prepare(db_, sql); !r) return Unexpected{r.error()};
+  const int id_column = (int)times;
+  auto rows = !in_memory ? st.each_row([&] {
+    const int64_t id = st.int_at(id_column);
+    if (id < 0 || id > g.max_id) return;
+    const int32_t group = g.group_of[(size_t)id];
+    if (group < 0) return;  // filtered out
+    Key key;
+    for (size_t i = 0; i < times; ++i) key.t[i] = st.int_at((int)i);
+    key.group = group;
+    Sums& s = sums[key];
+    s.value += (__int128)st.int_at(id_column + 1) * kNanosPerUnit + st.int_at(id_column + 2);
+    if (ratio)
+      s.denominator +=
+          (__int128)st.int_at(id_column + 3) * kNanosPerUnit + st.int_at(id_column + 4);
+  })
+                         : Result<void>{};
+  if (!rows) return Unexpected{rows.error()};
+
+  QueryResult result;
+  result.source_table = table;
+  result.rows.reserve(sums.size());
+  __int128 ratio_numerator = 0, ratio_denominator = 0;
+  for (const auto& [key, s] : sums) {
+    QueryRow out;
+    out.keys.reserve(spec.group_by.size());
+    size_t t = 0, k = 0;
+    const std::vector<std::string>& group_keys = g.keys[(size_t)key.group];
+    for (const Dimension& d : spec.group_by) {
+      if (d.kind == Dimension::Kind::kTime)
+        out.keys.push_back(format_bucket(d.grain, key.t[t++]));
+      else
+        out.keys.push_back(group_keys[k++]);
+    }
+    if (ratio) {
+      // A ratio of sums, never a sum of ratios: the total is recomputed from the parts.
+      ratio_numerator += s.value;
+      ratio_denominator += s.denominator;
+      out.value = s.denominator == 0 ? 0 : mul_div_round(s.value, kNanosPerUnit, s.denominator);
+    } else {
+      out.value = metric_unit_value(spec.metric, s.value);
+      result.total += out.value;
+    }
+    result.rows.push_back(std::move(out));
+  }
+  if (ratio && ratio_denominator != 0)
+    result.total = mul_div_round(ratio_numerator, kNanosPerUnit, ratio_denominator);
+  sort_rows(spec, result.rows);
   return result;
 }
 

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ledger/ledger.h"
 
@@ -13,10 +15,21 @@ struct sqlite3;
 
 namespace aifinops::ledger {
 
+struct AttributeGroups;
+struct RollupColumn;
+class RollupCache;
+
 /// Not thread-safe: one instance per thread. Several processes may read while one writes.
 class SqliteLedger final : public Ledger {
  public:
   static Result<std::unique_ptr<SqliteLedger>> open(const std::string& path);
+  /// Opens with a cache of rollup sums shared by every connection opened with it (one per
+  /// ledger file; serve's connection pool), so that each month is read into memory once per
+  /// process, not once per connection.
+  static Result<std::unique_ptr<SqliteLedger>> open(const std::string& path,
+                                                    std::shared_ptr<RollupCache> rollups);
+  /// A cache for open(): thread-safe, for connections to one file.
+  static std::shared_ptr<RollupCache> new_rollup_cache();
   ~SqliteLedger() override;
 
   Result<int64_t> begin_batch(const BatchInfo& info) override;
@@ -47,12 +60,21 @@ class SqliteLedger final : public Ledger {
 
  private:
   struct State;
-  explicit SqliteLedger(sqlite3* db, std::string path);
+  SqliteLedger(sqlite3* db, std::string path, std::shared_ptr<RollupCache> rollups);
   Result<void> migrate();
   Result<void> write_note(std::string_view verb, std::string_view kind, std::string_view key,
                           std::string_view detail);
   Result<void> flush_records();
   Result<void> flush_rollups();
+  /// query() over a rollup table: the rows summed by group in memory.
+  Result<QueryResult> query_rollup(const QuerySpec& spec, const std::string& table);
+  /// The attribute sets' groups for a query's grouping and filters (cached per connection).
+  Result<std::shared_ptr<const AttributeGroups>> attribute_groups(const QuerySpec& spec);
+  /// A rollup table's metric in memory over a range, in pieces in bucket order (cached per
+  /// connection). `cached` is false when they would pass the memory bound: read SQLite.
+  Result<std::vector<std::shared_ptr<const RollupColumn>>> rollup_pieces(
+      const std::string& table, Metric metric, std::optional<EpochSeconds> from,
+      std::optional<EpochSeconds> to, bool& cached);
 
   sqlite3* db_;
   std::string path_;

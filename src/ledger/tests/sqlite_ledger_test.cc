@@ -1,8 +1,13 @@
+#include "ledger/sqlite/sqlite_ledger.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "ledger/ledger.h"
 #include "tests/testing/temp_dir.h"
@@ -175,6 +180,170 @@ TEST_F(SqliteLedgerTest, RemovingABatchSubtractsItFromEveryRollup) {
   auto batches = ledger_->batches();
   ASSERT_EQ(batches->size(), 1u);
   EXPECT_EQ((*batches)[0].fingerprint_hex, "second");
+}
+
+/// The rollup answers (summed in memory) against the same question put to the records: a
+/// range that starts and ends one second before midnight reads the records, and holds the
+/// same records when they all start on the hour.
+TEST_F(SqliteLedgerTest, RollupAnswersSummedInMemoryEqualTheRecords) {
+  begin();
+  const int64_t a = attributes("Compute", "alpha", R"({"Owner":"ann"})");
+  const int64_t b = attributes("Compute", "beta", R"({"Owner":"bob"})");
+  const int64_t c = attributes("Storage", "", R"({"Cost":"x"})");
+  const int64_t d = attributes("Storage", "beta");
+  const char* days[] = {"2024-12-30", "2025-01-05", "2025-01-06", "2025-01-31",
+                        "2025-02-01", "2025-02-14", "2025-03-02"};
+  int n = 0;
+  for (const char* day : days) {
+    for (int64_t attrs : {a, b, c, d}) {
+      ++n;
+      add(attrs, std::string(day) + "T" + (n % 2 ? "03" : "17") + ":00:00Z",
+          std::to_string(n) + "." + std::to_string(n * 7 % 10), n * 1000);
+    }
+  }
+  add(d, "2025-01-06T05:00:00Z", "-9");  // with +9 below: a group that sums to zero
+  add(d, "2025-01-06T06:00:00Z", "9");
+  commit();
+  const std::vector<std::vector<std::string>> groupings = {
+      {"day"},  {"team", "day"}, {"week", "service"}, {"month", "team"},
+      {"team"}, {"tag:Owner"},   {"day", "month"},    {"service", "week", "team"},
+      {}};
+  const std::vector<std::vector<Filter>> filter_lists = {{},
+                                                         {{*parse_dimension("team"), "beta"}},
+                                                         {{*parse_dimension("team"), "(none)"}},
+                                                         {{*parse_dimension("tag:Owner"), "ann"}}};
+  for (const auto& by : groupings) {
+    for (const auto& filters : filter_lists) {
+      for (Metric metric : {Metric::kEffectiveCost, Metric::kInputTokens}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "by " << ::testing::PrintToString(by) << ", " << filters.size()
+                     << " filters, metric " << metric_name(metric));
+        QueryResult rollup = query(by, "2024-12-01", "2025-04-01", filters, metric);
+        QueryResult records =
+            query(by, "2024-11-30T23:59:59Z", "2025-03-31T23:59:59Z", filters, metric);
+        EXPECT_NE(rollup.source_table, "records");
+        EXPECT_EQ(records.source_table, "records");
+        EXPECT_EQ(rollup.total, records.total);
+        ASSERT_EQ(rollup.rows.size(), records.rows.size());
+        for (size_t i = 0; i < rollup.rows.size(); ++i) {
+          EXPECT_EQ(rollup.rows[i].keys, records.rows[i].keys) << i;
+          EXPECT_EQ(rollup.rows[i].value, records.rows[i].value) << i;
+        }
+      }
+    }
+  }
+  // A tag present but empty and a tag missing are one "(none)" group (not two rows that
+  // read alike).
+  begin();
+  add(attributes("Storage", "", R"({"Owner":""})"), "2025-01-05T03:00:00Z", "0.5");
+  commit("empty owner");
+  QueryResult owners = query({"tag:Owner"}, "2025-01-01", "2025-02-01");
+  EXPECT_EQ(std::count_if(owners.rows.begin(), owners.rows.end(),
+                          [](const QueryRow& r) { return r.keys[0] == "(none)"; }),
+            1);
+  // The zero-sum group is a row, as SQL's GROUP BY gives it.
+  QueryResult by_day = query({"day", "service", "team"}, "2025-01-06", "2025-01-07");
+  bool zero_row = false;
+  for (const QueryRow& row : by_day.rows)
+    zero_row |= row.keys[2] == "beta" && row.keys[1] == "Storage";
+  EXPECT_TRUE(zero_row);
+}
+
+TEST_F(SqliteLedgerTest, AnswersFollowWritesOfThisAndOtherConnections) {
+  begin();
+  const int64_t a = attributes("Compute", "alpha");
+  add(a, "2025-01-05T10:00:00Z", "1");
+  commit("first");
+  EXPECT_EQ(format_decimal(query({"day"}).total), "1");  // read into memory
+  // Another connection (the gateway, an ingest) commits: this one sees it.
+  {
+    auto other = open_ledger(dir_.file("l.db"));
+    ASSERT_TRUE(other.has_value());
+    auto id = (*other)->begin_batch(BatchInfo{"g.csv", "focus", {}, 0});
+    ASSERT_TRUE(id.has_value());
+    AttributeViews v{};
+    v[(size_t)Attr::kServiceName] = "Compute";
+    v[(size_t)Attr::kTeam] = "gamma";
+    auto attrs = (*other)->intern_attributes(v, Fingerprint{7, 7});
+    ASSERT_TRUE(attrs.has_value());
+    UsageFacts f;
+    f.charge_period_start = *parse_timestamp("2025-01-05T11:00:00Z");
+    f.charge_period_end = f.charge_period_start + 3600;
+    f.effective_cost = f.billed_cost = *parse_decimal("2");
+    ASSERT_TRUE((*other)->append(*attrs, f, Lineage{*id, 1}).has_value());
+    BatchSummary s;
+    s.fingerprint_hex = "other";
+    ASSERT_TRUE((*other)->commit_batch(s).has_value());
+  }
+  QueryResult after = query({"day", "team"});
+  EXPECT_EQ(format_decimal(after.total), "3");
+  ASSERT_EQ(after.rows.size(), 2u);
+  EXPECT_EQ(after.rows[0].keys[1], "gamma");
+  // This connection replaces its own batch: its next answer has the new numbers.
+  const int64_t first = batch_;
+  billed_ = 0;
+  begin();
+  add(a, "2025-01-05T12:00:00Z", "5");
+  ASSERT_TRUE(ledger_->remove_batch(first).has_value());
+  commit("second");
+  EXPECT_EQ(format_decimal(query({"day"}).total), "7");
+  EXPECT_EQ(format_decimal(query({"month", "team"}).total), "7");
+}
+
+TEST_F(SqliteLedgerTest, ConnectionsSharingRollupSumsSeeEachOthersCommits) {
+  begin();
+  const int64_t a = attributes("Compute", "alpha");
+  for (const char* day : {"2025-01-05", "2025-02-05", "2025-03-05"})
+    add(a, std::string(day) + "T10:00:00Z", "1");
+  commit("first");
+  auto shared = SqliteLedger::new_rollup_cache();
+  auto reader = SqliteLedger::open(dir_.file("l.db"), shared);
+  auto writer = SqliteLedger::open(dir_.file("l.db"), shared);
+  ASSERT_TRUE(reader.has_value() && writer.has_value());
+  QuerySpec by_day;
+  by_day.group_by = {*parse_dimension("day"), *parse_dimension("team")};
+  EXPECT_EQ(format_decimal((*reader)->query(by_day)->total), "3");
+  // Four threads, a connection each, one cache: the same answers.
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      auto mine = SqliteLedger::open(dir_.file("l.db"), shared);
+      if (!mine) {
+        ++wrong;
+        return;
+      }
+      for (int i = 0; i < 20; ++i) {
+        QuerySpec spec = by_day;
+        spec.from = *parse_timestamp(i % 2 ? "2025-02-01" : "2025-01-01");
+        auto r = (*mine)->query(spec);
+        if (!r || format_decimal(r->total) != (i % 2 ? "2" : "3")) ++wrong;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong, 0);
+  // A commit through the other connection is seen through this one.
+  auto id = (*writer)->begin_batch(BatchInfo{"g.csv", "focus", {}, 0});
+  ASSERT_TRUE(id.has_value());
+  AttributeViews v{};
+  v[(size_t)Attr::kServiceName] = "Compute";
+  v[(size_t)Attr::kTeam] = "beta";
+  auto attrs = (*writer)->intern_attributes(v, Fingerprint{9, 9});
+  ASSERT_TRUE(attrs.has_value());
+  UsageFacts f;
+  f.charge_period_start = *parse_timestamp("2025-02-06T10:00:00Z");
+  f.charge_period_end = f.charge_period_start + 3600;
+  f.effective_cost = f.billed_cost = *parse_decimal("10");
+  ASSERT_TRUE((*writer)->append(*attrs, f, Lineage{*id, 1}).has_value());
+  // Not committed: the reader does not see it (and the rollups take it at the commit).
+  EXPECT_EQ(format_decimal((*reader)->query(by_day)->total), "3");
+  BatchSummary summary;
+  summary.fingerprint_hex = "second";
+  ASSERT_TRUE((*writer)->commit_batch(summary).has_value());
+  QueryResult after = (*reader)->query(by_day).value();
+  EXPECT_EQ(format_decimal(after.total), "13");
+  EXPECT_EQ(after.rows.size(), 4u);
 }
 
 TEST_F(SqliteLedgerTest, StoresPriceVersionsOnlyWhenPricesChange) {

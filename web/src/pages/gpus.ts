@@ -25,12 +25,25 @@ export function shutdownOf(r: any): 'yes' | 'review' | 'no' | '' {
   return '';
 }
 
+/**
+ * A rightsizing title with the current instance named by its GPU ("from A10G 24GB (SKU
+ * 4A50640646F3E072) to g6.xlarge ..."): bills often identify an instance by an opaque SKU id
+ * alone, while the candidate is named by its instance type and GPUs. `gpuBySku` comes from
+ * the ledger (report by sku and gpu).
+ */
+export function rightsizeTitle(title: string, gpuBySku: Map<string, string>): string {
+  const m = /^(Move .+? from )(\S+)( to .+)$/.exec(title);
+  const gpu = m ? gpuBySku.get(m[2]) : undefined;
+  if (!m || !gpu || m[2].includes('(')) return title;
+  return m[1] + gpu + ' (SKU ' + m[2] + ')' + m[3];
+}
+
 export const gpus: Page = async (root) => {
   const c = await context();
   const cur = c.currency;
   const from = f.addDays(c.lastDay, -59);
   const to = f.addDays(c.lastDay, 1);
-  const [hours, cost, daily, recs, all, observedDays] = await Promise.all([
+  const [hours, cost, daily, recs, all, observedDays, skus] = await Promise.all([
     api('report', { from, to, by: 'gpu', metric: 'gpu_hours' }),
     api('report', { from, to, by: 'gpu', metric: 'effective_cost' }),
     api('report', { from, to, by: 'gpu', metric: 'gpu_hours', grain: 'day' }),
@@ -38,7 +51,12 @@ export const gpus: Page = async (root) => {
     api('report', { from, to }),
     // Telemetry may end on another day than the bills: its own last day sets its window.
     api('report', { metric: 'gpu_observed_hours', grain: 'day' }),
+    // The GPU of each SKU, to name the instances in rightsizing titles.
+    api('report', { by: 'sku,gpu', metric: 'gpu_hours' }),
   ]);
+  const gpuBySku = new Map<string, string>();
+  for (const r of skus.rows as any[])
+    if (r.gpu && r.gpu !== '(none)' && !gpuBySku.has(String(r.sku))) gpuBySku.set(String(r.sku), String(r.gpu));
   const teleDays = (observedDays.rows as any[]).filter((r) => Number(r.gpu_observed_hours) > 0)
     .map((r) => String(r.day));
   const hasTelemetry = teleDays.length > 0;
@@ -78,7 +96,8 @@ export const gpus: Page = async (root) => {
     const days: string[] = [];
     const first = rows.reduce((m, r) => (r.day < m ? r.day : m), teleTo);
     for (let d = first; d <= teleTo; d = f.addDays(d, 1)) days.push(d);
-    // The vendor prefix repeats on every row; the host comes first, so truncation keeps it.
+    // The vendor prefix repeats on every row; a long name is cut in its middle (heatmap), so
+    // that the host's start and the GPU type both show.
     const label = (r: any) => String(r.resource) +
       (r.gpu && r.gpu !== '(none)' ? ' · ' + String(r.gpu).replace(/^NVIDIA /, '') : '');
     const hosts = [...new Set(rows.map(label))].sort();
@@ -106,7 +125,8 @@ export const gpus: Page = async (root) => {
   ], idle, { initialSort: 3, testId: 'idle-table' })
     : empty(recs === null ? t('gpu.recs_unavailable') : hasTelemetry ? t('gpu.idle_none') : t('gpu.telemetry_empty'));
   const rightBody = rightsize.length ? table([
-    { label: t('gpu.host'), value: (r: any) => recDetails(r), sort: (r: any) => String(r.subject ?? '') },
+    { label: t('gpu.host'), value: (r: any) => recDetails({ ...r, title: rightsizeTitle(String(r.title ?? ''), gpuBySku) }),
+      sort: (r: any) => String(r.subject ?? '') },
     { label: t('rec.confidence'), value: (r: any) => confidenceName(String(r.confidence ?? '')), wide: true },
     { label: t('rec.saving'), num: true, value: (r: any) => savingCell(r, cur), sort: savingOf },
   ], rightsize, { initialSort: 2, testId: 'rightsize-table' })

@@ -12,12 +12,15 @@ import type { Page } from './page';
 
 export const kpis: Page = async (root) => {
   const c = await context();
-  const months = c.months.slice(-6).map((m) => m.month);
-  const answers = await Promise.all(months.map((m) => api('kpi', { period: m })));
-  const latest = answers[answers.length - 1];
+  const recent = c.months.slice(-6).map((m) => m.month);
+  // One call: the latest month's KPIs and, in `trend`, each KPI in each of the six months
+  // (the server reads each sum once, grouped by month).
+  const latest = await api('kpi', { period: recent[recent.length - 1], trend: 6 });
+  const trend = (latest.trend ?? []) as any[];
+  const months = trend.length ? trend.map((t) => String(t.month)) : recent;
   const key = (k: any) => k.id + ' ' + JSON.stringify(k.group ?? {});
   const series = new Map<string, (number | null)[]>();
-  answers.forEach((a, i) => {
+  trend.forEach((a, i) => {
     for (const k of a.kpis as any[]) {
       let s = series.get(key(k));
       if (!s) { s = new Array(months.length).fill(null); series.set(key(k), s); }

@@ -8,7 +8,7 @@ import { context } from '../context';
 import * as f from '../format';
 import { card, chartBox, empty, section, stat } from '../ui';
 import { bottomValueAxis, categoryAxis, chart, colors, hbar, legend, narrow, valueAxis } from '../charts';
-import { savingOf, recList } from './recommendations';
+import { savingsTotal, recList } from './recommendations';
 import type { Page } from './page';
 
 export const overview: Page = async (root) => {
@@ -55,7 +55,7 @@ export const overview: Page = async (root) => {
   const monthFc = fc.groups?.[0]?.months?.find((m: any) => m.month === c.lastMonth)
     ?? fc.groups?.[0]?.months?.[0];
   const recItems = recs ? recList(recs) : [];
-  const saving = recItems.reduce((s, r) => s + savingOf(r), 0);
+  const saving = savingsTotal(recItems);
   stats.append(
     stat(t('overview.this_month', { month: f.month(c.lastMonth) }), f.money(thisM?.value, cur),
       prevM ? t('overview.vs_last', { change: f.signedPct(change), month: f.month(prevM.month) })
@@ -71,7 +71,7 @@ export const overview: Page = async (root) => {
       anom.found > 0 ? 'warn' : 'good', 'stat-anomalies'),
     stat(t('overview.savings'), recItems.length ? f.money(saving, cur, 0) : '–',
       recItems.length ? t('rec.total', { amount: f.money(saving, cur, 0) }) : t('overview.savings_none'),
-      recItems.length ? 'good' : ''));
+      recItems.length ? 'good' : '', 'stat-overview-savings'));
 
   await Promise.all([
     section(h('div'), async () => {

@@ -22,6 +22,30 @@ export function savingOf(r: any): number {
   return isFinite(v) ? v : 0;
 }
 
+/**
+ * The monthly saving a list adds up to, each alternative counted once: a provider's reserved
+ * instances (or committed use discounts) and its compute savings plan cover the same usage
+ * ("do not add their savings", says the plan), so only the larger of the two counts. Every
+ * other recommendation adds (PTU sizes are per model, each its own usage).
+ */
+export function savingsTotal(list: any[]): number {
+  let total = 0;
+  const byProvider = new Map<string, { instances: number; plan: number }>();
+  for (const r of list) {
+    const m = /^commitment:([^/]+)\/(.+)$/.exec(String(r?.id ?? ''));
+    if (r?.kind !== 'commitment' || !m || m[1] === 'ptu') {
+      total += savingOf(r);
+      continue;
+    }
+    const g = byProvider.get(m[1]) ?? { instances: 0, plan: 0 };
+    if (m[2] === 'savings_plan') g.plan = Math.max(g.plan, savingOf(r));
+    else g.instances += savingOf(r);
+    byProvider.set(m[1], g);
+  }
+  for (const g of byProvider.values()) total += Math.max(g.instances, g.plan);
+  return total;
+}
+
 /** A kind's display name; kinds the dashboard does not know yet stay as the API names them. */
 export function kindName(kind: string): string {
   const key = 'rec.kind.' + kind.replace(/-/g, '_');
@@ -80,7 +104,7 @@ export const recommendations: Page = async (root) => {
   kinds.map((k) => h('option', { value: k }, kindName(k))));
   const render = (kind: string) => {
     const shown = kind ? list.filter((r) => r.kind === kind) : list;
-    const total = shown.reduce((s, r) => s + savingOf(r), 0);
+    const total = savingsTotal(shown);
     statBox.replaceChildren(
       stat(t('overview.savings'), f.money(total, currency, 0),
         t('rec.total', { amount: f.money(total, currency, 0) }), 'good', 'stat-savings'),
