@@ -93,7 +93,7 @@ int store_and_report(const std::string& db_flag, std::vector<ModelPrice> models,
   if (!added) return report_error(added.error());
   std::printf("%s: %zu prices, %lld new, %lld unchanged (ledger %s)\n", what.c_str(), total,
               (long long)*added, (long long)(total - (size_t)*added),
-              resolve_db_location(db_flag).c_str());
+              ledger::redact_location(resolve_db_location(db_flag)).c_str());
   return kExitOk;
 }
 

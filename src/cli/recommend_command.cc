@@ -179,7 +179,7 @@ int run_recommend(const RecommendFlags& flags, const CommandEnv& env) {
         for (const optimize::RecommendationKind& k : optimize::recommendation_kinds())
           kind_names.emplace_back(k.name);
       s += json_list(kind_names) + ",\"inputs\":{\"ledger\":";
-      append_json_string(s, resolve_db_location(flags.db));
+      append_json_string(s, ledger::redact_location(resolve_db_location(flags.db)));
       s += ",\"business\":" + json_list(business->files) + ",\"rates\":" + json_list(rates->files) +
            "},\"recommendations\":[";
       for (size_t i = 0; i < recs->size(); ++i) {

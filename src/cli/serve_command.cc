@@ -3,7 +3,6 @@
 // parameters, --format json), so the API answers exactly what the CLI prints.
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -418,21 +417,10 @@ int run_serve(const ServeFlags& flags) {
   options.threads = flags.threads;
   options.cache_ttl_s = flags.cache_ttl;
   options.open_ledger = [db] { return ledger::open_ledger(db); };
-  // Any write (an ingest, a gateway flush, a note such as a scheduled anomaly run) touches
-  // the database or its WAL file: a stat is cheaper than asking the ledger on every call.
-  options.ledger_version = [db] {
-    std::string version;
-    for (const std::string& file : {db, db + "-wal"}) {
-      struct stat st {};
-      if (::stat(file.c_str(), &st) != 0) {
-        version += "-;";
-        continue;
-      }
-      version += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
-                 ":" + std::to_string(st.st_size) + ";";
-    }
-    return version;
-  };
+  // Any write (an ingest, a gateway flush, a note such as a scheduled anomaly run) moves
+  // the ledger's change token: an SQLite file's stat, a PostgreSQL ledger's change counter.
+  std::shared_ptr<ledger::ChangeProbe> changes = ledger::make_change_probe(db);
+  options.ledger_version = [changes] { return changes->version(); };
   options.policy = *policy;
   options.principals = std::move(*principals);
   const std::vector<std::string> business = flags.business;
