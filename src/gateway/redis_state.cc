@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -434,6 +435,7 @@ void RedisConnections::release(redisContext* context, bool healthy) {
 }
 
 Result<RedisReplyPtr> RedisConnections::run(redisContext* c, const std::vector<std::string>& args) {
+  errno = 0;  // read by command() to tell a time-out from a dead connection
   std::vector<const char*> argv;
   std::vector<size_t> lengths;
   argv.reserve(args.size());
@@ -487,8 +489,10 @@ Result<RedisReplyPtr> RedisConnections::command(const std::vector<std::string>& 
     return make_error(ErrorCode::kIo, "redis " + where() + ": " + error);
   }
   auto reply = run(c, args);
-  if (!reply && c->err) {
+  const bool timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+  if (!reply && c->err && !timed_out) {
     // A pooled connection may have died while idle (Redis restarted): one fresh attempt.
+    // Never after a time-out: the command may still run, and a script must not run twice.
     redisFree(c);
     c = acquire(error);
     if (c == nullptr) {
