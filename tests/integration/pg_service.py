@@ -5,6 +5,7 @@ Usage from a test:
     from pg_service import PostgresService
     with PostgresService() as pg:
         url = pg.create_database("parity")   # postgresql://postgres@127.0.0.1:PORT/parity
+        pg.sql("parity", "SELECT count(*) FROM batches")   # psql's unaligned output: "3"
         ...                                   # databases are dropped and the server stopped
                                               # when the block ends, also on failure
 
@@ -61,7 +62,7 @@ class PostgresService:
 
     def __init__(self, version=DEFAULT_VERSION, durable=False, settings=()):
         self.bin_dir = f"/usr/lib/postgresql/{version}/bin"
-        for tool in ("initdb", "postgres", "pg_ctl", "pg_isready", "createdb", "dropdb"):
+        for tool in ("initdb", "postgres", "pg_ctl", "pg_isready", "createdb", "dropdb", "psql"):
             if not os.access(os.path.join(self.bin_dir, tool), os.X_OK):
                 raise PostgresNotAvailable(
                     f"PostgreSQL {version} is not installed ({self.bin_dir}/{tool} missing); "
@@ -186,6 +187,12 @@ class PostgresService:
                         "-U", self.user, name], check=True)
         self._databases.append(name)
         return self.url(name)
+
+    def sql(self, name, statement):
+        """Runs SQL in database `name` as the superuser; returns psql's unaligned output."""
+        return subprocess.run([os.path.join(self.bin_dir, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                               "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", name,
+                               "-c", statement], check=True, capture_output=True, text=True).stdout.strip()
 
     def drop_database(self, name):
         subprocess.run([os.path.join(self.bin_dir, "dropdb"), "-h", self.host, "-p", str(self.port),
