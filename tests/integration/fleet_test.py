@@ -412,5 +412,107 @@ class FleetTest(unittest.TestCase):
                             "CONFIG", "SET", "requirepass", ""], capture_output=True, timeout=10)
 
 
+def postgres_down(pg):
+    """Stops the server (pg_ctl stop -m fast: open connections are cut), keeping its data."""
+    pg._kill_server()
+
+
+def postgres_up(pg):
+    """Starts the stopped server again on the same port and data directory."""
+    args = [os.path.join(pg.bin_dir, "postgres"), "-D", os.path.join(pg.dir, "data"), "-p", str(pg.port),
+            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={pg.dir}",
+            "-c", "max_connections=200"]
+    if pg._as_postgres:
+        args = ["runuser", "-u", "postgres", "--"] + args
+    with open(os.path.join(pg.dir, "server.log"), "ab") as log:
+        pg._server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    if not pg._wait_ready():
+        raise RuntimeError("PostgreSQL did not come back:\n" + pg.log_tail())
+
+
+class PostgresFleetTest(unittest.TestCase):
+    """The ledger in PostgreSQL (pg_service.py), down for 10 s while two replicas serve."""
+
+    @classmethod
+    def setUpClass(cls):
+        from pg_service import PostgresService  # fails loudly when PostgreSQL is missing
+        cls.upstream = mock_upstream.start()
+        cls.redis = RedisService().start()
+        cls.pg = PostgresService().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.upstream.shutdown()
+        cls.redis.close()
+        cls.pg.stop()
+
+    def setUp(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="aifinops-fleet-pg-"))
+        self.fleet = None
+
+    def tearDown(self):
+        if self.fleet:
+            self.fleet.stop_all(signal.SIGKILL)
+        if not os.environ.get("FLEET_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_postgres_down_for_10_s_under_load_every_served_request_is_in_the_ledger_once(self):
+        url = self.pg.create_database("fleet")
+        self.fleet = Fleet(self.dir, self.upstream.server_port, self.redis.url, ledger=url)
+        ports = [self.fleet.start(n) for n in range(2)]
+        served, failed = [], []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(i):
+            deadline = time.monotonic() + 40
+            for j in range(3000):  # bounded: 8 clients x 3000 requests, or 40 s
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                resp, _ = request(ports[(i + j) % 2], CHAT, timeout=10)
+                with lock:
+                    (served if resp.status == 200 else failed).append(resp.status)
+                time.sleep(0.005)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(2)
+            postgres_down(self.pg)
+            down_at = len(served)
+            time.sleep(10)
+            during = len(served) - down_at
+            postgres_up(self.pg)
+            time.sleep(2)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+        self.assertEqual(failed, [])  # the ledger being down never reaches the clients
+        self.assertGreater(during, 100)
+        # The spools catch up once PostgreSQL is back (retries pause up to 5 s).
+        self.wait_for_ledger(url, len(served), 30)
+        self.fleet.stop_all()
+        self.assertEqual(report(url, "--metric", "requests")["total"], len(served))
+        batches = self.pg.sql("fleet", "SELECT count(*), count(DISTINCT fingerprint) FROM batches "
+                                       "WHERE source_kind = 'gateway'")
+        total, distinct = batches.split("|")
+        self.assertEqual(total, distinct)  # no spool file written twice
+        logs = self.fleet.log(0) + self.fleet.log(1)
+        self.assertIn("the records stay in", logs)
+        self.assertIn("the ledger is writable again", logs)
+
+    def wait_for_ledger(self, url, expected, seconds):
+        deadline = time.monotonic() + seconds
+        got = None
+        while time.monotonic() < deadline:
+            got = report(url, "--metric", "requests")["total"]
+            if got >= expected:
+                return
+            time.sleep(0.5)
+        self.fail(f"the ledger has {got} of {expected} served requests after {seconds} s")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
