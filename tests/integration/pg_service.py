@@ -11,11 +11,11 @@ Usage from a test:
 
 or around any command (the unit tests of the PostgreSQL ledger run this way):
 
-    python3 pg_service.py run [--env NAME] -- COMMAND ARGS...
+    python3 pg_service.py run [--env NAME] [--durable] -- COMMAND ARGS...
 
 which starts a server, creates a fresh database, runs COMMAND with its URL in $NAME
 (default AIFINOPS_TEST_PG_URL), drops the database, stops the server and exits with
-COMMAND's status.
+COMMAND's status. --durable keeps fsync and synchronous commit on (for benchmarks).
 
 The cluster is made by `initdb` from /usr/lib/postgresql/<version>/bin into a temporary
 directory (as the `postgres` OS user via `runuser` when we are root: the server refuses to
@@ -209,12 +209,18 @@ def _main(argv):
     split = argv.index("--")
     options, command = argv[2:split], argv[split + 1:]
     env_name = "AIFINOPS_TEST_PG_URL"
+    durable = "--durable" in options
+    if durable:
+        options.remove("--durable")
     if len(options) == 2 and options[0] == "--env":
         env_name = options[1]
+    elif options:
+        print(f"pg_service.py run: unknown options {options}", file=sys.stderr)
+        return 2
     if not command:
         print("pg_service.py run: no command after --", file=sys.stderr)
         return 2
-    with PostgresService() as pg:
+    with PostgresService(durable=durable) as pg:
         env = dict(os.environ)
         env[env_name] = pg.create_database("aifinops_test")
         # The command's own limit is ctest's; this bound only keeps a hung run from lasting.

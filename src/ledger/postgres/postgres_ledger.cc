@@ -18,8 +18,9 @@ namespace {
 // turns on the first, schema migrations on the second.
 constexpr int64_t kWriterLock = 0x6169'6669'6e6f'7001;
 constexpr int64_t kMigrationLock = 0x6169'6669'6e6f'7002;
-// A batch's records go to the server in COPY streams of about this size: large enough that
-// a stream's start costs nothing, small enough that memory does not grow with the file.
+// A batch's records stream in one COPY; they are handed to libpq in blocks of this size.
+constexpr size_t kCopySendBytes = 256 << 10;
+// Quarantined rows are buffered up to this size, then sent in a COPY of their own.
 constexpr size_t kCopyFlushBytes = 8 << 20;
 
 struct ResultDeleter {
@@ -158,21 +159,6 @@ void put_record(std::string& b, const int64_t row[kRecordColumns]) {
   b.append(encoded, sizeof encoded);
 }
 
-std::string int128_text(__int128 v) {
-  if (v == 0) return "0";
-  bool negative = v < 0;
-  unsigned __int128 u = negative ? -(unsigned __int128)v : (unsigned __int128)v;
-  char digits[48];
-  int n = 0;
-  while (u > 0) {
-    digits[n++] = (char)('0' + (int)(u % 10));
-    u /= 10;
-  }
-  std::string out = negative ? "-" : "";
-  while (n > 0) out += digits[--n];
-  return out;
-}
-
 /// An integer numeric (a sum of bigints) as PostgreSQL prints it, exactly.
 __int128 parse_int128_integer(const char* s) {
   bool negative = *s == '-';
@@ -203,16 +189,17 @@ constexpr const char* kLedgerTables[] = {"schema_version", "batches", "attribute
 /// Schema v3 in PostgreSQL's terms, created in one step (a PostgreSQL ledger never had v1
 /// or v2). Differences from SQLite's, where the engines differ: records have no id (they
 /// are removed by batch, through a BRIN index: batches arrive in id order) and are
-/// partitioned by month of charge_period_start; rollup sums are `numeric` (exact, no
-/// hi/lo split needed); ids that users see (batches, prices) are given as max + 1 under the
-/// writer lock, as SQLite's rowids are, so that both number alike.
+/// partitioned by month of charge_period_start; ids that users see (batches, prices) are
+/// given as max + 1 under the writer lock, as SQLite's rowids are, so that both number
+/// alike; attribute set ids too, by the writer, which knows every set (see intern_attributes). Rollups split each sum as SQLite's do (value = hi * 10^9 + lo, two bigints, which
+/// stream in binary COPY); queries add them up in `numeric`, exact at any size.
 std::string schema_v3() {
   std::string attrs, facts, rollup_facts;
   for (size_t i = 0; i < kAttrCount; ++i)
     attrs += ", " + std::string(attribute_name(static_cast<Attr>(i))) + " text";
   for (const char* c : kFactColumns) {
     facts += std::string(", ") + c + " bigint NOT NULL";
-    rollup_facts += std::string(", ") + c + " numeric NOT NULL";
+    rollup_facts += std::string(", ") + c + "_hi bigint NOT NULL, " + c + "_lo bigint NOT NULL";
   }
   std::string sql =
       "CREATE TABLE batches(id bigint PRIMARY KEY, source_path text, source_kind text NOT NULL,"
@@ -221,7 +208,7 @@ std::string schema_v3() {
       " rows_quarantined bigint, billed_cost text, effective_cost text);"
       "CREATE INDEX batches_by_fingerprint ON batches(fingerprint);"
       "CREATE INDEX batches_by_path ON batches(source_path);"
-      "CREATE TABLE attributes(id bigserial PRIMARY KEY, fingerprint bytea NOT NULL UNIQUE" +
+      "CREATE TABLE attributes(id bigint PRIMARY KEY, fingerprint bytea NOT NULL UNIQUE" +
       attrs +
       ");"
       "CREATE TABLE records(batch_id bigint NOT NULL, line bigint NOT NULL,"
@@ -325,22 +312,27 @@ Result<PGconn*> connect(const std::string& url) {
 
 struct PostgresLedger::State {
   bool in_batch = false;
-  bool session_ready = false;  // the temp table and prepared statements of this connection
+  bool session_ready = false;  // the temp table of this connection
+  bool copy_open = false;      // the batch's COPY of records is streaming
   int64_t batch_id = 0;
-  std::string records;  // binary COPY data not yet sent
-  size_t record_rows = 0;
+  std::string records;  // encoded records not yet handed to libpq
   std::string quarantine;
   size_t quarantine_rows = 0;
   DayRollup day;
-  // Months seen by the open batch, and those whose partition it made sure of.
+  // The month of the last record, and the months whose partition the batch made sure of.
   int64_t month_lo = 1, month_hi = 0;
-  std::set<int64_t> months, partitions;
-  // Attribute ids by fingerprint, kept across batches (attribute sets are never removed);
-  // dropped on abort, since the rows interned by an aborted batch are gone.
+  std::set<int64_t> partitions;
+  // Every attribute set's id by fingerprint, brought up to date at each begin_batch under
+  // the writer lock (sets are never removed, and only the lock holder adds any): a new set
+  // is known to be new without asking the server, and is sent with the batch's COPY.
   struct FingerprintHash {
     size_t operator()(const Fingerprint& f) const { return (size_t)(f.high ^ (f.low * 0x9E3779B97F4A7C15ull)); }
   };
   std::unordered_map<Fingerprint, int64_t, FingerprintHash> attribute_ids;
+  int64_t last_attribute_id = 0;             // the largest id in attribute_ids
+  std::vector<Fingerprint> new_attributes;  // added by the open batch (forgotten on abort)
+  std::string attributes;                    // their rows, binary COPY, not yet sent
+  int64_t batch_first_attribute_id = 0;      // last_attribute_id when the batch began
 };
 
 namespace {
@@ -458,24 +450,11 @@ Result<int64_t> PostgresLedger::begin_batch(const BatchInfo& info) {
     s.session_ready = false;
   }
   if (!s.session_ready) {
+    // The rollup sums of the batch go through this table on their way to the rollups.
     std::string columns = "bucket bigint, attributes_id bigint, record_count bigint";
-    for (const char* c : kFactColumns) columns += std::string(", ") + c + " numeric";
-    std::string attrs_insert = "INSERT INTO attributes(fingerprint", attrs_values = "$1";
-    for (size_t i = 0; i < kAttrCount; ++i) {
-      attrs_insert += ", " + std::string(attribute_name(static_cast<Attr>(i)));
-      attrs_values += ",$" + std::to_string(i + 2);
-    }
-    attrs_insert += ") VALUES(" + attrs_values + ") RETURNING id";
-    if (auto r = db.exec("CREATE TEMP TABLE IF NOT EXISTS aifinops_rollup_delta(" + columns + ")");
-        !r)
+    for (const char* c : kFactColumns) columns += std::string(", ") + c + "_hi bigint, " + c + "_lo bigint";
+    if (auto r = db.exec("CREATE TEMP TABLE IF NOT EXISTS aifinops_rollup_delta(" + columns + ")"); !r)
       return Unexpected{r.error()};
-    for (auto [name, sql] : {std::pair{"aifinops_find_attributes",
-                                       std::string("SELECT id FROM attributes WHERE fingerprint = $1")},
-                             std::pair{"aifinops_insert_attributes", attrs_insert}}) {
-      PQclear(PQexec(conn_, (std::string("DEALLOCATE ") + name).c_str()));  // absent: harmless
-      PgResult r(PQprepare(conn_, name, sql.c_str(), 0, nullptr));
-      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return db.error("preparing " + sql, r.get());
-    }
     s.session_ready = true;
   }
   if (auto r = db.exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")"); !r)
@@ -490,11 +469,32 @@ Result<int64_t> PostgresLedger::begin_batch(const BatchInfo& info) {
     return Unexpected{row.error()};
   }
   s.batch_id = int_at(row->get(), 0, 0);
+  // The attribute sets stored since this process last looked (by any writer).
+  auto known = db.exec("SELECT id, fingerprint FROM attributes WHERE id > $1 ORDER BY id",
+                       Params().number(s.last_attribute_id));
+  if (!known) {
+    abort_batch();
+    return Unexpected{known.error()};
+  }
+  for (int i = 0; i < PQntuples(known->get()); ++i) {
+    size_t length = 0;
+    unsigned char* blob =
+        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(known->get(), i, 1)), &length);
+    if (blob != nullptr && length == 16) {
+      Fingerprint f;
+      std::memcpy(&f.high, blob, 8);
+      std::memcpy(&f.low, blob + 8, 8);
+      s.attribute_ids[f] = int_at(known->get(), i, 0);
+    }
+    PQfreemem(blob);
+    s.last_attribute_id = std::max(s.last_attribute_id, int_at(known->get(), i, 0));
+  }
+  s.batch_first_attribute_id = s.last_attribute_id;
+  s.new_attributes.clear();
+  s.attributes.clear();
   s.records.clear();
-  s.record_rows = 0;
   s.quarantine.clear();
   s.quarantine_rows = 0;
-  s.months.clear();
   s.partitions.clear();
   s.month_lo = 1;
   s.month_hi = 0;
@@ -504,65 +504,65 @@ Result<int64_t> PostgresLedger::begin_batch(const BatchInfo& info) {
 Result<int64_t> PostgresLedger::intern_attributes(const AttributeViews& attributes,
                                                   const Fingerprint& fingerprint) {
   State& s = *state_;
+  if (!s.in_batch) return make_error(ErrorCode::kInternal, "ledger: intern_attributes outside a batch");
   if (auto it = s.attribute_ids.find(fingerprint); it != s.attribute_ids.end()) return it->second;
-  Session db(conn_, url_);
+  // New: no other writer can add it while this batch holds the writer lock.
+  const int64_t id = ++s.last_attribute_id;
+  if (s.attributes.empty()) start_copy(s.attributes);
+  put16(s.attributes, (int16_t)(2 + kAttrCount));
+  put_int8_field(s.attributes, id);
   char blob[16];
   std::memcpy(blob, &fingerprint.high, 8);
   std::memcpy(blob + 8, &fingerprint.low, 8);
-  const char* find_values[] = {blob};
-  const int lengths[] = {16};
-  const int formats[] = {1};
-  PgResult found(PQexecPrepared(conn_, "aifinops_find_attributes", 1, find_values, lengths, formats, 0));
-  if (PQresultStatus(found.get()) != PGRES_TUPLES_OK) return db.error("looking up attributes", found.get());
-  int64_t id = 0;
-  if (PQntuples(found.get()) > 0) {
-    id = int_at(found.get(), 0, 0);
-  } else {
-    // The batch holds the writer lock: no other aifinops writer can insert it meanwhile.
-    std::vector<std::string> storage(kAttrCount);
-    std::vector<const char*> values(kAttrCount + 1);
-    std::vector<int> value_lengths(kAttrCount + 1), value_formats(kAttrCount + 1, 0);
-    values[0] = blob;
-    value_lengths[0] = 16;
-    value_formats[0] = 1;
-    for (size_t i = 0; i < kAttrCount; ++i) {
-      if (attributes[i].empty()) {
-        values[i + 1] = nullptr;
-        continue;
-      }
-      std::string_view t = valid_text(attributes[i], storage[i]);
-      if (t.data() != storage[i].data()) storage[i].assign(t);
-      values[i + 1] = storage[i].c_str();
-      value_lengths[i + 1] = (int)storage[i].size();
-    }
-    PgResult inserted(PQexecPrepared(conn_, "aifinops_insert_attributes", (int)values.size(), values.data(),
-                                     value_lengths.data(), value_formats.data(), 0));
-    if (PQresultStatus(inserted.get()) != PGRES_TUPLES_OK)
-      return db.error("storing attributes", inserted.get());
-    id = int_at(inserted.get(), 0, 0);
-  }
-  if (s.attribute_ids.size() >= (1u << 20)) s.attribute_ids.clear();  // bounded memory
+  put32(s.attributes, 16);
+  s.attributes.append(blob, 16);
+  for (size_t i = 0; i < kAttrCount; ++i) put_text_field(s.attributes, attributes[i], true);
   s.attribute_ids.emplace(fingerprint, id);
+  s.new_attributes.push_back(fingerprint);
+  if (s.attributes.size() >= kCopyFlushBytes)
+    if (auto r = flush_attributes(); !r) return Unexpected{r.error()};
   return id;
+}
+
+Result<void> PostgresLedger::flush_attributes() {
+  State& s = *state_;
+  if (s.attributes.empty()) return {};
+  if (auto r = end_records_copy(); !r) return r;
+  put16(s.attributes, -1);
+  std::string columns = "id, fingerprint";
+  for (size_t i = 0; i < kAttrCount; ++i) columns += ", " + std::string(attribute_name(static_cast<Attr>(i)));
+  Session db(conn_, url_);
+  auto r = db.copy_in("COPY attributes(" + columns + ") FROM STDIN (FORMAT binary)", s.attributes);
+  s.attributes.clear();
+  return r;
 }
 
 Result<void> PostgresLedger::append(int64_t attributes_id, const UsageFacts& f, const Lineage& lineage) {
   State& s = *state_;
-  int64_t row[kRecordColumns];
-  record_row(attributes_id, f, lineage, row);
-  if (s.record_rows == 0) start_copy(s.records);
-  put_record(s.records, row);
-  ++s.record_rows;
   if (f.charge_period_start < s.month_lo || f.charge_period_start >= s.month_hi) {
     s.month_lo = floor_month(f.charge_period_start);
     s.month_hi = next_month(s.month_lo);
-    s.months.insert(s.month_lo);
+    if (!s.partitions.count(s.month_lo)) {
+      // A month new to this batch: its partition must exist before its rows arrive, and
+      // the DDL cannot run while the COPY streams.
+      if (auto r = end_records_copy(); !r) return r;
+      if (auto r = ensure_partition(s.month_lo); !r) return r;
+    }
   }
+  if (!s.copy_open)
+    if (auto r = start_records_copy(); !r) return r;
+  int64_t row[kRecordColumns];
+  record_row(attributes_id, f, lineage, row);
+  put_record(s.records, row);
+  // Handed to libpq in blocks: the server stores them while the next ones are parsed.
+  if (s.records.size() >= kCopySendBytes)
+    if (auto r = send_records(); !r) return r;
   // Rollups: one hash update per row, by day; months are summed from days at flush.
   s.day.add(row);
-  if (s.day.full())
-    if (auto r = flush_rollups(); !r) return r;
-  if (s.records.size() >= kCopyFlushBytes) return flush_records();
+  if (s.day.full()) {
+    if (auto r = end_records_copy(); !r) return r;
+    return flush_rollups();
+  }
   return {};
 }
 
@@ -579,26 +579,51 @@ Result<void> PostgresLedger::ensure_partition(int64_t month_start) {
   return {};
 }
 
-Result<void> PostgresLedger::flush_records() {
+Result<void> PostgresLedger::start_records_copy() {
   State& s = *state_;
-  if (s.record_rows == 0) return {};
-  for (int64_t month : s.months)
-    if (!s.partitions.count(month))
-      if (auto r = ensure_partition(month); !r) return r;
-  put16(s.records, -1);  // trailer
   std::string columns = "batch_id, line, attributes_id, charge_period_start, charge_period_end";
   for (const char* c : kFactColumns) columns += std::string(", ") + c;
   columns += ", price_version, flags, latency_ms, ttft_ms, gpu_memory_peak_mib";
-  Session db(conn_, url_);
-  auto r = db.copy_in("COPY records(" + columns + ") FROM STDIN (FORMAT binary)", s.records);
+  const std::string sql = "COPY records(" + columns + ") FROM STDIN (FORMAT binary)";
+  PgResult started(PQexec(conn_, sql.c_str()));
+  if (PQresultStatus(started.get()) != PGRES_COPY_IN)
+    return Session(conn_, url_).error("starting the COPY of records", started.get());
+  s.copy_open = true;
+  start_copy(s.records);
+  return {};
+}
+
+Result<void> PostgresLedger::send_records() {
+  State& s = *state_;
+  if (s.records.empty()) return {};
+  if (PQputCopyData(conn_, s.records.data(), (int)s.records.size()) != 1)
+    return Session(conn_, url_).error("sending records");
   s.records.clear();
-  s.record_rows = 0;
-  return r;
+  return {};
+}
+
+// Every statement on conn_ during a batch (a note, a query, remove_batch) calls this first:
+// a connection runs one command at a time, and the COPY of records is one.
+Result<void> PostgresLedger::end_records_copy() {
+  State& s = *state_;
+  if (!s.copy_open) return {};
+  put16(s.records, -1);  // trailer
+  if (auto r = send_records(); !r) return r;
+  s.copy_open = false;
+  Session db(conn_, url_);
+  if (PQputCopyEnd(conn_, nullptr) != 1) return db.error("ending the COPY of records");
+  PgResult done(PQgetResult(conn_));
+  const bool good = PQresultStatus(done.get()) == PGRES_COMMAND_OK;
+  Unexpected failure = db.error("storing records", done.get());
+  while (PGresult* r = PQgetResult(conn_)) PQclear(r);
+  if (!good) return failure;
+  return {};
 }
 
 Result<void> PostgresLedger::flush_quarantine() {
   State& s = *state_;
   if (s.quarantine_rows == 0) return {};
+  if (auto r = end_records_copy(); !r) return r;
   put16(s.quarantine, -1);
   Session db(conn_, url_);
   auto r = db.copy_in("COPY quarantine(batch_id, line, column_name, reason, raw) FROM STDIN (FORMAT binary)",
@@ -613,29 +638,41 @@ Result<void> PostgresLedger::flush_rollups() {
   if (days.empty()) return {};
   days_and_months(days, months);
   Session db(conn_, url_);
-  std::string columns = "bucket, attributes_id, record_count", update = "record_count = t.record_count + excluded.record_count";
-  for (const char* c : kFactColumns) {
-    columns += std::string(", ") + c;
-    update += std::string(", ") + c + " = t." + c + " + excluded." + c;
-  }
-  for (auto [entries, table] : {std::pair{&days, "rollup_day"}, std::pair{&months, "rollup_month"}}) {
-    // Text COPY of exact integers into the session's delta table, then one upsert.
-    std::string data;
-    data.reserve(entries->size() * 64);
-    for (const auto& [key, sums] : *entries) {
-      data += std::to_string(key.bucket) + '\t' + std::to_string(key.attributes_id) + '\t' +
-              std::to_string(sums.record_count);
-      for (size_t i = 0; i < kFactCount; ++i) {
-        data += '\t';
-        data += int128_text(sums.facts[i]);
-      }
-      data += '\n';
+  std::string columns = "bucket, attributes_id, record_count",
+              update = "record_count = t.record_count + excluded.record_count";
+  for (const char* c : kFactColumns)
+    for (const char* part : {"_hi", "_lo"}) {
+      const std::string col = std::string(c) + part;
+      columns += ", " + col;
+      update += ", " + col + " = t." + col + " + excluded." + col;
     }
-    if (auto r = db.copy_in("COPY aifinops_rollup_delta(" + columns + ") FROM STDIN", data); !r) return r;
+  for (auto [entries, table] : {std::pair{&days, "rollup_day"}, std::pair{&months, "rollup_month"}}) {
+    // Binary COPY into the session's delta table, then one upsert in key order. Each sum
+    // is split as SQLite's rollups split it: value = hi * 10^9 + lo.
+    std::string data;
+    start_copy(data);
+    data.reserve(entries->size() * (2 + (3 + 2 * kFactCount) * 12));
+    for (const auto& [key, sums] : *entries) {
+      put16(data, (int16_t)(3 + 2 * kFactCount));
+      put_int8_field(data, key.bucket);
+      put_int8_field(data, key.attributes_id);
+      put_int8_field(data, sums.record_count);
+      for (size_t i = 0; i < kFactCount; ++i) {
+        const __int128 hi = sums.facts[i] / kNanosPerUnit, lo = sums.facts[i] % kNanosPerUnit;
+        if (hi > INT64_MAX || hi < INT64_MIN)
+          return make_error(ErrorCode::kInvalidArgument,
+                            std::string("ledger: a rollup sum of ") + kFactColumns[i] + " passes 9.2e18 units");
+        put_int8_field(data, (int64_t)hi);
+        put_int8_field(data, (int64_t)lo);
+      }
+    }
+    put16(data, -1);
+    if (auto r = db.copy_in("COPY aifinops_rollup_delta(" + columns + ") FROM STDIN (FORMAT binary)", data); !r)
+      return r;
     if (auto r = db.exec(std::string("INSERT INTO ") + table + " AS t(" + columns + ") SELECT " + columns +
                          " FROM aifinops_rollup_delta ORDER BY bucket, attributes_id"
                          " ON CONFLICT(bucket, attributes_id) DO UPDATE SET " +
-                         update + "; DELETE FROM aifinops_rollup_delta;");
+                         update + "; TRUNCATE aifinops_rollup_delta;");
         !r)
       return Unexpected{r.error()};
   }
@@ -663,7 +700,8 @@ Result<void> PostgresLedger::commit_batch(const BatchSummary& summary) {
     abort_batch();
     return Unexpected{e};
   };
-  if (auto r = flush_records(); !r) return fail(r.error());
+  if (auto r = end_records_copy(); !r) return fail(r.error());
+  if (auto r = flush_attributes(); !r) return fail(r.error());
   if (auto r = flush_quarantine(); !r) return fail(r.error());
   if (auto r = flush_rollups(); !r) return fail(r.error());
   Session db(conn_, url_);
@@ -687,19 +725,24 @@ Result<void> PostgresLedger::commit_batch(const BatchSummary& summary) {
 void PostgresLedger::abort_batch() {
   State& s = *state_;
   if (!s.in_batch) return;
-  if (PQtransactionStatus(conn_) == PQTRANS_ACTIVE) {
-    // A COPY was cut off mid-stream: end it so that the connection takes commands again.
-    PQputCopyEnd(conn_, "aborted");
+  if (s.copy_open) {
+    // End the stream with an error: the server discards it, and the connection takes
+    // commands again.
+    PQputCopyEnd(conn_, "aborted by aifinops");
     while (PGresult* r = PQgetResult(conn_)) PQclear(r);
+    s.copy_open = false;
   }
   PQclear(PQexec(conn_, "ROLLBACK"));
   s.in_batch = false;
   s.records.clear();
-  s.record_rows = 0;
   s.quarantine.clear();
   s.quarantine_rows = 0;
   s.day.take();
-  s.attribute_ids.clear();
+  // The sets this batch added were rolled back with it.
+  for (const Fingerprint& f : s.new_attributes) s.attribute_ids.erase(f);
+  s.new_attributes.clear();
+  s.attributes.clear();
+  s.last_attribute_id = s.batch_first_attribute_id;
 }
 
 namespace {
@@ -728,6 +771,7 @@ std::vector<BatchSummary> read_batches(PGresult* r) {
 }  // namespace
 
 Result<std::optional<BatchSummary>> PostgresLedger::find_batch_by_fingerprint(const Fingerprint& f) {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   auto r = db.exec(std::string("SELECT ") + kBatchColumns +
                        " FROM batches WHERE fingerprint = $1 AND state = 'committed' ORDER BY id LIMIT 1",
@@ -739,6 +783,7 @@ Result<std::optional<BatchSummary>> PostgresLedger::find_batch_by_fingerprint(co
 }
 
 Result<std::vector<BatchSummary>> PostgresLedger::find_batches_by_path(const std::string& path) {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   auto r = db.exec(std::string("SELECT ") + kBatchColumns +
                        " FROM batches WHERE source_path = $1 AND state = 'committed' ORDER BY id DESC",
@@ -748,6 +793,7 @@ Result<std::vector<BatchSummary>> PostgresLedger::find_batches_by_path(const std
 }
 
 Result<std::vector<BatchSummary>> PostgresLedger::batches() {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   auto r = db.exec(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE state = 'committed' ORDER BY id");
   if (!r) return Unexpected{r.error()};
@@ -756,6 +802,7 @@ Result<std::vector<BatchSummary>> PostgresLedger::batches() {
 
 Result<void> PostgresLedger::remove_batch(int64_t batch_id) {
   if (!state_->in_batch) return make_error(ErrorCode::kInternal, "ledger: remove_batch outside a batch");
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   const std::string id = std::to_string(batch_id);
   auto found = db.exec("SELECT 1 FROM batches WHERE id = " + id);
@@ -765,9 +812,12 @@ Result<void> PostgresLedger::remove_batch(int64_t batch_id) {
   std::string columns = "bucket, attributes_id, record_count", negated = "-count(*)",
               update = "record_count = t.record_count + excluded.record_count";
   for (const char* c : kFactColumns) {
-    columns += std::string(", ") + c;
-    negated += std::string(", -sum(") + c + ")";
-    update += std::string(", ") + c + " = t." + c + " + excluded." + c;
+    negated += std::string(", -sum(") + c + " / 1000000000), -sum(" + c + " % 1000000000)";
+    for (const char* part : {"_hi", "_lo"}) {
+      const std::string col = std::string(c) + part;
+      columns += ", " + col;
+      update += ", " + col + " = t." + col + " + excluded." + col;
+    }
   }
   std::string sql;
   for (auto [table, grain] : {std::pair{"rollup_day", Grain::kDay}, std::pair{"rollup_month", Grain::kMonth}}) {
@@ -784,6 +834,7 @@ Result<void> PostgresLedger::remove_batch(int64_t batch_id) {
 }
 
 Result<std::vector<QuarantinedRow>> PostgresLedger::quarantined_rows(int64_t batch_id) {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   auto r = db.exec("SELECT line, column_name, reason, raw FROM quarantine WHERE batch_id = $1 ORDER BY id",
                    Params().number(batch_id));
@@ -806,6 +857,7 @@ Result<void> PostgresLedger::note(std::string_view kind, std::string_view key, s
 
 Result<void> PostgresLedger::write_note(bool replace, std::string_view kind, std::string_view key,
                                         std::string_view detail, bool* inserted) {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   const bool own_transaction = !state_->in_batch;
   if (own_transaction)
@@ -828,6 +880,7 @@ Result<void> PostgresLedger::write_note(bool replace, std::string_view kind, std
 }
 
 Result<std::vector<Note>> PostgresLedger::notes(std::string_view kind) {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   // Byte order ("C"), as SQLite compares: the same notes in the same order on both.
   auto r = db.exec("SELECT kind, key, detail, recorded_at FROM notes WHERE kind = $1 "
@@ -841,6 +894,7 @@ Result<std::vector<Note>> PostgresLedger::notes(std::string_view kind) {
 }
 
 Result<int64_t> PostgresLedger::change_count() {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   if (PQstatus(conn_) != CONNECTION_OK && !state_->in_batch) {
     PQreset(conn_);
@@ -855,6 +909,7 @@ Result<int64_t> PostgresLedger::change_count() {
 // Queries
 
 Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   auto choice = choose_table(spec);
   if (!choice) return Unexpected{choice.error()};
   const std::string& table = choice->table;
@@ -899,10 +954,14 @@ Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
     }
   }
   const bool peak = metric_is_peak(spec.metric), ratio = metric_is_ratio(spec.metric);
-  auto sums = [](const std::vector<std::string>& columns) {
+  const bool rollup = table != "records";
+  auto sums = [rollup](const std::vector<std::string>& columns) {
     if (columns.empty()) return std::string("0::numeric");
     std::string sql;
-    for (const std::string& c : columns) sql += (sql.empty() ? "sum(" : " + sum(") + c + ")";
+    for (const std::string& c : columns) {
+      sql += sql.empty() ? "" : " + ";
+      sql += rollup ? "sum(" + c + "_hi) * 1000000000 + sum(" + c + "_lo)" : "sum(" + c + ")";
+    }
     return sql;
   };
   std::string inner_metric = peak ? "max(" + metric_columns(spec.metric).front() + ") AS v"
@@ -965,6 +1024,7 @@ Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
 
 Result<int64_t> PostgresLedger::store_prices(std::vector<pricing::ModelPrice>& models,
                                              std::vector<pricing::GpuInstancePrice>& gpus) {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   const bool own_transaction = !state_->in_batch;
   // Under the writer lock: the catalog read here is the one the new versions follow.
@@ -1033,6 +1093,7 @@ Result<int64_t> PostgresLedger::store_prices(std::vector<pricing::ModelPrice>& m
 }
 
 Result<pricing::Catalog> PostgresLedger::load_catalog() {
+  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
   Session db(conn_, url_);
   if (PQstatus(conn_) != CONNECTION_OK && !state_->in_batch) {
     PQreset(conn_);

@@ -63,7 +63,10 @@ class PostgresLedger final : public Ledger {
   struct State;
   PostgresLedger(pg_conn* conn, std::string url);
   Result<void> migrate();
-  Result<void> flush_records();
+  Result<void> start_records_copy();
+  Result<void> send_records();
+  Result<void> end_records_copy();
+  Result<void> flush_attributes();
   Result<void> flush_quarantine();
   Result<void> flush_rollups();
   Result<void> ensure_partition(int64_t month_start);
