@@ -236,6 +236,9 @@ int run_gateway(const GatewayFlags& flags) {
   SoftBudgetNotifier notifier(webhook);
   gateway::GatewayServer server(*config, *catalog, *limits, cache.get(), **spool, clock);
   server.on_soft_budget([&notifier](const gateway::SoftBudgetNotice& n) { notifier.notify(n); });
+  // Redis settlements are sent by the store's own thread, which reports their notices here.
+  if (redis_limits != nullptr)
+    redis_limits->set_notice_sink([&notifier](const gateway::SoftBudgetNotice& n) { notifier.notify(n); });
   if (auto started = server.start(); !started) return report_error(started.error());
   // Threads start after the signal mask is set, so that SIGTERM reaches only sigwait below.
   if (redis_limits != nullptr) redis_limits->start();

@@ -181,11 +181,15 @@ if tpm > 0 then
   tl, tt = bucket(KEYS[3], tpm, now)
   if tl < tokens * 60000 then return {0, 'tpm', retry(tl, tokens * 60000, tpm)} end
 end
-local d = redis.call('HMGET', KEYS[4], 'r', 'tok', 'tokr', 'usd', 'usdr')
-local dr, dtok, dtokr, dusd, dusdr = num(d[1]), num(d[2]), num(d[3]), num(d[4]), num(d[5])
-if rpd > 0 and dr + 1 > rpd then return {0, 'requests_per_day'} end
-if tpd > 0 and dtok + dtokr + tokens > tpd then return {0, 'tokens_per_day', dtok, dtokr} end
-if upd >= 0 and dusd + dusdr + cost > upd then return {0, 'usd_per_day', dusd, dusdr} end
+-- The day's counters serve only the quotas: a key without quotas does not keep them.
+local quotas = rpd > 0 or tpd > 0 or upd >= 0
+if quotas then
+  local d = redis.call('HMGET', KEYS[4], 'r', 'tok', 'tokr', 'usd', 'usdr')
+  local dr, dtok, dtokr, dusd, dusdr = num(d[1]), num(d[2]), num(d[3]), num(d[4]), num(d[5])
+  if rpd > 0 and dr + 1 > rpd then return {0, 'requests_per_day'} end
+  if tpd > 0 and dtok + dtokr + tokens > tpd then return {0, 'tokens_per_day', dtok, dtokr} end
+  if upd >= 0 and dusd + dusdr + cost > upd then return {0, 'usd_per_day', dusd, dusdr} end
+end
 local n = num(ARGV[13])
 local nearly, spent, reserved = 0, {}, {}
 for i = 1, n do
@@ -201,12 +205,16 @@ if nearly > 0 and ARGV[11] == '1' then return {0, 'priority', nearly, spent[near
 -- Every check passed: take from every bucket, quota and budget.
 if rpm > 0 then store_bucket(KEYS[2], rl - 60000, rt, rpm) end
 if tpm > 0 then store_bucket(KEYS[3], tl - tokens * 60000, tt, tpm) end
-redis.call('HINCRBY', KEYS[4], 'r', 1)
-if tokens > 0 then redis.call('HINCRBY', KEYS[4], 'tokr', ARGV[7]) end
-if cost > 0 then redis.call('HINCRBY', KEYS[4], 'usdr', ARGV[8]) end
-redis.call('EXPIREAT', KEYS[4], ARGV[10])
+local day = ''
+if quotas then
+  day = KEYS[4]
+  redis.call('HINCRBY', day, 'r', 1)
+  if tokens > 0 then redis.call('HINCRBY', day, 'tokr', ARGV[7]) end
+  if cost > 0 then redis.call('HINCRBY', day, 'usdr', ARGV[8]) end
+  redis.call('EXPIREAT', day, ARGV[10])
+end
 local id = redis.call('INCR', KEYS[6])
-local fields = {'d', KEYS[4], 'tk', ARGV[7], 'c', ARGV[8], 'tpm', ARGV[3], 'tb', KEYS[3], 'nb', n}
+local fields = {'d', day, 'tk', ARGV[7], 'c', ARGV[8], 'tpm', ARGV[3], 'tb', KEYS[3], 'nb', n}
 for i = 1, n do
   local base = 13 + (i - 1) * 5
   if cost > 0 then redis.call('HINCRBY', KEYS[6 + i], 'r', ARGV[8]) end
@@ -537,6 +545,51 @@ Result<RedisReplyPtr> RedisConnections::eval(const std::string& script, const st
   return reply;
 }
 
+Result<std::vector<Result<RedisReplyPtr>>> RedisConnections::pipeline(
+    const std::vector<std::vector<std::string>>& commands, const char* what) {
+  if (down_.load(std::memory_order_relaxed))
+    return make_error(ErrorCode::kIo, "redis " + where() + " is unreachable");
+  std::string error;
+  redisContext* c = acquire(error);
+  if (c == nullptr) {
+    mark_down(error, what);
+    return make_error(ErrorCode::kIo, "redis " + where() + ": " + error);
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& args : commands) {
+    argv.clear();
+    lengths.clear();
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lengths.push_back(a.size());
+    }
+    redisAppendCommandArgv(c, static_cast<int>(args.size()), argv.data(), lengths.data());
+  }
+  std::vector<Result<RedisReplyPtr>> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+      const std::string why = c->err ? std::string(c->errstr) : "no reply";
+      release(c, false);
+      mark_down(why, what);
+      return make_error(ErrorCode::kIo, "redis " + where() + ": " + why);
+    }
+    RedisReplyPtr reply(static_cast<redisReply*>(raw), freeReplyObject);
+    if (reply->type == REDIS_REPLY_ERROR) {
+      std::string message(reply->str, reply->len);
+      if (message.rfind("NOSCRIPT", 0) != 0) counters_.errors.fetch_add(1, std::memory_order_relaxed);
+      replies.push_back(make_error(ErrorCode::kInternal, std::move(message)));
+    } else {
+      replies.push_back(std::move(reply));
+    }
+  }
+  release(c, true);
+  counters_.up.store(true, std::memory_order_relaxed);
+  return replies;
+}
+
 bool RedisConnections::probe() {
   std::string error;
   redisContext* c = nullptr;
@@ -607,6 +660,22 @@ struct RedisLimitStore::Impl {
   std::optional<std::pair<std::string, std::map<std::string, PendingHash>>> pushing;
   uint64_t push_sequence = 0;
   std::set<std::string> locally_seeded;
+
+  /// A settlement waiting for the settler.
+  struct QueuedSettlement {
+    uint64_t id;
+    int64_t tokens;
+    Money cost;
+    std::optional<ReservationScope> scope;
+  };
+  std::mutex settle_mutex;
+  std::condition_variable settle_wake, settle_done;
+  std::vector<QueuedSettlement> settle_queue;
+  bool settler_running = false;
+  bool settler_stopping = false;
+  bool settler_busy = false;
+  std::thread settler;
+  std::function<void(const SoftBudgetNotice&)> notice_sink;
 
   std::mutex keeper_mutex;
   std::condition_variable keeper_wake;
@@ -862,24 +931,44 @@ struct RedisLimitStore::Impl {
       }
       return notices;
     }
-    std::vector<SoftBudgetNotice> notices;
-    const Script& script = settle_script();
-    auto reply = redis.eval(script.body, script.sha,
-                            {prefix + "r:" + std::to_string(id), prefix + "inflight"},
-                            {std::to_string(id), std::to_string(tokens),
-                             std::to_string(cost.nanos), std::to_string(clock.now_ms())},
-                            "settlement");
-    if (!reply) {
-      // The spend must not be lost: it goes into Redis when Redis is back. The reservation
-      // there is given back by its deadline.
-      if (scope) {
-        add_pending(*scope, false, tokens, cost);
-        nudge_keeper();
+    {
+      std::lock_guard<std::mutex> lock(settle_mutex);
+      if (settler_running) {
+        settle_queue.push_back(QueuedSettlement{id, tokens, cost, std::move(scope)});
+        settle_wake.notify_one();
+        return {};
       }
-      return notices;
     }
-    const redisReply* r = reply->get();
-    if (r->type != REDIS_REPLY_ARRAY) return notices;
+    const Script& script = settle_script();
+    auto reply = redis.eval(script.body, script.sha, settle_keys(id),
+                            settle_args(id, tokens, cost), "settlement");
+    if (!reply) {
+      settlement_failed(scope, tokens, cost);
+      return {};
+    }
+    return notices_of(reply->get());
+  }
+
+  std::vector<std::string> settle_keys(uint64_t id) const {
+    return {prefix + "r:" + std::to_string(id), prefix + "inflight"};
+  }
+  std::vector<std::string> settle_args(uint64_t id, int64_t tokens, Money cost) const {
+    return {std::to_string(id), std::to_string(tokens), std::to_string(cost.nanos),
+            std::to_string(clock.now_ms())};
+  }
+
+  /// The spend must not be lost: it goes into Redis when Redis is back, and the reservation
+  /// there is given back by its deadline. (When the answer was lost but the script ran, the
+  /// spend counts twice: the safe direction for a budget.)
+  void settlement_failed(const std::optional<ReservationScope>& scope, int64_t tokens, Money cost) {
+    if (!scope) return;
+    add_pending(*scope, false, tokens, cost);
+    nudge_keeper();
+  }
+
+  std::vector<SoftBudgetNotice> notices_of(const redisReply* r) const {
+    std::vector<SoftBudgetNotice> notices;
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return notices;
     for (size_t i = 1; i + 2 < r->elements; i += 3) {
       const int64_t index = integer_of(r->element[i]);
       if (index < 0 || static_cast<size_t>(index) >= budgets.size()) continue;
@@ -888,6 +977,57 @@ struct RedisLimitStore::Impl {
                                          rule.amount, integer_of(r->element[i + 2])});
     }
     return notices;
+  }
+
+  /// The settler: everything queued goes to Redis in one pipeline.
+  void settler_loop() {
+    const Script& script = settle_script();
+    for (;;) {
+      std::vector<QueuedSettlement> batch;
+      {
+        std::unique_lock<std::mutex> lock(settle_mutex);
+        settle_wake.wait(lock, [&] { return settler_stopping || !settle_queue.empty(); });
+        if (settle_queue.empty()) return;  // stopping, and nothing left
+        batch.swap(settle_queue);
+        settler_busy = true;
+      }
+      std::vector<std::vector<std::string>> commands;
+      commands.reserve(batch.size());
+      for (const QueuedSettlement& s : batch) {
+        std::vector<std::string> command = {"EVALSHA", script.sha, "2"};
+        for (std::string& k : settle_keys(s.id)) command.push_back(std::move(k));
+        for (std::string& a : settle_args(s.id, s.tokens, s.cost)) command.push_back(std::move(a));
+        commands.push_back(std::move(command));
+      }
+      std::vector<SoftBudgetNotice> notices;
+      auto replies = redis.available() ? redis.pipeline(commands, "settlement")
+                                       : Result<std::vector<Result<RedisReplyPtr>>>(
+                                             make_error(ErrorCode::kIo, "unreachable"));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const QueuedSettlement& s = batch[i];
+        if (replies && (*replies)[i]) {
+          for (SoftBudgetNotice& n : notices_of((*replies)[i]->get())) notices.push_back(std::move(n));
+          continue;
+        }
+        if (replies && (*replies)[i].error().message.rfind("NOSCRIPT", 0) == 0) {
+          // A Redis that has not seen the script yet: eval() loads it.
+          auto reply = redis.eval(script.body, script.sha, settle_keys(s.id),
+                                  settle_args(s.id, s.tokens, s.cost), "settlement");
+          if (reply) {
+            for (SoftBudgetNotice& n : notices_of(reply->get())) notices.push_back(std::move(n));
+            continue;
+          }
+        }
+        settlement_failed(s.scope, s.tokens, s.cost);
+      }
+      if (notice_sink)
+        for (const SoftBudgetNotice& n : notices) notice_sink(n);
+      {
+        std::lock_guard<std::mutex> lock(settle_mutex);
+        settler_busy = false;
+      }
+      settle_done.notify_all();
+    }
   }
 
   /// Seeds every budget from the ledger if this Redis has no seed marker. False on failure.
@@ -1029,16 +1169,42 @@ Money RedisLimitStore::budget_used(const std::string& budget_name) {
 void RedisLimitStore::set_seed_source(SeedSource seed) { impl_->seed = std::move(seed); }
 
 void RedisLimitStore::start() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->settle_mutex);
+    impl_->settler_running = true;
+  }
+  impl_->settler = std::thread([this] { impl_->settler_loop(); });
   impl_->keeper = std::thread([this] { impl_->keeper_loop(); });
 }
 
 void RedisLimitStore::stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->settle_mutex);
+    impl_->settler_stopping = true;
+  }
+  impl_->settle_wake.notify_all();
+  if (impl_->settler.joinable()) impl_->settler.join();  // after it sent what was queued
+  {
+    std::lock_guard<std::mutex> lock(impl_->settle_mutex);
+    impl_->settler_running = false;  // settle() is synchronous again
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->keeper_mutex);
     impl_->keeper_stopping = true;
   }
   impl_->keeper_wake.notify_all();
   if (impl_->keeper.joinable()) impl_->keeper.join();
+}
+
+void RedisLimitStore::set_notice_sink(std::function<void(const SoftBudgetNotice&)> sink) {
+  impl_->notice_sink = std::move(sink);
+}
+
+void RedisLimitStore::flush_settlements() {
+  std::unique_lock<std::mutex> lock(impl_->settle_mutex);
+  impl_->settle_done.wait(lock, [&] {
+    return !impl_->settler_running || (impl_->settle_queue.empty() && !impl_->settler_busy);
+  });
 }
 
 bool RedisLimitStore::maintain_now() {

@@ -63,6 +63,10 @@ class RedisConnections {
   /// Runs one command; an error (connection, timeout, or an error reply) marks the server
   /// down and is counted. `what` names the command in the rate-limited log line.
   Result<RedisReplyPtr> command(const std::vector<std::string>& args, const char* what);
+  /// Several commands in one round trip. The outer error is the connection's (the server
+  /// is then marked down); each command's own error reply is its entry's error.
+  Result<std::vector<Result<RedisReplyPtr>>> pipeline(
+      const std::vector<std::vector<std::string>>& commands, const char* what);
   /// EVALSHA of a script (loaded on NOSCRIPT) with its keys and arguments.
   Result<RedisReplyPtr> eval(const std::string& script, const std::string& sha,
                              const std::vector<std::string>& keys,
@@ -124,13 +128,23 @@ class RedisLimitStore final : public LimitStore {
   /// The health counters of the Redis connections (RedisCounters::render).
   std::string metrics_text() const override;
 
+  /// Where soft-budget notices of settlements made on the settler thread go (see start()).
+  /// Set before start(); called on that thread.
+  void set_notice_sink(std::function<void(const SoftBudgetNotice&)> sink);
+  /// Waits until every settlement queued so far has been sent to Redis (or kept for later).
+  void flush_settlements();
+
   /// Where budgets are seeded from when Redis has no seed marker (a new or restarted Redis).
   /// Set before maintain_now() and start(); without one, admissions wait for another replica
   /// to seed.
   void set_seed_source(SeedSource seed);
   /// Starts the keeper thread: probes Redis while it is down (backoff 50 ms to 2 s), seeds
   /// budgets when Redis has no seed marker, and pushes spend settled locally or without
-  /// Redis. stop() (or the destructor) joins it.
+  /// Redis. Also starts the settler: from then on settle() queues the settlement and returns
+  /// at once (no notices: they go to the notice sink), and the settler sends what is queued
+  /// in one pipelined round trip, so a request waits for Redis once (admission), not twice.
+  /// A reservation stays in Redis until its settlement lands, which keeps the budget bound.
+  /// stop() (or the destructor) sends what is queued and joins both threads.
   void start();
   void stop();
   /// What the keeper does, once, on the calling thread (start-up and tests): seeds if the

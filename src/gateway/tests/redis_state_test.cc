@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -378,6 +379,7 @@ TEST_F(RedisStateTest, OpenAdmitsLocallyAndPushesTheSpendIntoRedisOnceWhenItRetu
   AdmissionRequest request;
   request.key_id = "k";
   request.tags = &tags;
+  request.limits.requests_per_day = 100;  // so that Redis keeps the key's day counters
   request.worst_case_cost = usd("0.2");
   Admission before = store.admit(request);
   ASSERT_TRUE(before.admitted);
@@ -401,6 +403,37 @@ TEST_F(RedisStateTest, OpenAdmitsLocallyAndPushesTheSpendIntoRedisOnceWhenItRetu
   EXPECT_GE(std::stoll(redis_->command({"HGET", "test:k:k:d:" + today(), "r"})), 2);
   EXPECT_TRUE(store.maintain_now());  // nothing left: nothing pushed twice
   EXPECT_EQ(redis_->command({"HGET", budget_key, "s"}), "200000000");
+}
+
+TEST_F(RedisStateTest, SettlementsSentByTheSettlerLandAndReportASoftBudgetOnce) {
+  RedisConnections connections(config(), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "0.3", false)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  std::vector<SoftBudgetNotice> notices;
+  std::mutex mutex;
+  store.set_notice_sink([&](const SoftBudgetNotice& n) {
+    std::lock_guard<std::mutex> lock(mutex);
+    notices.push_back(n);
+  });
+  store.start();
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.worst_case_cost = usd("0.2");
+  for (int i = 0; i < 4; ++i) {
+    Admission a = store.admit(request);
+    ASSERT_TRUE(a.admitted);  // a soft budget never refuses
+    EXPECT_TRUE(store.settle(a.reservation, 10, usd("0.1")).empty());  // queued, not sent yet
+  }
+  store.flush_settlements();
+  EXPECT_EQ(format_decimal(store.budget_used("team=a (month)").nanos), "0.4");
+  store.stop();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].budget, "team=a (month)");
+  EXPECT_EQ(format_decimal(notices[0].spent.nanos), "0.4");
+  EXPECT_EQ(format_decimal(notices[0].amount.nanos), "0.3");
 }
 
 TEST_F(RedisStateTest, TheCacheIsSharedBoundedInBytesAndExpires) {
