@@ -214,7 +214,7 @@ void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env)
       "waste; each with its monthly saving, "
       "confidence, assumptions and evidence.");
   cmd->add_option("--kind", flags->kinds, kinds_help)->delimiter(',');
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file, for custom dimensions in business scopes (default: "
                   "$AIFINOPS_CONFIG, or ./policy.yaml if present)");

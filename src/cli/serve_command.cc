@@ -532,7 +532,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       "serve",
       "Serve the REST API, the web dashboard and Prometheus /metrics over the ledger, and "
       "receive OTLP/HTTP JSON GenAI spans on POST /v1/traces.");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--listen", flags->listen, "Address and port to listen on")
       ->capture_default_str();
   cmd->add_option("--config", flags->config,

@@ -33,6 +33,7 @@ std::string trim(std::string s) {
   // libpq puts "FATAL:  " style prefixes with two spaces; one reads better.
   for (size_t at; (at = s.find(":  ")) != std::string::npos;) s.erase(at + 1, 1);
   for (size_t at; (at = s.find('\n')) != std::string::npos;) s.replace(at, 1, "; ");
+  std::erase(s, '\t');
   return s;
 }
 
@@ -273,16 +274,16 @@ std::string partition_name(int64_t month_start) {
 
 std::string connect_hint(const std::string& reason) {
   if (reason.find("does not exist") != std::string::npos && reason.find("database") != std::string::npos)
-    return "create the database first (createdb NAME, or CREATE DATABASE NAME; the ledger's "
-           "tables are created on first use)";
+    return "create the database first (createdb NAME, or CREATE DATABASE NAME); the ledger "
+           "creates its tables on first use";
   if (reason.find("password") != std::string::npos || reason.find("authentication") != std::string::npos)
-    return "check the user and password (PGPASSWORD or ~/.pgpass; never put a password in a "
-           "shared command line)";
+    return "check the user and the password (PGPASSWORD or ~/.pgpass rather than a password in "
+           "the URL)";
   if (reason.find("Connection refused") != std::string::npos ||
       reason.find("could not connect") != std::string::npos ||
       reason.find("could not translate host") != std::string::npos ||
       reason.find("timeout") != std::string::npos)
-    return "is PostgreSQL running and listening at that host and port (pg_isready -d URL)?";
+    return "check that PostgreSQL runs and listens at that host and port (pg_isready -d URL)";
   return "see docs/postgresql.md for the URL form";
 }
 
@@ -299,7 +300,7 @@ Result<PGconn*> connect(const std::string& url) {
     std::string reason = trim(PQerrorMessage(conn));
     PQfinish(conn);
     return make_error(ErrorCode::kIo, "ledger " + shown + ": cannot connect to PostgreSQL: " + reason +
-                                          " (" + connect_hint(reason) + ")");
+                                          "; " + connect_hint(reason));
   }
   // CREATE ... IF NOT EXISTS and the like send notices; they are not for the user.
   PQsetNoticeProcessor(conn, ignore_notice, nullptr);
