@@ -16,9 +16,12 @@
 # Needs: nginx-light wrk redis-server curl python3 (Debian). Every load is bounded (wrk -d);
 # all traffic stays on 127.0.0.1; every process started here is stopped at exit.
 #
+# The latency runs leave the scheduler free to place every process (pinning a replica to a
+# core of a busy machine stalls it behind whatever else runs there); the throughput runs pin
+# replica n to CPU n-1 (PIN=1), so that two replicas have a core each.
+#
 # Knobs: DURATION (15 s per run), RATE_CONNS (8 connections per wrk), DELAY_MS (8),
-#        MAX_CONNS (16 per wrk for the throughput runs), PIN (1: replica n on CPU n-1),
-#        OUT_DIR.
+#        MAX_CONNS (16 per wrk for the throughput runs), PIN (1), OUT_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"
@@ -97,9 +100,10 @@ write_config "$WORK/fleet.yaml" "$WORK/fleet.db" 1
 write_config "$WORK/memory.yaml" "$WORK/memory.db" 0
 
 GW_PORTS=()
-start_gateway() { # config spool cpu -> appends the port to GW_PORTS
+start_gateway() { # config spool cpu (- for none) -> appends the port to GW_PORTS
   local out="$WORK/gw-$2.out" pin=()
-  [[ $PIN == 1 ]] && pin=(taskset -c "$3")
+  : > "$out"
+  if [[ $PIN == 1 && $3 != - ]]; then pin=(taskset -c "$3"); fi
   "${pin[@]}" "$AIFINOPS" gateway --config "$1" --spool-dir "$WORK/$2" >"$out" 2>"$WORK/gw-$2.log" & PIDS+=($!)
   local i
   for ((i = 0; i < 200; i++)); do
@@ -149,8 +153,8 @@ say "   load average before: $(load)"
 read -r d_rps d_p50 d_p99 < <(paced_pair direct "http://127.0.0.1:$UP_PORT$URL" "http://127.0.0.1:$UP_PORT$URL")
 say "direct to the mock upstream:        ${d_rps} req/s  p50 ${d_p50} us  p99 ${d_p99} us   (load $(load))"
 
-start_gateway "$WORK/fleet.yaml" spool-1 0
-start_gateway "$WORK/fleet.yaml" spool-2 1
+start_gateway "$WORK/fleet.yaml" spool-1 -
+start_gateway "$WORK/fleet.yaml" spool-2 -
 curl -sf -o /dev/null -X POST "http://127.0.0.1:${GW_PORTS[0]}$URL" -H 'Authorization: Bearer sk-test' \
   -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"ping"}]}' \
   || { echo "the fleet does not answer" >&2; exit 1; }
@@ -158,7 +162,10 @@ read -r f_rps f_p50 f_p99 < <(paced_pair fleet "http://127.0.0.1:${GW_PORTS[0]}$
 say "two replicas sharing Redis:         ${f_rps} req/s  p50 ${f_p50} us  p99 ${f_p99} us   (load $(load))"
 say "   added by the fleet: p50 $((f_p50 - d_p50)) us, p99 $((f_p99 - d_p99)) us"
 
-# Throughput: one replica, then two, each driven by its own unpaced wrk.
+# Throughput: one replica, then two, each driven by its own unpaced wrk; a core each.
+stop_gateways
+start_gateway "$WORK/fleet.yaml" spool-1 0
+start_gateway "$WORK/fleet.yaml" spool-2 1
 run_wrk max-one "http://127.0.0.1:${GW_PORTS[0]}$URL" "$MAX_CONNS" 0
 one=$(field max-one rps)
 say "most req/s, one replica (Redis):    ${one}   (load $(load))"
@@ -174,11 +181,11 @@ recorded=$("$AIFINOPS" report --db "$WORK/fleet.db" --metric requests --format j
 say "   ledger: $recorded records for $served requests wrk completed (plus the warm-up request)"
 
 # The same paced load through one replica, with Redis and with its state in memory.
-start_gateway "$WORK/fleet.yaml" spool-1 0
+start_gateway "$WORK/fleet.yaml" spool-1 -
 read -r r_rps r_p50 r_p99 < <(paced_pair one-redis "http://127.0.0.1:${GW_PORTS[0]}$URL" "http://127.0.0.1:${GW_PORTS[0]}$URL")
 say "one replica, Redis, same rate:      ${r_rps} req/s  p50 ${r_p50} us  p99 ${r_p99} us   (load $(load))"
 stop_gateways
-start_gateway "$WORK/memory.yaml" spool-m 0
+start_gateway "$WORK/memory.yaml" spool-m -
 read -r m_rps m_p50 m_p99 < <(paced_pair one-memory "http://127.0.0.1:${GW_PORTS[0]}$URL" "http://127.0.0.1:${GW_PORTS[0]}$URL")
 say "one replica, state in memory:       ${m_rps} req/s  p50 ${m_p50} us  p99 ${m_p99} us   (load $(load))"
 stop_gateways

@@ -412,6 +412,87 @@ class FleetTest(unittest.TestCase):
                             "CONFIG", "SET", "requirepass", ""], capture_output=True, timeout=10)
 
 
+class DeployFilesTest(unittest.TestCase):
+    """deploy/: the Kubernetes manifests parse and fit together, the systemd units name the
+    flags the gateway has, and the fleet's gateway.yaml starts a gateway."""
+    DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+    def manifests(self):
+        import yaml
+        docs = []
+        for path in sorted((self.DEPLOY / "k8s").glob("*.yaml")):
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        return docs
+
+    def test_the_kubernetes_manifests_parse_and_refer_to_each_other(self):
+        docs = self.manifests()
+        kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+        for needed in [("Deployment", "aifinops-gateway"), ("Service", "aifinops-gateway"),
+                       ("ConfigMap", "aifinops-gateway"), ("Secret", "aifinops-gateway"),
+                       ("Deployment", "redis"), ("Service", "redis")]:
+            self.assertIn(needed, kinds)
+        by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+        deployment = by[("Deployment", "aifinops-gateway")]["spec"]
+        pod = deployment["template"]["spec"]
+        container = pod["containers"][0]
+        self.assertEqual(deployment["selector"]["matchLabels"], deployment["template"]["metadata"]["labels"])
+        self.assertEqual(by[("Service", "aifinops-gateway")]["spec"]["selector"],
+                         deployment["template"]["metadata"]["labels"])
+        self.assertIn("--spool-dir", container["args"])
+        self.assertEqual(container["envFrom"][0]["secretRef"]["name"], "aifinops-gateway")
+        self.assertEqual(pod["volumes"][0]["configMap"]["name"], "aifinops-gateway")
+        config = by[("ConfigMap", "aifinops-gateway")]["data"]["gateway.yaml"]
+        secret = by[("Secret", "aifinops-gateway")]["stringData"]
+        for variable in re.findall(r"(?:api_key_env|redis_password_env): (\w+)", config):
+            self.assertIn(variable, secret)
+        self.assertIn("PGPASSWORD", secret)
+        self.assertEqual(container["ports"][0]["containerPort"],
+                         int(re.search(r"listen: 0\.0\.0\.0:(\d+)", config).group(1)))
+
+    def test_the_systemd_units_use_flags_the_gateway_has(self):
+        import configparser
+        helptext = subprocess.run([AIFINOPS, "gateway", "--help"], capture_output=True, text=True).stdout
+        for unit in (self.DEPLOY / "systemd").glob("*.service"):
+            parser = configparser.ConfigParser(strict=False, interpolation=None)
+            parser.read(unit)
+            command = parser["Service"]["ExecStart"].split()
+            self.assertEqual(command[0], "/usr/local/bin/aifinops")
+            if command[1] == "gateway":
+                for flag in (a for a in command if a.startswith("--")):
+                    self.assertIn(flag, helptext)
+
+    def test_the_fleet_config_starts_a_gateway(self):
+        upstream = mock_upstream.start()
+        redis = RedisService().start()
+        work = Path(tempfile.mkdtemp(prefix="aifinops-deploy-"))
+        try:
+            import yaml
+            configmap = yaml.safe_load((self.DEPLOY / "k8s" / "configmap.yaml").read_text())
+            redis.command("CONFIG", "SET", "requirepass", "deploy-test")  # redis_password_env
+            for text in ((self.DEPLOY / "gateway.fleet.yaml").read_text(), configmap["data"]["gateway.yaml"]):
+                self.starts(text, work, redis, upstream)
+        finally:
+            upstream.shutdown()
+            redis.close()
+            shutil.rmtree(work, ignore_errors=True)
+
+    def starts(self, text, work, redis, upstream):
+        """Starts a gateway with `text` as its gateway.yaml and checks it serves."""
+        # Only where it runs changes: the ledger, Redis and the upstreams are local here.
+        text = re.sub(r"(?m)^ledger: .*$", f"ledger: {work / 'ledger.db'}", text)
+        text = re.sub(r"(?m)^redis: .*$", f"redis: {redis.url}", text)
+        text = re.sub(r"(?m)^listen: .*$", "listen: 127.0.0.1:0", text)
+        text = re.sub(r"https://api\.[a-z]+\.com/v1", f"http://127.0.0.1:{upstream.server_port}/v1", text)
+        (work / "gateway.yaml").write_text(text)
+        fleet = Fleet.__new__(Fleet)
+        fleet.dir, fleet.config, fleet.procs, fleet.ports, fleet.logs = work, work / "gateway.yaml", {}, {}, {}
+        port = fleet.start(0, env={"REDIS_PASSWORD": "deploy-test", "OPENAI_API_KEY": "sk-x",
+                                   "ANTHROPIC_API_KEY": "sk-ant-x"})
+        self.assertEqual(get(port, "/health").strip(), '{"status":"ok"}')
+        self.assertIn("aifinops_gateway_redis_up 1", get(port, "/metrics"))
+        fleet.stop_all()
+
+
 def postgres_down(pg):
     """Stops the server (pg_ctl stop -m fast: open connections are cut), keeping its data."""
     pg._kill_server()

@@ -51,6 +51,7 @@ class RedisProcess {
   }
 
   void start() {
+    stop();  // never two servers (a frozen one would keep the port)
     const std::string port = std::to_string(port_), dir = dir_.string();
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -385,6 +386,9 @@ TEST_F(RedisStateTest, OpenAdmitsLocallyAndPushesTheSpendIntoRedisOnceWhenItRetu
   ASSERT_TRUE(before.admitted);
 
   redis_->freeze();  // unreachable, its data kept
+  struct Thaw {
+    ~Thaw() { redis_->thaw(); }  // also when an assertion below ends the test
+  } thaw;
   Admission local = store.admit(request);
   ASSERT_TRUE(local.admitted) << local.refusal.message;
   store.settle(local.reservation, 10, usd("0.15"));
