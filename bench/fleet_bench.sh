@@ -21,7 +21,8 @@
 # replica n to CPU n-1 (PIN=1), so that two replicas have a core each.
 #
 # Knobs: DURATION (15 s per run), RATE_CONNS (8 connections per wrk), DELAY_MS (8),
-#        MAX_CONNS (16 per wrk for the throughput runs), PIN (1), OUT_DIR.
+#        MAX_CONNS (16 per wrk for the throughput runs), PIN (1), THREADS (I/O threads per
+#        replica, 1), OUT_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"
@@ -32,6 +33,7 @@ RATE_CONNS="${RATE_CONNS:-8}"
 DELAY_MS="${DELAY_MS:-8}"
 MAX_CONNS="${MAX_CONNS:-16}"
 PIN="${PIN:-1}"
+THREADS="${THREADS:-1}"
 WORK="$(mktemp -d /tmp/aifinops-fleet-bench-XXXXXX)"
 OUT_DIR="${OUT_DIR:-$WORK/results}"
 mkdir -p "$OUT_DIR"
@@ -81,6 +83,7 @@ write_config() { # file ledger with_redis
     cat <<YAML
 listen: 127.0.0.1:0
 ledger: $2
+threads: $THREADS
 upstreams:
   - {name: mock, kind: openai, base_url: "http://127.0.0.1:$UP_PORT/v1", timeout_s: 30}
 routes:
@@ -147,7 +150,7 @@ paced_pair() { # name url1 url2: two paced wrk at once, each half the total rate
 
 URL=/v1/chat/completions
 say "== Gateway fleet (Redis): $(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r)"
-say "   paced load: 2 x wrk -t1 -c$RATE_CONNS, delay ${DELAY_MS} ms per connection, ${DURATION} s per run"
+say "   paced load: 2 x wrk -t1 -c$RATE_CONNS, delay ${DELAY_MS} ms per connection, ${DURATION} s per run; $THREADS I/O thread(s) per replica"
 say "   load average before: $(load)"
 
 read -r d_rps d_p50 d_p99 < <(paced_pair direct "http://127.0.0.1:$UP_PORT$URL" "http://127.0.0.1:$UP_PORT$URL")
