@@ -53,23 +53,41 @@ fresh_pg() {  # an empty database: the ledger's tables (and partitions) dropped
 }
 fresh_lite() { rm -f "$LITE" "$LITE-wal" "$LITE-shm"; }
 
-# One ingest; prints "wall_s cpu_s rss_mb" of aifinops (the server's CPU is not in cpu_s).
+# CPU ticks used so far by the PostgreSQL server: the postmaster, its live children (WAL
+# writer, checkpointer, ...) and the children it has reaped (the ingest's backend ends
+# with its connection).
+PG_PID=$(head -1 "$("$PSQL" -X -A -t -d "$BENCH_PG_URL" -c 'SHOW data_directory')/postmaster.pid")
+TICKS=$(getconf CLK_TCK)
+server_ticks() {
+  local total=0 p
+  for p in $PG_PID $(pgrep -P "$PG_PID"); do
+    [[ -r /proc/$p/stat ]] && total=$((total + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat")))
+  done
+  echo $total
+}
+
+# One ingest; prints "wall_s cpu_s rss_mb server_cpu_s": aifinops's own CPU, and for
+# PostgreSQL the server's CPU during the ingest (0 for SQLite, which works in-process).
 ingest() {
   local db=$1 name=$2 run=$3
-  local out="$OUT_DIR/$name.$run"
+  local out="$OUT_DIR/$name.$run" before after
+  before=$(server_ticks)
   /usr/bin/time -f "%e %U %S %M" -o "$out.time" timeout "$TIMEOUT_S" \
     "$AIFINOPS" ingest "$CSV" --db "$db" >"$out.out" 2>"$out.err" || {
     log "$name run $run failed: $(tail -3 "$out.err")"
     status=1
-    echo "nan nan nan"
+    echo "nan nan nan nan"
     return
   }
-  awk '{printf "%s %.2f %.0f\n", $1, $2 + $3, $4 / 1024}' "$out.time"
+  sleep 0.2  # the backend's exit, so that its time is counted
+  after=$(server_ticks)
+  [[ $name == sqlite ]] && after=$before
+  awk -v s=$((after - before)) -v hz="$TICKS" '{printf "%s %.2f %.0f %.2f\n", $1, $2 + $3, $4 / 1024, s / hz}' "$out.time"
 }
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-declare -A WALL CPU RSS
+declare -A WALL CPU RSS SERVER
 loads=()
 for run in $(seq 1 "$RUNS"); do
   order="postgresql sqlite"
@@ -78,15 +96,16 @@ for run in $(seq 1 "$RUNS"); do
     loads+=("$(cut -d' ' -f1 /proc/loadavg)")
     if [[ $backend == postgresql ]]; then
       fresh_pg
-      read -r wall cpu rss < <(ingest "$BENCH_PG_URL" postgresql "$run")
+      read -r wall cpu rss server < <(ingest "$BENCH_PG_URL" postgresql "$run")
     else
       fresh_lite
-      read -r wall cpu rss < <(ingest "$LITE" sqlite "$run")
+      read -r wall cpu rss server < <(ingest "$LITE" sqlite "$run")
     fi
-    log "$backend run $run: ${wall}s wall, ${cpu}s aifinops CPU, ${rss} MB"
+    log "$backend run $run: ${wall}s wall, ${cpu}s aifinops CPU, ${server}s server CPU, ${rss} MB"
     WALL[$backend]+="$wall "
     CPU[$backend]+="$cpu "
     RSS[$backend]+="$rss "
+    SERVER[$backend]+="$server "
   done
 done
 
@@ -108,17 +127,19 @@ lite_size=$(du -h "$LITE" | cut -f1)
   echo "Binary: $AIFINOPS ($(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown))"
   echo "Load average (1 min) before each run: ${loads[*]}"
   echo
-  echo "| backend | wall s (median) | min | aifinops CPU s (median) | max RSS MB | rows/s | ledger size | total EffectiveCost |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| backend | wall s (median) | min | aifinops CPU s (median) | server CPU s (median) | rows/s (wall) | rows per CPU s (both processes) | max RSS MB | ledger size | total EffectiveCost |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for backend in postgresql sqlite; do
     w=$(tr ' ' '\n' <<<"${WALL[$backend]}" | grep -v '^$' | median)
     m=$(tr ' ' '\n' <<<"${WALL[$backend]}" | grep -v '^$' | sort -g | head -1)
     c=$(tr ' ' '\n' <<<"${CPU[$backend]}" | grep -v '^$' | median)
+    sc=$(tr ' ' '\n' <<<"${SERVER[$backend]}" | grep -v '^$' | median)
+    per_cpu=$(awk -v c="$c" -v s="$sc" -v n=$ROWS 'BEGIN {printf "%d", n / (c + s)}')
     r=$(tr ' ' '\n' <<<"${RSS[$backend]}" | grep -v '^$' | sort -g | tail -1)
     rate=$(awk -v w="$w" -v n=$ROWS 'BEGIN {printf "%d", n / w}')
     size=$lite_size total=$lite_total
     [[ $backend == postgresql ]] && size=$pg_size total=$pg_total
-    echo "| $backend | $w | $m | $c | $r | $(printf "%'d" "$rate") | $size | $total |"
+    echo "| $backend | $w | $m | $c | $sc | $rate | $per_cpu | $r | $size | $total |"
     if [[ $backend == postgresql ]] && ((rate < TARGET_ROWS_S)); then
       log "PostgreSQL ingest $rate rows/s is below the target $TARGET_ROWS_S rows/s"
       status=1
