@@ -363,9 +363,10 @@ class FleetTest(unittest.TestCase):
                 break
         else:
             self.fail("the budget was never exhausted")
+        time.sleep(2.5)  # settled in Redis (a thread sends settlements) and drained into the ledger
         before = self.redis_budget_spent()
         self.assertGreater(before, BUDGET * Decimal("0.9"))
-        time.sleep(2.5)  # into the ledger
+        self.assertEqual(before, self.ledger_spend("--filter", "team=team-c"))
         self.redis.stop()
         self.redis.start()  # empty: no persistence
         # A replica seeds it from the ledger; until then, none admits against an empty budget.
@@ -380,7 +381,9 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(statuses[-1], 429, statuses)
         self.assertNotIn(200, statuses)
         self.assertEqual(self.redis_budget_spent(), before)
-        self.assertEqual(request(ports[1], dict(CHAT, max_tokens=5), key="team-c")[0].status, 429)
+        # The other replica finds Redis back at its next probe (backoff up to 2 s): 503 until then.
+        self.wait_for(lambda: request(ports[1], dict(CHAT, max_tokens=5), key="team-c")[0].status == 429, 15,
+                      "replica 2 refusing by the seeded budget")
         # Keys without a budget are served again.
         self.assertEqual(request(ports[1], CHAT)[0].status, 200)
         self.fleet.stop_all()
