@@ -313,7 +313,6 @@ Result<PGconn*> connect(const std::string& url) {
 
 struct PostgresLedger::State {
   bool in_batch = false;
-  bool session_ready = false;  // the temp table of this connection
   bool copy_open = false;      // the batch's COPY of records is streaming
   int64_t batch_id = 0;
   std::string records;  // encoded records not yet handed to libpq
@@ -351,16 +350,13 @@ class Session {
 
   /// Runs SQL without parameters (several statements allowed).
   Result<PgResult> exec(const std::string& sql) {
-    PgResult r(PQexec(conn_, sql.c_str()));
-    if (!ok(r.get())) return error("\"" + sql.substr(0, 120) + "\"", r.get());
-    return r;
+    return run(sql, [&] { return PQexec(conn_, sql.c_str()); });
   }
   Result<PgResult> exec(const std::string& sql, const Params& params) {
     auto values = params.pointers();
-    PgResult r(PQexecParams(conn_, sql.c_str(), params.size(), nullptr, values.data(), nullptr,
-                            nullptr, 0));
-    if (!ok(r.get())) return error("\"" + sql.substr(0, 120) + "\"", r.get());
-    return r;
+    return run(sql, [&] {
+      return PQexecParams(conn_, sql.c_str(), params.size(), nullptr, values.data(), nullptr, nullptr, 0);
+    });
   }
   /// Streams `data` (binary or text COPY) with `sql` (a COPY ... FROM STDIN).
   Result<void> copy_in(const std::string& sql, const std::string& data) {
@@ -385,6 +381,20 @@ class Session {
   }
 
  private:
+  /// A statement that finds the connection broken (the server restarted since the last
+  /// one) connects again and runs once more, but only when no transaction was open: inside
+  /// one, the work before it is gone and the caller must see the failure.
+  template <typename Send>
+  Result<PgResult> run(const std::string& sql, Send send) {
+    const bool idle = PQtransactionStatus(conn_) == PQTRANS_IDLE;
+    PgResult r(send());
+    if (!ok(r.get()) && idle && PQstatus(conn_) == CONNECTION_BAD) {
+      PQreset(conn_);
+      if (PQstatus(conn_) == CONNECTION_OK) r.reset(send());
+    }
+    if (!ok(r.get())) return error("\"" + sql.substr(0, 120) + "\"", r.get());
+    return r;
+  }
   static bool ok(PGresult* r) {
     auto status = PQresultStatus(r);
     return r != nullptr && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK);
@@ -446,19 +456,15 @@ Result<int64_t> PostgresLedger::begin_batch(const BatchInfo& info) {
   State& s = *state_;
   if (s.in_batch) return make_error(ErrorCode::kInternal, "ledger: a batch is already open");
   Session db(conn_, url_);
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    PQreset(conn_);  // a server restart since the last batch: connect again
-    s.session_ready = false;
-  }
-  if (!s.session_ready) {
-    // The rollup sums of the batch go through this table on their way to the rollups.
-    std::string columns = "bucket bigint, attributes_id bigint, record_count bigint";
-    for (const char* c : kFactColumns) columns += std::string(", ") + c + "_hi bigint, " + c + "_lo bigint";
-    if (auto r = db.exec("CREATE TEMP TABLE IF NOT EXISTS aifinops_rollup_delta(" + columns + ")"); !r)
-      return Unexpected{r.error()};
-    s.session_ready = true;
-  }
-  if (auto r = db.exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")"); !r)
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
+  // The rollup sums of the batch go through a temporary table on their way to the rollups
+  // (made in the batch's transaction: it exists whenever a batch does, also after the
+  // connection was made again).
+  std::string delta = "bucket bigint, attributes_id bigint, record_count bigint";
+  for (const char* c : kFactColumns) delta += std::string(", ") + c + "_hi bigint, " + c + "_lo bigint";
+  if (auto r = db.exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) +
+                       "); CREATE TEMP TABLE IF NOT EXISTS aifinops_rollup_delta(" + delta + ")");
+      !r)
     return Unexpected{r.error()};
   s.in_batch = true;
   auto row = db.exec(
@@ -603,8 +609,14 @@ Result<void> PostgresLedger::send_records() {
   return {};
 }
 
-// Every statement on conn_ during a batch (a note, a query, remove_batch) calls this first:
-// a connection runs one command at a time, and the COPY of records is one.
+Result<void> PostgresLedger::ready() {
+  // In a batch, a connection runs one command at a time, and the COPY of records is one.
+  if (state_->in_batch) return end_records_copy();
+  // Outside one, a long-lived process (serve, a gateway) outlives a server restart.
+  if (PQstatus(conn_) != CONNECTION_OK) PQreset(conn_);
+  return {};
+}
+
 Result<void> PostgresLedger::end_records_copy() {
   State& s = *state_;
   if (!s.copy_open) return {};
@@ -772,7 +784,7 @@ std::vector<BatchSummary> read_batches(PGresult* r) {
 }  // namespace
 
 Result<std::optional<BatchSummary>> PostgresLedger::find_batch_by_fingerprint(const Fingerprint& f) {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   auto r = db.exec(std::string("SELECT ") + kBatchColumns +
                        " FROM batches WHERE fingerprint = $1 AND state = 'committed' ORDER BY id LIMIT 1",
@@ -784,7 +796,7 @@ Result<std::optional<BatchSummary>> PostgresLedger::find_batch_by_fingerprint(co
 }
 
 Result<std::vector<BatchSummary>> PostgresLedger::find_batches_by_path(const std::string& path) {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   auto r = db.exec(std::string("SELECT ") + kBatchColumns +
                        " FROM batches WHERE source_path = $1 AND state = 'committed' ORDER BY id DESC",
@@ -794,7 +806,7 @@ Result<std::vector<BatchSummary>> PostgresLedger::find_batches_by_path(const std
 }
 
 Result<std::vector<BatchSummary>> PostgresLedger::batches() {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   auto r = db.exec(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE state = 'committed' ORDER BY id");
   if (!r) return Unexpected{r.error()};
@@ -803,7 +815,7 @@ Result<std::vector<BatchSummary>> PostgresLedger::batches() {
 
 Result<void> PostgresLedger::remove_batch(int64_t batch_id) {
   if (!state_->in_batch) return make_error(ErrorCode::kInternal, "ledger: remove_batch outside a batch");
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   const std::string id = std::to_string(batch_id);
   auto found = db.exec("SELECT 1 FROM batches WHERE id = " + id);
@@ -835,7 +847,7 @@ Result<void> PostgresLedger::remove_batch(int64_t batch_id) {
 }
 
 Result<std::vector<QuarantinedRow>> PostgresLedger::quarantined_rows(int64_t batch_id) {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   auto r = db.exec("SELECT line, column_name, reason, raw FROM quarantine WHERE batch_id = $1 ORDER BY id",
                    Params().number(batch_id));
@@ -858,7 +870,7 @@ Result<void> PostgresLedger::note(std::string_view kind, std::string_view key, s
 
 Result<void> PostgresLedger::write_note(bool replace, std::string_view kind, std::string_view key,
                                         std::string_view detail, bool* inserted) {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   const bool own_transaction = !state_->in_batch;
   if (own_transaction)
@@ -881,7 +893,7 @@ Result<void> PostgresLedger::write_note(bool replace, std::string_view kind, std
 }
 
 Result<std::vector<Note>> PostgresLedger::notes(std::string_view kind) {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   // Byte order ("C"), as SQLite compares: the same notes in the same order on both.
   auto r = db.exec("SELECT kind, key, detail, recorded_at FROM notes WHERE kind = $1 "
@@ -895,12 +907,8 @@ Result<std::vector<Note>> PostgresLedger::notes(std::string_view kind) {
 }
 
 Result<int64_t> PostgresLedger::change_count() {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
-  if (PQstatus(conn_) != CONNECTION_OK && !state_->in_batch) {
-    PQreset(conn_);
-    state_->session_ready = false;
-  }
   auto r = db.exec("SELECT version FROM ledger_changes");
   if (!r) return Unexpected{r.error()};
   return int_at(r->get(), 0, 0);
@@ -910,15 +918,11 @@ Result<int64_t> PostgresLedger::change_count() {
 // Queries
 
 Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   auto choice = choose_table(spec);
   if (!choice) return Unexpected{choice.error()};
   const std::string& table = choice->table;
   const std::string& time_column = choice->time_column;
-  if (PQstatus(conn_) != CONNECTION_OK && !state_->in_batch) {
-    PQreset(conn_);  // a long-lived reader (serve) outlives a server restart
-    state_->session_ready = false;
-  }
 
   // Inner query: aggregate by attribute set (and time bucket) over integer keys only;
   // outer query: join the few distinct attribute sets and group by the requested columns.
@@ -1025,7 +1029,7 @@ Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
 
 Result<int64_t> PostgresLedger::store_prices(std::vector<pricing::ModelPrice>& models,
                                              std::vector<pricing::GpuInstancePrice>& gpus) {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   const bool own_transaction = !state_->in_batch;
   // Under the writer lock: the catalog read here is the one the new versions follow.
@@ -1094,12 +1098,8 @@ Result<int64_t> PostgresLedger::store_prices(std::vector<pricing::ModelPrice>& m
 }
 
 Result<pricing::Catalog> PostgresLedger::load_catalog() {
-  if (auto idle = end_records_copy(); !idle) return Unexpected{idle.error()};
+  if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
-  if (PQstatus(conn_) != CONNECTION_OK && !state_->in_batch) {
-    PQreset(conn_);
-    state_->session_ready = false;
-  }
   pricing::Catalog catalog;
   auto models = db.exec(
       "SELECT id, model, provider, mode, effective_from, currency, input, cached_input, cache_write, output,"

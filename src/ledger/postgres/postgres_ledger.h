@@ -63,6 +63,9 @@ class PostgresLedger final : public Ledger {
   struct State;
   PostgresLedger(pg_conn* conn, std::string url);
   Result<void> migrate();
+  /// Before any statement: ends the batch's COPY, or outside a batch connects again when
+  /// the connection broke (a server restart).
+  Result<void> ready();
   Result<void> start_records_copy();
   Result<void> send_records();
   Result<void> end_records_copy();

@@ -492,6 +492,21 @@ TEST_F(PostgresLedgerTest, WritersInSeveralProcessesTakeTurnsAndShareAttributeSe
   EXPECT_EQ(day_sums, hour_sums);
 }
 
+TEST_F(PostgresLedgerTest, AConnectionCutByTheServerIsMadeAgainBetweenBatches) {
+  begin();
+  add(attributes("Compute", "alpha"), "2025-01-05T10:00:00Z", "1");
+  commit();
+  // What a server restart does to a long-lived reader (serve) or writer (a gateway).
+  ASSERT_NE(psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'aifinops'"),
+            "0");
+  QueryResult r = query({"team"});
+  EXPECT_EQ(format_decimal(r.total), "1");
+  begin();  // the batch's temporary table is made again on the new connection
+  add(attributes("Compute", "alpha"), "2025-01-06T10:00:00Z", "2");
+  commit("second");
+  EXPECT_EQ(format_decimal(query({"team", "day"}).total), "3");
+}
+
 TEST(PostgresLedgerConnectTest, AnUnreachableServerNamesTheUrlWithoutItsPasswordAndTheFix) {
   auto opened = open_ledger("postgresql://ann:s3cret@127.0.0.1:1/ledger?connect_timeout=2");
   ASSERT_FALSE(opened.has_value());
