@@ -121,29 +121,48 @@ __int128 parse_int128_decimal(const std::string& s) {
 
 std::string now_rfc3339() {
   auto now = std::chrono::system_clock::now();
-  return format_timestamp(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+  return format_timestamp(
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
 }
 
 std::vector<std::string> metric_columns(Metric m) {
   switch (m) {
-    case Metric::kEffectiveCost: return {"effective_cost"};
-    case Metric::kBilledCost: return {"billed_cost"};
-    case Metric::kListCost: return {"list_cost"};
-    case Metric::kContractedCost: return {"contracted_cost"};
-    case Metric::kQuantity: return {"consumed_quantity"};
-    case Metric::kTokens: return {"input_tokens", "output_tokens"};
-    case Metric::kInputTokens: return {"input_tokens"};
-    case Metric::kOutputTokens: return {"output_tokens"};
-    case Metric::kCachedTokens: return {"cached_input_tokens"};
-    case Metric::kRequests: return {"requests"};
-    case Metric::kGpuHours: return {"gpu_milliseconds"};
-    case Metric::kCacheSavings: return {"cache_saving"};
-    case Metric::kGpuUtilization: return {"gpu_busy_milliseconds"};
-    case Metric::kGpuMemoryPeakMib: return {"gpu_memory_peak_mib"};
-    case Metric::kEnergyKwh: return {"energy_millijoules"};
-    case Metric::kCo2eKg: return {"co2e_micrograms"};
-    case Metric::kGpuObservedHours: return {"gpu_observed_milliseconds"};
-    case Metric::kCount: break;
+    case Metric::kEffectiveCost:
+      return {"effective_cost"};
+    case Metric::kBilledCost:
+      return {"billed_cost"};
+    case Metric::kListCost:
+      return {"list_cost"};
+    case Metric::kContractedCost:
+      return {"contracted_cost"};
+    case Metric::kQuantity:
+      return {"consumed_quantity"};
+    case Metric::kTokens:
+      return {"input_tokens", "output_tokens"};
+    case Metric::kInputTokens:
+      return {"input_tokens"};
+    case Metric::kOutputTokens:
+      return {"output_tokens"};
+    case Metric::kCachedTokens:
+      return {"cached_input_tokens"};
+    case Metric::kRequests:
+      return {"requests"};
+    case Metric::kGpuHours:
+      return {"gpu_milliseconds"};
+    case Metric::kCacheSavings:
+      return {"cache_saving"};
+    case Metric::kGpuUtilization:
+      return {"gpu_busy_milliseconds"};
+    case Metric::kGpuMemoryPeakMib:
+      return {"gpu_memory_peak_mib"};
+    case Metric::kEnergyKwh:
+      return {"energy_millijoules"};
+    case Metric::kCo2eKg:
+      return {"co2e_micrograms"};
+    case Metric::kGpuObservedHours:
+      return {"gpu_observed_milliseconds"};
+    case Metric::kCount:
+      break;
   }
   return {};
 }
@@ -163,7 +182,8 @@ bool aligned(const std::optional<EpochSeconds>& t, Grain grain) {
 Result<TableChoice> choose_table(const QuerySpec& spec) {
   Grain finest = Grain::kNone;
   for (const Dimension& d : spec.group_by)
-    if (d.kind == Dimension::Kind::kTime && (finest == Grain::kNone || d.grain < finest)) finest = d.grain;
+    if (d.kind == Dimension::Kind::kTime && (finest == Grain::kNone || d.grain < finest))
+      finest = d.grain;
   for (const Filter& f : spec.filters)
     if (f.dimension.kind == Dimension::Kind::kTime)
       return make_error(ErrorCode::kInvalidArgument, "filter on time: use --from and --to instead");
@@ -178,9 +198,12 @@ Result<TableChoice> choose_table(const QuerySpec& spec) {
 
 std::string format_bucket(Grain grain, int64_t t) {
   switch (grain) {
-    case Grain::kHour: return format_timestamp(t);
-    case Grain::kMonth: return format_month(t);
-    default: return format_date(t);
+    case Grain::kHour:
+      return format_timestamp(t);
+    case Grain::kMonth:
+      return format_month(t);
+    default:
+      return format_date(t);
   }
 }
 
@@ -201,10 +224,16 @@ void ResultBuilder::add(std::vector<std::string> keys, __int128 v, __int128 d) {
   }
   switch (spec_.metric) {
     case Metric::kGpuHours:
-    case Metric::kGpuObservedHours: v = mul_div_round(v, kNanosPerUnit, 3'600'000); break;
-    case Metric::kEnergyKwh: v = mul_div_round(v, 10, 36); break;  // mJ -> nano-kWh
-    case Metric::kCo2eKg: break;                                    // µg = nano-kg
-    default: break;
+    case Metric::kGpuObservedHours:
+      v = mul_div_round(v, kNanosPerUnit, 3'600'000);
+      break;
+    case Metric::kEnergyKwh:
+      v = mul_div_round(v, 10, 36);
+      break;  // mJ -> nano-kWh
+    case Metric::kCo2eKg:
+      break;  // µg = nano-kg
+    default:
+      break;
   }
   out.value = v;
   result_.total = metric_is_peak(spec_.metric) ? std::max(result_.total, v) : result_.total + v;
@@ -256,7 +285,8 @@ std::vector<pricing::PriceTier> parse_tiers(const std::string& json) {
   for (auto item : array) {
     pricing::PriceTier tier;
     int64_t above = 0;
-    if (item["above_input_tokens"].get_int64().get(above) == simdjson::SUCCESS) tier.above_input_tokens = above;
+    if (item["above_input_tokens"].get_int64().get(above) == simdjson::SUCCESS)
+      tier.above_input_tokens = above;
     auto get = [&](const char* name, std::optional<Decimal>& out) {
       std::string_view s;
       if (item[name].get_string().get(s) == simdjson::SUCCESS) out = parse_decimal(s);

@@ -17,12 +17,25 @@ namespace aifinops::ledger::detail {
 // The summed columns, identical in `records` and the rollups so that one SQL text serves all.
 // The first kFactCountV1 are those of SQLite schema v1 and v2 (frozen: their migrations create
 // exactly these); v3 added the GPU telemetry and carbon facts.
-inline constexpr const char* kFactColumns[] = {
-    "consumed_quantity", "pricing_quantity", "list_cost", "contracted_cost", "billed_cost",
-    "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
-    "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds", "cache_saving",
-    "gpu_observed_milliseconds", "gpu_busy_milliseconds", "gpu_memory_mib_milliseconds",
-    "energy_millijoules", "co2e_micrograms"};
+inline constexpr const char* kFactColumns[] = {"consumed_quantity",
+                                               "pricing_quantity",
+                                               "list_cost",
+                                               "contracted_cost",
+                                               "billed_cost",
+                                               "effective_cost",
+                                               "input_tokens",
+                                               "cached_input_tokens",
+                                               "cache_write_tokens",
+                                               "output_tokens",
+                                               "reasoning_tokens",
+                                               "requests",
+                                               "gpu_milliseconds",
+                                               "cache_saving",
+                                               "gpu_observed_milliseconds",
+                                               "gpu_busy_milliseconds",
+                                               "gpu_memory_mib_milliseconds",
+                                               "energy_millijoules",
+                                               "co2e_micrograms"};
 inline constexpr size_t kFactCount = std::size(kFactColumns);
 inline constexpr size_t kFactCountV1 = 14;
 // A record row: batch_id, line, attributes_id, start, end, the facts, price_version, flags,
@@ -44,7 +57,8 @@ struct RollupSums {
 };
 struct RollupKeyHash {
   size_t operator()(const RollupKey& k) const {
-    uint64_t h = (uint64_t)k.bucket * 0x9E3779B97F4A7C15ull ^ (uint64_t)k.attributes_id * 0xC2B2AE3D27D4EB4Full;
+    uint64_t h = (uint64_t)k.bucket * 0x9E3779B97F4A7C15ull ^
+                 (uint64_t)k.attributes_id * 0xC2B2AE3D27D4EB4Full;
     return (size_t)(h ^ (h >> 29));
   }
 };

@@ -71,8 +71,8 @@ class SqliteChangeProbe final : public ChangeProbe {
         version += "-;";
         continue;
       }
-      version += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
-                 std::to_string(st.st_size) + ";";
+      version += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
+                 ":" + std::to_string(st.st_size) + ";";
     }
     return version;
   }

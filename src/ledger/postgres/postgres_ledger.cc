@@ -98,9 +98,7 @@ class Params {
     values_.emplace_back(std::nullopt);
     return *this;
   }
-  Params& optional(const std::optional<Decimal>& d) {
-    return d ? number(d->nanos) : null();
-  }
+  Params& optional(const std::optional<Decimal>& d) { return d ? number(d->nanos) : null(); }
   int size() const { return (int)values_.size(); }
   std::vector<const char*> pointers() const {
     std::vector<const char*> out;
@@ -183,17 +181,18 @@ std::optional<Decimal> optional_at(PGresult* r, int row, int col) {
 
 // --- schema --------------------------------------------------------------------------------
 
-constexpr const char* kLedgerTables[] = {"schema_version", "batches", "attributes", "records",
-                                         "quarantine", "rollup_day", "rollup_month", "notes",
-                                         "model_prices", "gpu_prices", "ledger_changes"};
+constexpr const char* kLedgerTables[] = {"schema_version", "batches",    "attributes",    "records",
+                                         "quarantine",     "rollup_day", "rollup_month",  "notes",
+                                         "model_prices",   "gpu_prices", "ledger_changes"};
 
 /// Schema v3 in PostgreSQL's terms, created in one step (a PostgreSQL ledger never had v1
 /// or v2). Differences from SQLite's, where the engines differ: records have no id (they
 /// are removed by batch, through a BRIN index: batches arrive in id order) and are
 /// partitioned by month of charge_period_start; ids that users see (batches, prices) are
 /// given as max + 1 under the writer lock, as SQLite's rowids are, so that both number
-/// alike; attribute set ids too, by the writer, which knows every set (see intern_attributes). Rollups split each sum as SQLite's do (value = hi * 10^9 + lo, two bigints, which
-/// stream in binary COPY); queries add them up in `numeric`, exact at any size.
+/// alike; attribute set ids too, by the writer, which knows every set (see intern_attributes).
+/// Rollups split each sum as SQLite's do (value = hi * 10^9 + lo, two bigints, which stream in
+/// binary COPY); queries add them up in `numeric`, exact at any size.
 std::string schema_v3() {
   std::string attrs, facts, rollup_facts;
   for (size_t i = 0; i < kAttrCount; ++i)
@@ -236,7 +235,8 @@ std::string schema_v3() {
       " batch_discount bigint, max_output_tokens bigint, tiers text, source text);"
       "CREATE INDEX model_prices_by_model ON model_prices(model, effective_from);"
       "CREATE TABLE gpu_prices(id bigint PRIMARY KEY, sku text NOT NULL, provider text,"
-      " gpu_type text, gpus bigint NOT NULL, effective_from bigint NOT NULL, currency text NOT NULL,"
+      " gpu_type text, gpus bigint NOT NULL, effective_from bigint NOT NULL, currency text NOT "
+      "NULL,"
       " on_demand bigint, reserved bigint, spot bigint, source text);"
       "CREATE INDEX gpu_prices_by_sku ON gpu_prices(sku, effective_from);"
       "CREATE TABLE ledger_changes(version bigint NOT NULL);"
@@ -252,14 +252,17 @@ std::string schema_v3() {
 
 std::string time_bucket_sql(Grain grain, const std::string& column) {
   switch (grain) {
-    case Grain::kHour: return "((" + column + " / 3600) * 3600)";
-    case Grain::kDay: return "((" + column + " / 86400) * 86400)";
+    case Grain::kHour:
+      return "((" + column + " / 3600) * 3600)";
+    case Grain::kDay:
+      return "((" + column + " / 86400) * 86400)";
     case Grain::kWeek:
       return "((" + column + " / 86400 - ((" + column + " / 86400 + 3) % 7)) * 86400)";
     case Grain::kMonth:
       return "(extract(epoch FROM date_trunc('month', to_timestamp(" + column +
              ") AT TIME ZONE 'UTC'))::bigint)";
-    case Grain::kNone: break;
+    case Grain::kNone:
+      break;
   }
   return column;
 }
@@ -273,10 +276,12 @@ std::string partition_name(int64_t month_start) {
 }
 
 std::string connect_hint(const std::string& reason) {
-  if (reason.find("does not exist") != std::string::npos && reason.find("database") != std::string::npos)
+  if (reason.find("does not exist") != std::string::npos &&
+      reason.find("database") != std::string::npos)
     return "create the database first (createdb NAME, or CREATE DATABASE NAME); the ledger "
            "creates its tables on first use";
-  if (reason.find("password") != std::string::npos || reason.find("authentication") != std::string::npos)
+  if (reason.find("password") != std::string::npos ||
+      reason.find("authentication") != std::string::npos)
     return "check the user and the password (PGPASSWORD or ~/.pgpass rather than a password in "
            "the URL)";
   if (reason.find("Connection refused") != std::string::npos ||
@@ -299,8 +304,8 @@ Result<PGconn*> connect(const std::string& url) {
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string reason = trim(PQerrorMessage(conn));
     PQfinish(conn);
-    return make_error(ErrorCode::kIo, "ledger " + shown + ": cannot connect to PostgreSQL: " + reason +
-                                          "; " + connect_hint(reason));
+    return make_error(ErrorCode::kIo, "ledger " + shown + ": cannot connect to PostgreSQL: " +
+                                          reason + "; " + connect_hint(reason));
   }
   // CREATE ... IF NOT EXISTS and the like send notices; they are not for the user.
   PQsetNoticeProcessor(conn, ignore_notice, nullptr);
@@ -313,7 +318,7 @@ Result<PGconn*> connect(const std::string& url) {
 
 struct PostgresLedger::State {
   bool in_batch = false;
-  bool copy_open = false;      // the batch's COPY of records is streaming
+  bool copy_open = false;  // the batch's COPY of records is streaming
   int64_t batch_id = 0;
   std::string records;  // encoded records not yet handed to libpq
   std::string quarantine;
@@ -326,13 +331,15 @@ struct PostgresLedger::State {
   // the writer lock (sets are never removed, and only the lock holder adds any): a new set
   // is known to be new without asking the server, and is sent with the batch's COPY.
   struct FingerprintHash {
-    size_t operator()(const Fingerprint& f) const { return (size_t)(f.high ^ (f.low * 0x9E3779B97F4A7C15ull)); }
+    size_t operator()(const Fingerprint& f) const {
+      return (size_t)(f.high ^ (f.low * 0x9E3779B97F4A7C15ull));
+    }
   };
   std::unordered_map<Fingerprint, int64_t, FingerprintHash> attribute_ids;
-  int64_t last_attribute_id = 0;             // the largest id in attribute_ids
+  int64_t last_attribute_id = 0;            // the largest id in attribute_ids
   std::vector<Fingerprint> new_attributes;  // added by the open batch (forgotten on abort)
-  std::string attributes;                    // their rows, binary COPY, not yet sent
-  int64_t batch_first_attribute_id = 0;      // last_attribute_id when the batch began
+  std::string attributes;                   // their rows, binary COPY, not yet sent
+  int64_t batch_first_attribute_id = 0;     // last_attribute_id when the batch began
 };
 
 namespace {
@@ -355,7 +362,8 @@ class Session {
   Result<PgResult> exec(const std::string& sql, const Params& params) {
     auto values = params.pointers();
     return run(sql, [&] {
-      return PQexecParams(conn_, sql.c_str(), params.size(), nullptr, values.data(), nullptr, nullptr, 0);
+      return PQexecParams(conn_, sql.c_str(), params.size(), nullptr, values.data(), nullptr,
+                          nullptr, 0);
     });
   }
   /// Streams `data` (binary or text COPY) with `sql` (a COPY ... FROM STDIN).
@@ -373,10 +381,12 @@ class Session {
     }
     if (PQputCopyEnd(conn_, nullptr) != 1) return error("ending " + sql);
     PgResult done(PQgetResult(conn_));
-    bool good = PQresultStatus(done.get()) == PGRES_COMMAND_OK;
-    Unexpected failure = error(sql, done.get());
+    if (PQresultStatus(done.get()) != PGRES_COMMAND_OK) {
+      Unexpected failure = error(sql, done.get());
+      drain();
+      return failure;
+    }
     drain();
-    if (!good) return failure;
     return {};
   }
 
@@ -439,10 +449,10 @@ Result<void> PostgresLedger::migrate() {
   if (!version_row) return fail(version_row.error());
   const int64_t version = int_at(version_row->get(), 0, 0);
   if (version > kSchemaVersion)
-    return fail(Error{ErrorCode::kConflict,
-                      url_ + ": the ledger has schema version " + std::to_string(version) +
-                          ", newer than this aifinops (" + std::to_string(kSchemaVersion) +
-                          "); upgrade aifinops"});
+    return fail(
+        Error{ErrorCode::kConflict, url_ + ": the ledger has schema version " +
+                                        std::to_string(version) + ", newer than this aifinops (" +
+                                        std::to_string(kSchemaVersion) + "); upgrade aifinops"});
   // Migrations from v3 on run in order here; add new ones at the end.
   if (version < 3) {
     if (auto r = db.exec(schema_v3() + "INSERT INTO schema_version VALUES(3);"); !r)
@@ -461,7 +471,8 @@ Result<int64_t> PostgresLedger::begin_batch(const BatchInfo& info) {
   // (made in the batch's transaction: it exists whenever a batch does, also after the
   // connection was made again).
   std::string delta = "bucket bigint, attributes_id bigint, record_count bigint";
-  for (const char* c : kFactColumns) delta += std::string(", ") + c + "_hi bigint, " + c + "_lo bigint";
+  for (const char* c : kFactColumns)
+    delta += std::string(", ") + c + "_hi bigint, " + c + "_lo bigint";
   if (auto r = db.exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) +
                        "); CREATE TEMP TABLE IF NOT EXISTS aifinops_rollup_delta(" + delta + ")");
       !r)
@@ -485,8 +496,8 @@ Result<int64_t> PostgresLedger::begin_batch(const BatchInfo& info) {
   }
   for (int i = 0; i < PQntuples(known->get()); ++i) {
     size_t length = 0;
-    unsigned char* blob =
-        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(known->get(), i, 1)), &length);
+    unsigned char* blob = PQunescapeBytea(
+        reinterpret_cast<const unsigned char*>(PQgetvalue(known->get(), i, 1)), &length);
     if (blob != nullptr && length == 16) {
       Fingerprint f;
       std::memcpy(&f.high, blob, 8);
@@ -511,7 +522,8 @@ Result<int64_t> PostgresLedger::begin_batch(const BatchInfo& info) {
 Result<int64_t> PostgresLedger::intern_attributes(const AttributeViews& attributes,
                                                   const Fingerprint& fingerprint) {
   State& s = *state_;
-  if (!s.in_batch) return make_error(ErrorCode::kInternal, "ledger: intern_attributes outside a batch");
+  if (!s.in_batch)
+    return make_error(ErrorCode::kInternal, "ledger: intern_attributes outside a batch");
   if (auto it = s.attribute_ids.find(fingerprint); it != s.attribute_ids.end()) return it->second;
   // New: no other writer can add it while this batch holds the writer lock.
   const int64_t id = ++s.last_attribute_id;
@@ -537,14 +549,16 @@ Result<void> PostgresLedger::flush_attributes() {
   if (auto r = end_records_copy(); !r) return r;
   put16(s.attributes, -1);
   std::string columns = "id, fingerprint";
-  for (size_t i = 0; i < kAttrCount; ++i) columns += ", " + std::string(attribute_name(static_cast<Attr>(i)));
+  for (size_t i = 0; i < kAttrCount; ++i)
+    columns += ", " + std::string(attribute_name(static_cast<Attr>(i)));
   Session db(conn_, url_);
   auto r = db.copy_in("COPY attributes(" + columns + ") FROM STDIN (FORMAT binary)", s.attributes);
   s.attributes.clear();
   return r;
 }
 
-Result<void> PostgresLedger::append(int64_t attributes_id, const UsageFacts& f, const Lineage& lineage) {
+Result<void> PostgresLedger::append(int64_t attributes_id, const UsageFacts& f,
+                                    const Lineage& lineage) {
   State& s = *state_;
   if (f.charge_period_start < s.month_lo || f.charge_period_start >= s.month_hi) {
     s.month_lo = floor_month(f.charge_period_start);
@@ -579,8 +593,8 @@ Result<void> PostgresLedger::ensure_partition(int64_t month_start) {
   Session db(conn_, url_);
   const int64_t end = next_month(month_start);
   auto r = db.exec("CREATE TABLE IF NOT EXISTS " + partition_name(month_start) +
-                   " PARTITION OF records FOR VALUES FROM (" + std::to_string(month_start) + ") TO (" +
-                   std::to_string(end) + ")");
+                   " PARTITION OF records FOR VALUES FROM (" + std::to_string(month_start) +
+                   ") TO (" + std::to_string(end) + ")");
   if (!r) return Unexpected{r.error()};
   state_->partitions.insert(month_start);
   return {};
@@ -626,10 +640,12 @@ Result<void> PostgresLedger::end_records_copy() {
   Session db(conn_, url_);
   if (PQputCopyEnd(conn_, nullptr) != 1) return db.error("ending the COPY of records");
   PgResult done(PQgetResult(conn_));
-  const bool good = PQresultStatus(done.get()) == PGRES_COMMAND_OK;
-  Unexpected failure = db.error("storing records", done.get());
+  if (PQresultStatus(done.get()) != PGRES_COMMAND_OK) {
+    Unexpected failure = db.error("storing records", done.get());
+    while (PGresult* r = PQgetResult(conn_)) PQclear(r);
+    return failure;
+  }
   while (PGresult* r = PQgetResult(conn_)) PQclear(r);
-  if (!good) return failure;
   return {};
 }
 
@@ -639,8 +655,9 @@ Result<void> PostgresLedger::flush_quarantine() {
   if (auto r = end_records_copy(); !r) return r;
   put16(s.quarantine, -1);
   Session db(conn_, url_);
-  auto r = db.copy_in("COPY quarantine(batch_id, line, column_name, reason, raw) FROM STDIN (FORMAT binary)",
-                      s.quarantine);
+  auto r = db.copy_in(
+      "COPY quarantine(batch_id, line, column_name, reason, raw) FROM STDIN (FORMAT binary)",
+      s.quarantine);
   s.quarantine.clear();
   s.quarantine_rows = 0;
   return r;
@@ -659,7 +676,8 @@ Result<void> PostgresLedger::flush_rollups() {
       columns += ", " + col;
       update += ", " + col + " = t." + col + " + excluded." + col;
     }
-  for (auto [entries, table] : {std::pair{&days, "rollup_day"}, std::pair{&months, "rollup_month"}}) {
+  for (auto [entries, table] :
+       {std::pair{&days, "rollup_day"}, std::pair{&months, "rollup_month"}}) {
     // Binary COPY into the session's delta table, then one upsert in key order. Each sum
     // is split as SQLite's rollups split it: value = hi * 10^9 + lo.
     std::string data;
@@ -673,16 +691,20 @@ Result<void> PostgresLedger::flush_rollups() {
       for (size_t i = 0; i < kFactCount; ++i) {
         const __int128 hi = sums.facts[i] / kNanosPerUnit, lo = sums.facts[i] % kNanosPerUnit;
         if (hi > INT64_MAX || hi < INT64_MIN)
-          return make_error(ErrorCode::kInvalidArgument,
-                            std::string("ledger: a rollup sum of ") + kFactColumns[i] + " passes 9.2e18 units");
+          return make_error(
+              ErrorCode::kInvalidArgument,
+              std::string("ledger: a rollup sum of ") + kFactColumns[i] + " passes 9.2e18 units");
         put_int8_field(data, (int64_t)hi);
         put_int8_field(data, (int64_t)lo);
       }
     }
     put16(data, -1);
-    if (auto r = db.copy_in("COPY aifinops_rollup_delta(" + columns + ") FROM STDIN (FORMAT binary)", data); !r)
+    if (auto r = db.copy_in(
+            "COPY aifinops_rollup_delta(" + columns + ") FROM STDIN (FORMAT binary)", data);
+        !r)
       return r;
-    if (auto r = db.exec(std::string("INSERT INTO ") + table + " AS t(" + columns + ") SELECT " + columns +
+    if (auto r = db.exec(std::string("INSERT INTO ") + table + " AS t(" + columns + ") SELECT " +
+                         columns +
                          " FROM aifinops_rollup_delta ORDER BY bucket, attributes_id"
                          " ON CONFLICT(bucket, attributes_id) DO UPDATE SET " +
                          update + "; TRUNCATE aifinops_rollup_delta;");
@@ -719,7 +741,8 @@ Result<void> PostgresLedger::commit_batch(const BatchSummary& summary) {
   if (auto r = flush_rollups(); !r) return fail(r.error());
   Session db(conn_, url_);
   auto updated = db.exec(
-      "UPDATE batches SET state = 'committed', fingerprint = $1, rows_read = $2, rows_ingested = $3,"
+      "UPDATE batches SET state = 'committed', fingerprint = $1, rows_read = $2, rows_ingested = "
+      "$3,"
       " rows_quarantined = $4, billed_cost = $5, effective_cost = $6 WHERE id = $7",
       Params()
           .text_or_null(summary.fingerprint_hex)
@@ -730,7 +753,8 @@ Result<void> PostgresLedger::commit_batch(const BatchSummary& summary) {
           .text(format_decimal(summary.effective_cost))
           .number(s.batch_id));
   if (!updated) return fail(updated.error());
-  if (auto r = db.exec("UPDATE ledger_changes SET version = version + 1; COMMIT"); !r) return fail(r.error());
+  if (auto r = db.exec("UPDATE ledger_changes SET version = version + 1; COMMIT"); !r)
+    return fail(r.error());
   s.in_batch = false;
   return {};
 }
@@ -783,12 +807,14 @@ std::vector<BatchSummary> read_batches(PGresult* r) {
 }
 }  // namespace
 
-Result<std::optional<BatchSummary>> PostgresLedger::find_batch_by_fingerprint(const Fingerprint& f) {
+Result<std::optional<BatchSummary>> PostgresLedger::find_batch_by_fingerprint(
+    const Fingerprint& f) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
-  auto r = db.exec(std::string("SELECT ") + kBatchColumns +
-                       " FROM batches WHERE fingerprint = $1 AND state = 'committed' ORDER BY id LIMIT 1",
-                   Params().text(f.hex()));
+  auto r = db.exec(
+      std::string("SELECT ") + kBatchColumns +
+          " FROM batches WHERE fingerprint = $1 AND state = 'committed' ORDER BY id LIMIT 1",
+      Params().text(f.hex()));
   if (!r) return Unexpected{r.error()};
   auto found = read_batches(r->get());
   if (found.empty()) return std::optional<BatchSummary>();
@@ -798,9 +824,10 @@ Result<std::optional<BatchSummary>> PostgresLedger::find_batch_by_fingerprint(co
 Result<std::vector<BatchSummary>> PostgresLedger::find_batches_by_path(const std::string& path) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
-  auto r = db.exec(std::string("SELECT ") + kBatchColumns +
-                       " FROM batches WHERE source_path = $1 AND state = 'committed' ORDER BY id DESC",
-                   Params().text(path));
+  auto r =
+      db.exec(std::string("SELECT ") + kBatchColumns +
+                  " FROM batches WHERE source_path = $1 AND state = 'committed' ORDER BY id DESC",
+              Params().text(path));
   if (!r) return Unexpected{r.error()};
   return read_batches(r->get());
 }
@@ -808,19 +835,22 @@ Result<std::vector<BatchSummary>> PostgresLedger::find_batches_by_path(const std
 Result<std::vector<BatchSummary>> PostgresLedger::batches() {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
-  auto r = db.exec(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE state = 'committed' ORDER BY id");
+  auto r = db.exec(std::string("SELECT ") + kBatchColumns +
+                   " FROM batches WHERE state = 'committed' ORDER BY id");
   if (!r) return Unexpected{r.error()};
   return read_batches(r->get());
 }
 
 Result<void> PostgresLedger::remove_batch(int64_t batch_id) {
-  if (!state_->in_batch) return make_error(ErrorCode::kInternal, "ledger: remove_batch outside a batch");
+  if (!state_->in_batch)
+    return make_error(ErrorCode::kInternal, "ledger: remove_batch outside a batch");
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   const std::string id = std::to_string(batch_id);
   auto found = db.exec("SELECT 1 FROM batches WHERE id = " + id);
   if (!found) return Unexpected{found.error()};
-  if (PQntuples(found->get()) == 0) return make_error(ErrorCode::kNotFound, "ledger: no batch " + id);
+  if (PQntuples(found->get()) == 0)
+    return make_error(ErrorCode::kNotFound, "ledger: no batch " + id);
   // Subtract the batch's contribution from each rollup, then drop emptied groups.
   std::string columns = "bucket, attributes_id, record_count", negated = "-count(*)",
               update = "record_count = t.record_count + excluded.record_count";
@@ -833,14 +863,16 @@ Result<void> PostgresLedger::remove_batch(int64_t batch_id) {
     }
   }
   std::string sql;
-  for (auto [table, grain] : {std::pair{"rollup_day", Grain::kDay}, std::pair{"rollup_month", Grain::kMonth}}) {
+  for (auto [table, grain] :
+       {std::pair{"rollup_day", Grain::kDay}, std::pair{"rollup_month", Grain::kMonth}}) {
     sql += std::string("INSERT INTO ") + table + " AS t(" + columns + ") SELECT " +
            time_bucket_sql(grain, "charge_period_start") + ", attributes_id, " + negated +
            " FROM records WHERE batch_id = " + id +
-           " GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update +
-           "; DELETE FROM " + table + " WHERE record_count = 0;";
+           " GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT(bucket, attributes_id) DO UPDATE SET " +
+           update + "; DELETE FROM " + table + " WHERE record_count = 0;";
   }
-  sql += "DELETE FROM records WHERE batch_id = " + id + "; DELETE FROM quarantine WHERE batch_id = " + id +
+  sql += "DELETE FROM records WHERE batch_id = " + id +
+         "; DELETE FROM quarantine WHERE batch_id = " + id +
          "; UPDATE batches SET state = 'replaced' WHERE id = " + id + ";";
   if (auto r = db.exec(sql); !r) return Unexpected{r.error()};
   return {};
@@ -849,22 +881,26 @@ Result<void> PostgresLedger::remove_batch(int64_t batch_id) {
 Result<std::vector<QuarantinedRow>> PostgresLedger::quarantined_rows(int64_t batch_id) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
-  auto r = db.exec("SELECT line, column_name, reason, raw FROM quarantine WHERE batch_id = $1 ORDER BY id",
-                   Params().number(batch_id));
+  auto r = db.exec(
+      "SELECT line, column_name, reason, raw FROM quarantine WHERE batch_id = $1 ORDER BY id",
+      Params().number(batch_id));
   if (!r) return Unexpected{r.error()};
   std::vector<QuarantinedRow> out;
   for (int i = 0; i < PQntuples(r->get()); ++i)
-    out.push_back({int_at(r->get(), i, 0), text_at(r->get(), i, 1), text_at(r->get(), i, 2), text_at(r->get(), i, 3)});
+    out.push_back({int_at(r->get(), i, 0), text_at(r->get(), i, 1), text_at(r->get(), i, 2),
+                   text_at(r->get(), i, 3)});
   return out;
 }
 
-Result<bool> PostgresLedger::note_once(std::string_view kind, std::string_view key, std::string_view detail) {
+Result<bool> PostgresLedger::note_once(std::string_view kind, std::string_view key,
+                                       std::string_view detail) {
   bool inserted = false;
   if (auto r = write_note(false, kind, key, detail, &inserted); !r) return Unexpected{r.error()};
   return inserted;
 }
 
-Result<void> PostgresLedger::note(std::string_view kind, std::string_view key, std::string_view detail) {
+Result<void> PostgresLedger::note(std::string_view kind, std::string_view key,
+                                  std::string_view detail) {
   return write_note(true, kind, key, detail, nullptr);
 }
 
@@ -879,14 +915,18 @@ Result<void> PostgresLedger::write_note(bool replace, std::string_view kind, std
     if (own_transaction) PQclear(PQexec(conn_, "ROLLBACK"));
     return Unexpected{e};
   };
-  std::string sql = "INSERT INTO notes(kind, key, detail, recorded_at) VALUES($1, $2, $3, $4) ON CONFLICT(kind, key) ";
-  sql += replace ? "DO UPDATE SET detail = excluded.detail, recorded_at = excluded.recorded_at" : "DO NOTHING";
+  std::string sql =
+      "INSERT INTO notes(kind, key, detail, recorded_at) VALUES($1, $2, $3, $4) ON CONFLICT(kind, "
+      "key) ";
+  sql += replace ? "DO UPDATE SET detail = excluded.detail, recorded_at = excluded.recorded_at"
+                 : "DO NOTHING";
   auto r = db.exec(sql, Params().text(kind).text(key).text(detail).text(now_rfc3339()));
   if (!r) return fail(r.error());
   const bool changed = std::strcmp(PQcmdTuples(r->get()), "0") != 0;
   if (inserted != nullptr) *inserted = changed;
   if (changed)
-    if (auto v = db.exec("UPDATE ledger_changes SET version = version + 1"); !v) return fail(v.error());
+    if (auto v = db.exec("UPDATE ledger_changes SET version = version + 1"); !v)
+      return fail(v.error());
   if (own_transaction)
     if (auto c = db.exec("COMMIT"); !c) return fail(c.error());
   return {};
@@ -896,13 +936,15 @@ Result<std::vector<Note>> PostgresLedger::notes(std::string_view kind) {
   if (auto ok = ready(); !ok) return Unexpected{ok.error()};
   Session db(conn_, url_);
   // Byte order ("C"), as SQLite compares: the same notes in the same order on both.
-  auto r = db.exec("SELECT kind, key, detail, recorded_at FROM notes WHERE kind = $1 "
-                   "ORDER BY recorded_at COLLATE \"C\", key COLLATE \"C\"",
-                   Params().text(kind));
+  auto r = db.exec(
+      "SELECT kind, key, detail, recorded_at FROM notes WHERE kind = $1 "
+      "ORDER BY recorded_at COLLATE \"C\", key COLLATE \"C\"",
+      Params().text(kind));
   if (!r) return Unexpected{r.error()};
   std::vector<Note> out;
   for (int i = 0; i < PQntuples(r->get()); ++i)
-    out.push_back({text_at(r->get(), i, 0), text_at(r->get(), i, 1), text_at(r->get(), i, 2), text_at(r->get(), i, 3)});
+    out.push_back({text_at(r->get(), i, 0), text_at(r->get(), i, 1), text_at(r->get(), i, 2),
+                   text_at(r->get(), i, 3)});
   return out;
 }
 
@@ -935,7 +977,8 @@ Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
     std::string sql;
     for (const std::string& key : d.tag_keys) {
       params.text(key);
-      sql += (sql.empty() ? "" : ", ") + std::string("aifinops_tag(a.tags, $") + std::to_string(params.size()) + ")";
+      sql += (sql.empty() ? "" : ", ") + std::string("aifinops_tag(a.tags, $") +
+             std::to_string(params.size()) + ")";
     }
     return d.tag_keys.size() == 1 ? sql : "coalesce(" + sql + ")";
   };
@@ -945,7 +988,8 @@ Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
         std::string alias = "t" + std::to_string(time_index++);
         bool native = (table == "rollup_month" && d.grain == Grain::kMonth) ||
                       (table == "rollup_day" && d.grain == Grain::kDay);
-        inner_keys += ", " + (native ? time_column : time_bucket_sql(d.grain, time_column)) + " AS " + alias;
+        inner_keys +=
+            ", " + (native ? time_column : time_bucket_sql(d.grain, time_column)) + " AS " + alias;
         inner_group += ", " + alias;
         outer_select.push_back("r." + alias);
         break;
@@ -980,8 +1024,9 @@ Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
   for (const std::string& s : outer_select) sql += s + ", ";
   sql += peak ? "max(r.v)" : "sum(r.v)";
   if (ratio) sql += ", sum(r.d)";
-  sql += " FROM (SELECT " + inner_keys + ", " + inner_metric + " FROM " + table + " WHERE true" + inner_where +
-         " GROUP BY " + inner_group + ") r JOIN attributes a ON a.id = r.attributes_id WHERE true";
+  sql += " FROM (SELECT " + inner_keys + ", " + inner_metric + " FROM " + table + " WHERE true" +
+         inner_where + " GROUP BY " + inner_group +
+         ") r JOIN attributes a ON a.id = r.attributes_id WHERE true";
   for (const Filter& f : spec.filters) {
     std::string column = f.dimension.kind == Dimension::Kind::kTag
                              ? tag_sql(f.dimension)
@@ -1034,7 +1079,9 @@ Result<int64_t> PostgresLedger::store_prices(std::vector<pricing::ModelPrice>& m
   const bool own_transaction = !state_->in_batch;
   // Under the writer lock: the catalog read here is the one the new versions follow.
   if (own_transaction)
-    if (auto r = db.exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")"); !r)
+    if (auto r =
+            db.exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kWriterLock) + ")");
+        !r)
       return Unexpected{r.error()};
   auto fail = [&](const Error& e) -> Result<int64_t> {
     if (own_transaction) PQclear(PQexec(conn_, "ROLLBACK"));
@@ -1046,9 +1093,11 @@ Result<int64_t> PostgresLedger::store_prices(std::vector<pricing::ModelPrice>& m
   for (pricing::ModelPrice& m : models) {
     if (model_price_known(*existing, m)) continue;
     auto r = db.exec(
-        "INSERT INTO model_prices(id, model, provider, mode, effective_from, currency, input, cached_input,"
+        "INSERT INTO model_prices(id, model, provider, mode, effective_from, currency, input, "
+        "cached_input,"
         " cache_write, output, reasoning, batch_discount, max_output_tokens, tiers, source)"
-        " SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14"
+        " SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+        "$14"
         " FROM model_prices RETURNING id",
         Params()
             .text_or_null(m.model)
@@ -1072,8 +1121,10 @@ Result<int64_t> PostgresLedger::store_prices(std::vector<pricing::ModelPrice>& m
   for (pricing::GpuInstancePrice& g : gpus) {
     if (gpu_price_known(*existing, g)) continue;
     auto r = db.exec(
-        "INSERT INTO gpu_prices(id, sku, provider, gpu_type, gpus, effective_from, currency, on_demand,"
-        " reserved, spot, source) SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10"
+        "INSERT INTO gpu_prices(id, sku, provider, gpu_type, gpus, effective_from, currency, "
+        "on_demand,"
+        " reserved, spot, source) SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, "
+        "$9, $10"
         " FROM gpu_prices RETURNING id",
         Params()
             .text_or_null(g.sku)
@@ -1091,7 +1142,8 @@ Result<int64_t> PostgresLedger::store_prices(std::vector<pricing::ModelPrice>& m
     ++added;
   }
   if (added > 0)
-    if (auto r = db.exec("UPDATE ledger_changes SET version = version + 1"); !r) return fail(r.error());
+    if (auto r = db.exec("UPDATE ledger_changes SET version = version + 1"); !r)
+      return fail(r.error());
   if (own_transaction)
     if (auto r = db.exec("COMMIT"); !r) return fail(r.error());
   return added;
@@ -1102,7 +1154,8 @@ Result<pricing::Catalog> PostgresLedger::load_catalog() {
   Session db(conn_, url_);
   pricing::Catalog catalog;
   auto models = db.exec(
-      "SELECT id, model, provider, mode, effective_from, currency, input, cached_input, cache_write, output,"
+      "SELECT id, model, provider, mode, effective_from, currency, input, cached_input, "
+      "cache_write, output,"
       " reasoning, batch_discount, max_output_tokens, tiers, source FROM model_prices ORDER BY id");
   if (!models) return Unexpected{models.error()};
   PGresult* r = models->get();
@@ -1126,7 +1179,8 @@ Result<pricing::Catalog> PostgresLedger::load_catalog() {
     catalog.add(std::move(m));
   }
   auto gpus = db.exec(
-      "SELECT id, sku, provider, gpu_type, gpus, effective_from, currency, on_demand, reserved, spot, source"
+      "SELECT id, sku, provider, gpu_type, gpus, effective_from, currency, on_demand, reserved, "
+      "spot, source"
       " FROM gpu_prices ORDER BY id");
   if (!gpus) return Unexpected{gpus.error()};
   r = gpus->get();
@@ -1170,7 +1224,8 @@ Result<std::vector<std::string>> PostgresLedger::foreign_tables(const std::strin
   std::vector<std::string> out;
   for (int i = 0; i < PQntuples(r->get()); ++i) {
     std::string name = text_at(r->get(), i, 0);
-    if (std::find(std::begin(kLedgerTables), std::end(kLedgerTables), name) == std::end(kLedgerTables))
+    if (std::find(std::begin(kLedgerTables), std::end(kLedgerTables), name) ==
+        std::end(kLedgerTables))
       out.push_back(name);
   }
   return out;
@@ -1183,7 +1238,8 @@ Result<void> PostgresLedger::drop_ledger(const std::string& url) {
   std::string shown = redact_location(url);
   Session db(*conn, shown);
   std::string sql = "BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLock) + ");";
-  for (const char* table : kLedgerTables) sql += std::string("DROP TABLE IF EXISTS ") + table + " CASCADE;";
+  for (const char* table : kLedgerTables)
+    sql += std::string("DROP TABLE IF EXISTS ") + table + " CASCADE;";
   sql += "DROP FUNCTION IF EXISTS aifinops_tag(text, text); COMMIT;";
   if (auto r = db.exec(sql); !r) {
     PQclear(PQexec(*conn, "ROLLBACK"));

@@ -37,7 +37,8 @@ class PostgresLedger final : public Ledger {
 
   Result<QueryResult> query(const QuerySpec& spec) override;
   Result<std::vector<QuarantinedRow>> quarantined_rows(int64_t batch_id) override;
-  Result<bool> note_once(std::string_view kind, std::string_view key, std::string_view detail) override;
+  Result<bool> note_once(std::string_view kind, std::string_view key,
+                         std::string_view detail) override;
   Result<void> note(std::string_view kind, std::string_view key, std::string_view detail) override;
   Result<std::vector<Note>> notes(std::string_view kind) override;
   Result<std::vector<BatchSummary>> batches() override;

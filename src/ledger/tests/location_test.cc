@@ -1,7 +1,8 @@
+#include "ledger/location.h"
+
 #include <gtest/gtest.h>
 
 #include "ledger/ledger.h"
-#include "ledger/location.h"
 #include "tests/testing/temp_dir.h"
 
 namespace aifinops::ledger {
@@ -19,9 +20,12 @@ TEST(LocationTest, RedactionHidesEveryPasswordAndKeepsTheRest) {
             "postgresql://ann:***@db.internal:5432/ledger");
   EXPECT_EQ(redact_location("postgres://ann:p%40ss@h/l?sslmode=require&password=two&x=1"),
             "postgres://ann:***@h/l?sslmode=require&password=***&x=1");
-  EXPECT_EQ(redact_location("postgresql://ann@h/l?PASSWORD=x"), "postgresql://ann@h/l?PASSWORD=***");
-  EXPECT_EQ(redact_location("postgresql://h:5432/l"), "postgresql://h:5432/l");  // a port, no password
-  EXPECT_EQ(redact_location("/var/lib/aifinops:with:colons@x.db"), "/var/lib/aifinops:with:colons@x.db");
+  EXPECT_EQ(redact_location("postgresql://ann@h/l?PASSWORD=x"),
+            "postgresql://ann@h/l?PASSWORD=***");
+  EXPECT_EQ(redact_location("postgresql://h:5432/l"),
+            "postgresql://h:5432/l");  // a port, no password
+  EXPECT_EQ(redact_location("/var/lib/aifinops:with:colons@x.db"),
+            "/var/lib/aifinops:with:colons@x.db");
 }
 
 TEST(LocationTest, TheSqliteChangeTokenMovesWhenTheFileIsWritten) {

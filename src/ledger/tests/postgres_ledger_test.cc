@@ -2,6 +2,8 @@
 // (ctest runs this binary through tests/integration/pg_service.py, which starts a private
 // server). Every test writes the same data to an SQLite ledger too and checks that both
 // answer every query identically. Without the variable every test fails: never a silent pass.
+#include "ledger/postgres/postgres_ledger.h"
+
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -11,7 +13,6 @@
 #include <thread>
 
 #include "ledger/location.h"
-#include "ledger/postgres/postgres_ledger.h"
 #include "tests/testing/temp_dir.h"
 
 namespace aifinops::ledger {
@@ -61,7 +62,8 @@ class PostgresLedgerTest : public ::testing::Test {
 
   std::vector<Ledger*> both() { return {lite_.get(), pg_.get()}; }
 
-  int64_t attributes(const std::string& service, const std::string& team, const std::string& tags = "") {
+  int64_t attributes(const std::string& service, const std::string& team,
+                     const std::string& tags = "") {
     AttributeViews v{};
     v[(size_t)Attr::kServiceName] = service;
     v[(size_t)Attr::kTeam] = team;
@@ -137,11 +139,21 @@ class PostgresLedgerTest : public ::testing::Test {
 
   /// Every metric by several groupings and ranges: both ledgers must agree on all.
   void expect_same_everywhere() {
-    const std::vector<std::vector<std::string>> groupings = {
-        {}, {"team"}, {"month"}, {"day"}, {"week"}, {"hour"}, {"team", "month"}, {"service", "day"},
-        {"tag:Owner"}, {"month", "tag:Owner", "team"}};
+    const std::vector<std::vector<std::string>> groupings = {{},
+                                                             {"team"},
+                                                             {"month"},
+                                                             {"day"},
+                                                             {"week"},
+                                                             {"hour"},
+                                                             {"team", "month"},
+                                                             {"service", "day"},
+                                                             {"tag:Owner"},
+                                                             {"month", "tag:Owner", "team"}};
     const std::vector<std::pair<std::optional<std::string>, std::optional<std::string>>> ranges = {
-        {{}, {}}, {"2025-01-01", "2025-02-01"}, {"2025-01-06", {}}, {"2025-01-06T12:00:00Z", "2025-03-01"}};
+        {{}, {}},
+        {"2025-01-01", "2025-02-01"},
+        {"2025-01-06", {}},
+        {"2025-01-06T12:00:00Z", "2025-03-01"}};
     for (size_t m = 0; m < static_cast<size_t>(Metric::kCount); ++m)
       for (const auto& by : groupings)
         for (const auto& [from, to] : ranges) {
@@ -160,7 +172,8 @@ class PostgresLedgerTest : public ::testing::Test {
 
 TEST_F(PostgresLedgerTest, GroupsByDimensionsAndMonthsFromTheRollups) {
   begin();
-  int64_t a = attributes("Compute", "alpha"), b = attributes("Compute", "beta"), c = attributes("Storage", "");
+  int64_t a = attributes("Compute", "alpha"), b = attributes("Compute", "beta"),
+          c = attributes("Storage", "");
   add(a, "2025-01-05T10:00:00Z", "10.5");
   add(a, "2025-02-01T00:00:00Z", "1");
   add(b, "2025-01-31T23:00:00Z", "2.25");
@@ -207,7 +220,8 @@ TEST_F(PostgresLedgerTest, FiltersMatchValuesMissingValuesAndRawTags) {
   EXPECT_EQ(format_decimal(query({}, {}, {}, {{*parse_dimension("team"), "alpha"}}).total), "1");
   EXPECT_EQ(format_decimal(query({}, {}, {}, {{*parse_dimension("team"), "(none)"}}).total), "6");
   EXPECT_EQ(format_decimal(query({}, {}, {}, {{*parse_dimension("tag:Owner"), "bob"}}).total), "2");
-  EXPECT_EQ(format_decimal(query({}, {}, {}, {{*parse_dimension("tag:Owner"), "(none)"}}).total), "4");
+  EXPECT_EQ(format_decimal(query({}, {}, {}, {{*parse_dimension("tag:Owner"), "(none)"}}).total),
+            "4");
   Dimension owner;
   owner.kind = Dimension::Kind::kTag;
   owner.tag_keys = {"Owner", "owner-email"};
@@ -278,7 +292,8 @@ TEST_F(PostgresLedgerTest, RemovingABatchSubtractsItFromEveryRollup) {
 TEST_F(PostgresLedgerTest, ManyRowsStreamInSeveralCopiesAcrossMonths) {
   begin();
   std::vector<int64_t> attrs;
-  for (int i = 0; i < 50; ++i) attrs.push_back(attributes("svc" + std::to_string(i % 7), "team" + std::to_string(i)));
+  for (int i = 0; i < 50; ++i)
+    attrs.push_back(attributes("svc" + std::to_string(i % 7), "team" + std::to_string(i)));
   // 60,000 rows of 350 bytes: three COPY streams of 8 MB, over 14 months.
   const EpochSeconds start = *parse_timestamp("2024-11-01T00:00:00Z");
   for (int i = 0; i < 60'000; ++i) {
@@ -303,8 +318,10 @@ TEST_F(PostgresLedgerTest, QuarantineKeepsRowsInOrderAndBadTextReadably) {
   add(attributes("Compute", "alpha"), "2025-01-05T10:00:00Z", "1");
   const std::string cut = std::string("caf\xC3", 4);  // a character cut at the end
   for (Ledger* l : both()) {
-    ASSERT_TRUE(l->quarantine(batch_, {7, "BilledCost", "\"x\" is not a decimal number", "a,x"}).has_value());
-    ASSERT_TRUE(l->quarantine(batch_, {9, "", "too many columns", cut + std::string("\0z", 2)}).has_value());
+    ASSERT_TRUE(l->quarantine(batch_, {7, "BilledCost", "\"x\" is not a decimal number", "a,x"})
+                    .has_value());
+    ASSERT_TRUE(l->quarantine(batch_, {9, "", "too many columns", cut + std::string("\0z", 2)})
+                    .has_value());
   }
   commit();
   auto rows = pg_->quarantined_rows(batch_);
@@ -346,13 +363,15 @@ TEST_F(PostgresLedgerTest, StoresPriceVersionsOnlyWhenPricesChange) {
   EXPECT_EQ(*pg_->store_prices(models, gpus), 1);
   EXPECT_EQ(models[0].version, 2);
   pricing::Catalog catalog = *pg_->load_catalog();
-  const pricing::ModelPrice* old_price = catalog.find_model("gpt-4o-mini", *parse_timestamp("2024-12-31"));
+  const pricing::ModelPrice* old_price =
+      catalog.find_model("gpt-4o-mini", *parse_timestamp("2024-12-31"));
   ASSERT_TRUE(old_price != nullptr);
   EXPECT_EQ(format_decimal(old_price->prices.input->nanos), "0.15");
   ASSERT_EQ(old_price->tiers.size(), 1u);
   EXPECT_EQ(format_decimal(old_price->tiers[0].prices.output->nanos), "1.2");
   EXPECT_FALSE(old_price->prices.cached_input.has_value());
-  const pricing::GpuInstancePrice* gpu = catalog.find_gpu_instance("p5.48xlarge", *parse_timestamp("2025-01-01"));
+  const pricing::GpuInstancePrice* gpu =
+      catalog.find_gpu_instance("p5.48xlarge", *parse_timestamp("2025-01-01"));
   ASSERT_TRUE(gpu != nullptr);
   EXPECT_EQ(format_decimal(gpu->on_demand->nanos), "98.32");
   EXPECT_FALSE(gpu->spot.has_value());
@@ -448,7 +467,8 @@ TEST_F(PostgresLedgerTest, WritersInSeveralProcessesTakeTurnsAndShareAttributeSe
     if (!opened) return void(*error = opened.error().message);
     Ledger& l = **opened;
     for (int b = 0; b < kBatches; ++b) {
-      auto batch = l.begin_batch(BatchInfo{"spool-" + std::to_string(who) + "-" + std::to_string(b), "gateway", {}, 0});
+      auto batch = l.begin_batch(
+          BatchInfo{"spool-" + std::to_string(who) + "-" + std::to_string(b), "gateway", {}, 0});
       if (!batch) return void(*error = batch.error().message);
       for (int i = 0; i < kRows; ++i) {
         AttributeViews v{};
@@ -457,10 +477,12 @@ TEST_F(PostgresLedgerTest, WritersInSeveralProcessesTakeTurnsAndShareAttributeSe
         auto id = l.intern_attributes(v, Fingerprint{17, (uint64_t)(i % 17)});
         if (!id) return void(*error = id.error().message);
         UsageFacts f;
-        f.charge_period_start = *parse_timestamp("2025-01-30T00:00:00Z") + (int64_t)(b * kRows + i) * 97;
+        f.charge_period_start =
+            *parse_timestamp("2025-01-30T00:00:00Z") + (int64_t)(b * kRows + i) * 97;
         f.effective_cost = Decimal{1'000'000'000};
         f.requests = 1;
-        if (auto r = l.append(*id, f, Lineage{*batch, i + 1}); !r) return void(*error = r.error().message);
+        if (auto r = l.append(*id, f, Lineage{*batch, i + 1}); !r)
+          return void(*error = r.error().message);
       }
       BatchSummary s;
       s.fingerprint_hex = std::to_string(who) + "-" + std::to_string(b);
@@ -497,7 +519,8 @@ TEST_F(PostgresLedgerTest, AConnectionCutByTheServerIsMadeAgainBetweenBatches) {
   add(attributes("Compute", "alpha"), "2025-01-05T10:00:00Z", "1");
   commit();
   // What a server restart does to a long-lived reader (serve) or writer (a gateway).
-  ASSERT_NE(psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'aifinops'"),
+  ASSERT_NE(psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                 "application_name = 'aifinops'"),
             "0");
   QueryResult r = query({"team"});
   EXPECT_EQ(format_decimal(r.total), "1");
