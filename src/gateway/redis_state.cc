@@ -1217,7 +1217,7 @@ int64_t RedisLimitStore::pending_spend_nanos() const {
   int64_t total = 0;
   auto sum = [&](const std::map<std::string, PendingHash>& hashes) {
     for (const auto& [key, hash] : hashes)
-      if (key.find(":b:") != std::string::npos) {
+      if (key.rfind(impl_->prefix + "b:", 0) == 0) {  // a budget's period
         auto it = hash.fields.find("s");
         if (it != hash.fields.end()) total += it->second;
       }
