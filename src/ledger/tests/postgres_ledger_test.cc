@@ -313,6 +313,29 @@ TEST_F(PostgresLedgerTest, ManyRowsStreamInSeveralCopiesAcrossMonths) {
   query({"day"}, {}, {}, {}, Metric::kInputTokens);
 }
 
+TEST_F(PostgresLedgerTest, ABatchWithMoreGroupsThanTheRollupTableHoldsFlushesItMidway) {
+  // 1,100 attribute sets × 130 days = 143,000 day groups: past the in-memory table's half
+  // (131,072), so the batch writes rollups midway and again at commit.
+  begin();
+  std::vector<int64_t> attrs;
+  for (int i = 0; i < 1100; ++i) attrs.push_back(attributes("svc" + std::to_string(i % 9), "t" + std::to_string(i)));
+  const EpochSeconds start = *parse_timestamp("2025-01-01T06:00:00Z");
+  for (int day = 0; day < 130; ++day)
+    for (size_t a = 0; a < attrs.size(); ++a) {
+      UsageFacts f;
+      f.charge_period_start = start + day * 86400;
+      f.effective_cost = f.billed_cost = Decimal{(int64_t)(a + 1) * 1'000'003};
+      f.requests = 1;
+      add_facts(attrs[a], f);
+    }
+  commit();
+  EXPECT_EQ(psql("SELECT count(*) FROM rollup_day"), "143000");
+  EXPECT_EQ(query({}, {}, {}, {}, Metric::kRequests).total, 143'000);
+  query({"service", "month"});
+  query({"service", "week"}, "2025-02-01", "2025-04-01");
+  query({"service"}, "2025-02-01T05:00:00Z", "2025-04-01");
+}
+
 TEST_F(PostgresLedgerTest, QuarantineKeepsRowsInOrderAndBadTextReadably) {
   begin();
   add(attributes("Compute", "alpha"), "2025-01-05T10:00:00Z", "1");
