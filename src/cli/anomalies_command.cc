@@ -212,7 +212,7 @@ void add_anomalies_command(CLI::App& app, int& exit_code, const CommandEnv& env)
       "anomalies",
       "Find spikes in spend or usage against a seasonal baseline (weekly pattern and trend), "
       "each explained by the models, resources, services or keys that drove it.");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file; its custom dimensions can be used in --by and --filter "
                   "(default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");

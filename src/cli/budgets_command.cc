@@ -335,7 +335,7 @@ int run_alert(const BudgetsFlags& flags, const CommandEnv& env) {
 }
 
 void add_common_options(CLI::App* cmd, BudgetsFlags& flags) {
-  cmd->add_option("--db", flags.db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags.db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option(
       "--config", flags.config,
       "Policy file with the budgets (default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");

@@ -40,7 +40,8 @@ Result<LedgerWithCatalog> open_ledger_with_catalog(const std::string& db_flag) {
 Result<std::unique_ptr<ledger::Ledger>> open_existing_ledger(const std::string& db_flag) {
   std::string location = resolve_db_location(db_flag);
   std::error_code ec;
-  if (!std::filesystem::exists(location, ec))
+  // A PostgreSQL URL is checked by connecting: a mistyped database name does not exist.
+  if (!ledger::is_postgres_url(location) && !std::filesystem::exists(location, ec))
     return make_error(ErrorCode::kNotFound,
                       "no ledger at " + location +
                           " (set --db or $AIFINOPS_DB, or create one with 'aifinops ingest FILE')");

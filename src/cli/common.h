@@ -10,10 +10,13 @@
 #include "core/json_text.h"
 #include "core/result.h"
 #include "ledger/ledger.h"
+#include "ledger/location.h"
 
 namespace aifinops::cli {
 
-/// --db flag, else $AIFINOPS_DB, else ./aifinops.db.
+/// --db flag, else $AIFINOPS_DB, else ./aifinops.db. A file path, or a PostgreSQL URL
+/// (postgresql://user@host:5432/dbname, docs/postgresql.md); print it with
+/// ledger::redact_location, never as is.
 std::string resolve_db_location(const std::string& flag);
 
 /// An open ledger and its price catalog, as commands that price or show prices need them.

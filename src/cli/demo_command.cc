@@ -18,6 +18,7 @@
 #include "config/policy_yaml.h"
 #include "demo/organisation.h"
 #include "ingest/ingest.h"
+#include "ledger/postgres/postgres_ledger.h"
 
 namespace aifinops::cli {
 namespace {
@@ -76,6 +77,32 @@ Result<void> check_replaceable(const std::string& path) {
       return refuse("holds data that did not come from 'aifinops demo' (" + b.source_path + ")");
   }
   return {};
+}
+
+/// The same promise for a PostgreSQL database: it holds no tables but a ledger's, and the
+/// ledger's batches (if any) all came from the demo. Then the ledger's tables are dropped.
+Result<void> replace_database_ledger(const std::string& url) {
+  const std::string shown = ledger::redact_location(url);
+  auto refuse = [&](const std::string& why) {
+    return make_error(ErrorCode::kConflict,
+                      shown + ": " + why +
+                          "; the demo drops and recreates its ledger's tables, so give it a "
+                          "database of its own (createdb aifinops_demo) as --db");
+  };
+  auto foreign = ledger::PostgresLedger::foreign_tables(url);
+  if (!foreign) return Unexpected{foreign.error()};
+  if (!foreign->empty()) return refuse("holds tables that are not an aifinops ledger's (" + foreign->front() + ")");
+  auto ledger = ledger::open_ledger(url);
+  if (!ledger) return Unexpected{ledger.error()};
+  auto batches = (*ledger)->batches();
+  if (!batches) return Unexpected{batches.error()};
+  for (const ledger::BatchSummary& b : *batches) {
+    const fs::path name = fs::path(b.source_path).filename();
+    if (name != kDemoCsvName && name != kDemoTelemetryName)
+      return refuse("holds data that did not come from 'aifinops demo' (" + b.source_path + ")");
+  }
+  ledger->reset();
+  return ledger::PostgresLedger::drop_ledger(url);
 }
 
 Result<void> remove_ledger_files(const std::string& path) {
@@ -145,12 +172,19 @@ Result<void> print_service_categories(ledger::Ledger& ledger) {
 int run_demo(const DemoFlags& flags) {
   const std::string& db = flags.db;
   std::error_code ec;
-  if (fs::exists(db, ec)) {
-    if (auto ok = check_replaceable(db); !ok) return report_error(ok.error());
+  const bool database = ledger::is_postgres_url(db);
+  if (database) {
+    if (auto ok = replace_database_ledger(db); !ok) return report_error(ok.error());
+  } else {
+    if (fs::exists(db, ec))
+      if (auto ok = check_replaceable(db); !ok) return report_error(ok.error());
+    if (auto ok = remove_ledger_files(db); !ok) return report_error(ok.error());
   }
-  if (auto ok = remove_ledger_files(db); !ok) return report_error(ok.error());
 
-  fs::path out_dir = flags.out_dir.empty() ? fs::path(db).parent_path() : fs::path(flags.out_dir);
+  // A database has no directory: the files go to the working directory then.
+  fs::path out_dir = !flags.out_dir.empty() ? fs::path(flags.out_dir)
+                     : database             ? fs::path(".")
+                                            : fs::path(db).parent_path();
   if (out_dir.empty()) out_dir = ".";
   fs::create_directories(out_dir, ec);
   if (ec)
@@ -237,7 +271,7 @@ int run_demo(const DemoFlags& flags) {
               format_date(stats->period_end - 86400).c_str(),
               group_thousands(std::to_string(stats->rows)).c_str(),
               dollars(stats->effective_cost).c_str(), dollars(stats->billed_cost).c_str());
-  std::printf("Ledger %s (batch %lld: %s rows ingested, %s quarantined)%s\n", db.c_str(),
+  std::printf("Ledger %s (batch %lld: %s rows ingested, %s quarantined)%s\n", ledger::redact_location(db).c_str(),
               (long long)summary->batch_id,
               group_thousands(std::to_string(summary->rows_ingested)).c_str(),
               group_thousands(std::to_string(summary->rows_quarantined)).c_str(),
@@ -280,7 +314,7 @@ int run_demo(const DemoFlags& flags) {
   for (const demo::DemoAnomaly& a : stats->anomalies)
     std::printf("  - %s\n", a.description.c_str());
 
-  std::string d = "--db " + shell_quote(db);
+  std::string d = "--db " + shell_quote(ledger::redact_location(db));
   std::string c = d + " --config " + shell_quote(policy_path);
   std::string runaway_from, runaway_to;
   for (const demo::DemoAnomaly& a : stats->anomalies) {
@@ -334,14 +368,16 @@ void add_demo_command(CLI::App& app, int& exit_code) {
       "anomalies) as FOCUS CSV, with DCGM GPU telemetry and a self-hosted vLLM cluster's OTLP "
       "traces, ingest it into a fresh demo ledger and print a showback summary.");
   cmd->add_option("--db", flags->db,
-                  "Demo ledger path; deleted and recreated on every run, so it is NOT "
-                  "$AIFINOPS_DB or ./aifinops.db (refuses files holding other data)")
+                  "Demo ledger path or PostgreSQL URL; deleted and recreated on every run, so it "
+                  "is NOT $AIFINOPS_DB or ./aifinops.db (refuses files and databases holding "
+                  "other data)")
       ->capture_default_str();
   cmd->add_option("--seed", flags->seed, "Random seed: the same seed gives the same data")
       ->capture_default_str();
   cmd->add_option("--out-dir", flags->out_dir,
                   "Where to write demo_focus.csv, demo_gpu_telemetry.<region>.prom, "
-                  "demo_vllm_traces.jsonl and demo_policy.yaml (default: the ledger's directory)");
+                  "demo_vllm_traces.jsonl and demo_policy.yaml (default: the ledger's directory; "
+                  "the working directory for a database)");
   cmd->add_flag("--keep", flags->keep,
                 "Keep demo_focus.csv, the telemetry and the traces after ingesting them (default: "
                 "delete them)");
@@ -349,6 +385,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
       "Examples:\n"
       "  aifinops demo\n"
       "  aifinops demo --seed 7 --db /tmp/demo.db --keep\n"
+      "  aifinops demo --db postgresql://aifinops@127.0.0.1:5432/aifinops_demo\n"
       "Exit codes: 0 ok, 1 error, 2 bad flags.");
   cmd->callback([flags, &exit_code] { exit_code = run_demo(*flags); });
 }

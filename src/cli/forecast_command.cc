@@ -401,7 +401,7 @@ void add_forecast_command(CLI::App& app, int& exit_code, const CommandEnv& env) 
       "forecast",
       "Forecast daily spend (or any metric) per group with prediction intervals, rolled up "
       "to months; --backtest shows the forecaster's accuracy on the same history.");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file, for its custom dimensions (default: $AIFINOPS_CONFIG, or "
                   "./policy.yaml if present)");

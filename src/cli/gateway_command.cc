@@ -1,12 +1,17 @@
 // aifinops gateway: the metering proxy, and `gateway keys new` to mint virtual keys.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -19,6 +24,7 @@
 #include "config/gateway_yaml.h"
 #include "core/json_text.h"
 #include "core/time.h"
+#include "gateway/redis_state.h"
 #include "gateway/server.h"
 
 namespace aifinops::cli {
@@ -27,6 +33,7 @@ namespace {
 struct GatewayFlags {
   std::string config = "gateway.yaml";
   std::string listen;
+  std::string spool_dir;
   std::string key_id;
 };
 
@@ -35,8 +42,10 @@ struct GatewayFlags {
 /// whose resource is a virtual key): budgets bound what the gateway admits, and a provider's
 /// bill (FOCUS) for the same team would count those requests twice, along with spend the
 /// gateway never saw.
-Result<void> seed_budgets(ledger::Ledger& ledger, const gateway::GatewayConfig& config,
-                          gateway::LimitStore& limits, EpochSeconds now) {
+Result<std::vector<std::pair<std::string, Money>>> budget_spend(ledger::Ledger& ledger,
+                                                                const gateway::GatewayConfig& config,
+                                                                EpochSeconds now) {
+  std::vector<std::pair<std::string, Money>> out;
   auto resource_type = ledger::parse_dimension("resource_type");
   if (!resource_type) return Unexpected{resource_type.error()};
   for (const gateway::BudgetRule& b : config.budgets) {
@@ -50,9 +59,32 @@ Result<void> seed_budgets(ledger::Ledger& ledger, const gateway::GatewayConfig& 
     }
     auto spent = ledger.query(spec);
     if (!spent) return Unexpected{spent.error()};
-    limits.seed_budget_spend(b.name, Money{(int64_t)spent->total});
+    out.emplace_back(b.name, Money{(int64_t)spent->total});
   }
+  return out;
+}
+
+Result<void> seed_budgets(ledger::Ledger& ledger, const gateway::GatewayConfig& config,
+                          gateway::LimitStore& limits, EpochSeconds now) {
+  auto spends = budget_spend(ledger, config, now);
+  if (!spends) return Unexpected{spends.error()};
+  for (const auto& [name, spent] : *spends) limits.seed_budget_spend(name, spent);
   return {};
+}
+
+/// Holds an exclusive lock on `<spool_dir>/lock` for the process's life: two gateways on one
+/// spool directory would hand each other's files over mid-write. Returns the descriptor.
+Result<int> lock_spool_dir(const std::string& dir) {
+  const std::string path = dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error(ErrorCode::kIo, path + ": cannot open the spool lock: " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return make_error(ErrorCode::kConflict,
+                      dir + ": another gateway is using this spool directory; give each replica its own "
+                            "(--spool-dir or spool_dir: in the config)");
+  }
+  return fd;
 }
 
 /// Reports soft budget crossings: a log line at once, and a Slack-shaped message to the
@@ -115,7 +147,20 @@ int run_gateway(const GatewayFlags& flags) {
   auto config = config::load_gateway_config(flags.config);
   if (!config) return report_error(config.error());
   if (!flags.listen.empty()) config->listen = flags.listen;
+  if (!flags.spool_dir.empty()) config->spool_dir = flags.spool_dir;
   if (config->spool_dir.empty()) config->spool_dir = config->ledger + ".spool";
+  std::string redis_password;
+  if (config->redis) {
+    redis_password = config->redis->password;
+    if (!config->redis->password_env.empty()) {
+      const char* value = std::getenv(config->redis->password_env.c_str());
+      if (value == nullptr || *value == '\0')
+        return report_error(Error{ErrorCode::kInvalidArgument,
+                                  flags.config + ": redis_password_env: $" + config->redis->password_env +
+                                      " is not set (it should hold the Redis password)"});
+      redis_password = value;
+    }
+  }
   std::optional<analyze::WebhookUrl> webhook;
   if (!config->webhook.empty()) {
     auto parsed = analyze::parse_webhook_url(config->webhook);
@@ -129,16 +174,48 @@ int run_gateway(const GatewayFlags& flags) {
   std::unique_ptr<ledger::Ledger>& ledger = opened->ledger;
   const pricing::Catalog* catalog = &opened->catalog;
   SystemClock clock;
-  gateway::MemoryLimitStore limits(config->budgets, clock);
+  // Limits, budgets and the cache: in this process, or in Redis shared by every replica.
+  std::unique_ptr<gateway::RedisConnections> redis;
+  std::unique_ptr<gateway::LimitStore> limits;
+  gateway::RedisLimitStore* redis_limits = nullptr;
+  if (config->redis) {
+    redis = std::make_unique<gateway::RedisConnections>(*config->redis, redis_password, clock);
+    auto store = std::make_unique<gateway::RedisLimitStore>(*redis, config->budgets, clock);
+    redis_limits = store.get();
+    limits = std::move(store);
+  } else {
+    limits = std::make_unique<gateway::MemoryLimitStore>(config->budgets, clock);
+  }
 
   auto spool = gateway::Spool::open(config->spool_dir);
   if (!spool) return report_error(spool.error());
+  auto spool_lock = lock_spool_dir(config->spool_dir);
+  if (!spool_lock) return report_error(spool_lock.error());
   gateway::SpoolDrainer drainer(**spool, config->ledger);
   // Records served before a crash are in the spool: into the ledger before budgets are read.
   if (auto recovered = drainer.drain_now(); !recovered) return report_error(recovered.error());
-  if (auto seeded = seed_budgets(*ledger, *config, limits, clock.now_ms() / 1000); !seeded)
+  if (auto seeded = seed_budgets(*ledger, *config, *limits, clock.now_ms() / 1000); !seeded)
     return report_error(seeded.error());
   ledger.reset();
+  if (redis_limits != nullptr) {
+    // Seeds Redis from the ledger when it holds no budgets yet (a new or restarted Redis);
+    // the keeper does it again whenever that happens later, on a ledger connection of its own.
+    const gateway::GatewayConfig& fixed = *config;
+    auto seed_source = [&fixed, &clock]() -> Result<std::vector<std::pair<std::string, Money>>> {
+      auto seeding = ledger::open_ledger(fixed.ledger);
+      if (!seeding) return Unexpected{seeding.error()};
+      return budget_spend(**seeding, fixed, clock.now_ms() / 1000);
+    };
+    std::fprintf(stderr, "aifinops gateway: shared state in redis %s (prefix %s, redis_failure: %s)\n",
+                 redis->where().c_str(), config->redis->prefix.c_str(),
+                 config->redis->failure == gateway::RedisFailure::kOpen ? "open" : "closed");
+    redis_limits->set_seed_source(seed_source);
+    if (!redis_limits->maintain_now())
+      std::fprintf(stderr, "aifinops gateway: warning: redis %s is not ready yet; %s\n", redis->where().c_str(),
+                   config->redis->failure == gateway::RedisFailure::kOpen
+                       ? "requests are limited and metered by this gateway alone until it is"
+                       : "requests are refused with 503 until it is");
+  }
 
   // Signals go to one thread that asks the server to stop gracefully.
   sigset_t signals;
@@ -147,17 +224,24 @@ int run_gateway(const GatewayFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::unique_ptr<gateway::MemoryResponseCache> cache;
-  if (config->cache.enabled)
+  std::unique_ptr<gateway::ResponseCache> cache;
+  if (config->cache.enabled && redis)
+    cache = std::make_unique<gateway::RedisResponseCache>(*redis, config->cache.max_mb << 20, config->cache.ttl_s * 1000, clock);
+  else if (config->cache.enabled)
     cache = std::make_unique<gateway::MemoryResponseCache>(config->cache.max_mb << 20, config->cache.ttl_s * 1000, clock);
   for (const gateway::UpstreamConfig& u : config->upstreams)
     if (!u.api_key_env.empty() && std::getenv(u.api_key_env.c_str()) == nullptr)
       std::fprintf(stderr, "aifinops gateway: warning: upstreams: %s: $%s is not set; requests go without credentials\n",
                    u.name.c_str(), u.api_key_env.c_str());
   SoftBudgetNotifier notifier(webhook);
-  gateway::GatewayServer server(*config, *catalog, limits, cache.get(), **spool, clock);
+  gateway::GatewayServer server(*config, *catalog, *limits, cache.get(), **spool, clock);
   server.on_soft_budget([&notifier](const gateway::SoftBudgetNotice& n) { notifier.notify(n); });
+  // Redis settlements are sent by the store's own thread, which reports their notices here.
+  if (redis_limits != nullptr)
+    redis_limits->set_notice_sink([&notifier](const gateway::SoftBudgetNotice& n) { notifier.notify(n); });
   if (auto started = server.start(); !started) return report_error(started.error());
+  // Threads start after the signal mask is set, so that SIGTERM reaches only sigwait below.
+  if (redis_limits != nullptr) redis_limits->start();
   drainer.start();
   std::string host = config->listen.substr(0, config->listen.rfind(':'));
   std::printf("aifinops gateway listening on %s:%d (%zu keys, %zu upstreams; ledger %s)\n", host.c_str(),
@@ -170,6 +254,10 @@ int run_gateway(const GatewayFlags& flags) {
     server.stop();
   });
   server.run();
+  if (redis_limits != nullptr) {
+    redis_limits->stop();
+    redis_limits->maintain_now();  // spend settled while Redis was away, if it is back
+  }
   drainer.stop();  // moves the last spooled records into the ledger
   notifier.stop();  // sends the notices still queued
   pthread_kill(signal_thread.native_handle(), SIGTERM);
@@ -200,9 +288,17 @@ void add_gateway_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--config", flags->config, "Gateway config (see config/gateway.example.yaml)")
       ->capture_default_str();
   cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (overrides listen: in the config)");
+  cmd->add_option("--spool-dir", flags->spool_dir,
+                  "This replica's spool directory (overrides spool_dir: in the config; each replica of a\n"
+                  "fleet needs its own)");
   cmd->footer(
       "Stops gracefully on SIGTERM or Ctrl-C: in-flight requests finish and the spool is written\n"
-      "to the ledger. Exit codes: 0 stopped cleanly, 1 bad config or start-up error, 2 bad flags.");
+      "to the ledger. Exit codes: 0 stopped cleanly, 1 bad config or start-up error, 2 bad flags.\n"
+      "A fleet: run any number of replicas with the same config (redis: in it shares limits,\n"
+      "budgets and the cache) and a spool directory each. Examples:\n"
+      "  aifinops gateway --config gateway.yaml\n"
+      "  aifinops gateway --config gateway.yaml --listen 0.0.0.0:4001 --spool-dir /var/lib/aifinops/spool-1\n"
+      "See docs/gateway.md and docs/deploy.md.");
   cmd->callback([flags, &exit_code, cmd] {
     if (cmd->get_subcommands().empty()) exit_code = run_gateway(*flags);
   });

@@ -202,7 +202,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       "ingested + quarantined. The same content twice is ingested once.");
   cmd->add_option("FILE", flags->files, "Files to ingest (or directories of pages, for the JSON formats)")
       ->check(CLI::ExistingPath);
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file with tag aliases (default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");
   std::vector<std::string> format_values{"auto"};
@@ -251,6 +251,7 @@ void add_ingest_command(CLI::App& app, int& exit_code) {
       "Exit codes: 0 ok, 1 error (nothing ingested from the failing file), 2 bad flags,\n"
       "3 --strict and rows were quarantined.\n"
       "Example: aifinops ingest exports/2025-10/*.csv.gz --db finops.db\n"
+      "Example: aifinops ingest exports/2025-10/*.csv.gz --db postgresql://finops@db.internal/aifinops\n"
       "Example: aifinops ingest --format openai-usage usage-pages/   (a directory of API pages)\n"
       "Example: aifinops ingest traces.json   (OTLP/JSON GenAI spans, detected)");
   cmd->callback([flags, &exit_code] { exit_code = run_ingest(*flags); });

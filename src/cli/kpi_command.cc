@@ -179,7 +179,7 @@ void add_kpi_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
       "The FinOps-for-AI KPIs: cost per inference, per token and per API call, training cost "
       "efficiency, utilisation, anomalies, ROI, time to value, time to first prompt, model quality "
       "gap.");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file: custom dimensions for --by and business scopes "
                   "(default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");

@@ -93,7 +93,7 @@ void add_maturity_command(CLI::App& app, int& exit_code, const CommandEnv& env) 
       "maturity",
       "A crawl/walk/run scorecard from the data and the policy: allocation, budgets, anomaly "
       "detection, forecast accuracy, gateway coverage, automation, value tracking.");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file: required tags and budgets (default: $AIFINOPS_CONFIG, or "
                   "./policy.yaml if present)");

@@ -93,7 +93,7 @@ int store_and_report(const std::string& db_flag, std::vector<ModelPrice> models,
   if (!added) return report_error(added.error());
   std::printf("%s: %zu prices, %lld new, %lld unchanged (ledger %s)\n", what.c_str(), total,
               (long long)*added, (long long)(total - (size_t)*added),
-              resolve_db_location(db_flag).c_str());
+              ledger::redact_location(resolve_db_location(db_flag)).c_str());
   return kExitOk;
 }
 
@@ -511,7 +511,7 @@ void add_prices_command(CLI::App& app, int& exit_code) {
       "YAML is written instead and the ledger is not touched (config/prices.yaml is made this\n"
       "way; see config/README.md).");
   litellm->add_option("FILE", litellm_options->file, "the LiteLLM JSON file")->required()->check(CLI::ExistingFile);
-  litellm->add_option("--db", litellm_options->db, "ledger path (default: $AIFINOPS_DB, else ./aifinops.db)");
+  litellm->add_option("--db", litellm_options->db, "ledger path or PostgreSQL URL (default: $AIFINOPS_DB, else ./aifinops.db; docs/postgresql.md)");
   litellm->add_option("--effective", litellm_options->effective,
                       "date the prices take effect, e.g. the file's snapshot date (default: today, UTC)");
   litellm->add_option("--out", litellm_options->out, "write catalog YAML to this file instead of the ledger");
@@ -529,7 +529,7 @@ void add_prices_command(CLI::App& app, int& exit_code) {
       "The file lists models (per 1M tokens) and GPU instances (per hour) with effective dates;\n"
       "its format is in docs/configuration.md, section 'Price catalog'.");
   catalog->add_option("FILE", catalog_options->file, "the catalog YAML file")->required()->check(CLI::ExistingFile);
-  catalog->add_option("--db", catalog_options->db, "ledger path (default: $AIFINOPS_DB, else ./aifinops.db)");
+  catalog->add_option("--db", catalog_options->db, "ledger path or PostgreSQL URL (default: $AIFINOPS_DB, else ./aifinops.db; docs/postgresql.md)");
   catalog->callback([catalog_options, &exit_code] { exit_code = run_import_catalog(*catalog_options); });
 
   auto show_options = std::make_shared<ShowOptions>();
@@ -543,7 +543,7 @@ void add_prices_command(CLI::App& app, int& exit_code) {
       "with status 1 and suggests similar ones.");
   show->add_option("NAME", show_options->name, "model name or instance SKU")->required();
   show->add_option("--at", show_options->at, "date or RFC 3339 timestamp (default: now)");
-  show->add_option("--db", show_options->db, "ledger path (default: $AIFINOPS_DB, else ./aifinops.db)");
+  show->add_option("--db", show_options->db, "ledger path or PostgreSQL URL (default: $AIFINOPS_DB, else ./aifinops.db; docs/postgresql.md)");
   show->add_option("--format", show_options->format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
   show->callback([show_options, &exit_code] { exit_code = run_show(*show_options); });
@@ -556,7 +556,7 @@ void add_prices_command(CLI::App& app, int& exit_code) {
                "instances when no model matches.");
   list->add_option("--provider", list_options->provider, "only this provider (openai, anthropic, aws, ...)");
   list->add_option("--at", list_options->at, "date or RFC 3339 timestamp (default: now)");
-  list->add_option("--db", list_options->db, "ledger path (default: $AIFINOPS_DB, else ./aifinops.db)");
+  list->add_option("--db", list_options->db, "ledger path or PostgreSQL URL (default: $AIFINOPS_DB, else ./aifinops.db; docs/postgresql.md)");
   list->add_option("--format", list_options->format, "table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
   list->callback([list_options, &exit_code] { exit_code = run_list(*list_options); });

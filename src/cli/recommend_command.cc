@@ -309,7 +309,7 @@ int run_recommend(const RecommendFlags& flags, const CommandEnv& env) {
         for (const optimize::RecommendationKind& k : optimize::recommendation_kinds())
           kind_names.emplace_back(k.name);
       s += json_list(kind_names) + ",\"inputs\":{\"ledger\":";
-      append_json_string(s, resolve_db_location(flags.db));
+      append_json_string(s, ledger::redact_location(resolve_db_location(flags.db)));
       s += ",\"business\":" + json_list(business->files) + ",\"rates\":" + json_list(rates->files) +
            "},\"recommendations\":[";
       for (size_t i = 0; i < recs->size(); ++i) {
@@ -344,7 +344,7 @@ void add_recommend_command(CLI::App& app, int& exit_code, const CommandEnv& env)
       "self-hosted inference against API prices and waste; each with its monthly saving, "
       "confidence, assumptions and evidence.");
   cmd->add_option("--kind", flags->kinds, kinds_help)->delimiter(',');
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file, for custom dimensions in business scopes (default: "
                   "$AIFINOPS_CONFIG, or ./policy.yaml if present)");

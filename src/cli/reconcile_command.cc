@@ -130,7 +130,7 @@ void add_reconcile_command(CLI::App& app, int& exit_code, const CommandEnv& env)
       "Metered AI usage (gateway, usage APIs, OTLP) against billed AI cost (FOCUS, cloud exports, "
       "cost APIs) per provider, model and day: differences, spend billed but never metered, and "
       "the share of AI spend that is metered and attributed.");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--by", flags->by, "Compare by provider and/or model")
       ->delimiter(',')
       ->check(CLI::IsMember({"provider", "model"}))

@@ -198,7 +198,7 @@ void add_report_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
   auto flags = std::make_shared<ReportFlags>();
   CLI::App* cmd = app.add_subcommand(
       "report", "Sum a metric over the ledger, grouped by dimensions and time (showback).");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file: custom dimensions for --by and --filter, shared_costs rules for "
                   "--allocated (default: $AIFINOPS_CONFIG, or ./policy.yaml if present)");

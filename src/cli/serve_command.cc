@@ -3,7 +3,6 @@
 // parameters, --format json), so the API answers exactly what the CLI prints.
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -446,26 +445,15 @@ int run_serve(const ServeFlags& flags) {
   // is read into memory once for the process, not once per connection.
   auto rollups = ledger::SqliteLedger::new_rollup_cache();
   options.open_ledger = [db, rollups]() -> Result<std::unique_ptr<ledger::Ledger>> {
-    if (db.find("://") != std::string::npos) return ledger::open_ledger(db);  // not a file
+    if (ledger::is_postgres_url(db)) return ledger::open_ledger(db);
     auto opened = ledger::SqliteLedger::open(db, rollups);
     if (!opened) return Unexpected{opened.error()};
     return std::unique_ptr<ledger::Ledger>(std::move(*opened));
   };
-  // Any write (an ingest, a gateway flush, a note such as a scheduled anomaly run) touches
-  // the database or its WAL file: a stat is cheaper than asking the ledger on every call.
-  options.ledger_version = [db] {
-    std::string version;
-    for (const std::string& file : {db, db + "-wal"}) {
-      struct stat st {};
-      if (::stat(file.c_str(), &st) != 0) {
-        version += "-;";
-        continue;
-      }
-      version += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
-                 ":" + std::to_string(st.st_size) + ";";
-    }
-    return version;
-  };
+  // Any write (an ingest, a gateway flush, a note such as a scheduled anomaly run) moves
+  // the ledger's change token: an SQLite file's stat, a PostgreSQL ledger's change counter.
+  std::shared_ptr<ledger::ChangeProbe> changes = ledger::make_change_probe(db);
+  options.ledger_version = [changes] { return changes->version(); };
   options.policy = *policy;
   options.principals = std::move(*principals);
   const std::vector<std::string> business = flags.business;
@@ -580,7 +568,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       "serve",
       "Serve the REST API, the web dashboard and Prometheus /metrics over the ledger, and "
       "receive OTLP/HTTP JSON GenAI spans on POST /v1/traces.");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--listen", flags->listen, "Address and port to listen on")
       ->capture_default_str();
   cmd->add_option("--config", flags->config,

@@ -301,7 +301,7 @@ void add_showback_command(CLI::App& app, int& exit_code) {
       "showback",
       "One statement per team (or other owner) for a period: its resources, models, tokens, own "
       "cost and share of shared costs, for showback and chargeback.");
-  cmd->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  cmd->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   cmd->add_option("--config", flags->config,
                   "Policy file with shared_costs rules and custom dimensions (default: "
                   "$AIFINOPS_CONFIG, or ./policy.yaml if present)");

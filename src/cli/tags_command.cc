@@ -226,7 +226,7 @@ void add_tags_command(CLI::App& app, int& exit_code, const CommandEnv& env) {
       "Share of cost fully allocated (every required dimension present and allowed), coverage "
       "per dimension, values the policy does not allow and the top resources with unallocated "
       "cost.");
-  audit->add_option("--db", flags->db, "Ledger path (default: $AIFINOPS_DB or ./aifinops.db)");
+  audit->add_option("--db", flags->db, "Ledger path or PostgreSQL URL (default: $AIFINOPS_DB or ./aifinops.db; docs/postgresql.md)");
   audit->add_option("--config", flags->config,
                     "Policy file with dimensions: aliases, allowed values, required (default: "
                     "$AIFINOPS_CONFIG, or ./policy.yaml if present, else the built-in policy, "

@@ -23,7 +23,9 @@ class GatewayReader : public YamlReader {
     GatewayConfig config;
     if (!root || !root.IsMap()) return fail_result(root, "(top level)", "expected a mapping with listen:, upstreams:, routes:, keys:");
     if (!check_keys(root, "", {"listen", "ledger", "spool_dir", "threads", "max_body_bytes", "store_bodies",
-                               "upstreams", "routes", "keys", "budgets", "cache", "prices", "webhook"}))
+                               "upstreams", "routes", "keys", "budgets", "cache", "prices", "webhook",
+                               "redis", "redis_password_env", "redis_failure", "redis_prefix",
+                               "redis_connect_timeout_ms", "redis_timeout_ms", "redis_reservation_ttl_s"}))
       return *error_;
     bool ok = true;
     if (root["listen"]) ok = ok && read_listen(root["listen"], config.listen);
@@ -43,6 +45,7 @@ class GatewayReader : public YamlReader {
     ok = ok && read_list(root, "budgets", [&](const YAML::Node& n, const std::string& p) { return read_gateway_budget(n, p, config); });
     if (ok && root["cache"]) ok = read_cache(root["cache"], config.cache);
     if (ok && root["prices"]) ok = read_prices(root["prices"], config);
+    if (ok) ok = read_redis(root, config);
     if (!ok) return *error_;
     if (config.threads < 1) return fail_result(root["threads"], "threads", "must be at least 1");
     if (config.upstreams.empty()) return fail_result(root, "upstreams", "at least one upstream is needed");
@@ -57,6 +60,114 @@ class GatewayReader : public YamlReader {
     if (colon == std::string::npos || colon + 1 == out.size())
       return fail(node, "listen", "\"" + out + "\" is not HOST:PORT, e.g. 127.0.0.1:4000");
     return true;
+  }
+
+  /// redis: and the redis_* keys beside it (flat, so that `redis: URL` stays one line).
+  bool read_redis(const YAML::Node& root, GatewayConfig& config) {
+    static const char* kRelated[] = {"redis_password_env",       "redis_failure",
+                                     "redis_prefix",             "redis_connect_timeout_ms",
+                                     "redis_timeout_ms",         "redis_reservation_ttl_s"};
+    if (!root["redis"]) {
+      for (const char* key : kRelated)
+        if (root[key])
+          return fail(root[key], key,
+                      "needs redis: beside it (the Redis server's URL, e.g. redis://127.0.0.1:6379/0)");
+      return true;
+    }
+    gateway::RedisConfig redis;
+    std::string url;
+    if (!read_string(root["redis"], "redis", url)) return false;
+    if (std::string why = parse_redis_url(url, redis); !why.empty())
+      return fail(root["redis"], "redis", "\"" + url + "\" " + why +
+                                              "; expected redis://[:password@]host[:port][/db], "
+                                              "e.g. redis://127.0.0.1:6379/0");
+    if (root["redis_password_env"]) {
+      if (!read_string(root["redis_password_env"], "redis_password_env", redis.password_env)) return false;
+      if (!redis.password.empty())
+        return fail(root["redis_password_env"], "redis_password_env",
+                    "the URL in redis: has a password already; keep one of them (the variable is safer)");
+    }
+    if (root["redis_failure"]) {
+      std::string mode;
+      if (!read_string(root["redis_failure"], "redis_failure", mode)) return false;
+      if (mode == "closed") redis.failure = gateway::RedisFailure::kClosed;
+      else if (mode == "open") redis.failure = gateway::RedisFailure::kOpen;
+      else
+        return fail(root["redis_failure"], "redis_failure",
+                    "\"" + mode + "\" is not closed (refuse with 503 while Redis is unreachable) or "
+                    "open (admit and meter locally, reconcile later)");
+    }
+    if (root["redis_prefix"]) {
+      if (!read_string(root["redis_prefix"], "redis_prefix", redis.prefix)) return false;
+      if (redis.prefix.empty() || redis.prefix.find_first_of(" \t\r\n") != std::string::npos)
+        return fail(root["redis_prefix"], "redis_prefix",
+                    "expected a non-empty key prefix without white space, e.g. \"aifinops:\"");
+    }
+    struct Bound {
+      const char* key;
+      int64_t* out;
+      int64_t min, max;
+    };
+    for (const Bound& b : {Bound{"redis_connect_timeout_ms", &redis.connect_timeout_ms, 1, 60'000},
+                           Bound{"redis_timeout_ms", &redis.timeout_ms, 1, 60'000},
+                           Bound{"redis_reservation_ttl_s", &redis.reservation_ttl_s, 1, 7 * 86'400}}) {
+      if (!root[b.key]) continue;
+      if (!read_count(root[b.key], b.key, *b.out)) return false;
+      if (*b.out < b.min || *b.out > b.max)
+        return fail(root[b.key], b.key,
+                    "expected a whole number from " + std::to_string(b.min) + " to " + std::to_string(b.max));
+    }
+    config.redis = std::move(redis);
+    return true;
+  }
+
+  /// Reads redis://[:password@]host[:port][/db]; returns what is wrong, or "".
+  static std::string parse_redis_url(const std::string& url, gateway::RedisConfig& out) {
+    const std::string scheme = "redis://";
+    if (url.rfind("rediss://", 0) == 0) return "uses TLS (rediss://), which the gateway does not speak yet";
+    if (url.rfind(scheme, 0) != 0) return "does not start with redis://";
+    std::string rest = url.substr(scheme.size());
+    if (size_t at = rest.rfind('@'); at != std::string::npos) {
+      std::string userinfo = rest.substr(0, at);
+      rest = rest.substr(at + 1);
+      size_t colon = userinfo.find(':');
+      if (colon == std::string::npos || (colon > 0 && userinfo.substr(0, colon) != "default"))
+        return "names a user; only a password is supported (redis://:password@host)";
+      out.password = userinfo.substr(colon + 1);
+      if (out.password.empty()) return "has an empty password";
+    }
+    std::string db;
+    if (size_t slash = rest.find('/'); slash != std::string::npos) {
+      db = rest.substr(slash + 1);
+      rest = rest.substr(0, slash);
+    }
+    std::string port;
+    if (!rest.empty() && rest.front() == '[') {  // [::1]:6379
+      size_t close = rest.find(']');
+      if (close == std::string::npos) return "has an unclosed [ in its host";
+      out.host = rest.substr(1, close - 1);
+      if (close + 1 < rest.size()) {
+        if (rest[close + 1] != ':') return "has something other than :port after its host";
+        port = rest.substr(close + 2);
+      }
+    } else if (size_t colon = rest.rfind(':'); colon != std::string::npos) {
+      out.host = rest.substr(0, colon);
+      port = rest.substr(colon + 1);
+    } else {
+      out.host = rest;
+    }
+    if (out.host.empty()) return "has no host";
+    auto number = [](const std::string& text, int64_t max, int64_t& value) {
+      if (text.empty() || text.size() > 6 ||
+          !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return false;
+      value = std::stoll(text);
+      return value <= max;
+    };
+    if (!port.empty() && (!number(port, 65535, out.port) || out.port == 0))
+      return "has a port that is not a number from 1 to 65535";
+    if (!db.empty() && !number(db, 9999, out.db)) return "has a database that is not a number (0, 1, ...)";
+    return "";
   }
 
   bool read_upstream(const YAML::Node& n, const std::string& path, GatewayConfig& config) {

@@ -46,6 +46,26 @@ struct CacheConfig {
   bool share_across_teams = false;
 };
 
+/// What the gateway does when Redis cannot be reached.
+enum class RedisFailure {
+  kClosed,  ///< refuse requests with 503 until Redis is back (no spend beyond the budgets)
+  kOpen,    ///< admit, limit and meter with this process's own counters; reconcile later
+};
+
+/// Shared state in Redis for a fleet of gateways (gateway.yaml `redis:` and `redis_*`).
+struct RedisConfig {
+  std::string host = "127.0.0.1";
+  int64_t port = 6379;
+  int64_t db = 0;
+  std::string password;      ///< from the URL (redis://:password@host); never logged
+  std::string password_env;  ///< or from this environment variable (read by the CLI)
+  RedisFailure failure = RedisFailure::kClosed;
+  std::string prefix = "aifinops:";  ///< every key starts with it
+  int64_t connect_timeout_ms = 200;
+  int64_t timeout_ms = 200;          ///< per command
+  int64_t reservation_ttl_s = 900;   ///< a reservation never settled is given back after this
+};
+
 /// A price override per model, per million tokens.
 struct PriceOverride {
   std::optional<Money> input, cached_input, cache_write, output, reasoning;
@@ -66,6 +86,8 @@ struct GatewayConfig {
   std::vector<BudgetRule> budgets;
   CacheConfig cache;
   std::map<std::string, PriceOverride> prices;
+  /// Limits, budgets and the cache in Redis, shared by every replica; unset: in memory.
+  std::optional<RedisConfig> redis;
 };
 
 }  // namespace aifinops::gateway

@@ -67,6 +67,9 @@ struct Admission {
   bool admitted = false;
   uint64_t reservation = 0;
   Refusal refusal;
+  /// Refused because the shared state (Redis) cannot be reached, not by a limit: HTTP 503,
+  /// with the refusal's message and retry_after_s.
+  bool unavailable = false;
 };
 
 /// Shared limit and budget state. Implementations are thread-safe.
@@ -86,6 +89,9 @@ class LimitStore {
   virtual void seed_budget_spend(const std::string& budget_name, Money spent) = 0;
   /// Spent plus reserved in the current period of a budget (for /metrics and tests).
   virtual Money budget_used(const std::string& budget_name) = 0;
+  /// Prometheus text about the store itself, appended to /metrics: a shared store's
+  /// health (errors, fail-open admissions); nothing for a store in memory.
+  virtual std::string metrics_text() const { return {}; }
 };
 
 /// LimitStore in this process's memory, guarded by one mutex (admit and settle are short).

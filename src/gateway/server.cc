@@ -671,7 +671,8 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
     co_return co_await std::move(reply);
   }
   if (req.method() == http::verb::get && path == "/metrics") {
-    auto reply = send(client, req, http::status::ok, metrics.render(), "text/plain; version=0.0.4");
+    auto reply = send(client, req, http::status::ok, metrics.render() + limits.metrics_text(),
+                      "text/plain; version=0.0.4");
     co_return co_await std::move(reply);
   }
   if (path == "/v1/traces") {
@@ -798,6 +799,15 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
     admission.worst_case_cost = pricing::token_cost(*price, worst);
   }
   Admission admitted = limits.admit(admission);
+  if (!admitted.admitted && admitted.unavailable) {
+    // The shared state (Redis) is unreachable and redis_failure is closed: not a limit.
+    metrics.record_request(key->id, team, model, 503, {}, Money{}, false);
+    auto reply = send(client, req, http::status::service_unavailable,
+                      error_body(anthropic, "api_error", "limits_unavailable",
+                                 admitted.refusal.message),
+                      "application/json", admitted.refusal.retry_after_s);
+    co_return co_await std::move(reply);
+  }
   if (!admitted.admitted) {
     metrics.record_rejection(key->id, admitted.refusal.limit);
     metrics.record_request(key->id, team, model, 429, {}, Money{}, false);

@@ -450,15 +450,44 @@ void SpoolDrainer::loop() {
   if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0)
     std::fprintf(stderr, "aifinops gateway: spool: cannot lower the writer's priority: %s\n",
                  errno_text().c_str());
+  // While the ledger cannot be written (a PostgreSQL restart, a full disk), records stay in
+  // the spool and the writer retries with a growing pause, logging the first failure, one
+  // line every half minute while it lasts, and the recovery. A batch whose commit reached
+  // the ledger although the answer was lost is recognised by its fingerprint on the retry
+  // (ingest_file), so every record is written exactly once.
+  constexpr int64_t kMaxPauseMs = 5'000;
+  constexpr auto kLogEvery = std::chrono::seconds(30);
+  int64_t failures = 0;
+  int64_t pause_ms = interval_ms_;
+  auto last_log = std::chrono::steady_clock::now();
   for (;;) {
     bool last;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait_for(lock, std::chrono::milliseconds(interval_ms_), [this] { return stopping_; });
+      wake_.wait_for(lock, std::chrono::milliseconds(pause_ms), [this] { return stopping_; });
       last = stopping_;
     }
     auto drained = drain_now();
-    if (!drained) std::fprintf(stderr, "aifinops gateway: spool: %s (will retry)\n", drained.error().message.c_str());
+    const auto now = std::chrono::steady_clock::now();
+    if (!drained) {
+      ++failures;
+      pause_ms = std::min(kMaxPauseMs, interval_ms_ << std::min<int64_t>(failures, 6));
+      if (failures == 1 || now - last_log >= kLogEvery || last) {
+        last_log = now;
+        std::fprintf(stderr,
+                     "aifinops gateway: spool: %s (%lld attempts; the records stay in %s%s)\n",
+                     drained.error().message.c_str(), (long long)failures, spool_.dir().c_str(),
+                     last ? " and are written at the next start" : ", retrying");
+      }
+    } else {
+      if (failures > 0)
+        std::fprintf(stderr,
+                     "aifinops gateway: spool: the ledger is writable again after %lld failed "
+                     "attempts; %lld records written\n",
+                     (long long)failures, (long long)*drained);
+      failures = 0;
+      pause_ms = interval_ms_;
+    }
     if (last) return;
   }
 }

@@ -62,4 +62,69 @@ TEST(GatewayYamlTest, ErrorsNameTheKeyPathAndWhatWasExpected) {
 }
 
 }  // namespace
+TEST(GatewayYamlTest, ReadsTheRedisSettingsOfAFleet) {
+  auto plain = parse_gateway_yaml(kMinimal, "gateway.yaml");
+  ASSERT_TRUE(plain.has_value()) << plain.error().message;
+  EXPECT_FALSE(plain->redis.has_value());  // no redis: state in memory
+
+  auto config = parse_gateway_yaml(std::string(kMinimal) +
+                                       "redis: redis://10.0.0.5:6380/2\n"
+                                       "redis_password_env: REDIS_PASSWORD\n"
+                                       "redis_failure: open\n"
+                                       "redis_prefix: 'prod:'\n"
+                                       "redis_connect_timeout_ms: 50\n"
+                                       "redis_timeout_ms: 20\n"
+                                       "redis_reservation_ttl_s: 120\n",
+                                   "gateway.yaml");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  ASSERT_TRUE(config->redis.has_value());
+  EXPECT_EQ(config->redis->host, "10.0.0.5");
+  EXPECT_EQ(config->redis->port, 6380);
+  EXPECT_EQ(config->redis->db, 2);
+  EXPECT_EQ(config->redis->password, "");
+  EXPECT_EQ(config->redis->password_env, "REDIS_PASSWORD");
+  EXPECT_EQ(config->redis->failure, gateway::RedisFailure::kOpen);
+  EXPECT_EQ(config->redis->prefix, "prod:");
+  EXPECT_EQ(config->redis->connect_timeout_ms, 50);
+  EXPECT_EQ(config->redis->timeout_ms, 20);
+  EXPECT_EQ(config->redis->reservation_ttl_s, 120);
+
+  auto defaults = parse_gateway_yaml(std::string(kMinimal) + "redis: 'redis://:s3cret@[::1]'\n", "gateway.yaml");
+  ASSERT_TRUE(defaults.has_value()) << defaults.error().message;
+  EXPECT_EQ(defaults->redis->host, "::1");
+  EXPECT_EQ(defaults->redis->port, 6379);
+  EXPECT_EQ(defaults->redis->db, 0);
+  EXPECT_EQ(defaults->redis->password, "s3cret");
+  EXPECT_EQ(defaults->redis->failure, gateway::RedisFailure::kClosed);  // refuse rather than overspend
+  EXPECT_EQ(defaults->redis->prefix, "aifinops:");
+}
+
+TEST(GatewayYamlTest, BadRedisSettingsNameTheKeyAndWhatWasExpected) {
+  EXPECT_EQ(error_of(std::string(kMinimal) + "redis: http://127.0.0.1:6379\n"),
+            "gateway.yaml:3: redis: \"http://127.0.0.1:6379\" does not start with redis://; expected "
+            "redis://[:password@]host[:port][/db], e.g. redis://127.0.0.1:6379/0");
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1:99999\n")
+                .find("redis: \"redis://127.0.0.1:99999\" has a port that is not a number from 1 to 65535"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1:6379/x\n").find("has a database that is not a number"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://ann:pw@127.0.0.1\n").find("names a user"), std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: rediss://127.0.0.1\n").find("uses TLS"), std::string::npos);
+  EXPECT_EQ(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1\nredis_failure: maybe\n"),
+            "gateway.yaml:4: redis_failure: \"maybe\" is not closed (refuse with 503 while Redis is "
+            "unreachable) or open (admit and meter locally, reconcile later)");
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis_failure: open\n").find("redis_failure: needs redis: beside it"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1\nredis_timeout_ms: 0\n")
+                .find("redis_timeout_ms: expected a whole number from 1 to 60000"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://:pw@127.0.0.1\nredis_password_env: P\n")
+                .find("has a password already"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1\nredis_prefix: ''\n").find("redis_prefix: expected"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1\nredis_fail: open\n").find("redis_fail: unknown key"),
+            std::string::npos);
+}
+
 }  // namespace aifinops::config

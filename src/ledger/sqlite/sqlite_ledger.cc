@@ -1,8 +1,8 @@
 #include "ledger/sqlite/sqlite_ledger.h"
 
-#include <simdjson.h>
+#include "ledger/ledger_internal.h"
+
 #include <sqlite3.h>
-#include <strings.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +15,7 @@
 #include <vector>
 
 namespace aifinops::ledger {
+using namespace detail;  // the representation shared with PostgresLedger
 namespace {
 
 Unexpected sql_error(sqlite3* db, const std::string& what) {
@@ -100,21 +101,6 @@ Result<void> exec(sqlite3* db, const std::string& sql) {
 /// Rolls back an open transaction; a failure here leaves nothing more to do.
 void rollback(sqlite3* db) { sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr); }
 
-// The summed columns, identical in `records` and the rollups so that one SQL text serves all.
-// The first kFactCountV1 are those of schema v1 and v2 (frozen: their migrations create
-// exactly these); v3 added the GPU telemetry and carbon facts.
-constexpr const char* kFactColumns[] = {
-    "consumed_quantity", "pricing_quantity", "list_cost", "contracted_cost", "billed_cost",
-    "effective_cost", "input_tokens", "cached_input_tokens", "cache_write_tokens",
-    "output_tokens", "reasoning_tokens", "requests", "gpu_milliseconds", "cache_saving",
-    "gpu_observed_milliseconds", "gpu_busy_milliseconds", "gpu_memory_mib_milliseconds",
-    "energy_millijoules", "co2e_micrograms"};
-constexpr size_t kFactCount = std::size(kFactColumns);
-constexpr size_t kFactCountV1 = 14;
-// A record row: batch_id, line, attributes_id, start, end, the facts, price_version, flags,
-// latency_ms, ttft_ms, gpu_memory_peak_mib (a maximum: kept in `records` only, since a
-// rollup could not take a removed batch's maximum back out).
-constexpr size_t kRecordColumns = 5 + kFactCount + 5;
 // Records are inserted this many at a time: one statement run per block, not per row.
 constexpr size_t kRowsPerInsert = 16;
 
@@ -228,121 +214,7 @@ void rollup_columns(std::string& columns, std::string& update) {
   }
 }
 
-struct RollupKey {
-  int64_t bucket, attributes_id;
-  bool operator==(const RollupKey&) const = default;
-};
-struct RollupSums {
-  int64_t record_count = 0;
-  __int128 facts[kFactCount] = {};  // nano-unit sums pass int64 at ~9.2 billion units
-};
-struct RollupKeyHash {
-  size_t operator()(const RollupKey& k) const {
-    uint64_t h = (uint64_t)k.bucket * 0x9E3779B97F4A7C15ull ^ (uint64_t)k.attributes_id * 0xC2B2AE3D27D4EB4Full;
-    return (size_t)(h ^ (h >> 29));
-  }
-};
-using RollupMap = std::unordered_map<RollupKey, RollupSums, RollupKeyHash>;
-
-/// The open batch's sums by (day, attribute set): an open-addressing table, one probe per
-/// row in the common case. It starts small and doubles up to kMaxSlots (about 36 MB); the
-/// ledger flushes it to SQLite when it is half full there, so memory does not grow with
-/// the file, and a ledger that only reads never allocates it.
-class DayRollup {
- public:
-  static constexpr size_t kMinSlots = 1 << 12;
-  static constexpr size_t kMaxSlots = 1 << 18;
-
-  RollupSums& at(RollupKey key) {
-    if (2 * (size_ + 1) > slots_.size() && slots_.size() < kMaxSlots) grow();
-    size_t mask = slots_.size() - 1;
-    for (size_t i = RollupKeyHash()(key) & mask;; i = (i + 1) & mask) {
-      Slot& slot = slots_[i];
-      if (!slot.used) {
-        slot.used = true;
-        slot.key = key;
-        slot.sums = RollupSums{};
-        ++size_;
-        return slot.sums;
-      }
-      if (slot.key == key) return slot.sums;
-    }
-  }
-  size_t size() const { return size_; }
-  bool full() const { return size_ >= kMaxSlots / 2; }
-  /// Moves the groups out, leaving the table empty.
-  std::vector<std::pair<RollupKey, RollupSums>> take() {
-    std::vector<std::pair<RollupKey, RollupSums>> out;
-    out.reserve(size_);
-    for (Slot& slot : slots_) {
-      if (!slot.used) continue;
-      out.emplace_back(slot.key, slot.sums);
-      slot.used = false;
-    }
-    size_ = 0;
-    return out;
-  }
-
- private:
-  struct Slot {
-    RollupKey key;
-    bool used = false;
-    RollupSums sums;
-  };
-  void grow() {
-    std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.empty() ? kMinSlots : old.size() * 2, Slot{});
-    size_ = 0;
-    for (const Slot& slot : old)
-      if (slot.used) at(slot.key) = slot.sums;
-  }
-  std::vector<Slot> slots_;
-  size_t size_ = 0;
-};
-
 std::string format_int128(__int128 v) { return format_decimal(v); }
-
-__int128 parse_int128_decimal(const std::string& s) {
-  // Stored as decimal text of nanos / kNanosPerUnit: parse back exactly.
-  bool negative = !s.empty() && s[0] == '-';
-  __int128 units = 0, frac = 0;
-  size_t i = negative ? 1 : 0;
-  for (; i < s.size() && s[i] != '.'; ++i) units = units * 10 + (s[i] - '0');
-  int digits = 0;
-  if (i < s.size() && s[i] == '.') {
-    for (++i; i < s.size() && digits < 9; ++i, ++digits) frac = frac * 10 + (s[i] - '0');
-  }
-  for (; digits < 9; ++digits) frac *= 10;
-  __int128 v = units * kNanosPerUnit + frac;
-  return negative ? -v : v;
-}
-
-std::string now_rfc3339() {
-  auto now = std::chrono::system_clock::now();
-  return format_timestamp(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
-}
-
-void read_facts(const UsageFacts& f, int64_t out[kFactCount]) {
-  out[0] = f.consumed_quantity.nanos;
-  out[1] = f.pricing_quantity.nanos;
-  out[2] = f.list_cost.nanos;
-  out[3] = f.contracted_cost.nanos;
-  out[4] = f.billed_cost.nanos;
-  out[5] = f.effective_cost.nanos;
-  out[6] = f.input_tokens;
-  out[7] = f.cached_input_tokens;
-  out[8] = f.cache_write_tokens;
-  out[9] = f.output_tokens;
-  out[10] = f.reasoning_tokens;
-  out[11] = f.requests;
-  out[12] = f.gpu_milliseconds;
-  out[13] = f.cache_saving.nanos;
-  out[14] = f.gpu_observed_milliseconds;
-  out[15] = f.gpu_busy_milliseconds;
-  out[16] = f.gpu_memory_mib_milliseconds;
-  out[17] = f.energy_millijoules;
-  out[18] = f.co2e_micrograms;
-}
 
 /// Groupings kept per connection: an analysis asks for a few, several times over.
 constexpr size_t kCachedGroupings = 16;
@@ -399,6 +271,7 @@ class RollupCache {
   std::optional<DayRange> day_range;
 };
 
+
 struct SqliteLedger::State {
   bool in_batch = false;
   int64_t batch_id = 0;
@@ -418,6 +291,7 @@ SqliteLedger::SqliteLedger(sqlite3* db, std::string path, std::shared_ptr<Rollup
 std::shared_ptr<RollupCache> SqliteLedger::new_rollup_cache() {
   return std::make_shared<RollupCache>();
 }
+
 
 SqliteLedger::~SqliteLedger() {
   if (state_ && state_->in_batch) abort_batch();
@@ -560,25 +434,11 @@ Result<int64_t> SqliteLedger::intern_attributes(const AttributeViews& attributes
 Result<void> SqliteLedger::append(int64_t attributes_id, const UsageFacts& f, const Lineage& lineage) {
   State& s = *state_;
   int64_t* row = s.pending[s.pending_count++];
-  row[0] = lineage.batch_id;
-  row[1] = lineage.line;
-  row[2] = attributes_id;
-  row[3] = f.charge_period_start;
-  row[4] = f.charge_period_end;
-  int64_t* facts = row + 5;
-  read_facts(f, facts);
-  row[5 + kFactCount] = f.price_version;
-  row[6 + kFactCount] = (int64_t)f.flags;
-  row[7 + kFactCount] = f.latency_ms;
-  row[8 + kFactCount] = f.ttft_ms;
-  row[9 + kFactCount] = f.gpu_memory_peak_mib;
+  record_row(attributes_id, f, lineage, row);
+  // Rollups: one hash update per row, by day; months are summed from days at flush.
+  s.day.add(row);
   if (s.pending_count == kRowsPerInsert)
     if (auto r = flush_records(); !r) return r;
-
-  // Rollups: one hash update per row, by day; months are summed from days at flush.
-  RollupSums& sums = s.day.at(RollupKey{floor_day(f.charge_period_start), attributes_id});
-  ++sums.record_count;
-  for (size_t i = 0; i < kFactCount; ++i) sums.facts[i] += facts[i];
   if (s.day.full()) return flush_rollups();
   return {};
 }
@@ -610,26 +470,8 @@ Result<void> SqliteLedger::flush_records() {
 
 Result<void> SqliteLedger::flush_rollups() {
   // Sorted keys make the upserts walk the B-tree in order instead of at random.
-  using Entry = std::pair<RollupKey, RollupSums>;
-  std::vector<Entry> days = state_->day.take();
-  auto by_key = [](const Entry& a, const Entry& b) {
-    return a.first.bucket != b.first.bucket ? a.first.bucket < b.first.bucket
-                                            : a.first.attributes_id < b.first.attributes_id;
-  };
-  std::sort(days.begin(), days.end(), by_key);
-  RollupMap month_map;
-  int64_t last_day = INT64_MIN, last_month = 0;
-  for (const Entry& e : days) {
-    if (e.first.bucket != last_day) {
-      last_day = e.first.bucket;
-      last_month = floor_month(last_day);
-    }
-    RollupSums& m = month_map[RollupKey{last_month, e.first.attributes_id}];
-    m.record_count += e.second.record_count;
-    for (size_t i = 0; i < kFactCount; ++i) m.facts[i] += e.second.facts[i];
-  }
-  std::vector<Entry> months(month_map.begin(), month_map.end());
-  std::sort(months.begin(), months.end(), by_key);
+  std::vector<RollupEntry> days = state_->day.take(), months;
+  days_and_months(days, months);
 
   std::string columns, update, values = "?,?,?";
   rollup_columns(columns, update);
@@ -881,38 +723,6 @@ std::string time_bucket_sql(Grain grain, const std::string& column) {
   return column;
 }
 
-/// The per-row expression a metric sums.
-/// The fact columns a metric adds up.
-std::vector<std::string> metric_columns(Metric m) {
-  switch (m) {
-    case Metric::kEffectiveCost: return {"effective_cost"};
-    case Metric::kBilledCost: return {"billed_cost"};
-    case Metric::kListCost: return {"list_cost"};
-    case Metric::kContractedCost: return {"contracted_cost"};
-    case Metric::kQuantity: return {"consumed_quantity"};
-    case Metric::kTokens: return {"input_tokens", "output_tokens"};
-    case Metric::kInputTokens: return {"input_tokens"};
-    case Metric::kOutputTokens: return {"output_tokens"};
-    case Metric::kCachedTokens: return {"cached_input_tokens"};
-    case Metric::kRequests: return {"requests"};
-    case Metric::kGpuHours: return {"gpu_milliseconds"};
-    case Metric::kCacheSavings: return {"cache_saving"};
-    case Metric::kGpuUtilization: return {"gpu_busy_milliseconds"};
-    case Metric::kGpuMemoryPeakMib: return {"gpu_memory_peak_mib"};
-    case Metric::kEnergyKwh: return {"energy_millijoules"};
-    case Metric::kCo2eKg: return {"co2e_micrograms"};
-    case Metric::kGpuObservedHours: return {"gpu_observed_milliseconds"};
-    case Metric::kCount: break;
-  }
-  return {};
-}
-
-/// A ratio metric's denominator columns (summed like the numerator); empty for the others.
-std::vector<std::string> metric_denominator_columns(Metric m) {
-  if (m == Metric::kGpuUtilization) return {"gpu_observed_milliseconds"};
-  return {};
-}
-
 /// The sums of a metric's numerator in whole units (a / 10^9) and remainders, or its
 /// maximum for a peak metric; the denominator of a ratio follows as dunits, drest.
 std::string metric_select_sql(Metric metric, bool rollup, bool aggregate);
@@ -962,41 +772,6 @@ std::string tag_sql(const Dimension& d, std::vector<std::string>& binds) {
   return d.tag_keys.size() == 1 ? sql : "coalesce(" + sql + ")";
 }
 
-std::string format_bucket(Grain grain, int64_t t) {
-  switch (grain) {
-    case Grain::kHour: return format_timestamp(t);
-    case Grain::kMonth: return format_month(t);
-    default: return format_date(t);
-  }
-}
-
-/// The Ledger's row order: time columns ascending first (a series reads in order), then
-/// the value, largest first, then the keys.
-void sort_rows(const QuerySpec& spec, std::vector<QueryRow>& rows) {
-  std::vector<size_t> time_columns;
-  for (size_t i = 0; i < spec.group_by.size(); ++i)
-    if (spec.group_by[i].kind == Dimension::Kind::kTime) time_columns.push_back(i);
-  std::sort(rows.begin(), rows.end(), [&](const QueryRow& a, const QueryRow& b) {
-    for (size_t i : time_columns)
-      if (a.keys[i] != b.keys[i]) return a.keys[i] < b.keys[i];
-    if (a.value != b.value) return a.value > b.value;
-    return a.keys < b.keys;
-  });
-}
-
-/// A summed fact in its unit: GPU time in hours, energy in kWh (nano-units).
-__int128 metric_unit_value(Metric metric, __int128 v) {
-  switch (metric) {
-    case Metric::kGpuHours:
-    case Metric::kGpuObservedHours:
-      return mul_div_round(v, kNanosPerUnit, 3'600'000);
-    case Metric::kEnergyKwh:
-      return mul_div_round(v, 10, 36);  // mJ -> nano-kWh
-    default:
-      return v;  // µg CO2e = nano-kg
-  }
-}
-
 /// A rollup bucket in a coarser grain, as time_bucket_sql computes it in SQL.
 int64_t bucket_in_grain(int64_t bucket, Grain grain, Grain native) {
   if (grain == native) return bucket;
@@ -1022,36 +797,13 @@ std::string key_text(const Statement& st, int col) {
   return v.empty() ? "(none)" : v;
 }
 
-bool aligned(const std::optional<EpochSeconds>& t, Grain grain) {
-  if (!t) return true;
-  return grain == Grain::kMonth ? floor_month(*t) == *t : floor_day(*t) == *t;
-}
-
 }  // namespace
 
 Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
-  // Pick the coarsest table that answers exactly: the month rollup when every time
-  // boundary and grouping is by month, the day rollup when by day or week, else records.
-  Grain finest = Grain::kNone;
-  for (const Dimension& d : spec.group_by)
-    if (d.kind == Dimension::Kind::kTime && (finest == Grain::kNone || d.grain < finest)) finest = d.grain;
-  for (const Filter& f : spec.filters)
-    if (f.dimension.kind == Dimension::Kind::kTime)
-      return make_error(ErrorCode::kInvalidArgument, "filter on time: use --from and --to instead");
-  std::string table, time_column;
-  if ((finest == Grain::kNone || finest == Grain::kMonth) && !metric_is_peak(spec.metric) &&
-      aligned(spec.from, Grain::kMonth) &&
-      aligned(spec.to, Grain::kMonth)) {
-    table = "rollup_month";
-    time_column = "bucket";
-  } else if (finest != Grain::kHour && !metric_is_peak(spec.metric) && aligned(spec.from, Grain::kDay) &&
-             aligned(spec.to, Grain::kDay)) {
-    table = "rollup_day";
-    time_column = "bucket";
-  } else {
-    table = "records";
-    time_column = "charge_period_start";
-  }
+  auto choice = choose_table(spec);
+  if (!choice) return Unexpected{choice.error()};
+  const std::string& table = choice->table;
+  const std::string& time_column = choice->time_column;
   size_t time_dimensions = 0;
   for (const Dimension& d : spec.group_by) time_dimensions += d.kind == Dimension::Kind::kTime;
   bool in_memory = table != "records" && time_dimensions <= kRollupTimeKeys;
@@ -1132,44 +884,28 @@ Result<QueryResult> SqliteLedger::query(const QuerySpec& spec) {
   for (const std::string& b : binds) st.bind_text(bind_index++, b);
   for (const std::string& b : filter_binds) st.bind_text(bind_index++, b);
 
-  QueryResult result;
-  result.source_table = table;
-  __int128 ratio_numerator = 0, ratio_denominator = 0;
+  ResultBuilder result(spec, table);
   auto rows = st.each_row([&] {
     int col = (int)spec.group_by.size();
     if (st.null_at(col)) return;  // no records at all: an ungrouped sum over nothing
-    QueryRow out;
+    std::vector<std::string> keys;
     for (size_t i = 0; i < spec.group_by.size(); ++i) {
       const Dimension& d = spec.group_by[i];
       if (st.null_at((int)i)) {
-        out.keys.push_back("(none)");
+        keys.push_back("(none)");
       } else if (d.kind == Dimension::Kind::kTime) {
-        out.keys.push_back(format_bucket(d.grain, st.int_at((int)i)));
+        keys.push_back(format_bucket(d.grain, st.int_at((int)i)));
       } else {
         std::string v = st.text_at((int)i);
-        out.keys.push_back(v.empty() ? "(none)" : v);
+        keys.push_back(v.empty() ? "(none)" : v);
       }
     }
-    __int128 v = (__int128)st.int_at(col) * kNanosPerUnit + st.int_at(col + 1);
-    if (ratio) {
-      // A ratio of sums, never a sum of ratios: the total is recomputed from the parts.
-      const __int128 d = (__int128)st.int_at(col + 2) * kNanosPerUnit + st.int_at(col + 3);
-      ratio_numerator += v;
-      ratio_denominator += d;
-      out.value = d == 0 ? 0 : mul_div_round(v, kNanosPerUnit, d);
-      result.rows.push_back(std::move(out));
-      return;
-    }
-    v = metric_unit_value(spec.metric, v);
-    out.value = v;
-    result.total = peak ? std::max(result.total, v) : result.total + v;
-    result.rows.push_back(std::move(out));
+    const __int128 v = (__int128)st.int_at(col) * kNanosPerUnit + st.int_at(col + 1);
+    const __int128 d = ratio ? (__int128)st.int_at(col + 2) * kNanosPerUnit + st.int_at(col + 3) : 0;
+    result.add(std::move(keys), v, d);
   });
   if (!rows) return Unexpected{rows.error()};
-  if (ratio && ratio_denominator != 0)
-    result.total = mul_div_round(ratio_numerator, kNanosPerUnit, ratio_denominator);
-  sort_rows(spec, result.rows);
-  return result;
+  return result.finish();
 }
 
 Result<std::shared_ptr<const AttributeGroups>> SqliteLedger::attribute_groups(
@@ -1527,36 +1263,21 @@ Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std:
                          : Result<void>{};
   if (!rows) return Unexpected{rows.error()};
 
-  QueryResult result;
-  result.source_table = table;
-  result.rows.reserve(sums.size());
-  __int128 ratio_numerator = 0, ratio_denominator = 0;
+  ResultBuilder result(spec, table);
   for (const auto& [key, s] : sums) {
-    QueryRow out;
-    out.keys.reserve(spec.group_by.size());
+    std::vector<std::string> keys;
+    keys.reserve(spec.group_by.size());
     size_t t = 0, k = 0;
     const std::vector<std::string>& group_keys = g.keys[(size_t)key.group];
     for (const Dimension& d : spec.group_by) {
       if (d.kind == Dimension::Kind::kTime)
-        out.keys.push_back(format_bucket(d.grain, key.t[t++]));
+        keys.push_back(format_bucket(d.grain, key.t[t++]));
       else
-        out.keys.push_back(group_keys[k++]);
+        keys.push_back(group_keys[k++]);
     }
-    if (ratio) {
-      // A ratio of sums, never a sum of ratios: the total is recomputed from the parts.
-      ratio_numerator += s.value;
-      ratio_denominator += s.denominator;
-      out.value = s.denominator == 0 ? 0 : mul_div_round(s.value, kNanosPerUnit, s.denominator);
-    } else {
-      out.value = metric_unit_value(spec.metric, s.value);
-      result.total += out.value;
-    }
-    result.rows.push_back(std::move(out));
+    result.add(std::move(keys), s.value, s.denominator);
   }
-  if (ratio && ratio_denominator != 0)
-    result.total = mul_div_round(ratio_numerator, kNanosPerUnit, ratio_denominator);
-  sort_rows(spec, result.rows);
-  return result;
+  return result.finish();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1574,72 +1295,6 @@ void bind_optional(Statement& st, int i, const std::optional<Decimal>& d) {
 std::optional<Decimal> optional_at(const Statement& st, int col) {
   if (st.null_at(col)) return std::nullopt;
   return Decimal{st.int_at(col)};
-}
-
-std::string tiers_json(const std::vector<pricing::PriceTier>& tiers) {
-  if (tiers.empty()) return "";
-  std::string out = "[";
-  auto put = [&](const char* name, const std::optional<Decimal>& d) {
-    if (d) out += std::string(",\"") + name + "\":\"" + format_decimal(d->nanos) + "\"";
-  };
-  for (size_t i = 0; i < tiers.size(); ++i) {
-    if (i) out += ",";
-    out += "{\"above_input_tokens\":" + std::to_string(tiers[i].above_input_tokens);
-    put("input", tiers[i].prices.input);
-    put("cached_input", tiers[i].prices.cached_input);
-    put("cache_write", tiers[i].prices.cache_write);
-    put("output", tiers[i].prices.output);
-    put("reasoning", tiers[i].prices.reasoning);
-    out += "}";
-  }
-  return out + "]";
-}
-
-std::vector<pricing::PriceTier> parse_tiers(const std::string& json) {
-  std::vector<pricing::PriceTier> tiers;
-  if (json.empty()) return tiers;
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(json).get(doc) != simdjson::SUCCESS) return tiers;
-  simdjson::dom::array array;
-  if (doc.get_array().get(array) != simdjson::SUCCESS) return tiers;
-  for (auto item : array) {
-    pricing::PriceTier tier;
-    int64_t above = 0;
-    if (item["above_input_tokens"].get_int64().get(above) == simdjson::SUCCESS) tier.above_input_tokens = above;
-    auto get = [&](const char* name, std::optional<Decimal>& out) {
-      std::string_view s;
-      if (item[name].get_string().get(s) == simdjson::SUCCESS) out = parse_decimal(s);
-    };
-    get("input", tier.prices.input);
-    get("cached_input", tier.prices.cached_input);
-    get("cache_write", tier.prices.cache_write);
-    get("output", tier.prices.output);
-    get("reasoning", tier.prices.reasoning);
-    tiers.push_back(tier);
-  }
-  return tiers;
-}
-
-bool same_token_prices(const pricing::TokenPrices& a, const pricing::TokenPrices& b) {
-  return a.input == b.input && a.cached_input == b.cached_input && a.cache_write == b.cache_write &&
-         a.output == b.output && a.reasoning == b.reasoning;
-}
-
-bool same_prices(const pricing::ModelPrice& a, const pricing::ModelPrice& b) {
-  if (!same_token_prices(a.prices, b.prices) || a.batch_discount != b.batch_discount ||
-      a.currency != b.currency || a.tiers.size() != b.tiers.size())
-    return false;
-  for (size_t i = 0; i < a.tiers.size(); ++i)
-    if (a.tiers[i].above_input_tokens != b.tiers[i].above_input_tokens ||
-        !same_token_prices(a.tiers[i].prices, b.tiers[i].prices))
-      return false;
-  return true;
-}
-
-bool same_prices(const pricing::GpuInstancePrice& a, const pricing::GpuInstancePrice& b) {
-  return a.on_demand == b.on_demand && a.reserved == b.reserved && a.spot == b.spot &&
-         a.gpus == b.gpus && a.currency == b.currency;
 }
 
 }  // namespace
@@ -1671,13 +1326,7 @@ Result<int64_t> SqliteLedger::store_prices(std::vector<pricing::ModelPrice>& mod
     return fail(r.error());
   int64_t added = 0;
   for (pricing::ModelPrice& m : models) {
-    // A price identical to the one already in effect at that date adds nothing.
-    const pricing::ModelPrice* current = existing->find_model(m.model, m.effective_from);
-    if (current != nullptr && strcasecmp(current->model.c_str(), m.model.c_str()) == 0 &&
-        same_prices(*current, m)) {
-      m.version = current->version;
-      continue;
-    }
+    if (model_price_known(*existing, m)) continue;
     model_insert.reset();
     model_insert.bind(1, std::string_view(m.model));
     model_insert.bind(2, std::string_view(m.provider));
@@ -1699,11 +1348,7 @@ Result<int64_t> SqliteLedger::store_prices(std::vector<pricing::ModelPrice>& mod
     ++added;
   }
   for (pricing::GpuInstancePrice& g : gpus) {
-    const pricing::GpuInstancePrice* current = existing->find_gpu_instance(g.sku, g.effective_from);
-    if (current != nullptr && same_prices(*current, g)) {
-      g.version = current->version;
-      continue;
-    }
+    if (gpu_price_known(*existing, g)) continue;
     gpu_insert.reset();
     gpu_insert.bind(1, std::string_view(g.sku));
     gpu_insert.bind(2, std::string_view(g.provider));
@@ -1776,16 +1421,6 @@ Result<pricing::Catalog> SqliteLedger::load_catalog() {
   });
   if (!gpu_rows) return Unexpected{gpu_rows.error()};
   return catalog;
-}
-
-Result<std::unique_ptr<Ledger>> open_ledger(const std::string& location) {
-  if (location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0)
-    return make_error(ErrorCode::kInvalidArgument,
-                      location + ": PostgreSQL ledgers are not supported by this build yet; use a "
-                                 "SQLite file path");
-  auto ledger = SqliteLedger::open(location);
-  if (!ledger) return Unexpected{ledger.error()};
-  return std::unique_ptr<Ledger>(std::move(*ledger));
 }
 
 }  // namespace aifinops::ledger

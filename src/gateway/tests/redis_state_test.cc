@@ -1,0 +1,474 @@
+// RedisLimitStore and RedisResponseCache against a real, private redis-server (started by
+// the test on a free loopback port, with no persistence): the Lua scripts' semantics, step
+// for step the same as MemoryLimitStore's, plus what only a shared store has (reservation
+// expiry, seeding once, Redis unreachable under closed and open).
+#include "gateway/redis_state.h"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "core/money.h"
+#include "core/time.h"
+
+namespace aifinops::gateway {
+namespace {
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+/// A redis-server child process on 127.0.0.1:port, empty at every start.
+class RedisProcess {
+ public:
+  RedisProcess() : port_(free_port()) {
+    dir_ = std::filesystem::temp_directory_path() / ("aifinops-redis-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  ~RedisProcess() {
+    stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void start() {
+    stop();  // never two servers (a frozen one would keep the port)
+    const std::string port = std::to_string(port_), dir = dir_.string();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port.c_str(), "--save", "",
+               "--appendonly", "no", "--dir", dir.c_str(), "--logfile", "redis.log", nullptr);
+      std::_Exit(127);
+    }
+    ASSERT_GT(pid_, 0);
+    for (int i = 0; i < 200; ++i) {  // up to 10 s
+      int status = 0;
+      ASSERT_EQ(::waitpid(pid_, &status, WNOHANG), 0)
+          << "redis-server exited at start (is the redis-server package installed?)";
+      if (ping()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL() << "redis-server did not answer PING on port " << port_;
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGCONT);
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  void freeze() { ::kill(pid_, SIGSTOP); }
+  void thaw() { ::kill(pid_, SIGCONT); }
+
+  bool ping() const {
+    timeval tv{0, 200'000};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    bool ok = false;
+    if (c != nullptr && !c->err) {
+      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+      ok = r != nullptr && r->type == REDIS_REPLY_STATUS;
+      if (r) freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    return ok;
+  }
+
+  /// One command's integer or string reply as text ("" for nil).
+  std::string command(const std::vector<std::string>& args) const {
+    timeval tv{1, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    std::string out;
+    if (c != nullptr && !c->err) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lengths;
+      for (const std::string& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+      }
+      auto* r = static_cast<redisReply*>(
+          redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lengths.data()));
+      if (r != nullptr && r->type == REDIS_REPLY_INTEGER) out = std::to_string(r->integer);
+      if (r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
+        out = std::string(r->str, r->len);
+      if (r) freeReplyObject(r);
+    }
+    if (c) redisFree(c);
+    return out;
+  }
+
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+  std::filesystem::path dir_;
+};
+
+Money usd(const char* text) { return *parse_decimal(text); }
+
+BudgetRule budget(std::map<std::string, std::string> scope, const char* amount, bool hard,
+                  BudgetPeriod period = BudgetPeriod::kMonth) {
+  BudgetRule rule;
+  rule.scope = std::move(scope);
+  rule.amount = usd(amount);
+  rule.hard = hard;
+  rule.period = period;
+  return rule;
+}
+
+class RedisStateTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    redis_ = new RedisProcess();
+    redis_->start();
+  }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+  void SetUp() override {
+    if (!redis_->ping()) redis_->start();
+    redis_->command({"FLUSHALL"});
+  }
+
+  RedisConfig config(RedisFailure failure = RedisFailure::kClosed, int port = 0) const {
+    RedisConfig c;
+    c.port = port != 0 ? port : redis_->port();
+    c.failure = failure;
+    c.prefix = "test:";
+    c.timeout_ms = 150;
+    c.connect_timeout_ms = 150;
+    c.reservation_ttl_s = 60;
+    return c;
+  }
+
+  /// Marks the Redis data set as seeded with no spend (as a replica's keeper would).
+  static RedisLimitStore::SeedSource no_spend() {
+    return [] { return Result<std::vector<std::pair<std::string, Money>>>(std::vector<std::pair<std::string, Money>>{}); };
+  }
+
+  /// 03:00 UTC today: Redis expires keys by its own (real) clock, so the test's time must be
+  /// near it; three hours in, the steps below stay within the day.
+  static EpochMillis today_3am() {
+    return (floor_day(SystemClock().now_ms() / 1000) + 3 * 3600) * 1000;
+  }
+  std::string month_start() const {
+    return std::to_string(period_start(BudgetPeriod::kMonth, clock_.now_ms() / 1000));
+  }
+  std::string today() const { return std::to_string(floor_day(clock_.now_ms() / 1000)); }
+
+  static RedisProcess* redis_;
+  ManualClock clock_{today_3am()};
+};
+
+RedisProcess* RedisStateTest::redis_ = nullptr;
+
+/// One step of a script run against both stores.
+struct Step {
+  std::string key;
+  KeyLimits limits;
+  std::map<std::string, std::string> tags;
+  int64_t tokens;
+  const char* cost;
+  int64_t advance_ms;  // before the step
+  // Settlement of an earlier admission (its index), instead of an admission, when >= 0.
+  int settle_of = -1;
+  int64_t actual_tokens = 0;
+  const char* actual_cost = "0";
+};
+
+TEST_F(RedisStateTest, EveryStepMatchesTheMemoryStore) {
+  std::vector<BudgetRule> budgets = {budget({{"team", "a"}}, "1", true),
+                                     budget({{"team", "b"}}, "0.5", false, BudgetPeriod::kDay),
+                                     budget({{"model", "m"}}, "2", true, BudgetPeriod::kWeek)};
+  MemoryLimitStore memory(budgets, clock_);
+  RedisConnections connections(config(), "", clock_);
+  RedisLimitStore shared(connections, budgets, clock_);
+  shared.set_seed_source(no_spend());
+  ASSERT_TRUE(shared.maintain_now());
+
+  KeyLimits rpm2;
+  rpm2.rpm = 2;
+  KeyLimits tpm;
+  tpm.tpm = 1000;
+  KeyLimits quotas;
+  quotas.requests_per_day = 3;
+  quotas.tokens_per_day = 500;
+  quotas.usd_per_day = usd("0.3");
+  std::map<std::string, std::string> team_a = {{"team", "a"}};
+  std::map<std::string, std::string> team_a_low = {{"team", "a"}, {"criticality", "Low"}};
+  std::map<std::string, std::string> team_b = {{"team", "b"}, {"purpose", "experimentation"}};
+  const std::vector<Step> steps = {
+      {"k1", rpm2, team_a, 10, "0.1", 0},
+      {"k1", rpm2, team_a, 10, "0.1", 10},
+      {"k1", rpm2, team_a, 10, "0.1", 10},          // rpm: the bucket is empty
+      {"k1", rpm2, team_a, 10, "0.1", 30'000},      // half a minute: one request back
+      {"k2", tpm, team_a, 800, "0.2", 0},
+      {"k2", tpm, team_a, 300, "0.2", 0},           // tpm
+      {"k2", tpm, team_a, 1200, "0.2", 0},          // larger than the bucket
+      {"", {}, {}, 0, "0", 0, 4, 100, "0.05"},      // k2 used less than reserved: tokens back
+      {"k2", tpm, team_a, 300, "0.2", 1'000},
+      {"k3", quotas, team_b, 200, "0.1", 0},
+      {"k3", quotas, team_b, 200, "0.1", 0},
+      {"k3", quotas, team_b, 200, "0.1", 0},        // tokens_per_day
+      {"", {}, {}, 0, "0", 0, 9, 50, "0.25"},
+      {"k3", quotas, team_b, 100, "0.1", 0},        // usd_per_day
+      {"", {}, {}, 0, "0", 0, 10, 50, "0.3"},       // soft budget b crossed: one notice
+      {"k4", {}, team_b, 10, "0.01", 0},
+      {"", {}, {}, 0, "0", 0, 15, 10, "0.01"},      // crossed again: no second notice
+      {"k5", {}, team_a, 10, "0.3", 0},             // budget a: 0.2 + 0.1 + ... reserved
+      {"k5", {}, team_a_low, 10, "0.01", 0},        // over 90%: the low-priority key waits
+      {"k5", {}, team_a, 10, "0.5", 0},             // budget a exhausted
+      {"", {}, {}, 0, "0", 0, 17, 10, "0.01"},
+      {"k5", {}, team_a, 10, "0.5", 0},
+  };
+  std::vector<uint64_t> memory_ids, shared_ids;
+  std::set<std::string> refusals;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& s = steps[i];
+    clock_.advance_ms(s.advance_ms);
+    SCOPED_TRACE("step " + std::to_string(i));
+    if (s.settle_of >= 0) {
+      auto m = memory.settle(memory_ids[s.settle_of], s.actual_tokens, usd(s.actual_cost));
+      auto r = shared.settle(shared_ids[s.settle_of], s.actual_tokens, usd(s.actual_cost));
+      ASSERT_EQ(m.size(), r.size());
+      for (size_t n = 0; n < m.size(); ++n) {
+        EXPECT_EQ(m[n].budget, r[n].budget);
+        EXPECT_EQ(m[n].spent.nanos, r[n].spent.nanos);
+        EXPECT_EQ(m[n].amount.nanos, r[n].amount.nanos);
+        EXPECT_EQ(m[n].period_start, r[n].period_start);
+      }
+      memory_ids.push_back(0);
+      shared_ids.push_back(0);
+    } else {
+      AdmissionRequest request;
+      request.key_id = s.key;
+      request.model = "m";
+      request.tags = &s.tags;
+      request.limits = s.limits;
+      request.estimated_tokens = s.tokens;
+      request.worst_case_cost = usd(s.cost);
+      Admission m = memory.admit(request);
+      Admission r = shared.admit(request);
+      EXPECT_EQ(m.admitted, r.admitted);
+      EXPECT_FALSE(r.unavailable);
+      EXPECT_EQ(m.refusal.limit, r.refusal.limit);
+      EXPECT_EQ(m.refusal.scope, r.refusal.scope);
+      EXPECT_EQ(m.refusal.message, r.refusal.message);
+      EXPECT_EQ(m.refusal.retry_after_s, r.refusal.retry_after_s);
+      memory_ids.push_back(m.reservation);
+      shared_ids.push_back(r.reservation);
+      if (!r.admitted) refusals.insert(r.refusal.limit);
+    }
+    for (const BudgetRule& b : budgets)
+      EXPECT_EQ(memory.budget_used(b.name.empty() ? scope_text(b.scope) + " (" + period_name(b.period) + ")" : b.name).nanos,
+                shared.budget_used(b.name.empty() ? scope_text(b.scope) + " (" + period_name(b.period) + ")" : b.name).nanos);
+  }
+  // The script saw refusals of every kind.
+  EXPECT_EQ(refusals, (std::set<std::string>{"rpm", "tpm", "tokens_per_day", "usd_per_day", "budget"}));
+}
+
+TEST_F(RedisStateTest, AReservationNeverSettledIsGivenBackAfterItsTtlAndALateSettlementStillCounts) {
+  RedisConfig c = config();
+  c.reservation_ttl_s = 5;
+  RedisConnections connections(c, "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.worst_case_cost = usd("0.8");
+  Admission crashed = store.admit(request);  // a replica that dies before settling
+  ASSERT_TRUE(crashed.admitted);
+  EXPECT_FALSE(store.admit(request).admitted);  // 0.8 + 0.8 > 1
+  clock_.advance_ms(6'000);
+  Admission later = store.admit(request);  // the old reservation is reaped first
+  ASSERT_TRUE(later.admitted) << later.refusal.message;
+  EXPECT_EQ(format_decimal(store.budget_used("team=a (month)").nanos), "0.8");
+  // The first request did finish after all: its spend counts, its reservation is not taken twice.
+  store.settle(crashed.reservation, 10, usd("0.1"));
+  EXPECT_EQ(format_decimal(store.budget_used("team=a (month)").nanos), "0.9");
+  store.settle(later.reservation, 10, usd("0.1"));
+  EXPECT_EQ(format_decimal(store.budget_used("team=a (month)").nanos), "0.2");
+}
+
+TEST_F(RedisStateTest, BudgetsAreSeededOncePerRedisDataSetAndAdmissionsWaitForIt) {
+  RedisConnections connections(config(), "", clock_);
+  RedisLimitStore first(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.worst_case_cost = usd("0.1");
+  Admission waiting = first.admit(request);  // nobody has seeded this Redis yet
+  EXPECT_FALSE(waiting.admitted);
+  EXPECT_TRUE(waiting.unavailable);
+  EXPECT_NE(waiting.refusal.message.find("being restored from the ledger"), std::string::npos);
+
+  auto ledger_has = [](const char* spent) {
+    return [spent]() -> Result<std::vector<std::pair<std::string, Money>>> {
+      return std::vector<std::pair<std::string, Money>>{{"team=a (month)", usd(spent)}};
+    };
+  };
+  first.set_seed_source(ledger_has("0.5"));
+  ASSERT_TRUE(first.maintain_now());
+  EXPECT_EQ(format_decimal(first.budget_used("team=a (month)").nanos), "0.5");
+  Admission admitted = first.admit(request);
+  ASSERT_TRUE(admitted.admitted);
+  first.settle(admitted.reservation, 1, usd("0.1"));
+  // A second replica starting now reads the same ledger (without the 0.1 not drained yet):
+  // Redis is seeded already, so nothing is added twice.
+  RedisLimitStore second(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  second.set_seed_source(ledger_has("0.5"));
+  ASSERT_TRUE(second.maintain_now());
+  EXPECT_EQ(format_decimal(second.budget_used("team=a (month)").nanos), "0.6");
+  // An empty Redis (restarted without persistence) is seeded again from the ledger.
+  redis_->command({"FLUSHALL"});
+  second.set_seed_source(ledger_has("0.6"));
+  ASSERT_TRUE(second.maintain_now());
+  EXPECT_EQ(format_decimal(second.budget_used("team=a (month)").nanos), "0.6");
+  EXPECT_NE(second.metrics_text().find("aifinops_gateway_redis_reseeds_total 2"), std::string::npos)
+      << second.metrics_text();
+}
+
+TEST_F(RedisStateTest, ClosedRefusesWhileRedisIsUnreachable) {
+  RedisConnections connections(config(RedisFailure::kClosed, free_port()), "", clock_);  // nothing listens
+  RedisLimitStore store(connections, {}, clock_);
+  AdmissionRequest request;
+  request.key_id = "k";
+  Admission a = store.admit(request);
+  EXPECT_FALSE(a.admitted);
+  EXPECT_TRUE(a.unavailable);
+  EXPECT_EQ(a.refusal.retry_after_s, 1);
+  EXPECT_NE(a.refusal.message.find("redis_failure: closed"), std::string::npos);
+  EXPECT_TRUE(store.admit(request).unavailable);  // marked down: no second connection attempt
+  const std::string metrics = store.metrics_text();
+  EXPECT_NE(metrics.find("aifinops_gateway_redis_errors_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("aifinops_gateway_redis_unavailable_refusals_total 2\n"), std::string::npos);
+  EXPECT_NE(metrics.find("aifinops_gateway_redis_up 0\n"), std::string::npos);
+}
+
+TEST_F(RedisStateTest, OpenAdmitsLocallyAndPushesTheSpendIntoRedisOnceWhenItReturns) {
+  RedisConnections connections(config(RedisFailure::kOpen), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.limits.requests_per_day = 100;  // so that Redis keeps the key's day counters
+  request.worst_case_cost = usd("0.2");
+  Admission before = store.admit(request);
+  ASSERT_TRUE(before.admitted);
+
+  redis_->freeze();  // unreachable, its data kept
+  struct Thaw {
+    ~Thaw() { redis_->thaw(); }  // also when an assertion below ends the test
+  } thaw;
+  Admission local = store.admit(request);
+  ASSERT_TRUE(local.admitted) << local.refusal.message;
+  store.settle(local.reservation, 10, usd("0.15"));
+  store.settle(before.reservation, 10, usd("0.05"));  // Redis cannot take it either: kept
+  EXPECT_EQ(format_decimal(store.pending_spend_nanos()), "0.2");
+  EXPECT_NE(store.metrics_text().find("aifinops_gateway_redis_fail_open_requests_total 1\n"), std::string::npos);
+  redis_->thaw();
+
+  ASSERT_TRUE(store.maintain_now());
+  EXPECT_EQ(store.pending_spend_nanos(), 0);
+  // 0.05 + 0.15 settled, plus the Redis reservation of the first request (0.2) until its TTL.
+  const std::string budget_key = "test:b:team=a (month):" + month_start();
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "s"}), "200000000");
+  // Both requests are counted for the day; the admission that timed out while Redis was
+  // frozen may have run there too once it woke (a reservation its TTL gives back).
+  EXPECT_GE(std::stoll(redis_->command({"HGET", "test:k:k:d:" + today(), "r"})), 2);
+  EXPECT_TRUE(store.maintain_now());  // nothing left: nothing pushed twice
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "s"}), "200000000");
+}
+
+TEST_F(RedisStateTest, SettlementsSentByTheSettlerLandAndReportASoftBudgetOnce) {
+  RedisConnections connections(config(), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "0.3", false)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  std::vector<SoftBudgetNotice> notices;
+  std::mutex mutex;
+  store.set_notice_sink([&](const SoftBudgetNotice& n) {
+    std::lock_guard<std::mutex> lock(mutex);
+    notices.push_back(n);
+  });
+  store.start();
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.worst_case_cost = usd("0.2");
+  for (int i = 0; i < 4; ++i) {
+    Admission a = store.admit(request);
+    ASSERT_TRUE(a.admitted);  // a soft budget never refuses
+    EXPECT_TRUE(store.settle(a.reservation, 10, usd("0.1")).empty());  // queued, not sent yet
+  }
+  store.flush_settlements();
+  EXPECT_EQ(format_decimal(store.budget_used("team=a (month)").nanos), "0.4");
+  store.stop();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].budget, "team=a (month)");
+  EXPECT_EQ(format_decimal(notices[0].spent.nanos), "0.4");
+  EXPECT_EQ(format_decimal(notices[0].amount.nanos), "0.3");
+}
+
+TEST_F(RedisStateTest, TheCacheIsSharedBoundedInBytesAndExpires) {
+  RedisConnections connections(config(), "", clock_);
+  RedisResponseCache a(connections, 4096, 60'000, clock_);
+  RedisResponseCache b(connections, 4096, 60'000, clock_);
+  CachedResponse response{"application/json", std::string(1000, 'x'), {12, 0, 0, 5, 0}, usd("0.0000048")};
+  a.insert("team=a|/v1/chat/completions|1", response);
+  auto hit = b.find("team=a|/v1/chat/completions|1");  // another replica
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->body, response.body);
+  EXPECT_EQ(hit->content_type, "application/json");
+  EXPECT_EQ(hit->tokens.output, 5);
+  EXPECT_EQ(hit->cost.nanos, 4800);
+  EXPECT_FALSE(b.find("team=b|/v1/chat/completions|1").has_value());
+  for (int i = 2; i <= 10; ++i) {
+    clock_.advance_ms(1);
+    a.insert("team=a|/v1/chat/completions|" + std::to_string(i), response);
+  }
+  EXPECT_LE(std::stoll(redis_->command({"GET", "test:cb"})), 4096);
+  EXPECT_FALSE(a.find("team=a|/v1/chat/completions|1").has_value());  // the oldest went first
+  EXPECT_TRUE(a.find("team=a|/v1/chat/completions|10").has_value());
+  a.insert("too big", CachedResponse{"application/json", std::string(5000, 'y'), {}, Money{}});
+  EXPECT_FALSE(a.find("too big").has_value());
+
+  RedisResponseCache brief(connections, 4096, 100, clock_);
+  brief.insert("short", response);
+  EXPECT_TRUE(brief.find("short").has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Redis's own clock expires it
+  EXPECT_FALSE(brief.find("short").has_value());
+}
+
+}  // namespace
+}  // namespace aifinops::gateway
