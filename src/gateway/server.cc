@@ -3,10 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
@@ -317,37 +313,6 @@ std::string models_body(const std::vector<std::string>& models) {
             "\",\"object\":\"model\",\"created\":0,\"owned_by\":\"aifinops\"}";
   body += "]}";
   return body;
-}
-
-/// Asks the scheduler to let the calling thread, an I/O thread, take the CPU soon after it
-/// wakes. The gateway's background threads (the spool's and the drainer) run at niceness 10
-/// on the same CPUs, and under Linux's EEVDF scheduler a thread that has the CPU keeps it for
-/// its time slice (0.75 ms by default) even when an I/O thread wakes with a request: a
-/// stall every request in flight shares. A short slice for the I/O thread (0.1 ms, the least
-/// allowed; Linux 6.12 and later, ignored before) lets it take the CPU at once instead. The
-/// shares of CPU time stay as niceness sets them. Best effort: a thread that cannot have it
-/// runs as before.
-void ask_for_short_slices() {
-  if (::sched_getscheduler(0) != SCHED_OTHER) return;  // a policy someone chose (chrt) stays
-  struct SchedAttr {  // the kernel's struct sched_attr (glibc 2.36 has no wrapper)
-    uint32_t size;
-    uint32_t policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime_ns;  ///< for SCHED_OTHER: the time slice
-    uint64_t deadline_ns;
-    uint64_t period_ns;
-  };
-  errno = 0;
-  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
-  if (nice == -1 && errno != 0) return;
-  SchedAttr attr{};
-  attr.size = sizeof attr;
-  attr.policy = SCHED_OTHER;
-  attr.nice = nice;
-  attr.runtime_ns = 100'000;
-  ::syscall(SYS_sched_setattr, 0, &attr, 0);
 }
 
 int64_t steady_micros() {
@@ -1375,10 +1340,10 @@ void GatewayServer::run() {
   std::vector<std::thread> threads;
   for (int64_t i = 1; i < s.config.threads; ++i)
     threads.emplace_back([&s] {
-      ask_for_short_slices();
+      ask_for_short_time_slices();
       s.ioc.run();
     });
-  ask_for_short_slices();
+  ask_for_short_time_slices();  // see spool.h: the background threads share these CPUs
   s.ioc.run();
   for (std::thread& t : threads) t.join();
 }

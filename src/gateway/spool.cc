@@ -7,6 +7,7 @@
 #include <simdjson.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -231,6 +232,29 @@ bool from_json_line(std::string_view line, UsageEvent& e) {
   return true;
 }
 
+void ask_for_short_time_slices() {
+  if (::sched_getscheduler(0) != SCHED_OTHER) return;
+  struct SchedAttr {  // the kernel's struct sched_attr (glibc 2.36 has no wrapper)
+    uint32_t size;
+    uint32_t policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime_ns;  ///< for SCHED_OTHER: the time slice
+    uint64_t deadline_ns;
+    uint64_t period_ns;
+  };
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  if (nice == -1 && errno != 0) return;
+  SchedAttr attr{};
+  attr.size = sizeof attr;
+  attr.policy = SCHED_OTHER;
+  attr.nice = nice;  // sched_setattr sets the niceness too: the thread's own is kept
+  attr.runtime_ns = 100'000;
+  ::syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
 // --- Spool --------------------------------------------------------------------------------
 
 namespace {
@@ -443,6 +467,7 @@ void Spool::prepare_loop() {
   if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0)
     std::fprintf(stderr, "aifinops gateway: spool: cannot lower the preparer's priority: %s\n",
                  errno_text().c_str());
+  ask_for_short_time_slices();
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     work_.wait(lock, [this] {

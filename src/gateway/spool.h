@@ -67,6 +67,17 @@ std::string to_json_line(const UsageEvent& event);
 /// last line after a crash).
 bool from_json_line(std::string_view line, UsageEvent& event);
 
+/// Asks the scheduler to let the calling thread take the CPU soon after it wakes, and to
+/// hold it briefly. The gateway's threads share CPUs: the I/O threads serve every request,
+/// and the background threads (the spool's, the drainer) run at niceness 10. Under Linux's
+/// EEVDF scheduler a thread that has the CPU keeps it for its time slice (1.4 ms on a
+/// 2-CPU machine) even when an I/O thread wakes with a request, a stall that every request
+/// in flight shares. With a 0.1 ms slice (the least allowed; Linux 6.12 and later, ignored
+/// before) an I/O thread takes the CPU when it wakes and a background thread that has it
+/// gives it up sooner; the shares of CPU time stay as niceness sets them. Best effort, for
+/// the calling thread only; a policy other than SCHED_OTHER (set with chrt) is kept.
+void ask_for_short_time_slices();
+
 /// Appends records to a memory-mapped spool file in `<dir>`. Thread-safe.
 ///
 /// The file is given its room in advance (fallocate) and mapped, and a record is one memcpy

@@ -191,7 +191,14 @@ TEST(SpoolTest, AppendingTakesNoPageFaultOnceTheSpoolIsPrepared) {
     }
     faults += thread_page_faults() - before;
   }
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer checks each copy against its shadow memory, whose pages are mapped at
+  // first use: two faults per 64 KiB record that are not the spool's. Without the spool's
+  // thread there would be one more for each of the 16 pages a record fills.
+  EXPECT_LE(faults, 2 * appended) << "page faults on the appending thread";
+#else
   EXPECT_EQ(faults, 0) << "page faults on the appending thread over " << appended << " records";
+#endif
   SpoolDrainer drainer(**spool, dir.file("ledger.db"));
   auto drained = drainer.drain_now();
   ASSERT_TRUE(drained.has_value()) << drained.error().message;
