@@ -33,21 +33,24 @@ echo "idle RSS MB: $(rss)"
 WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=1 timeout 60 \
   wrk -t2 -c"$N" -d20s --timeout 10s -s "$PEERS/chat.lua" http://127.0.0.1:4001/v1/chat/completions > "$RUN/wrk-n.txt" 2>&1 || true
 echo "with $N streaming connections: $(grep -E 'Requests/sec' "$RUN/wrk-n.txt") ; peak RSS MB (VmHWM): $(hwm)"
-echo "soak: ${SOAK}s of closed-loop streaming load, RSS every 30 s (MB):"
-end=$((SECONDS + SOAK))
-WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=1 timeout $((SOAK + 30)) \
-  wrk -t1 -c16 -d"${SOAK}s" --timeout 10s -s "$PEERS/chat.lua" http://127.0.0.1:4001/v1/chat/completions > "$RUN/wrk-soak.txt" 2>&1 &
-WRK=$!
-samples=""
-while (( SECONDS < end )); do sleep 30; samples+="$(rss) "; done
-wait $WRK || true
-echo "  $samples"
-echo "  $(grep -E 'Requests/sec' "$RUN/wrk-soak.txt")"
+if (( SOAK > 0 )); then
+  echo "soak: ${SOAK}s of closed-loop streaming load, RSS every 30 s (MB):"
+  end=$((SECONDS + SOAK))
+  WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=1 timeout $((SOAK + 30)) \
+    wrk -t1 -c16 -d"${SOAK}s" --timeout 10s -s "$PEERS/chat.lua" http://127.0.0.1:4001/v1/chat/completions > "$RUN/wrk-soak.txt" 2>&1 &
+  WRK=$!
+  samples=""
+  while (( SECONDS < end )); do sleep 30; samples+="$(rss) "; done
+  wait $WRK || true
+  echo "  $samples"
+  echo "  $(grep -E 'Requests/sec' "$RUN/wrk-soak.txt")"
+fi
 # Stopped gracefully: the spool goes into the ledger. wrk counts the responses it received
 # completely; streams it cut off when its time was up are in the ledger too (as partial).
 kill -TERM $GW; for _ in $(seq 150); do kill -0 $GW 2>/dev/null || break; sleep 0.2; done
 received=0
 for f in "$RUN/wrk-n.txt" "$RUN/wrk-soak.txt"; do
+  [[ -f $f ]] || continue
   n=$(sed -n 's/^RESULT requests=\([0-9]*\).*/\1/p' "$f"); received=$((received + ${n:-0}))
 done
 stored=$(( $(requests_in_ledger) - BEFORE ))
