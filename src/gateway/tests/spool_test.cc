@@ -127,6 +127,26 @@ TEST(SpoolTest, RecordsOfAProcessKilledWithoutCleanUpAreDrainedAfterTheRestart) 
   EXPECT_EQ(*drained, 5);
 }
 
+TEST(SpoolTest, TheCurrentFileOfAnEarlierVersionIsRecoveredAndAnEmptySpareRemoved) {
+  testing::TempDir dir;
+  std::string spool_dir = dir.file("spool");
+  std::filesystem::create_directories(spool_dir);
+  // What a version before writing-<k>.jsonl left after kill -9: records, then the zeros of
+  // the reserved room, and a prepared spare that never held a record.
+  {
+    std::ofstream(spool_dir + "/current.jsonl")
+        << to_json_line(sample_event(1)) << to_json_line(sample_event(2)) << std::string(4096, '\0');
+    std::ofstream(spool_dir + "/spare.jsonl") << std::string(8192, '\0');
+  }
+  auto spool = Spool::open(spool_dir);
+  ASSERT_TRUE(spool.has_value()) << spool.error().message;
+  EXPECT_FALSE(std::filesystem::exists(spool_dir + "/spare.jsonl"));
+  SpoolDrainer drainer(**spool, dir.file("ledger.db"));
+  auto drained = drainer.drain_now();
+  ASSERT_TRUE(drained.has_value()) << drained.error().message;
+  EXPECT_EQ(*drained, 2);
+}
+
 TEST(SpoolTest, AFullFileIsHandedOverByTheWriter) {
   testing::TempDir dir;
   auto spool = Spool::open(dir.file("spool"));
