@@ -9,8 +9,13 @@
 # copy of the peers' folder. Every load loop is bounded (wrk -d); all traffic stays on
 # 127.0.0.1.
 #
+# The harness measures nginx proxy_pass in a second run; the targets are then checked on
+# rounds in which direct, the gateway and nginx take turns (bench/gateway_side_by_side.sh,
+# pinned), so that both proxies see the same machine: its last table gives the ratios.
+#
 # Knobs: DURATION (20 s per run), CONNS ("1 16 64"), MODES ("unpinned pinned"),
-#        SOAK_SECONDS (600), STREAM_CONNECTIONS (1000), PORTKEY (1), OUT_DIR.
+#        ROUNDS (3 interleaved rounds), SOAK_SECONDS (600), STREAM_CONNECTIONS (1000),
+#        PORTKEY (1), OUT_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"
@@ -81,6 +86,10 @@ for port in 4000 4001; do
   "$AIFINOPS" report --db "$WORK/bench-$port.db" --by team --metric requests --format csv | tee -a "$OUT_DIR/summary.txt"
   ls -l "$WORK/bench-$port.db" | awk '{printf "ledger bytes: %s\n", $5}' | tee -a "$OUT_DIR/summary.txt"
 done
+
+echo "== Interleaved: direct, aifinops and nginx proxy_pass in turns, pinned (the targets)" | tee -a "$OUT_DIR/summary.txt"
+WORK="$WORK" OUT="$OUT_DIR/side_by_side.txt" bash "$ROOT/bench/gateway_side_by_side.sh" "$AIFINOPS" \
+  "${ROUNDS:-3}" "$DURATION" "$CONNS" 1 | tee -a "$OUT_DIR/summary.txt"
 
 echo "== RSS with $STREAM_CONNECTIONS concurrent streaming connections, and an RSS soak" | tee -a "$OUT_DIR/summary.txt"
 bash "$ROOT/bench/gateway_rss.sh" "$WORK" "$AIFINOPS" "$STREAM_CONNECTIONS" "$SOAK_SECONDS" | tee -a "$OUT_DIR/summary.txt"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Gateway memory: peak RSS with N concurrent streaming connections (wrk -c N against the
 # streaming route for 20 s), then RSS sampled every 30 s during a soak of closed-loop load
-# for SOAK seconds. Usage: gateway_rss.sh WORKDIR AIFINOPS N SOAK_SECONDS
+# for SOAK seconds; then the gateway is stopped (SIGTERM) and its ledger must hold at least
+# every request wrk received completely. Usage: gateway_rss.sh WORKDIR AIFINOPS N SOAK_SECONDS
 # Starts its own mock upstream (nginx) and gateway; stops both; bounded by timeouts.
 set -euo pipefail
 WORK=$1 AIFINOPS=$2 N=$3 SOAK=$4
@@ -15,9 +16,16 @@ nginx -c "$RUN/nginx/nginx.conf" -p "$RUN/nginx" &
 NGINX=$!
 sleep 1
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # as many descriptors as allowed
+LEDGER=$(awk '/^ledger:/{print $2}' "$WORK/gw-stream.yaml")
+requests_in_ledger() {
+  [[ -f $LEDGER ]] || { echo 0; return; }
+  "$AIFINOPS" report --db "$LEDGER" --metric requests --format json |
+    python3 -c 'import json, sys; print(int(json.load(sys.stdin)["total"]))'
+}
+BEFORE=$(requests_in_ledger)
 "$AIFINOPS" gateway --config "$WORK/gw-stream.yaml" >/dev/null 2>"$RUN/gw.log" &
 GW=$!
-trap 'kill $GW 2>/dev/null; kill $NGINX 2>/dev/null; sleep 0.5; rm -rf "$RUN"' EXIT
+trap 'kill $GW 2>/dev/null || true; kill $NGINX 2>/dev/null || true; sleep 0.5; rm -rf "$RUN"' EXIT
 sleep 1
 rss() { awk '/^VmRSS:/{printf "%.1f", $2/1024}' /proc/$GW/status; }
 hwm() { awk '/^VmHWM:/{printf "%.1f", $2/1024}' /proc/$GW/status; }
@@ -25,13 +33,26 @@ echo "idle RSS MB: $(rss)"
 WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=1 timeout 60 \
   wrk -t2 -c"$N" -d20s --timeout 10s -s "$PEERS/chat.lua" http://127.0.0.1:4001/v1/chat/completions > "$RUN/wrk-n.txt" 2>&1 || true
 echo "with $N streaming connections: $(grep -E 'Requests/sec' "$RUN/wrk-n.txt") ; peak RSS MB (VmHWM): $(hwm)"
-echo "soak: ${SOAK}s of closed-loop streaming load, RSS every 30 s (MB):"
-end=$((SECONDS + SOAK))
-WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=1 timeout $((SOAK + 30)) \
-  wrk -t1 -c16 -d"${SOAK}s" --timeout 10s -s "$PEERS/chat.lua" http://127.0.0.1:4001/v1/chat/completions > "$RUN/wrk-soak.txt" 2>&1 &
-WRK=$!
-samples=""
-while (( SECONDS < end )); do sleep 30; samples+="$(rss) "; done
-wait $WRK || true
-echo "  $samples"
-echo "  $(grep -E 'Requests/sec' "$RUN/wrk-soak.txt")"
+if (( SOAK > 0 )); then
+  echo "soak: ${SOAK}s of closed-loop streaming load, RSS every 30 s (MB):"
+  end=$((SECONDS + SOAK))
+  WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=1 timeout $((SOAK + 30)) \
+    wrk -t1 -c16 -d"${SOAK}s" --timeout 10s -s "$PEERS/chat.lua" http://127.0.0.1:4001/v1/chat/completions > "$RUN/wrk-soak.txt" 2>&1 &
+  WRK=$!
+  samples=""
+  while (( SECONDS < end )); do sleep 30; samples+="$(rss) "; done
+  wait $WRK || true
+  echo "  $samples"
+  echo "  $(grep -E 'Requests/sec' "$RUN/wrk-soak.txt")"
+fi
+# Stopped gracefully: the spool goes into the ledger. wrk counts the responses it received
+# completely; streams it cut off when its time was up are in the ledger too (as partial).
+kill -TERM $GW; for _ in $(seq 150); do kill -0 $GW 2>/dev/null || break; sleep 0.2; done
+received=0
+for f in "$RUN/wrk-n.txt" "$RUN/wrk-soak.txt"; do
+  [[ -f $f ]] || continue
+  n=$(sed -n 's/^RESULT requests=\([0-9]*\).*/\1/p' "$f"); received=$((received + ${n:-0}))
+done
+stored=$(( $(requests_in_ledger) - BEFORE ))
+verdict="every one is in the ledger"; (( stored >= received )) || verdict="MISSING $((received - stored))"
+echo "ledger: $stored requests stored for $received received completely by wrk: $verdict"

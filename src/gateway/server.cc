@@ -1348,7 +1348,12 @@ int GatewayServer::port() const { return state_->bound_port; }
 void GatewayServer::run() {
   State& s = *state_;
   std::vector<std::thread> threads;
-  for (int64_t i = 1; i < s.config.threads; ++i) threads.emplace_back([&s] { s.ioc.run(); });
+  for (int64_t i = 1; i < s.config.threads; ++i)
+    threads.emplace_back([&s] {
+      ask_for_short_time_slices();
+      s.ioc.run();
+    });
+  ask_for_short_time_slices();  // see spool.h: the background threads share these CPUs
   s.ioc.run();
   for (std::thread& t : threads) t.join();
 }

@@ -1,10 +1,13 @@
 #include "gateway/spool.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <simdjson.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -16,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "allocate/tag_policy.h"
@@ -31,8 +35,15 @@ namespace fs = std::filesystem;
 /// a second) is handed over by the writer. The pages written count in the process's RSS
 /// until the file is handed over.
 constexpr size_t kFileBytes = size_t{8} << 20;
-/// The mapping is given its pages this much at a time (a multiple of the page size).
-constexpr size_t kPopulateBytes = size_t{256} << 10;
+/// The spool's thread keeps this much of the current file's mapping ahead of the last record
+/// given its pages (written into once), and tops it up when less than half is left: about a
+/// twentieth of a second of records at 20,000 requests a second. These pages count in the
+/// process's RSS like the records.
+constexpr size_t kAheadBytes = size_t{512} << 10;
+/// A new file gets this much before it takes over (a multiple of the page size).
+constexpr size_t kFirstPagesBytes = size_t{256} << 10;
+/// Pages are given in steps of this many bytes, the spool's thread yielding between them.
+constexpr size_t kPopulateStepBytes = size_t{64} << 10;
 
 /// The drainer lets other threads run after this many records, or bytes read or hashed
 /// (see ingest_file).
@@ -221,7 +232,51 @@ bool from_json_line(std::string_view line, UsageEvent& e) {
   return true;
 }
 
+void ask_for_short_time_slices() {
+  if (::sched_getscheduler(0) != SCHED_OTHER) return;
+  struct SchedAttr {  // the kernel's struct sched_attr (glibc 2.36 has no wrapper)
+    uint32_t size;
+    uint32_t policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime_ns;  ///< for SCHED_OTHER: the time slice
+    uint64_t deadline_ns;
+    uint64_t period_ns;
+  };
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  if (nice == -1 && errno != 0) return;
+  SchedAttr attr{};
+  attr.size = sizeof attr;
+  attr.policy = SCHED_OTHER;
+  attr.nice = nice;  // sched_setattr sets the niceness too: the thread's own is kept
+  attr.runtime_ns = 100'000;
+  ::syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
 // --- Spool --------------------------------------------------------------------------------
+
+namespace {
+
+/// Whether a spool file holds records: files are written from their start, and the room
+/// reserved after the records reads as zeros.
+bool holds_records(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char first = 0;
+  const bool some = ::pread(fd, &first, 1, 0) == 1 && first != '\0';
+  ::close(fd);
+  return some;
+}
+
+/// The whole value of `file`, leaving it empty (a moved-from File keeps its descriptor).
+template <class T>
+T take(T& value) {
+  return std::exchange(value, T{});
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir) {
   std::error_code ec;
@@ -229,42 +284,83 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir) {
   if (ec) return make_error(ErrorCode::kIo, dir + ": cannot create the spool directory: " + ec.message());
   std::unique_ptr<Spool> spool(new Spool());
   spool->dir_ = dir;
-  // Continue numbering after files a previous run left.
+  // Files a previous run was writing: current.jsonl and spare.jsonl of earlier versions,
+  // writing-<k>.jsonl of this one. Numbering continues after what is there.
+  std::vector<std::pair<uint64_t, std::string>> left;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename().string();
     if (name.rfind("ready-", 0) == 0) {
       uint64_t n = std::strtoull(name.c_str() + 6, nullptr, 10);
       spool->sequence_ = std::max(spool->sequence_, n);
+    } else if (name.rfind("writing-", 0) == 0) {
+      uint64_t k = std::strtoull(name.c_str() + 8, nullptr, 10);
+      left.emplace_back(k + 1, entry.path().string());
+      spool->last_file_ = std::max(spool->last_file_.load(), k);
+    } else if (name == "current.jsonl" || name == "spare.jsonl") {
+      left.emplace_back(name == "current.jsonl" ? 0 : 1, entry.path().string());
     }
   }
-  // A current file left by a process that did not stop cleanly (kill -9, a crash) holds
-  // records it served, maybe followed by the zeros of its unused room: it is handed over
-  // as it is, and the drainer reads it up to the zeros.
-  std::string current = dir + "/current.jsonl";
-  if (fs::exists(current, ec) && fs::file_size(current, ec) > 0) {
+  // A process that did not stop cleanly (kill -9, a crash) left records it served, maybe
+  // followed by the zeros of the unused room: handed over as they are, in the order they
+  // were written (the drainer reads each up to its zeros). Files without records go.
+  std::sort(left.begin(), left.end());
+  for (const auto& [order, path] : left) {
+    if (!holds_records(path)) {
+      fs::remove(path, ec);
+      continue;
+    }
     std::string ready = dir + "/ready-" + std::to_string(++spool->sequence_) + ".jsonl";
-    if (::rename(current.c_str(), ready.c_str()) != 0)
-      return make_error(ErrorCode::kIo, current + ": cannot hand over: " + errno_text());
+    if (::rename(path.c_str(), ready.c_str()) != 0)
+      return make_error(ErrorCode::kIo, path + ": cannot hand over: " + errno_text());
   }
-  if (auto started = spool->start_file(); !started) return Unexpected{started.error()};
-  // A spare left by an earlier run holds nothing: made anew.
-  if (auto spare = spool->prepare_spare(); !spare) return Unexpected{spare.error()};
+  auto current = spool->make_file();
+  if (!current) return Unexpected{current.error()};
+  spool->file_ = take(*current);
+  auto spare = spool->make_file();
+  if (!spare) return Unexpected{spare.error()};
+  spool->spare_ = take(*spare);
+  spool->retired_.reserve(4);  // a file that fills up costs the appending thread no allocation
+  spool->populate_current();
+  // The thread blocks every signal (it inherits the mask): a SIGTERM meant for the
+  // program's signal handling must not end the process on this thread.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  spool->preparer_ = std::thread([s = spool.get()] { s->prepare_loop(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   return spool;
 }
 
 Spool::~Spool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  work_.notify_all();
+  if (preparer_.joinable()) preparer_.join();
+  name_ready(retired_);
+  close_all(retired_);
+  // The current file stays, trimmed to its records, for the next start to hand over.
+  const bool empty = file_.bytes == 0;
+  std::string current = file_.path;
   close(file_);
-  for (File& file : retired_) close(file);
+  if (empty && !current.empty()) ::unlink(current.c_str());
   if (spare_.fd >= 0) {
+    std::string spare = spare_.path;
     close(spare_);
-    ::unlink((dir_ + "/spare.jsonl").c_str());
+    ::unlink(spare.c_str());
   }
 }
 
-Result<Spool::File> Spool::make_file(const std::string& path) {
+Result<Spool::File> Spool::make_file() {
   File file;
-  file.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (file.fd < 0) return make_error(ErrorCode::kIo, path + ": cannot open: " + errno_text());
+  // A name no other file has: O_EXCL never truncates a file that holds records.
+  for (int attempt = 0; file.fd < 0 && attempt < 100; ++attempt) {
+    file.path = dir_ + "/writing-" + std::to_string(++last_file_) + ".jsonl";
+    file.fd = ::open(file.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (file.fd < 0 && errno != EEXIST) break;
+  }
+  if (file.fd < 0) return make_error(ErrorCode::kIo, file.path + ": cannot create: " + errno_text());
   // The room is allocated on disk before it is mapped, so that writing into the mapping
   // cannot fault (SIGBUS) for want of space. Without it, records go out with pwrite.
   if (::fallocate(file.fd, 0, 0, static_cast<off_t>(kFileBytes)) == 0) {
@@ -275,35 +371,26 @@ Result<Spool::File> Spool::make_file(const std::string& path) {
     } else if (::ftruncate(file.fd, 0) != 0) {
       std::string error = errno_text();
       ::close(file.fd);
-      return make_error(ErrorCode::kIo, path + ": cannot truncate: " + error);
+      ::unlink(file.path.c_str());
+      return make_error(ErrorCode::kIo, file.path + ": cannot truncate: " + error);
     }
+  }
+  // The first pages before anyone writes: a new file takes over from a full one at once.
+  if (file.map != nullptr && populate_works_.load(std::memory_order_relaxed)) {
+    const size_t length = std::min(kFirstPagesBytes, file.capacity);
+    if (::madvise(file.map, length, MADV_POPULATE_WRITE) == 0)
+      file.populated = length;
+    else
+      populate_works_.store(false, std::memory_order_relaxed);  // before Linux 5.14
   }
   return file;
 }
 
-Result<void> Spool::start_file() {
-  auto file = make_file(dir_ + "/current.jsonl");
-  if (!file) return Unexpected{file.error()};
-  file_ = *file;
-  return {};
-}
-
-Result<void> Spool::prepare_spare() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (spare_.fd >= 0) return {};
-  }
-  // Only the drainer prepares a spare: creating, reserving and mapping the file happen
-  // outside the lock, so appends never wait for them.
-  auto file = make_file(dir_ + "/spare.jsonl");
-  if (!file) return Unexpected{file.error()};
-  std::lock_guard<std::mutex> lock(mutex_);
-  spare_ = *file;
-  return {};
-}
-
 void Spool::close(File& file) {
-  if (file.map != nullptr) ::munmap(file.map, file.capacity);
+  if (file.map != nullptr) {
+    std::lock_guard<std::mutex> pages(pages_mutex_);
+    ::munmap(file.map, file.capacity);
+  }
   if (file.fd >= 0) {
     // The unused room goes; if it cannot, the drainer skips the zeros.
     if (file.capacity > 0 && ::ftruncate(file.fd, file.bytes) != 0) {
@@ -315,58 +402,153 @@ void Spool::close(File& file) {
   file = File{};
 }
 
-Result<Spool::File> Spool::hand_over() {
-  std::string current = dir_ + "/current.jsonl";
-  std::string ready = dir_ + "/ready-" + std::to_string(sequence_ + 1) + ".jsonl";
-  // Renamed while still open and mapped: if the rename fails, nothing has changed.
-  if (::rename(current.c_str(), ready.c_str()) != 0)
-    return make_error(ErrorCode::kIo, current + ": cannot rotate: " + errno_text());
-  ++sequence_;
-  File old = file_;
-  file_ = File{};
-  // The spare the drainer prepared takes over: two renames under the lock, no allocation.
-  if (spare_.fd >= 0) {
-    std::string spare = dir_ + "/spare.jsonl";
-    if (::rename(spare.c_str(), current.c_str()) == 0) {
-      file_ = spare_;
-      spare_ = File{};
-      return old;
-    }
+void Spool::name_ready(std::vector<File>& files) {
+  for (File& file : files) {
+    // Renamed while still open and mapped; a file that cannot be renamed keeps its name,
+    // and the next start hands it over.
+    std::string ready = dir_ + "/ready-" + std::to_string(sequence_ + 1) + ".jsonl";
+    if (::rename(file.path.c_str(), ready.c_str()) == 0)
+      ++sequence_;
+    else
+      std::fprintf(stderr, "aifinops gateway: %s: cannot hand over: %s\n", file.path.c_str(),
+                   errno_text().c_str());
   }
-  // If no new file can be started, the next append tries again (and reports it).
-  if (auto started = start_file(); !started)
-    std::fprintf(stderr, "aifinops gateway: %s\n", started.error().message.c_str());
-  return old;
+}
+
+void Spool::close_all(std::vector<File>& files) {
+  // Unmapping and trimming take milliseconds (longer while the file system commits its
+  // journal), so they happen outside every lock appends or the renaming need. The drainer
+  // may read a ready file before it is trimmed: it stops at the zeros.
+  for (File& file : files) {
+    close(file);
+    populate_current();
+  }
+  files.clear();
+}
+
+bool Spool::needs_pages() const {
+  return populate_works_.load(std::memory_order_relaxed) && file_.map != nullptr &&
+         file_.populated < file_.capacity &&
+         file_.populated < static_cast<size_t>(file_.bytes) + kAheadBytes / 2;
+}
+
+void Spool::populate_current() {
+  for (;;) {
+    char* map = nullptr;
+    size_t from = 0, to = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (file_.map == nullptr || !populate_works_.load(std::memory_order_relaxed)) return;
+      const size_t wanted = std::min(file_.capacity, static_cast<size_t>(file_.bytes) + kAheadBytes);
+      if (file_.populated >= wanted) return;
+      map = file_.map;
+      from = file_.populated;  // a multiple of the page size, as every `to` below
+      to = std::min(file_.capacity, from + kPopulateStepBytes);
+    }
+    // Outside mutex_: appends go on meanwhile. The mapping stays (unmapping takes
+    // pages_mutex_), even if appends have moved to the next file.
+    {
+      std::lock_guard<std::mutex> pages(pages_mutex_);
+      if (::madvise(map + from, to - from, MADV_POPULATE_WRITE) != 0) {
+        populate_works_.store(false, std::memory_order_relaxed);
+        return;
+      }
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (file_.map == map) file_.populated = std::max(file_.populated, to);
+    // No sched_yield between steps: on a busy CPU a yield at niceness 10 gave the CPU away
+    // for up to tens of milliseconds, and appends caught up with the pages. The I/O threads
+    // preempt this thread when they wake (they ask for short time slices, see server.cc).
+  }
+}
+
+void Spool::prepare_loop() {
+  // Background work, below the I/O threads (as the drainer).
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0)
+    std::fprintf(stderr, "aifinops gateway: spool: cannot lower the preparer's priority: %s\n",
+                 errno_text().c_str());
+  ask_for_short_time_slices();
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    work_.wait(lock, [this] {
+      return stopping_ || spare_.fd < 0 || !retired_.empty() || needs_pages();
+    });
+    if (stopping_) return;
+    busy_ = true;
+    lock.unlock();
+    bool failed = false;
+    populate_current();  // first: the pages appends reach next
+    std::vector<File> old;
+    bool need_spare;
+    {
+      std::lock_guard<std::mutex> files(files_mutex_);
+      {
+        std::lock_guard<std::mutex> relock(mutex_);
+        old.swap(retired_);
+        retired_.reserve(4);
+        need_spare = spare_.fd < 0;
+      }
+      name_ready(old);
+    }
+    close_all(old);
+    if (need_spare) {
+      auto made = make_file();
+      if (made) {
+        std::lock_guard<std::mutex> relock(mutex_);
+        spare_ = take(*made);  // only this thread makes spares: spare_ is still empty
+      } else {
+        std::fprintf(stderr, "aifinops gateway: spool: %s (will retry)\n",
+                     made.error().message.c_str());
+        failed = true;
+      }
+    }
+    populate_current();
+    lock.lock();
+    busy_ = false;
+    ready_.notify_all();
+    // A file system that refuses a new file (a full disk): try again in a second, while
+    // appends continue in the current file or with pwrite.
+    if (failed) work_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+  }
+}
+
+bool Spool::wait_until_prepared(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return ready_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] {
+    return !busy_ && spare_.fd >= 0 && retired_.empty() && !needs_pages();
+  });
 }
 
 Result<void> Spool::write_record(std::string_view figures, std::string_view description) {
   const size_t size = figures.size() + description.size() + kLineEnd.size();
   if (file_.fd < 0) {
-    if (auto started = start_file(); !started) return started;
+    // Making a file failed before (see below): try again.
+    auto made = make_file();
+    if (!made) return Unexpected{made.error()};
+    file_ = take(*made);
   }
   if (file_.map != nullptr && static_cast<size_t>(file_.bytes) + size > file_.capacity &&
       file_.bytes > 0) {
-    // Full: handed over here (rare: the drainer does it every second); the caller closes
-    // the old file after the lock. On failure the record goes after the room, with pwrite.
-    auto handed = hand_over();
-    if (handed) retired_.push_back(*handed);
-    if (!handed) std::fprintf(stderr, "aifinops gateway: %s\n", handed.error().message.c_str());
-    if (file_.fd < 0) return make_error(ErrorCode::kIo, dir_ + "/current.jsonl: no spool file");
+    // Full: the prepared file takes over, with no system call; the spool's thread renames
+    // and closes this one. Only when it has not made the next file yet is one made here.
+    retired_.push_back(take(file_));
+    if (spare_.fd >= 0) {
+      file_ = take(spare_);
+    } else {
+      auto made = make_file();
+      if (made) file_ = take(*made);
+    }
+    work_.notify_one();
+    if (file_.fd < 0) return make_error(ErrorCode::kIo, dir_ + ": no spool file to write to");
   }
   if (file_.map != nullptr && static_cast<size_t>(file_.bytes) + size <= file_.capacity) {
-    if (static_cast<size_t>(file_.bytes) + size > file_.populated) {
-      // Pages for the next stretch of records in one call, rather than a page fault every
-      // dozen records. Where the kernel cannot (before Linux 5.14), the faults happen.
-      size_t length = std::min(kPopulateBytes, file_.capacity - file_.populated);
-      if (::madvise(file_.map + file_.populated, length, MADV_POPULATE_WRITE) != 0) length =
-          file_.capacity - file_.populated;
-      file_.populated += length;
-    }
     char* p = file_.map + file_.bytes;
     std::memcpy(p, figures.data(), figures.size());
     std::memcpy(p + figures.size(), description.data(), description.size());
     std::memcpy(p + figures.size() + description.size(), kLineEnd.data(), kLineEnd.size());
     file_.bytes += static_cast<int64_t>(size);
+    // No system call unless the spool's thread waits (then it is woken once).
+    if (needs_pages()) work_.notify_one();
     return {};
   }
   std::string record;
@@ -377,7 +559,7 @@ Result<void> Spool::write_record(std::string_view figures, std::string_view desc
   while (left > 0) {
     ssize_t n = ::pwrite(file_.fd, p, left, file_.bytes);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(ErrorCode::kIo, dir_ + "/current.jsonl: write failed: " + errno_text());
+    if (n < 0) return make_error(ErrorCode::kIo, file_.path + ": write failed: " + errno_text());
     p += n;
     left -= static_cast<size_t>(n);
     file_.bytes += n;
@@ -400,29 +582,53 @@ Result<void> Spool::append(const UsageEvent& event) {
 }
 
 Result<bool> Spool::rotate() {
-  // The next file is ready before the current one is handed over (and for an append that
-  // finds the current one full before the next rotation).
-  if (auto spare = prepare_spare(); !spare)
-    std::fprintf(stderr, "aifinops gateway: %s\n", spare.error().message.c_str());
-  std::vector<File> old;
-  bool handed_over = false;
+  bool has_records, has_spare;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    old.swap(retired_);  // files that filled up since the last rotation
-    if (file_.bytes > 0) {
-      auto handed = hand_over();
-      if (!handed) {
-        retired_.swap(old);
-        return Unexpected{handed.error()};
-      }
-      old.push_back(*handed);
-      handed_over = true;
+    has_records = file_.bytes > 0;
+    has_spare = spare_.fd >= 0;
+  }
+  // The spool's thread normally has the next file ready; if not, it is made here, before
+  // the lock, so that appends never wait for the file system.
+  File fresh;
+  Error failure;
+  bool failed = false;
+  if (has_records && !has_spare) {
+    auto made = make_file();
+    if (made) {
+      fresh = take(*made);
+    } else {
+      failure = made.error();
+      failed = true;
     }
   }
-  for (File& file : old) close(file);  // unmapped and trimmed here, while appends go on
-  if (auto spare = prepare_spare(); !spare)
-    std::fprintf(stderr, "aifinops gateway: %s\n", spare.error().message.c_str());
-  return handed_over || !old.empty();
+  std::vector<File> old;
+  {
+    std::lock_guard<std::mutex> files(files_mutex_);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      old.swap(retired_);  // files that filled up since the spool's thread last looked
+      retired_.reserve(4);
+      if (file_.bytes > 0) {
+        File next = spare_.fd >= 0 ? take(spare_) : take(fresh);
+        if (next.fd >= 0) {
+          old.push_back(take(file_));
+          file_ = take(next);
+        }
+      }
+    }
+    name_ready(old);
+  }
+  work_.notify_one();  // the next spare, and pages for the new current file
+  if (fresh.fd >= 0) {  // not needed after all
+    std::string path = fresh.path;
+    close(fresh);
+    ::unlink(path.c_str());
+  }
+  const bool handed_over = !old.empty();
+  close_all(old);  // unmapped and trimmed here, while appends go on
+  if (failed) return Unexpected{failure};
+  return handed_over;
 }
 
 // --- SpoolDrainer ---------------------------------------------------------------------------

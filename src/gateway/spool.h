@@ -67,60 +67,102 @@ std::string to_json_line(const UsageEvent& event);
 /// last line after a crash).
 bool from_json_line(std::string_view line, UsageEvent& event);
 
-/// Appends records to `<dir>/current.jsonl`. Thread-safe.
+/// Asks the scheduler to let the calling thread take the CPU soon after it wakes, and to
+/// hold it briefly. The gateway's threads share CPUs: the I/O threads serve every request,
+/// and the background threads (the spool's, the drainer) run at niceness 10. Under Linux's
+/// EEVDF scheduler a thread that has the CPU keeps it for its time slice (1.4 ms on a
+/// 2-CPU machine) even when an I/O thread wakes with a request, a stall that every request
+/// in flight shares. With a 0.1 ms slice (the least allowed; Linux 6.12 and later, ignored
+/// before) an I/O thread takes the CPU when it wakes and a background thread that has it
+/// gives it up sooner; the shares of CPU time stay as niceness sets them. Best effort, for
+/// the calling thread only; a policy other than SCHED_OTHER (set with chrt) is kept.
+void ask_for_short_time_slices();
+
+/// Appends records to a memory-mapped spool file in `<dir>`. Thread-safe.
 ///
 /// The file is given its room in advance (fallocate) and mapped, and a record is one memcpy
-/// under the lock. A full file is handed over as a ready file and a new one started. Where
-/// the room cannot be reserved (a file system without fallocate, a full disk), records are
-/// written with pwrite instead: never into a mapping that could fault for want of space.
+/// under the lock: appending makes no system call and takes no page fault. Everything else
+/// happens on a thread of the spool's own, at a lower priority: it keeps the next file
+/// made (created, reserved, mapped), gives the pages ahead of the last record their memory
+/// before a record reaches them (a first write to a page of a shared mapping enters the
+/// file system, which on ext4 can wait for its journal), and renames and closes the files
+/// that filled up. A file being written is `writing-<k>.jsonl`; a full or rotated one is
+/// `ready-<n>.jsonl`, for the drainer. Where the room cannot be reserved (a file system
+/// without fallocate, a full disk), records are written with pwrite instead: never into a
+/// mapping that could fault for want of space.
 class Spool {
  public:
-  /// Opens the spool directory. A current.jsonl left by a process that did not stop
-  /// cleanly is handed over as a ready file first.
+  /// Opens the spool directory. Files a process that did not stop cleanly was writing
+  /// (`writing-<k>.jsonl`, or `current.jsonl` of earlier versions) are handed over as ready
+  /// files first.
   static Result<std::unique_ptr<Spool>> open(const std::string& dir);
   ~Spool();
   Result<void> append(const UsageFigures& figures, std::string_view description);
   Result<void> append(const UsageEvent& event);
-  /// Closes the current file as `<dir>/ready-<n>.jsonl` and starts a new one; returns
-  /// false if the current file was empty (nothing to hand over).
+  /// Hands the current file over as `<dir>/ready-<n>.jsonl`, with any that filled up since
+  /// the last call, and continues in the next one; returns false if there was nothing to
+  /// hand over. Called by the drainer.
   Result<bool> rotate();
   const std::string& dir() const { return dir_; }
+  /// Waits up to `timeout_ms` for the spool's thread to have the next file and the pages
+  /// ahead of the last record ready; false on timeout. For tests.
+  bool wait_until_prepared(int64_t timeout_ms);
 
  private:
   Spool() = default;
 
-  /// One spool file as the writer holds it.
+  /// One spool file as the spool holds it.
   struct File {
     int fd = -1;
     char* map = nullptr;  ///< the mapped room, or nullptr when records go out with pwrite
     size_t capacity = 0;  ///< bytes mapped
-    size_t populated = 0; ///< bytes of the mapping already given pages (see write_record)
+    size_t populated = 0; ///< bytes from the start of the mapping that already have pages
     int64_t bytes = 0;    ///< bytes of records in it
+    std::string path;
   };
-  /// A new, empty spool file at `path`, with its room reserved and mapped where possible.
-  Result<File> make_file(const std::string& path);
-  /// Under mutex_ (or before the spool is shared): a new, empty current.jsonl.
-  Result<void> start_file();
-  /// Without mutex_, from the drainer only: makes spare.jsonl, the next current file, unless
-  /// there is one.
-  Result<void> prepare_spare();
-  /// Under mutex_: current.jsonl becomes ready-<n>.jsonl and the spare (or else a new file)
-  /// takes its place. Returns the old file, for close() after the lock is released:
-  /// unmapping and trimming it take far longer than the renaming and appends should not
-  /// wait for them.
-  Result<File> hand_over();
+  /// A new, empty `writing-<k>.jsonl` with its room reserved and mapped where possible.
+  Result<File> make_file();
   /// Unmaps a file, trims its unused room and closes it.
   void close(File& file);
+  /// Under files_mutex_: renames files that filled up or were rotated to ready-<n>.jsonl,
+  /// in the order they were written.
+  void name_ready(std::vector<File>& files);
+  /// Closes files that name_ready() renamed, giving the current file pages in between.
+  void close_all(std::vector<File>& files);
+  /// Under mutex_: whether the current file needs pages ahead of its last record.
+  bool needs_pages() const;
+  /// Without mutex_: gives the current file's pages ahead of its last record their memory,
+  /// a step at a time.
+  void populate_current();
+  /// The spool's thread: waits for work, then prepares, populates and retires.
+  void prepare_loop();
   /// Under mutex_: one line, the figures' text, then the description and the line's end. A
-  /// full file is handed over first and left in retired_, which the drainer closes.
+  /// full file is replaced by the prepared one and left in retired_.
   Result<void> write_record(std::string_view figures, std::string_view description);
 
+  /// Held by appends, and briefly by the spool's thread and rotate(); never across a system
+  /// call other than the rare fallbacks (no prepared file, no mapping).
   std::mutex mutex_;
+  /// Held from taking files to hand over until they are renamed to ready-<n>: once
+  /// rotate() has it, every file that filled up before is named ready, for the drainer.
+  std::mutex files_mutex_;
+  /// Held for each step of populating and for each munmap, so that a file is never
+  /// unmapped while its pages are being populated. Never held by appends.
+  std::mutex pages_mutex_;
+  std::condition_variable work_;  ///< wakes the spool's thread (with mutex_)
+  std::condition_variable ready_; ///< the spool's thread finished a round (with mutex_)
+  bool stopping_ = false;
+  bool busy_ = false;             ///< the spool's thread is working (with mutex_)
+  /// Whether the kernel gives pages on request (MADV_POPULATE_WRITE, Linux 5.14); without,
+  /// records take their pages with a page fault each.
+  std::atomic<bool> populate_works_{true};
   std::string dir_;
-  File file_;
-  File spare_;                 ///< the next current file, prepared by the drainer
-  std::vector<File> retired_;  ///< files that filled up, for the drainer to close
-  uint64_t sequence_ = 0;
+  File file_;                  ///< the file appends go to
+  File spare_;                 ///< the next one, made by the spool's thread
+  std::vector<File> retired_;  ///< files that filled up, to be renamed and closed
+  uint64_t sequence_ = 0;      ///< the last ready-<n>, under files_mutex_
+  std::atomic<uint64_t> last_file_{0};  ///< the last writing-<k>
+  std::thread preparer_;
 };
 
 /// Moves ready spool files into the ledger, on its own thread, every `interval_ms` and
