@@ -217,6 +217,14 @@ Phase classify(std::string_view workload, std::string_view usage_type, std::stri
   return used_tokens_or_requests ? Phase::kInference : Phase::kOther;
 }
 
+/// What a per-request or per-token KPI says when what it counts ("requests", "tokens") cost
+/// nothing in its own records.
+std::string unpriced_note(const std::string& what) {
+  return "the " + what +
+         " counted cost nothing in their own records (self-hosted models, whose cost is the GPU "
+         "bill): `aifinops recommend --unit-economics` gives their cost per million tokens";
+}
+
 /// "workload=inference operation=chat", or "untagged" when every value is missing.
 std::string describe_group(const std::vector<std::string>& names, const Keys& keys, size_t offset) {
   std::string s;
@@ -373,6 +381,7 @@ class KpiBuilder {
     const size_t n = labels_.size();
     struct Phases {
       __int128 metered_cost = 0, requests = 0, unmetered_cost = 0, training_cost = 0;
+      __int128 unpriced_requests = 0;
     };
     std::map<Keys, Phases> by_group;
     std::set<std::string> inference_groups, training_groups;
@@ -380,7 +389,9 @@ class KpiBuilder {
       Phase phase =
           classify(keys[n], keys[n + 1], keys[n + 2], v[kRequests] != 0 || v[kTokens] != 0);
       Phases& p = by_group[head(keys, n)];
-      if (phase == Phase::kInference) {
+      if (phase == Phase::kInference && served_at_no_recorded_cost(v)) {
+        p.unpriced_requests += v[kRequests];
+      } else if (phase == Phase::kInference) {
         // Inference spend whose records count no requests (GPU serving, token-billed APIs)
         // is left out: dividing it by other records' requests would say nothing.
         (v[kRequests] != 0 ? p.metered_cost : p.unmetered_cost) += v[kCost];
@@ -409,6 +420,9 @@ class KpiBuilder {
       k.inputs.push_back(ledger_input("inference requests", count_text(p.requests), "requests"));
       k.inputs.push_back(ledger_input("inference cost without request counts (left out)",
                                       text(p.unmetered_cost), "USD"));
+      if (p.unpriced_requests != 0)
+        k.inputs.push_back(ledger_input("inference requests at no recorded cost (left out)",
+                                        count_text(p.unpriced_requests), "requests"));
       k.source = source;
       k.command = report_command(kBaseNames, "requests");
       if (p.requests > 0) {
@@ -419,6 +433,8 @@ class KpiBuilder {
               "inference spend whose records count no requests (GPU serving, token-billed APIs) is "
               "left out; "
               "meter it through the gateway to include it";
+      } else if (p.unpriced_requests != 0) {
+        k.note = unpriced_note("requests");
       } else if (p.unmetered_cost != 0) {
         k.note =
             "no request counts for the inference spend: cloud bills carry tokens and hours, not "
@@ -508,14 +524,19 @@ class KpiBuilder {
     const size_t n = labels_.size();
     std::map<Keys, std::pair<__int128, __int128>> by_group;  // cost, tokens
     std::map<Keys, std::map<std::string, std::pair<__int128, __int128>>> by_model;
+    std::map<Keys, __int128> unpriced;  // tokens at no recorded cost (self-hosted models)
     for (const auto& [keys, v] : base_) {
       if (v[kTokens] == 0) continue;  // no tokens: not token-billed
-      auto& total = by_group[head(keys, n)];
-      total.first += v[kCost];
-      total.second += v[kTokens];
       auto& model = by_model[head(keys, n)][keys[n + 4]];
       model.first += v[kCost];
       model.second += v[kTokens];
+      if (v[kCost] == 0) {
+        unpriced[head(keys, n)] += v[kTokens];
+        continue;
+      }
+      auto& total = by_group[head(keys, n)];
+      total.first += v[kCost];
+      total.second += v[kTokens];
     }
     std::string source =
         "records of " + period_words() + " that used tokens (input + output), by model";
@@ -523,17 +544,23 @@ class KpiBuilder {
     for_each_group([&](const Keys& g) {
       auto [cost, tokens] =
           by_group.count(g) ? by_group.at(g) : std::pair<__int128, __int128>{0, 0};
-      if (grouped() && tokens == 0) return;
+      const __int128 left_out = unpriced.count(g) ? unpriced.at(g) : 0;
+      if (grouped() && tokens == 0 && left_out == 0) return;
       Kpi k = make("cost_per_token", "Cost per token", "token cost / tokens", "USD per token",
                    KpiKind::kMoney, g);
       k.inputs.push_back(ledger_input("token cost", text(cost), "USD"));
       k.inputs.push_back(ledger_input("tokens", count_text(tokens), "tokens"));
+      if (left_out != 0)
+        k.inputs.push_back(
+            ledger_input("tokens at no recorded cost (left out)", count_text(left_out), "tokens"));
       k.source = source;
       k.command = report_command(kBaseNames, "tokens");
       if (tokens > 0) {
         k.value = cost_per_unit(cost, tokens);
         k.display = display_money(*k.value) + " per token (" +
                     display_money(cost_per_unit(cost * 1'000'000, tokens)) + " per 1M tokens)";
+      } else if (left_out != 0) {
+        k.note = unpriced_note("tokens");
       } else {
         k.note = "no tokens in " + period_words();
       }
@@ -551,8 +578,12 @@ class KpiBuilder {
         m.group.push_back({"model", model});
         m.inputs.push_back(ledger_input("token cost", text(cost_tokens.first), "USD"));
         m.inputs.push_back(ledger_input("tokens", count_text(cost_tokens.second), "tokens"));
-        m.value = cost_per_unit(cost_tokens.first * 1'000'000, cost_tokens.second);
-        m.display = display_money(*m.value) + " per 1M tokens";
+        if (cost_tokens.first != 0) {
+          m.value = cost_per_unit(cost_tokens.first * 1'000'000, cost_tokens.second);
+          m.display = display_money(*m.value) + " per 1M tokens";
+        } else {
+          m.note = unpriced_note("tokens");
+        }
         m.source = "records of model " + model + " in " + period_words();
         m.command =
             report_command(kBaseNames, "tokens", " --filter " + shell_word("model=" + model));
@@ -896,9 +927,14 @@ class KpiBuilder {
   Result<void> cost_per_api_call() {
     const size_t n = labels_.size();
     std::map<Keys, std::pair<__int128, __int128>> by_group;
+    std::map<Keys, __int128> unpriced;
     std::set<std::string> counted;
     for (const auto& [keys, v] : base_) {
       if (v[kRequests] == 0) continue;
+      if (served_at_no_recorded_cost(v)) {
+        unpriced[head(keys, n)] += v[kRequests];
+        continue;
+      }
       auto& t = by_group[head(keys, n)];
       t.first += v[kCost];
       t.second += v[kRequests];
@@ -906,11 +942,15 @@ class KpiBuilder {
     }
     for_each_group([&](const Keys& g) {
       auto [cost, calls] = by_group.count(g) ? by_group.at(g) : std::pair<__int128, __int128>{0, 0};
-      if (grouped() && calls == 0) return;
+      const __int128 left_out = unpriced.count(g) ? unpriced.at(g) : 0;
+      if (grouped() && calls == 0 && left_out == 0) return;
       Kpi k = make("cost_per_api_call", "Cost per API call", "API cost / API calls", "USD per call",
                    KpiKind::kMoney, g);
       k.inputs.push_back(ledger_input("API cost", text(cost), "USD"));
       k.inputs.push_back(ledger_input("API calls", count_text(calls), "calls"));
+      if (left_out != 0)
+        k.inputs.push_back(
+            ledger_input("calls at no recorded cost (left out)", count_text(left_out), "calls"));
       k.source = "records of " + period_words() +
                  " that counted requests, by service and model (counted: " +
                  (counted.empty() ? std::string("none") : list_some(counted)) + ")";
@@ -918,6 +958,8 @@ class KpiBuilder {
       if (calls > 0) {
         k.value = cost_per_unit(cost, calls);
         k.display = display_money(*k.value) + " per call";
+      } else if (left_out != 0) {
+        k.note = unpriced_note("requests");
       } else {
         k.note = "no request counts in " + period_words() +
                  ": cloud bills carry tokens and hours, not calls; requests come from the gateway "
@@ -1274,6 +1316,13 @@ class KpiBuilder {
   /// cost, requests, tokens, GPU-hours (indexes kCost ... kGpuHours).
   GroupedSums base_;
   static constexpr size_t kCost = 0, kRequests = 1, kTokens = 2, kGpuHours = 3;
+  /// Requests whose own records cost nothing: a self-hosted model's calls (their cost is the
+  /// GPU bill, which counts no requests). Dividing nothing by them would claim free
+  /// inference, so the per-request KPIs leave them out and say so.
+  template <typename Values>
+  static bool served_at_no_recorded_cost(const Values& v) {
+    return v[kRequests] != 0 && v[kCost] == 0;
+  }
   /// The shared grouping's dimensions after --by, as `aifinops report --by` spells them.
   inline static const std::vector<std::string> kBaseNames = {"workload", "usage_type", "operation",
                                                              "service", "model"};

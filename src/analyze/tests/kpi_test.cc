@@ -186,6 +186,52 @@ TEST(KpiTest, CostPerInferenceSaysWhereRequestsComeFromWhenTheBillHasNone) {
   EXPECT_FALSE(only(r, "cost_per_api_call").value.has_value());
 }
 
+TEST(KpiTest, RequestsThatCostNothingInTheirRecordsAreNotFreeInference) {
+  // A self-hosted model's spans: requests at a zero catalog price; its GPUs are billed
+  // without request counts. Dividing by them would claim $0.00 per request.
+  testing::LedgerBuilder b;
+  b.add({{Attr::kModel, "llama-3.1-8b-instruct"}, {Attr::kServiceName, "vllm"}}, "2025-10-03",
+        "0", [](UsageFacts& f) {
+          f.requests = 16'000;
+          f.input_tokens = 900'000;
+        });
+  b.add({{Attr::kWorkload, "inference"}, {Attr::kServiceName, "EC2"}}, "2025-10-03", "400");
+  KpiReport r = compute(b.commit());
+  const Kpi& inference = only(r, "cost_per_inference");
+  EXPECT_FALSE(inference.value.has_value()) << inference.display;
+  EXPECT_EQ(input_value(inference, "inference requests"), "0");
+  EXPECT_EQ(input_value(inference, "inference requests at no recorded cost (left out)"), "16000");
+  EXPECT_NE(inference.note.find("--unit-economics"), std::string::npos) << inference.note;
+  const Kpi& api = only(r, "cost_per_api_call");
+  EXPECT_FALSE(api.value.has_value()) << api.display;
+  EXPECT_EQ(input_value(api, "calls at no recorded cost (left out)"), "16000");
+  const Kpi& token = only(r, "cost_per_token");
+  EXPECT_FALSE(token.value.has_value()) << token.display;
+  EXPECT_EQ(input_value(token, "tokens at no recorded cost (left out)"), "900000");
+  const Kpi& llama = only(r, "cost_per_million_tokens");
+  EXPECT_FALSE(llama.value.has_value()) << llama.display;
+  EXPECT_NE(llama.note.find("self-hosted"), std::string::npos) << llama.note;
+
+  // Beside priced calls, they are left out of the count and the priced calls keep their cost.
+  testing::LedgerBuilder mixed;
+  mixed.add({{Attr::kModel, "llama-3.1-8b-instruct"}, {Attr::kServiceName, "vllm"}},
+            "2025-10-03", "0", [](UsageFacts& f) {
+              f.requests = 16'000;
+              f.input_tokens = 900'000;
+            });
+  mixed.add({{Attr::kModel, "gpt-4o-mini"}, {Attr::kServiceName, "OpenAI API"}}, "2025-10-03",
+            "30", [](UsageFacts& f) {
+              f.requests = 1'000;
+              f.input_tokens = 100'000;
+            });
+  KpiReport m = compute(mixed.commit());
+  ASSERT_TRUE(only(m, "cost_per_inference").value.has_value());
+  EXPECT_EQ(*only(m, "cost_per_inference").value, usd("0.03"));
+  EXPECT_EQ(*only(m, "cost_per_api_call").value, usd("0.03"));
+  ASSERT_TRUE(only(m, "cost_per_token").value.has_value());
+  EXPECT_EQ(*only(m, "cost_per_token").value, usd("0.0003"));  // $30 / 100,000 tokens
+}
+
 TEST(KpiTest, CostPerTokenOverallAndPerMillionByModel) {
   testing::LedgerBuilder b;
   b.add({{Attr::kModel, "gpt-4o"}, {Attr::kTeam, "search"}}, "2025-10-03", "2000",
