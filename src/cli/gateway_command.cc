@@ -26,6 +26,7 @@
 #include "core/time.h"
 #include "gateway/redis_state.h"
 #include "gateway/server.h"
+#include "ledger/location.h"
 
 namespace aifinops::cli {
 namespace {
@@ -148,7 +149,15 @@ int run_gateway(const GatewayFlags& flags) {
   if (!config) return report_error(config.error());
   if (!flags.listen.empty()) config->listen = flags.listen;
   if (!flags.spool_dir.empty()) config->spool_dir = flags.spool_dir;
-  if (config->spool_dir.empty()) config->spool_dir = config->ledger + ".spool";
+  if (config->spool_dir.empty()) {
+    // Beside an SQLite file by default; a database URL names no directory to put it in.
+    if (ledger::is_postgres_url(config->ledger))
+      return report_error(Error{ErrorCode::kInvalidArgument,
+                                flags.config + ": spool_dir: required when ledger: is a PostgreSQL URL "
+                                               "(a local directory where records wait for the ledger, "
+                                               "one per gateway; or pass --spool-dir)"});
+    config->spool_dir = config->ledger + ".spool";
+  }
   std::string redis_password;
   if (config->redis) {
     redis_password = config->redis->password;
@@ -245,7 +254,8 @@ int run_gateway(const GatewayFlags& flags) {
   drainer.start();
   std::string host = config->listen.substr(0, config->listen.rfind(':'));
   std::printf("aifinops gateway listening on %s:%d (%zu keys, %zu upstreams; ledger %s)\n", host.c_str(),
-              server.port(), config->keys.size(), config->upstreams.size(), config->ledger.c_str());
+              server.port(), config->keys.size(), config->upstreams.size(),
+              ledger::redact_location(config->ledger).c_str());
   std::fflush(stdout);
   std::thread signal_thread([&] {
     int signal = 0;

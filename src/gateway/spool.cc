@@ -656,6 +656,7 @@ void SpoolDrainer::loop() {
   if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0)
     std::fprintf(stderr, "aifinops gateway: spool: cannot lower the writer's priority: %s\n",
                  errno_text().c_str());
+  ask_for_short_time_slices();  // picked while an I/O thread waits, it yields in 0.1 ms
   // While the ledger cannot be written (a PostgreSQL restart, a full disk), records stay in
   // the spool and the writer retries with a growing pause, logging the first failure, one
   // line every half minute while it lasts, and the recovery. A batch whose commit reached

@@ -496,24 +496,6 @@ class DeployFilesTest(unittest.TestCase):
         fleet.stop_all()
 
 
-def postgres_down(pg):
-    """Stops the server (pg_ctl stop -m fast: open connections are cut), keeping its data."""
-    pg._kill_server()
-
-
-def postgres_up(pg):
-    """Starts the stopped server again on the same port and data directory."""
-    args = [os.path.join(pg.bin_dir, "postgres"), "-D", os.path.join(pg.dir, "data"), "-p", str(pg.port),
-            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={pg.dir}",
-            "-c", "max_connections=200"]
-    if pg._as_postgres:
-        args = ["runuser", "-u", "postgres", "--"] + args
-    with open(os.path.join(pg.dir, "server.log"), "ab") as log:
-        pg._server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    if not pg._wait_ready():
-        raise RuntimeError("PostgreSQL did not come back:\n" + pg.log_tail())
-
-
 class PostgresFleetTest(unittest.TestCase):
     """The ledger in PostgreSQL (pg_service.py), down for 10 s while two replicas serve."""
 
@@ -563,11 +545,11 @@ class PostgresFleetTest(unittest.TestCase):
             t.start()
         try:
             time.sleep(2)
-            postgres_down(self.pg)
+            self.pg.pause()
             down_at = len(served)
             time.sleep(10)
             during = len(served) - down_at
-            postgres_up(self.pg)
+            self.pg.resume()
             time.sleep(2)
         finally:
             stop.set()

@@ -460,6 +460,28 @@ class CommandTest(unittest.TestCase):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    def test_a_database_ledger_needs_a_spool_dir_and_its_password_is_never_printed(self):
+        workdir = Path(tempfile.mkdtemp(prefix="aifinops-gw-"))
+        try:
+            config = workdir / "gateway.yaml"
+            config.write_text("ledger: postgresql://gw:s3cret@127.0.0.1:9/aifinops\n"
+                              "upstreams:\n  - {name: a, kind: openai, base_url: http://127.0.0.1:9/v1}\n"
+                              "routes:\n  - {model: \"*\", upstream: a}\n")
+            p = subprocess.run([AIFINOPS, "gateway", "--config", str(config)], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("spool_dir", p.stderr)
+            self.assertIn("--spool-dir", p.stderr)
+            self.assertNotIn("s3cret", p.stderr + p.stdout)
+            # With a spool directory it gets as far as the database, and names it without the password.
+            p = subprocess.run([AIFINOPS, "gateway", "--config", str(config), "--spool-dir", str(workdir / "spool")],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("127.0.0.1", p.stderr)
+            self.assertNotIn("s3cret", p.stderr + p.stdout)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

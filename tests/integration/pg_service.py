@@ -109,21 +109,34 @@ class PostgresService:
         last_error = ""
         for _ in range(3):  # the free port may be taken between choosing and binding
             self.port = _free_port()
-            args = [os.path.join(self.bin_dir, "postgres"), "-D", data, "-p", str(self.port),
-                    "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
-                    "-c", "max_connections=200"]
-            for setting in ([] if self.durable else _FAST_SETTINGS) + self.settings:
-                args += ["-c", setting]
-            if self._as_postgres:
-                args = ["runuser", "-u", "postgres", "--"] + args
-            log = open(os.path.join(self.dir, "server.log"), "wb")
-            self._server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-            log.close()
+            self._launch("wb")
             if self._wait_ready():
                 return self
             last_error = self.log_tail()
             self._kill_server()
         raise RuntimeError("PostgreSQL did not start:\n" + last_error)
+
+    def _launch(self, log_mode):
+        args = [os.path.join(self.bin_dir, "postgres"), "-D", os.path.join(self.dir, "data"),
+                "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
+                "-c", f"unix_socket_directories={self.dir}", "-c", "max_connections=200"]
+        for setting in ([] if self.durable else _FAST_SETTINGS) + self.settings:
+            args += ["-c", setting]
+        if self._as_postgres:
+            args = ["runuser", "-u", "postgres", "--"] + args
+        with open(os.path.join(self.dir, "server.log"), log_mode) as log:
+            self._server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+    def pause(self):
+        """Stops the server (pg_ctl stop -m fast: open connections are cut), keeping its data
+        and port, as an outage would: resume() brings it back."""
+        self._kill_server()
+
+    def resume(self):
+        """Starts a paused server again on the same port and data."""
+        self._launch("ab")
+        if not self._wait_ready():
+            raise RuntimeError("PostgreSQL did not come back:\n" + self.log_tail())
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_SECONDS
