@@ -228,7 +228,7 @@ TEST(SpoolTest, AppendingTakesNoPageFaultOnceTheSpoolIsPrepared) {
 TEST(SpoolTest, RecordsAcrossFullFilesOfAKilledProcessAreAllDrainedOnce) {
   testing::TempDir dir;
   std::string spool_dir = dir.file("spool");
-  constexpr int kRecords = 60;  // 18 MB: the process dies in its third file
+  constexpr int kRecords = 60;  // 18 MB: the process dies in its fifth file
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
