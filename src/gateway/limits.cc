@@ -32,11 +32,6 @@ int64_t seconds_until(EpochMillis now_ms, EpochMillis until_ms) {
   return std::max<int64_t>(1, saturate(ceil_div(until_ms - now_ms, 1000)));
 }
 
-// Cents, unless that would hide the amount (a $0.001 budget must not read as 0.00).
-std::string usd(Money m) {
-  std::string cents = format_decimal_fixed(m.nanos, 2);
-  return (m.nanos % 10'000'000 == 0) ? cents : format_decimal(m.nanos);
-}
 
 bool iequals(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
@@ -145,20 +140,7 @@ struct BudgetState {
     }
   }
 
-  bool in_scope(const AdmissionRequest& request) const {
-    for (const auto& [dimension, value] : rule.scope) {
-      if (dimension == "key") {
-        if (request.key_id != value) return false;
-      } else if (dimension == "model") {
-        if (request.model != value) return false;
-      } else {
-        if (request.tags == nullptr) return false;
-        auto it = request.tags->find(dimension);
-        if (it == request.tags->end() || it->second != value) return false;
-      }
-    }
-    return true;
-  }
+  bool in_scope(const AdmissionRequest& request) const { return budget_in_scope(rule, request); }
 
   /// Over 90% used: 10 × used > 9 × amount, exactly.
   bool nearly_exhausted(Money used_now) const {
@@ -171,8 +153,8 @@ struct BudgetState {
 
   /// "team=team-a, month: 100.00 of 100.00 USD used"
   std::string usage_text() const {
-    return scope + ", " + period_name(rule.period) + ": " + usd(used()) + " of " +
-           usd(rule.amount) + " USD used";
+    return scope + ", " + period_name(rule.period) + ": " + format_usd(used()) + " of " +
+           format_usd(rule.amount) + " USD used";
   }
 };
 
@@ -186,18 +168,6 @@ struct Reservation {
   std::vector<std::pair<size_t, EpochSeconds>> budgets;  ///< budget index, period start
 };
 
-/// Which tag makes a request low priority, or nullptr.
-const char* low_priority_reason(const std::map<std::string, std::string>* tags_or_null) {
-  if (tags_or_null == nullptr) return nullptr;
-  const std::map<std::string, std::string>& tags = *tags_or_null;
-  auto criticality = tags.find("criticality");
-  if (criticality != tags.end() && iequals(criticality->second, "low")) return "criticality=low";
-  auto purpose = tags.find("purpose");
-  if (purpose != tags.end() && iequals(purpose->second, "experimentation")) {
-    return "purpose=experimentation";
-  }
-  return nullptr;
-}
 
 Admission refused(std::string limit, std::string scope, std::string message,
                   int64_t retry_after_s) {
@@ -208,6 +178,37 @@ Admission refused(std::string limit, std::string scope, std::string message,
 }
 
 }  // namespace
+
+bool budget_in_scope(const BudgetRule& rule, const AdmissionRequest& request) {
+  for (const auto& [dimension, value] : rule.scope) {
+    if (dimension == "key") {
+      if (request.key_id != value) return false;
+    } else if (dimension == "model") {
+      if (request.model != value) return false;
+    } else {
+      if (request.tags == nullptr) return false;
+      auto it = request.tags->find(dimension);
+      if (it == request.tags->end() || it->second != value) return false;
+    }
+  }
+  return true;
+}
+
+const char* low_priority_reason(const std::map<std::string, std::string>* tags) {
+  if (tags == nullptr) return nullptr;
+  auto criticality = tags->find("criticality");
+  if (criticality != tags->end() && iequals(criticality->second, "low")) return "criticality=low";
+  auto purpose = tags->find("purpose");
+  if (purpose != tags->end() && iequals(purpose->second, "experimentation"))
+    return "purpose=experimentation";
+  return nullptr;
+}
+
+// Cents, unless that would hide the amount (a $0.001 budget must not read as 0.00).
+std::string format_usd(Money m) {
+  std::string cents = format_decimal_fixed(m.nanos, 2);
+  return (m.nanos % 10'000'000 == 0) ? cents : format_decimal(m.nanos);
+}
 
 // What a shared store (Redis) must replicate: admit() is one atomic step (a script) that
 // reads every counter in scope, refuses without writing anything if one check fails, and
@@ -335,9 +336,9 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
     const int64_t retry =
         key.usd + cost <= *limits.usd_per_day ? 1 : seconds_until(now_ms, day_end_ms);
     return refused("usd_per_day", key_scope(),
-                   "Quota reached for key " + key_id() + ": " + usd(*limits.usd_per_day) +
-                       " USD per day (usd_per_day), " + usd(key.usd + key.usd_reserved) +
-                       " used or reserved, this request may cost up to " + usd(cost) +
+                   "Quota reached for key " + key_id() + ": " + format_usd(*limits.usd_per_day) +
+                       " USD per day (usd_per_day), " + format_usd(key.usd + key.usd_reserved) +
+                       " used or reserved, this request may cost up to " + format_usd(cost) +
                        ". Retry after " + std::to_string(retry) + " s.",
                    retry);
   }
@@ -355,7 +356,7 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
           budget.spent + cost <= budget.rule.amount ? 1 : seconds_until(now_ms, period_end_ms);
       std::string message = "Budget exhausted: " + budget.usage_text();
       if (budget.used() < budget.rule.amount) {
-        message += "; this request may cost up to " + usd(cost) + " USD";
+        message += "; this request may cost up to " + format_usd(cost) + " USD";
       }
       message += ".";
       return refused("budget", budget.refusal_scope(), std::move(message), retry);

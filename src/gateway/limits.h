@@ -72,6 +72,16 @@ struct Admission {
   bool unavailable = false;
 };
 
+// What every LimitStore decides alike (limits.cc), so that a fleet's Redis store answers
+// exactly as this process's memory does.
+/// Whether a request falls in a budget's scope (key, model, or the key's tags).
+bool budget_in_scope(const BudgetRule& rule, const AdmissionRequest& request);
+/// Which tag makes a request low priority ("criticality=low", "purpose=experimentation"),
+/// throttled first near a budget; nullptr when none does.
+const char* low_priority_reason(const std::map<std::string, std::string>* tags);
+/// Dollars for refusal messages: cents, or every digit when a value has more.
+std::string format_usd(Money m);
+
 /// Shared limit and budget state. Implementations are thread-safe.
 class LimitStore {
  public:

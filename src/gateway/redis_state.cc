@@ -35,43 +35,6 @@ int64_t seconds_until(EpochMillis now_ms, EpochMillis until_ms) {
   return std::max<int64_t>(1, (until_ms - now_ms + 999) / 1000);
 }
 
-std::string usd(Money m) {
-  std::string cents = format_decimal_fixed(m.nanos, 2);
-  return (m.nanos % 10'000'000 == 0) ? cents : format_decimal(m.nanos);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    return lower(x) == lower(y);
-  });
-}
-
-const char* low_priority_reason(const std::map<std::string, std::string>* tags) {
-  if (tags == nullptr) return nullptr;
-  auto criticality = tags->find("criticality");
-  if (criticality != tags->end() && iequals(criticality->second, "low")) return "criticality=low";
-  auto purpose = tags->find("purpose");
-  if (purpose != tags->end() && iequals(purpose->second, "experimentation"))
-    return "purpose=experimentation";
-  return nullptr;
-}
-
-bool in_scope(const BudgetRule& rule, const AdmissionRequest& request) {
-  for (const auto& [dimension, value] : rule.scope) {
-    if (dimension == "key") {
-      if (request.key_id != value) return false;
-    } else if (dimension == "model") {
-      if (request.model != value) return false;
-    } else {
-      if (request.tags == nullptr) return false;
-      auto it = request.tags->find(dimension);
-      if (it == request.tags->end() || it->second != value) return false;
-    }
-  }
-  return true;
-}
-
 std::string sha1_hex(const std::string& text) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
@@ -777,7 +740,7 @@ struct RedisLimitStore::Impl {
     scope.day_expire = today + 2 * kSecondsPerDay;
     std::vector<size_t> in;
     for (size_t i = 0; i < budgets.size(); ++i) {
-      if (!in_scope(budgets[i], request)) continue;
+      if (!budget_in_scope(budgets[i], request)) continue;
       in.push_back(i);
       const EpochSeconds start = period_start(budgets[i].period, now_s);
       scope.budget_keys.emplace_back(budget_key(budgets[i], start),
@@ -875,9 +838,9 @@ struct RedisLimitStore::Impl {
       const int64_t retry =
           used + cost <= *limits.usd_per_day ? 1 : seconds_until(now_ms, day_end_ms);
       return refusal("usd_per_day",
-                     "Quota reached for key " + key_id + ": " + usd(*limits.usd_per_day) +
-                         " USD per day (usd_per_day), " + usd(used + reserved) +
-                         " used or reserved, this request may cost up to " + usd(cost) +
+                     "Quota reached for key " + key_id + ": " + format_usd(*limits.usd_per_day) +
+                         " USD per day (usd_per_day), " + format_usd(used + reserved) +
+                         " used or reserved, this request may cost up to " + format_usd(cost) +
                          ". Retry after " + std::to_string(retry) + " s.",
                      retry, key_scope);
     }
@@ -890,13 +853,13 @@ struct RedisLimitStore::Impl {
       const EpochMillis period_end_ms = period_end(rule.period, start) * 1000;
       const std::string scope_name = scope_text(rule.scope);
       const std::string refusal_scope = scope_name + " (" + period_name(rule.period) + ")";
-      const std::string usage = scope_name + ", " + period_name(rule.period) + ": " + usd(used) +
-                                " of " + usd(rule.amount) + " USD used";
+      const std::string usage = scope_name + ", " + period_name(rule.period) + ": " + format_usd(used) +
+                                " of " + format_usd(rule.amount) + " USD used";
       if (limit == "budget") {
         const int64_t retry =
             spent + cost <= rule.amount ? 1 : seconds_until(now_ms, period_end_ms);
         std::string message = "Budget exhausted: " + usage;
-        if (used < rule.amount) message += "; this request may cost up to " + usd(cost) + " USD";
+        if (used < rule.amount) message += "; this request may cost up to " + format_usd(cost) + " USD";
         message += ".";
         return refusal("budget", std::move(message), retry, refusal_scope);
       }
