@@ -980,7 +980,8 @@ Result<QueryResult> PostgresLedger::query(const QuerySpec& spec) {
       sql += (sql.empty() ? "" : ", ") + std::string("aifinops_tag(a.tags, $") +
              std::to_string(params.size()) + ")";
     }
-    return d.tag_keys.size() == 1 ? sql : "coalesce(" + sql + ")";
+    // An empty value groups with a missing one: both are "(none)" (as in SQLite).
+    return "nullif(" + (d.tag_keys.size() == 1 ? sql : "coalesce(" + sql + ")") + ", '')";
   };
   for (const Dimension& d : spec.group_by) {
     switch (d.kind) {

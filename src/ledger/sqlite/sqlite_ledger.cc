@@ -769,7 +769,8 @@ std::string tag_sql(const Dimension& d, std::vector<std::string>& binds) {
     }
     binds.push_back("$.\"" + escaped + "\"");
   }
-  return d.tag_keys.size() == 1 ? sql : "coalesce(" + sql + ")";
+  // An empty value groups with a missing one: both are "(none)".
+  return "nullif(" + (d.tag_keys.size() == 1 ? sql : "coalesce(" + sql + ")") + ", '')";
 }
 
 /// A rollup bucket in a coarser grain, as time_bucket_sql computes it in SQL.

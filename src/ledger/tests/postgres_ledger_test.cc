@@ -234,6 +234,26 @@ TEST_F(PostgresLedgerTest, FiltersMatchValuesMissingValuesAndRawTags) {
   EXPECT_EQ(r.rows[0].keys[0], "(none)");  // "" is present: coalesce takes it, as SQLite does
 }
 
+TEST_F(PostgresLedgerTest, AnEmptyTagGroupsWithAMissingOneOnEveryTable) {
+  begin();
+  int64_t empty = attributes("Compute", "alpha", R"({"Owner":""})");
+  int64_t missing = attributes("Compute", "beta", R"({"On":true})");
+  add(empty, "2025-01-05T10:00:00Z", "1");
+  add(missing, "2025-01-05T11:00:00Z", "2");
+  commit();
+  // Month rollup (in memory in SQLite), day rollup, and records (an hour range).
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"2025-01-01", "2025-02-01"}, {"2025-01-05", "2025-01-06"},
+           {"2025-01-05T10:00:00Z", "2025-01-05T12:00:00Z"}}) {
+    QueryResult r = query({"tag:Owner"}, from, to);
+    ASSERT_EQ(r.rows.size(), 1u) << from;
+    EXPECT_EQ(r.rows[0].keys[0], "(none)");
+    EXPECT_EQ(format_decimal(r.rows[0].value), "3");
+  }
+  EXPECT_EQ(query({"tag:Owner", "hour"}).rows.size(), 2u);  // records: one row per hour
+  expect_same_everywhere();
+}
+
 TEST_F(PostgresLedgerTest, SumsPassInt64Exactly) {
   begin();
   int64_t a = attributes("Compute", "alpha");
