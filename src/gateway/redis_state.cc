@@ -1014,6 +1014,9 @@ struct RedisLimitStore::Impl {
       return false;
     }
     const EpochSeconds now_s = floor_div(clock.now_ms(), 1000);
+    // Replicas that find the marker absent together all get here; the script's HSETNX lets
+    // one of them seed each budget, and only what this one seeded is counted and logged.
+    size_t seeded_here = 0;
     for (const auto& [name, spent] : *spends) {
       auto rule = std::find_if(budgets.begin(), budgets.end(),
                                [&](const BudgetRule& b) { return b.name == name; });
@@ -1025,11 +1028,14 @@ struct RedisLimitStore::Impl {
                                 std::to_string(budget_expiry(*rule, start))},
                                "budget seed");
       if (!seeded) return false;
+      if (integer_of(seeded->get()) == 1) ++seeded_here;
     }
     if (!redis.command({"SET", marker, std::to_string(clock.now_ms())}, "seed marker")) return false;
-    redis.counters().reseeds.fetch_add(1, std::memory_order_relaxed);
-    std::fprintf(stderr, "aifinops gateway: redis %s: %zu budgets seeded from the ledger\n",
-                 redis.where().c_str(), spends->size());
+    if (seeded_here > 0) {
+      redis.counters().reseeds.fetch_add(1, std::memory_order_relaxed);
+      std::fprintf(stderr, "aifinops gateway: redis %s: %zu budgets seeded from the ledger\n",
+                   redis.where().c_str(), seeded_here);
+    }
     return true;
   }
 
