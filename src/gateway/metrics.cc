@@ -1,22 +1,8 @@
 #include "gateway/metrics.h"
 
+#include "core/prometheus_text.h"
+
 namespace aifinops::gateway {
-namespace {
-
-std::string label(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
-}  // namespace
 
 void GatewayMetrics::record_request(std::string_view key, std::string_view team,
                                     std::string_view model, int status, const TokenCounts& tokens,
@@ -65,8 +51,8 @@ std::string GatewayMetrics::render() const {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   };
   auto labels = [](const auto& k) {
-    return "key=\"" + label(std::get<0>(k)) + "\",team=\"" + label(std::get<1>(k)) + "\",model=\"" +
-           label(std::get<2>(k)) + "\"";
+    return "key=\"" + prometheus_label_value(std::get<0>(k)) + "\",team=\"" + prometheus_label_value(std::get<1>(k)) + "\",model=\"" +
+           prometheus_label_value(std::get<2>(k)) + "\"";
   };
   family("aifinops_gateway_requests_total", "counter",
          "Requests by virtual key, team, model and HTTP status.");
@@ -105,8 +91,8 @@ std::string GatewayMetrics::render() const {
   family("aifinops_gateway_limit_rejections_total", "counter",
          "Requests refused by a rate limit, quota or budget.");
   for (const auto& [k, n] : rejections_)
-    out += "aifinops_gateway_limit_rejections_total{key=\"" + label(k.first) + "\",limit=\"" +
-           label(k.second) + "\"} " + std::to_string(n) + "\n";
+    out += "aifinops_gateway_limit_rejections_total{key=\"" + prometheus_label_value(k.first) + "\",limit=\"" +
+           prometheus_label_value(k.second) + "\"} " + std::to_string(n) + "\n";
   family("aifinops_gateway_unauthenticated_total", "counter",
          "Requests refused before a key was known, by status.");
   for (const auto& [status, n] : unauthenticated_)
@@ -119,12 +105,12 @@ std::string GatewayMetrics::render() const {
     for (size_t i = 0; i <= kBuckets.size(); ++i) {
       cumulative += h.counts[i];
       std::string le = i < kBuckets.size() ? format_decimal((int64_t)kBuckets[i] * 1000) : "+Inf";
-      out += "aifinops_gateway_upstream_latency_seconds_bucket{upstream=\"" + label(upstream) +
+      out += "aifinops_gateway_upstream_latency_seconds_bucket{upstream=\"" + prometheus_label_value(upstream) +
              "\",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
     }
-    out += "aifinops_gateway_upstream_latency_seconds_sum{upstream=\"" + label(upstream) + "\"} " +
+    out += "aifinops_gateway_upstream_latency_seconds_sum{upstream=\"" + prometheus_label_value(upstream) + "\"} " +
            format_decimal((int64_t)h.sum_micros * 1000) + "\n";
-    out += "aifinops_gateway_upstream_latency_seconds_count{upstream=\"" + label(upstream) +
+    out += "aifinops_gateway_upstream_latency_seconds_count{upstream=\"" + prometheus_label_value(upstream) +
            "\"} " + std::to_string(h.count) + "\n";
   }
   return out;

@@ -6,23 +6,10 @@
 #include "allocate/shared_costs.h"
 #include "analyze/anomaly.h"
 #include "analyze/budgets.h"
+#include "core/prometheus_text.h"
 
 namespace aifinops::server {
 namespace {
-
-/// Escapes a Prometheus label value.
-std::string label(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
 
 /// Prometheus values are floats; dollars to 6 decimals is exact enough for a gauge.
 std::string dollars(__int128 nanos) { return format_decimal(nanos / 1000 * 1000); }
@@ -92,7 +79,7 @@ Result<std::string> render_ledger_metrics(ledger::Ledger& ledger, const config::
     total = result->total;
     for (const ledger::QueryRow& row : result->rows)
       out += "aifinops_ledger_spend_usd{month=\"" + month + "\",dimension=\"" + name +
-             "\",value=\"" + label(row.keys[0]) + "\"} " + dollars(row.value) + "\n";
+             "\",value=\"" + prometheus_label_value(row.keys[0]) + "\"} " + dollars(row.value) + "\n";
   }
   family(out, "aifinops_ledger_spend_total_usd", "gauge", "Effective cost of the month so far.");
   out += "aifinops_ledger_spend_total_usd{month=\"" + month + "\"} " + dollars(total) + "\n";
@@ -120,7 +107,7 @@ Result<std::string> render_ledger_metrics(ledger::Ledger& ledger, const config::
     auto statuses = analyze::budget_status(ledger, budgets, options);
     if (!statuses) return Unexpected{statuses.error()};
     for (const analyze::BudgetStatus& s : *statuses) {
-      std::string labels = "budget=\"" + label(s.name) + "\",scope=\"" + label(s.scope) +
+      std::string labels = "budget=\"" + prometheus_label_value(s.name) + "\",scope=\"" + prometheus_label_value(s.scope) +
                            "\",period_start=\"" + format_date(s.period_start) + "\"";
       out += "aifinops_budget_used_ratio{" + labels + "} " + number(s.used_percent / 100) + "\n";
       forecast_lines += "aifinops_budget_forecast_ratio{" + labels + "} " +
@@ -156,11 +143,11 @@ Result<std::string> render_ledger_metrics(ledger::Ledger& ledger, const config::
          "Spend anomalies (effective cost, daily, by team) in the last 30 days of data.");
   for (const auto& [team, v] : by_team)
     out +=
-        "aifinops_anomalies_open{team=\"" + label(team) + "\"} " + std::to_string(v.first) + "\n";
+        "aifinops_anomalies_open{team=\"" + prometheus_label_value(team) + "\"} " + std::to_string(v.first) + "\n";
   family(out, "aifinops_anomalies_open_impact_usd", "gauge",
          "Spend above the expected baseline of those anomalies.");
   for (const auto& [team, v] : by_team)
-    out += "aifinops_anomalies_open_impact_usd{team=\"" + label(team) + "\"} " + number(v.second) +
+    out += "aifinops_anomalies_open_impact_usd{team=\"" + prometheus_label_value(team) + "\"} " + number(v.second) +
            "\n";
   family(out, "aifinops_ledger_reference_time_seconds", "gauge",
          "The end of the data these metrics describe (now, or the ledger's last day).");
