@@ -266,11 +266,27 @@ class GatewayReader : public YamlReader {
 
   bool read_cache(const YAML::Node& n, gateway::CacheConfig& cache) {
     if (!n.IsMap()) return fail(n, "cache", "expected a mapping like {enabled: true, ttl_s: 3600, max_mb: 256}");
-    if (!check_keys(n, "cache", {"enabled", "ttl_s", "max_mb", "share_across_teams"})) return false;
+    if (!check_keys(n, "cache", {"enabled", "ttl_s", "max_mb", "share_across_teams", "repeat_window_s",
+                                 "repeat_max_entries"}))
+      return false;
     if (n["enabled"] && !read_bool(n["enabled"], "cache.enabled", cache.enabled)) return false;
     if (n["ttl_s"] && !read_count(n["ttl_s"], "cache.ttl_s", cache.ttl_s)) return false;
     if (n["max_mb"] && !read_count(n["max_mb"], "cache.max_mb", cache.max_mb)) return false;
     if (n["share_across_teams"] && !read_bool(n["share_across_teams"], "cache.share_across_teams", cache.share_across_teams)) return false;
+    // A repeat counts over the cache's own lifetime unless told otherwise: then the measured
+    // duplicate rate is what the cache would answer.
+    cache.repeat_window_s = cache.ttl_s;
+    if (n["repeat_window_s"] && !read_count(n["repeat_window_s"], "cache.repeat_window_s", cache.repeat_window_s))
+      return false;
+    if (n["repeat_max_entries"]) {
+      if (!read_count(n["repeat_max_entries"], "cache.repeat_max_entries", cache.repeat_max_entries)) return false;
+      // 16 bytes an entry, allocated at start: a billion would be 16 GB, surely a typo.
+      constexpr int64_t kMaxEntries = int64_t{1} << 26;
+      if (cache.repeat_max_entries < 1 || cache.repeat_max_entries > kMaxEntries)
+        return fail(n["repeat_max_entries"], "cache.repeat_max_entries",
+                    "\"" + std::to_string(cache.repeat_max_entries) +
+                        "\" is not between 1 and 67108864 (16 bytes each, allocated at start)");
+    }
     return true;
   }
 

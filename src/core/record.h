@@ -108,6 +108,9 @@ enum RecordFlag : uint32_t {
   kFlagEstimated = 1u << 1,          ///< tokens or cost estimated (e.g. stream ended early)
   kFlagPartial = 1u << 2,            ///< the request was cut short
   kFlagCacheHit = 1u << 3,           ///< served from the gateway's response cache
+  /// The gateway had answered the same request (scope, route, stream, normalised body) within
+  /// its repeat window (gateway.yaml cache.repeat_window_s): a duplicate, cache hit or not.
+  kFlagRepeat = 1u << 4,
 };
 
 /// The per-row numbers of a record. Money in the billing currency, quantities exact.

@@ -44,6 +44,12 @@ struct CacheConfig {
   int64_t ttl_s = 3600;
   int64_t max_mb = 256;
   bool share_across_teams = false;
+  /// Duplicate requests are counted (cache on or off) over this window: a request repeats
+  /// one answered less than this long before. Default: ttl_s, so that a repeat is what the
+  /// cache would have answered. 0 turns the counting off.
+  int64_t repeat_window_s = 3600;
+  /// Fingerprints held for the count (16 bytes each, allocated at start).
+  int64_t repeat_max_entries = 262'144;
 };
 
 /// What the gateway does when Redis cannot be reached.

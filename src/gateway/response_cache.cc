@@ -3,6 +3,8 @@
 #include <simdjson.h>
 #include <xxhash.h>
 
+#include <cstring>
+
 namespace aifinops::gateway {
 
 std::optional<CachedResponse> MemoryResponseCache::find(const std::string& key) {
@@ -53,17 +55,50 @@ size_t MemoryResponseCache::size() const {
   return lru_.size();
 }
 
-std::string response_cache_key(std::string_view scope, std::string_view route, bool stream,
-                               std::string_view body) {
+std::optional<RequestDigest> request_digest(std::string_view body) {
   thread_local simdjson::dom::parser parser;  // building one allocates
   simdjson::dom::element doc;
-  if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) return "";
-  std::string canonical = simdjson::minify(doc);
+  if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object())
+    return std::nullopt;
+  // One string per thread: the minified body is hashed and dropped, its room kept.
+  thread_local simdjson::internal::string_builder<> canonical;
+  canonical.clear();
+  canonical.append(doc);
+  std::string_view text = canonical.str();
+  XXH128_hash_t h = XXH3_128bits(text.data(), text.size());
+  return RequestDigest{h.high64, h.low64};
+}
+
+std::string response_cache_key(std::string_view scope, std::string_view route, bool stream,
+                               const RequestDigest& digest) {
   // A 128-bit digest keeps keys short; the scope stays readable for debugging.
-  XXH128_hash_t h = XXH3_128bits(canonical.data(), canonical.size());
-  char digest[33];
-  std::snprintf(digest, sizeof digest, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
-  return std::string(scope) + "|" + std::string(route) + (stream ? "|stream|" : "|") + digest;
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", (unsigned long long)digest.high,
+                (unsigned long long)digest.low);
+  return std::string(scope) + "|" + std::string(route) + (stream ? "|stream|" : "|") + hex;
+}
+
+std::string response_cache_key(std::string_view scope, std::string_view route, bool stream,
+                               std::string_view body) {
+  std::optional<RequestDigest> digest = request_digest(body);
+  return digest ? response_cache_key(scope, route, stream, *digest) : std::string();
+}
+
+uint64_t repeat_fingerprint(std::string_view scope, std::string_view route, bool stream,
+                            const RequestDigest& digest) {
+  // The body's digest seeds a hash of the rest: scope and route are short, so this is one
+  // small XXH3 call with no allocation. The separator keeps ("ab","c") apart from ("a","bc").
+  char parts[512];
+  const size_t need = scope.size() + route.size() + 2;
+  if (need > sizeof parts) {
+    std::string joined = std::string(scope) + '\x1f' + std::string(route) + (stream ? 's' : 'n');
+    return XXH3_64bits_withSeed(joined.data(), joined.size(), digest.high ^ digest.low);
+  }
+  std::memcpy(parts, scope.data(), scope.size());
+  parts[scope.size()] = '\x1f';
+  std::memcpy(parts + scope.size() + 1, route.data(), route.size());
+  parts[need - 1] = stream ? 's' : 'n';
+  return XXH3_64bits_withSeed(parts, need, digest.high ^ digest.low);
 }
 
 }  // namespace aifinops::gateway

@@ -61,10 +61,27 @@ class MemoryResponseCache final : public ResponseCache {
   int64_t bytes_ = 0;
 };
 
+/// A request body with insignificant white space removed (simdjson's minified form), hashed
+/// with XXH3 to 128 bits: what the cache key and the repeat fingerprint are both made of, so
+/// that a request is parsed and hashed once for the two.
+struct RequestDigest {
+  uint64_t high = 0, low = 0;
+};
+/// The body's digest; nullopt when the body is not a JSON object (never cached or tracked).
+std::optional<RequestDigest> request_digest(std::string_view body);
+
 /// The cache key of a request: its scope (a team, or a key when there is no team), the
 /// route, whether it streams, and the request body with insignificant white space removed.
 /// Empty when the body is not a JSON object (never cached).
 std::string response_cache_key(std::string_view scope, std::string_view route, bool stream,
                                std::string_view body);
+/// The same key from a digest already made.
+std::string response_cache_key(std::string_view scope, std::string_view route, bool stream,
+                               const RequestDigest& digest);
+/// What the RepeatTracker keeps of a request: 64 bits of hash over the same parts as the
+/// cache key (scope, route, stream, normalised body), so that a repeat is what an exact
+/// cache in that scope could have answered. Only the hash is kept, never the body (R24).
+uint64_t repeat_fingerprint(std::string_view scope, std::string_view route, bool stream,
+                            const RequestDigest& digest);
 
 }  // namespace aifinops::gateway

@@ -21,6 +21,7 @@
 #include "ingest/otlp.h"
 #include "gateway/http_io.h"
 #include "gateway/metrics.h"
+#include "gateway/repeat_tracker.h"
 
 namespace aifinops::gateway {
 namespace {
@@ -369,6 +370,12 @@ std::string new_virtual_key() {
   return key;
 }
 
+/// What the repeat count learnt of a request on arrival, for its record once answered.
+struct RepeatCheck {
+  RepeatMark mark = RepeatMark::kUntracked;
+  uint64_t fingerprint = 0;
+};
+
 struct GatewayServer::State {
   const GatewayConfig& config;
   const pricing::Catalog& catalog;
@@ -376,6 +383,12 @@ struct GatewayServer::State {
   ResponseCache* cache;
   Spool& spool;
   const Clock& clock;
+  /// Counts duplicate requests, cache on or off; null when cache.repeat_window_s is 0.
+  std::unique_ptr<RepeatTracker> repeats =
+      config.cache.repeat_window_s > 0
+          ? std::make_unique<RepeatTracker>(config.cache.repeat_window_s * 1000,
+                                            config.cache.repeat_max_entries, clock)
+          : nullptr;
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
   Watchdog watchdog;
@@ -432,7 +445,8 @@ struct GatewayServer::State {
                              const KeyConfig& key, const RequestInfo& info,
                              const std::string& model, UpstreamTarget& upstream,
                              const pricing::ModelPrice* price, uint64_t reservation,
-                             std::string cache_key, int64_t start_ms, int64_t start_micros);
+                             std::string cache_key, RepeatCheck repeat, int64_t start_ms,
+                             int64_t start_micros);
 };
 
 const KeyConfig* GatewayServer::State::authenticate(const Request& req, const Route* route,
@@ -759,25 +773,35 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
   UpstreamTarget& upstream = *upstreams.at(upstream_config->name);
 
   // The exact-match cache: deterministic requests (temperature 0), or any with the header
-  // "x-aifinops-cache: true". Never shared across teams unless configured.
+  // "x-aifinops-cache: true". Never shared across teams unless configured. The repeat count
+  // looks at every request, in the cache's scope, from the same digest of the body.
   std::string cache_key;
+  RepeatCheck repeat;
+  bool cache_wanted = false;
   if (cache != nullptr) {
     auto opt_in = req.find("x-aifinops-cache");
-    bool wanted =
+    cache_wanted =
         info.deterministic || (opt_in != req.end() && beast::iequals(opt_in->value(), "true"));
-    if (wanted) {
-      auto team = key->tags.find("team");
-      std::string scope = config.cache.share_across_teams ? "shared"
-                          : team != key->tags.end()       ? "team=" + team->second
-                                                          : "key=" + key->id;
-      cache_key = response_cache_key(scope, path, info.stream, req.body());
-    }
-    if (!cache_key.empty()) {
-      if (std::optional<CachedResponse> hit = cache->find(cache_key)) {
-        auto reply = serve_cached(client, req, route, *key, model, info, *upstream_config,
-                                  std::move(*hit), start_ms, start_micros);
-        co_return co_await std::move(reply);
+  }
+  if (cache_wanted || repeats != nullptr) {
+    auto team = key->tags.find("team");
+    std::string scope = config.cache.share_across_teams ? "shared"
+                        : team != key->tags.end()       ? "team=" + team->second
+                                                        : "key=" + key->id;
+    if (std::optional<RequestDigest> digest = request_digest(req.body())) {
+      if (cache_wanted) cache_key = response_cache_key(scope, path, info.stream, *digest);
+      if (repeats != nullptr) {
+        repeat.fingerprint = repeat_fingerprint(scope, path, info.stream, *digest);
+        repeat.mark = repeats->seen(repeat.fingerprint) ? RepeatMark::kRepeat : RepeatMark::kFirst;
       }
+    }
+  }
+  if (!cache_key.empty()) {
+    if (std::optional<CachedResponse> hit = cache->find(cache_key)) {
+      if (repeat.mark != RepeatMark::kUntracked) repeats->remember(repeat.fingerprint);
+      auto reply = serve_cached(client, req, route, *key, model, info, *upstream_config,
+                                std::move(*hit), start_ms, start_micros);
+      co_return co_await std::move(reply);
     }
   }
 
@@ -822,7 +846,8 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
     }
   }
   auto forwarded = proxy(client, req, route, *key, info, model, upstream, price,
-                         admitted.reservation, std::move(cache_key), start_ms, start_micros);
+                         admitted.reservation, std::move(cache_key), repeat, start_ms,
+                         start_micros);
   co_return co_await std::move(forwarded);
 }
 
@@ -836,6 +861,8 @@ net::awaitable<bool> GatewayServer::State::serve_cached(
   event.status = 200;
   event.cache_hit = true;
   event.cache_saving = hit.cost;
+  // A hit answers a request seen before: a repeat, whatever the count's window.
+  event.repeat = repeats != nullptr ? RepeatMark::kRepeat : RepeatMark::kUntracked;
   event.latency_ms = (steady_micros() - start_micros) / 1000;
   spool_usage(event, key, model, upstream, route);
   metrics.record_request(key.id, team_of(key), model, 200, {}, Money{}, true);
@@ -872,7 +899,8 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
                                                  UpstreamTarget& upstream,
                                                  const pricing::ModelPrice* price,
                                                  uint64_t reservation, std::string cache_key,
-                                                 int64_t start_ms, int64_t start_micros) {
+                                                 RepeatCheck repeat, int64_t start_ms,
+                                                 int64_t start_micros) {
   bool anthropic = route.format == WireFormat::kAnthropicMessages;
   const UpstreamConfig& uc = *upstream.config;
   Deadline& deadline = *client.deadline;
@@ -941,6 +969,11 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
       event.estimated = true;  // no price known: recorded at 0, flagged, never silently free
     }
     event.latency_ms = (steady_micros() - start_micros) / 1000;
+    event.repeat = repeat.mark;
+    // Remembered once answered in full, as the cache stores: an identical request still in
+    // flight, or one the upstream refused, is not one a cache could have answered.
+    if (repeat.mark != RepeatMark::kUntracked && status == 200 && !partial)
+      repeats->remember(repeat.fingerprint);
     spool_usage(event, key, model, uc, route);
     for (const SoftBudgetNotice& notice :
          limits.settle(reservation, tokens.input + tokens.output, event.cost))

@@ -53,16 +53,25 @@ constexpr size_t kBytesBetweenYields = size_t{256} << 10;
 
 /// The figures' members, in the order to_json_line writes them. The drainer reads lines in
 /// this order without a JSON parser (read_line_in_order); any other order is still read.
-constexpr std::array<std::string_view, 15> kFigureKeys = {
+/// Members from kFirstOptionalFigure on were added later: lines spooled by an earlier
+/// version lack them (a spool left by an upgraded gateway is still drained) and read as 0.
+constexpr std::array<std::string_view, 16> kFigureKeys = {
     "t",   "status", "in",         "cached",  "cache_write", "out",       "reasoning", "cost",
-    "price", "latency_ms", "ttft_ms", "cache_hit", "saving", "estimated", "partial"};
+    "price", "latency_ms", "ttft_ms", "cache_hit", "saving", "estimated", "partial", "repeat"};
+constexpr size_t kFirstOptionalFigure = 15;
 using FigureValues = std::array<int64_t, kFigureKeys.size()>;
+
+RepeatMark repeat_mark(int64_t value) {
+  // A value this version does not know (a later one's) is not counted rather than guessed.
+  return value == 1 ? RepeatMark::kFirst : value == 2 ? RepeatMark::kRepeat : RepeatMark::kUntracked;
+}
 
 FigureValues values_of(const UsageFigures& f) {
   return {f.time_ms,           f.status,           f.tokens.input,     f.tokens.cached_input,
           f.tokens.cache_write, f.tokens.output,   f.tokens.reasoning, f.cost.nanos,
           f.price_version,     f.latency_ms,       f.ttft_ms,          f.cache_hit ? 1 : 0,
-          f.cache_saving.nanos, f.estimated ? 1 : 0, f.partial ? 1 : 0};
+          f.cache_saving.nanos, f.estimated ? 1 : 0, f.partial ? 1 : 0,
+          static_cast<int64_t>(f.repeat)};
 }
 
 void set_values(UsageFigures& f, const FigureValues& v) {
@@ -77,6 +86,7 @@ void set_values(UsageFigures& f, const FigureValues& v) {
   f.cache_saving = Money{v[12]};
   f.estimated = v[13] != 0;
   f.partial = v[14] != 0;
+  f.repeat = repeat_mark(v[15]);
 }
 
 /// A quoted JSON string; the escaping (and its allocation) only when a byte needs it.
@@ -112,9 +122,14 @@ bool read_line_in_order(std::string_view line, UsageFigures& figures,
     p += text.size();
     return true;
   };
-  FigureValues values;
+  FigureValues values{};
   for (size_t i = 0; i < kFigureKeys.size(); ++i) {
-    if ((i > 0 && !take(",")) || !take("\"") || !take(kFigureKeys[i]) || !take("\":")) return false;
+    const char* before = p;
+    if ((i > 0 && !take(",")) || !take("\"") || !take(kFigureKeys[i]) || !take("\":")) {
+      if (i < kFirstOptionalFigure) return false;
+      p = before;  // a line of an earlier version: the description follows
+      break;
+    }
     auto [next, ec] = std::from_chars(p, end, values[i]);
     if (ec != std::errc()) return false;
     p = next;
@@ -213,9 +228,11 @@ bool from_json_line(std::string_view line, UsageEvent& e) {
     out = std::string(v);
     return true;
   };
-  FigureValues values;
+  FigureValues values{};
   for (size_t i = 0; i < kFigureKeys.size(); ++i) {
-    if (o[kFigureKeys[i]].get_int64().get(values[i]) != simdjson::SUCCESS) return false;
+    auto member = o[kFigureKeys[i]];
+    if (i >= kFirstOptionalFigure && member.error() == simdjson::NO_SUCH_FIELD) continue;
+    if (member.get_int64().get(values[i]) != simdjson::SUCCESS) return false;
   }
   bool ok = text("key", e.key_id) && text("model", e.model) && text("upstream", e.upstream) &&
             text("provider", e.provider) && text("operation", e.operation);
@@ -734,18 +751,20 @@ struct TextHash {
 };
 
 /// Ledger attributes already interned in this batch for one description, by the other
-/// members that are attributes (the status and the cache flag, kept in `extra`).
+/// members that are attributes (the status, the cache flag and the repeat mark, kept in
+/// `extra`).
 struct KnownAttributes {
   struct Entry {
     int status;
     bool cache_hit;
+    RepeatMark repeat;
     int64_t id;
   };
   std::vector<Entry> entries;  // a handful of statuses at most
 
-  int64_t find(int status, bool cache_hit) const {
+  int64_t find(const UsageFigures& f) const {
     for (const Entry& e : entries)
-      if (e.status == status && e.cache_hit == cache_hit) return e.id;
+      if (e.status == f.status && e.cache_hit == f.cache_hit && e.repeat == f.repeat) return e.id;
     return -1;
   }
 };
@@ -822,8 +841,14 @@ Result<int64_t> SpoolDrainer::ingest_file(ledger::Ledger& ledger, const std::str
     if (tags_json.size() > 1) tags_json.pop_back();  // the last ','
     tags_json += "}";
     std::string status = std::to_string(e.status);
+    // Extra: {"upstream":..,"status":..,"cache_hit":..,"repeat":..}; "repeat" only where the
+    // gateway counted repeats, so that recommendations tell a measured "false" from data
+    // that has no count (optimize/cache.cc).
     std::string extra = "{\"upstream\":\"" + e.upstream + "\",\"status\":\"" + status +
-                        "\",\"cache_hit\":\"" + (e.cache_hit ? "true" : "false") + "\"}";
+                        "\",\"cache_hit\":\"" + (e.cache_hit ? "true" : "false") + "\"";
+    if (e.repeat != RepeatMark::kUntracked)
+      extra += e.repeat == RepeatMark::kRepeat ? ",\"repeat\":\"true\"" : ",\"repeat\":\"false\"";
+    extra += "}";
     std::string key_text = e.key_id + '\x1f' + e.model + '\x1f' + e.provider + '\x1f' +
                            e.operation + '\x1f' + tags_json + '\x1f' + extra;
     auto it = attribute_ids.find(key_text);
@@ -874,7 +899,7 @@ Result<int64_t> SpoolDrainer::ingest_file(ledger::Ledger& ledger, const std::str
     auto known = !in_order                                   ? by_description.end()
                  : last != by_description.end() && last->first == description ? last
                                                               : by_description.find(description);
-    if (known != by_description.end()) attribute = known->second.find(f.status, f.cache_hit);
+    if (known != by_description.end()) attribute = known->second.find(f);
     last = known;
     if (attribute < 0) {
       if (!from_json_line(line, e)) {
@@ -897,7 +922,7 @@ Result<int64_t> SpoolDrainer::ingest_file(ledger::Ledger& ledger, const std::str
       if (in_order) {
         if (known == by_description.end())
           known = by_description.emplace(std::string(description), KnownAttributes{}).first;
-        known->second.entries.push_back({f.status, f.cache_hit, attribute});
+        known->second.entries.push_back({f.status, f.cache_hit, f.repeat, attribute});
         last = known;
       }
     }
@@ -917,6 +942,7 @@ Result<int64_t> SpoolDrainer::ingest_file(ledger::Ledger& ledger, const std::str
     if (f.estimated) facts.flags |= kFlagEstimated;
     if (f.partial) facts.flags |= kFlagPartial;
     if (f.cache_hit) facts.flags |= kFlagCacheHit;
+    if (f.repeat == RepeatMark::kRepeat) facts.flags |= kFlagRepeat;
     facts.latency_ms = f.latency_ms;
     facts.ttft_ms = f.ttft_ms;
     facts.cache_saving = f.cache_saving;

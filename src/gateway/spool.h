@@ -27,6 +27,14 @@ namespace aifinops::gateway {
 /// from a provider's bill in the ledger (budgets are seeded from it at start).
 inline constexpr std::string_view kVirtualKeyResourceType = "Virtual key";
 
+/// Whether a request repeats one the gateway answered shortly before (RepeatTracker).
+/// Spooled as a number; lines of earlier versions have none and read as kUntracked.
+enum class RepeatMark : uint8_t {
+  kUntracked = 0,  ///< not counted: an earlier gateway, counting off, or a body not JSON
+  kFirst = 1,      ///< counted, and not seen within the window
+  kRepeat = 2,     ///< the same request (scope, route, stream, body) was seen within it
+};
+
 /// The numbers of a usage record: what one metered request used and cost.
 struct UsageFigures {
   int64_t time_ms = 0;          ///< when the request arrived
@@ -40,6 +48,7 @@ struct UsageFigures {
   Money cache_saving;           ///< what the upstream call would have cost
   bool estimated = false;       ///< tokens or cost estimated (no usage reported)
   bool partial = false;         ///< the client went away mid-stream
+  RepeatMark repeat = RepeatMark::kUntracked;
 };
 
 /// One metered request, as spooled and then stored in the ledger: its figures and who made

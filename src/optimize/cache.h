@@ -1,6 +1,6 @@
-// Cache savings (R15): the share of repeated requests per model, measured by the gateway's
-// exact response cache where it is on, and the saving that cache would make on the same
-// model's traffic through virtual keys that do not use it.
+// Cache savings (R15): per virtual key and model, the duplicate requests the gateway counted
+// (cache on or off) and the saving an exact cache would make on them: the cost of repeats it
+// did not answer. Records written before the count borrow the rate measured elsewhere.
 #pragma once
 
 #include "optimize/recommend.h"

@@ -31,6 +31,26 @@ TEST(GatewayYamlTest, ReadsTheDocumentedExample) {
   EXPECT_EQ(format_decimal(config->prices.at("gpt-4o-mini").cached_input->nanos), "0.075");
 }
 
+TEST(GatewayYamlTest, TheRepeatWindowFollowsTheCacheTtlUnlessSet) {
+  auto defaults = parse_gateway_yaml(kMinimal, "gateway.yaml");
+  ASSERT_TRUE(defaults.has_value()) << defaults.error().message;
+  EXPECT_EQ(defaults->cache.repeat_window_s, 3600);
+  EXPECT_EQ(defaults->cache.repeat_max_entries, 262'144);
+  auto follows = parse_gateway_yaml(std::string(kMinimal) + "cache: {enabled: false, ttl_s: 600}\n", "gateway.yaml");
+  ASSERT_TRUE(follows.has_value()) << follows.error().message;
+  EXPECT_EQ(follows->cache.repeat_window_s, 600);
+  auto set = parse_gateway_yaml(
+      std::string(kMinimal) + "cache: {ttl_s: 600, repeat_window_s: 0, repeat_max_entries: 1000}\n", "gateway.yaml");
+  ASSERT_TRUE(set.has_value()) << set.error().message;
+  EXPECT_EQ(set->cache.repeat_window_s, 0);  // counting off
+  EXPECT_EQ(set->cache.repeat_max_entries, 1000);
+  EXPECT_EQ(error_of(std::string(kMinimal) + "cache: {repeat_max_entries: 0}\n"),
+            "gateway.yaml:3: cache.repeat_max_entries: \"0\" is not between 1 and 67108864 (16 bytes each, "
+            "allocated at start)");
+  EXPECT_NE(error_of(std::string(kMinimal) + "cache: {repeat_window_s: -5}\n").find("cache.repeat_window_s"),
+            std::string::npos);
+}
+
 TEST(GatewayYamlTest, KeyTagsTakeTheirCanonicalNames) {
   auto config = parse_gateway_yaml(std::string(kMinimal) +
                                        "keys: [{id: a, key_sha256: '" + std::string(64, 'a') +

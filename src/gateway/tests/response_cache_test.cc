@@ -45,5 +45,33 @@ TEST(ResponseCacheTest, KeysIgnoreWhiteSpaceButNotScopeStreamOrContent) {
   EXPECT_EQ(response_cache_key("team=a", "/v1/chat/completions", false, "not json"), "");
 }
 
+TEST(ResponseCacheTest, KeysFromADigestAreTheKeysOfTheBody) {
+  const char* body = R"({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "hi"}]})";
+  std::optional<RequestDigest> digest = request_digest(body);
+  ASSERT_TRUE(digest.has_value());
+  EXPECT_EQ(response_cache_key("team=a", "/v1/chat/completions", false, *digest),
+            response_cache_key("team=a", "/v1/chat/completions", false, body));
+  EXPECT_FALSE(request_digest("[1,2]").has_value());  // not an object
+  EXPECT_FALSE(request_digest("{\"a\":").has_value());
+}
+
+TEST(ResponseCacheTest, RepeatFingerprintsIgnoreWhiteSpaceButNotScopeRouteStreamOrContent) {
+  auto fingerprint = [](std::string_view scope, std::string_view route, bool stream, std::string_view body) {
+    return repeat_fingerprint(scope, route, stream, *request_digest(body));
+  };
+  const uint64_t a = fingerprint("team=a", "/v1/chat/completions", false, R"({"model": "m", "temperature": 0.7})");
+  EXPECT_EQ(a, fingerprint("team=a", "/v1/chat/completions", false, R"({"model":"m","temperature":0.7})"));
+  EXPECT_NE(a, fingerprint("team=b", "/v1/chat/completions", false, R"({"model":"m","temperature":0.7})"));
+  EXPECT_NE(a, fingerprint("team=a", "/v1/completions", false, R"({"model":"m","temperature":0.7})"));
+  EXPECT_NE(a, fingerprint("team=a", "/v1/chat/completions", true, R"({"model":"m","temperature":0.7})"));
+  EXPECT_NE(a, fingerprint("team=a", "/v1/chat/completions", false, R"({"model":"m","temperature":0.8})"));
+  // Scope and route are kept apart: "ab" + "c" is not "a" + "bc".
+  EXPECT_NE(fingerprint("ab", "c", false, "{}"), fingerprint("a", "bc", false, "{}"));
+  // A scope longer than the stack buffer takes the other path to the same kind of answer.
+  const std::string long_scope(600, 's');
+  EXPECT_EQ(fingerprint(long_scope, "/r", false, "{}"), fingerprint(long_scope, "/r", false, "{ }"));
+  EXPECT_NE(fingerprint(long_scope, "/r", false, "{}"), fingerprint(long_scope + "t", "/r", false, "{}"));
+}
+
 }  // namespace
 }  // namespace aifinops::gateway

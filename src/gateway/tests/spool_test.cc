@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,6 +102,84 @@ TEST(SpoolTest, LinesAreWrittenFiguresFirstAndReadInAnyOrder) {
   UsageEvent back;
   ASSERT_TRUE(from_json_line(older, back));
   EXPECT_EQ(to_json_line(back), line);
+}
+
+TEST(SpoolTest, TheRepeatMarkRoundTripsAndLinesWithoutItReadAsUntracked) {
+  UsageEvent e = sample_event(3), back;
+  e.repeat = RepeatMark::kRepeat;
+  std::string line = to_json_line(e);
+  EXPECT_NE(line.find(",\"partial\":0,\"repeat\":2,\"key\":"), std::string::npos) << line;
+  ASSERT_TRUE(from_json_line(line, back));
+  EXPECT_EQ(back.repeat, RepeatMark::kRepeat);
+  e.repeat = RepeatMark::kFirst;
+  ASSERT_TRUE(from_json_line(to_json_line(e), back));
+  EXPECT_EQ(back.repeat, RepeatMark::kFirst);
+  // A line of a version before the count: no "repeat" member.
+  std::string earlier = line;
+  earlier.erase(earlier.find(",\"repeat\":2"), std::string_view(",\"repeat\":2").size());
+  ASSERT_TRUE(from_json_line(earlier, back));
+  EXPECT_EQ(back.repeat, RepeatMark::kUntracked);
+  EXPECT_EQ(back.tokens, e.tokens);
+}
+
+/// The records table's flags and the Extra of each record of a SQLite ledger, in line order.
+std::vector<std::pair<int64_t, std::string>> flags_and_extra(const std::string& ledger_path) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(ledger_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT r.flags, a.extra FROM records r JOIN attributes a "
+                               "ON a.id = r.attributes_id ORDER BY r.batch_id, r.line",
+                               -1, &st, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  while (st != nullptr && sqlite3_step(st) == SQLITE_ROW)
+    out.emplace_back(sqlite3_column_int64(st, 0),
+                     reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(SpoolTest, ASpoolFileOfAnEarlierVersionIsDrainedBesideRepeatMarkedRecords) {
+  testing::TempDir dir;
+  std::string spool_dir = dir.file("spool");
+  std::filesystem::create_directories(spool_dir);
+  // A ready file an earlier gateway left (figures first, no "repeat"), written as it wrote
+  // it, then records of this version: first seen, a repeat, a cache hit that repeats.
+  UsageEvent first = sample_event(1), repeat = sample_event(2), hit = sample_event(3);
+  first.repeat = RepeatMark::kFirst;
+  repeat.repeat = RepeatMark::kRepeat;
+  hit.repeat = RepeatMark::kRepeat;
+  hit.cache_hit = true;
+  const std::string old_line =
+      R"({"t":1735689602000,"status":200,"in":102,"cached":20,"cache_write":0,"out":50,"reasoning":10,)"
+      R"("cost":1236,"price":0,"latency_ms":12,"ttft_ms":3,"cache_hit":0,"saving":0,"estimated":0,)"
+      R"("partial":0,"key":"team-a-chatbot","tags":{"project":"chat\"bot","team":"team-a"},)"
+      R"("model":"gpt-4o-mini","upstream":"openai","provider":"OpenAI","operation":"chat"})";
+  {
+    std::ofstream(spool_dir + "/ready-1.jsonl") << old_line << "\n" << old_line << "\n";
+  }
+  auto spool = Spool::open(spool_dir);
+  ASSERT_TRUE(spool.has_value()) << spool.error().message;
+  for (const UsageEvent& e : {first, repeat, repeat, hit})
+    ASSERT_TRUE((*spool)->append(e).has_value());
+  SpoolDrainer drainer(**spool, dir.file("ledger.db"));
+  auto drained = drainer.drain_now();
+  ASSERT_TRUE(drained.has_value()) << drained.error().message;
+  EXPECT_EQ(*drained, 6);
+
+  const std::string base = R"({"upstream":"openai","status":"200","cache_hit":"false")";
+  const std::vector<std::pair<int64_t, std::string>> expected = {
+      {kFlagPricedFromCatalog, base + "}"},  // the earlier version's: no count
+      {kFlagPricedFromCatalog, base + "}"},
+      {kFlagPricedFromCatalog, base + R"(,"repeat":"false"})"},
+      {kFlagPricedFromCatalog | kFlagRepeat, base + R"(,"repeat":"true"})"},
+      {kFlagPricedFromCatalog | kFlagRepeat, base + R"(,"repeat":"true"})"},
+      {kFlagPricedFromCatalog | kFlagRepeat | kFlagCacheHit,
+       R"({"upstream":"openai","status":"200","cache_hit":"true","repeat":"true"})"}};
+  EXPECT_EQ(flags_and_extra(dir.file("ledger.db")), expected);
 }
 
 TEST(SpoolTest, RecordsOfAProcessKilledWithoutCleanUpAreDrainedAfterTheRestart) {
