@@ -208,6 +208,28 @@ TEST_F(PostgresLedgerTest, EveryTableGivesTheSameAnswerAsSqlite) {
   expect_same_everywhere();
 }
 
+TEST_F(PostgresLedgerTest, KeepsEveryRecordFlagBitIncludingTheGatewaysRepeatMark) {
+  // Binary COPY carries flags as int8: the gateway's repeat and cache-hit bits come back.
+  const std::vector<uint32_t> flags = {kFlagPricedFromCatalog, kFlagPricedFromCatalog | kFlagRepeat,
+                                       kFlagPricedFromCatalog | kFlagRepeat | kFlagCacheHit,
+                                       kFlagEstimated | kFlagPartial | kFlagRepeat};
+  begin();
+  int64_t a = attributes("OpenAI API", "support");
+  for (uint32_t bits : flags) {
+    UsageFacts f;
+    f.charge_period_start = *parse_timestamp("2025-01-05T10:00:00Z");
+    f.charge_period_end = f.charge_period_start + 1;
+    f.requests = 1;
+    f.flags = bits;
+    add_facts(a, f);
+  }
+  commit();
+  std::string expected;
+  for (uint32_t bits : flags) expected += (expected.empty() ? "" : ",") + std::to_string(bits);
+  EXPECT_EQ(psql("SELECT string_agg(flags::text, ',' ORDER BY line) FROM records"), expected);
+  EXPECT_EQ(psql("SELECT count(*) FROM records WHERE flags & " + std::to_string(kFlagRepeat) + " <> 0"), "3");
+}
+
 TEST_F(PostgresLedgerTest, FiltersMatchValuesMissingValuesAndRawTags) {
   begin();
   int64_t a = attributes("Compute", "alpha", R"({"Owner":"ann"})");

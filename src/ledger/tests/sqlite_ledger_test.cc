@@ -90,6 +90,34 @@ TEST_F(SqliteLedgerTest, GroupsByDimensionsAndMonthsFromTheRollups) {
   EXPECT_EQ(format_decimal(r.total), "13.750000001");
 }
 
+TEST_F(SqliteLedgerTest, KeepsEveryRecordFlagBitIncludingTheGatewaysRepeatMark) {
+  // The gateway's flags (spool.cc): a repeat answered by the upstream, a cache hit that
+  // repeats, and the rest; the ledger stores them as given.
+  const std::vector<uint32_t> flags = {kFlagPricedFromCatalog, kFlagPricedFromCatalog | kFlagRepeat,
+                                       kFlagPricedFromCatalog | kFlagRepeat | kFlagCacheHit,
+                                       kFlagEstimated | kFlagPartial | kFlagRepeat};
+  begin();
+  int64_t a = attributes("OpenAI API", "support");
+  for (uint32_t bits : flags) {
+    UsageFacts f;
+    f.charge_period_start = *parse_timestamp("2025-01-05T10:00:00Z");
+    f.charge_period_end = f.charge_period_start + 1;
+    f.requests = 1;
+    f.flags = bits;
+    ASSERT_TRUE(ledger_->append(a, f, Lineage{batch_, ++line_}).has_value());
+  }
+  commit();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("l.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT flags FROM records ORDER BY line", -1, &st, nullptr), SQLITE_OK);
+  std::vector<uint32_t> stored;
+  while (sqlite3_step(st) == SQLITE_ROW) stored.push_back((uint32_t)sqlite3_column_int64(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_EQ(stored, flags);
+}
+
 TEST_F(SqliteLedgerTest, EveryTableGivesTheSameAnswer) {
   begin();
   int64_t a = attributes("Compute", "alpha");
