@@ -61,9 +61,9 @@ class MemoryResponseCache final : public ResponseCache {
   int64_t bytes_ = 0;
 };
 
-/// A request body with insignificant white space removed (simdjson's minified form), hashed
-/// with XXH3 to 128 bits: what the cache key and the repeat fingerprint are both made of, so
-/// that a request is parsed and hashed once for the two.
+/// A request body as a JSON value (white space, number spellings and string escapes aside;
+/// member order counts), hashed with XXH3 to 128 bits: what the cache key and the repeat
+/// fingerprint are both made of, so that a request is parsed and hashed once for the two.
 struct RequestDigest {
   uint64_t high = 0, low = 0;
 };
@@ -71,7 +71,7 @@ struct RequestDigest {
 std::optional<RequestDigest> request_digest(std::string_view body);
 
 /// The cache key of a request: its scope (a team, or a key when there is no team), the
-/// route, whether it streams, and the request body with insignificant white space removed.
+/// route, whether it streams, and the request body's digest (request_digest).
 /// Empty when the body is not a JSON object (never cached).
 std::string response_cache_key(std::string_view scope, std::string_view route, bool stream,
                                std::string_view body);

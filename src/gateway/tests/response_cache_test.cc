@@ -55,6 +55,25 @@ TEST(ResponseCacheTest, KeysFromADigestAreTheKeysOfTheBody) {
   EXPECT_FALSE(request_digest("{\"a\":").has_value());
 }
 
+TEST(ResponseCacheTest, TheDigestIsOfTheJsonValueNotItsSpelling) {
+  auto same = [](std::string_view a, std::string_view b) {
+    auto da = request_digest(a), db = request_digest(b);
+    EXPECT_TRUE(da && db) << a << " / " << b;
+    return da && db && da->high == db->high && da->low == db->low;
+  };
+  EXPECT_TRUE(same(R"({"t": 1.0, "s": "A"})", R"({"t":1.00,"s":"\u0041"})"));
+  EXPECT_TRUE(same(R"({"n": null, "b": [true, false], "o": {}})", R"({"n":null,"b":[true,false],"o":{}})"));
+  EXPECT_FALSE(same(R"({"a":1,"b":2})", R"({"b":2,"a":1})"));  // member order counts
+  EXPECT_FALSE(same(R"({"a":[1,2]})", R"({"a":[2,1]})"));
+  EXPECT_FALSE(same(R"({"a":"bc"})", R"({"ab":"c"})"));        // lengths keep keys and values apart
+  EXPECT_FALSE(same(R"({"a":["b"]})", R"({"a":"b"})"));
+  EXPECT_FALSE(same(R"({"a":[[1],2]})", R"({"a":[[1,2]]})"));  // containers are closed
+  EXPECT_FALSE(same(R"({"a":1})", R"({"a":1.5})"));
+  EXPECT_FALSE(same(R"({"a":1})", R"({"a":"1"})"));
+  EXPECT_FALSE(same(R"({"a":true})", R"({"a":false})"));
+  EXPECT_FALSE(same(R"({"a":null})", R"({"a":0})"));
+}
+
 TEST(ResponseCacheTest, RepeatFingerprintsIgnoreWhiteSpaceButNotScopeRouteStreamOrContent) {
   auto fingerprint = [](std::string_view scope, std::string_view route, bool stream, std::string_view body) {
     return repeat_fingerprint(scope, route, stream, *request_digest(body));
