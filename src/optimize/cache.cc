@@ -76,8 +76,12 @@ Result<std::vector<Recommendation>> recommend_cache(const RecommendContext& c) {
     km.requests += row.value;
     if (hit) km.hits += row.value;
     switch (extra_repeat(row.keys[4])) {
-      case Repeat::kUntracked: km.uncounted += row.value; break;
-      case Repeat::kFirst: km.counted += row.value; break;
+      case Repeat::kUntracked:
+        km.uncounted += row.value;
+        break;
+      case Repeat::kFirst:
+        km.counted += row.value;
+        break;
       case Repeat::kRepeat:
         km.counted += row.value;
         km.repeats += row.value;
@@ -133,7 +137,8 @@ Result<std::vector<Recommendation>> recommend_cache(const RecommendContext& c) {
       const __int128 counted_miss_cost = km.counted_cost;  // hits cost nothing
       __int128 extrapolated = 0;
       if (km.uncounted_miss_cost > 0 && counted_miss_cost > 0)
-        extrapolated = mul_div_round(km.uncounted_miss_cost, km.repeats_missed_cost, counted_miss_cost);
+        extrapolated =
+            mul_div_round(km.uncounted_miss_cost, km.repeats_missed_cost, counted_miss_cost);
       const __int128 saving = km.repeats_missed_cost + extrapolated;
       const double rate = (double)km.repeats / (double)km.counted;
       const bool cache_on = km.hits > 0;
@@ -160,16 +165,15 @@ Result<std::vector<Recommendation>> recommend_cache(const RecommendContext& c) {
           "repeats at a temperature above 0 want a new one)");
       r.assumptions.push_back("a cache hit costs nothing upstream");
       if (extrapolated > 0)
-        r.assumptions.push_back(
-            "records of this key written before the gateway counted repeats (" +
-            count_text(km.uncounted) + " requests, " + money_text(km.uncounted_miss_cost) +
-            ") are assumed to repeat as the counted ones did");
+        r.assumptions.push_back("records of this key written before the gateway counted repeats (" +
+                                count_text(km.uncounted) + " requests, " +
+                                money_text(km.uncounted_miss_cost) +
+                                ") are assumed to repeat as the counted ones did");
       r.evidence.push_back({"requests counted on this key", count_text(km.counted)});
       r.evidence.push_back({"repeat rate", percent_text(rate) + " (" + count_text(km.repeats) +
                                                " repeats in " + count_text(km.counted) +
                                                " requests in window)"});
-      if (cache_on)
-        r.evidence.push_back({"cache hits", count_text(km.hits)});
+      if (cache_on) r.evidence.push_back({"cache hits", count_text(km.hits)});
       r.evidence.push_back({"repeats not answered from the cache",
                             count_text(km.repeats_missed) + " requests costing " +
                                 money_text(km.repeats_missed_cost)});
@@ -197,16 +201,17 @@ Result<std::vector<Recommendation>> recommend_cache(const RecommendContext& c) {
         std::string("this key's records carry no repeat count (written before the gateway "
                     "counted repeats, or with cache.repeat_window_s: 0), so duplicates cannot "
                     "be counted on this key: the repeat rate is the ") +
-        (m.counted ? "repeat rate the gateway counted" : "cache-hit rate the response cache measured") +
+        (m.counted ? "repeat rate the gateway counted"
+                   : "cache-hit rate the response cache measured") +
         " for the same model on other keys");
     r.assumptions.push_back("a cache hit costs nothing upstream");
     r.evidence.push_back({"requests on this key", count_text(km.requests)});
     r.evidence.push_back({"cost on this key in window", money_text(km.miss_cost)});
-    r.evidence.push_back(
-        {"measured repeat rate for " + km.model,
-         percent_text(rate) + " (" + count_text(m.repeats) +
-             (m.counted ? " repeats in " : " cache hits in ") + count_text(m.requests) +
-             " requests on " + std::to_string(m.keys) + " key(s))"});
+    r.evidence.push_back({"measured repeat rate for " + km.model,
+                          percent_text(rate) + " (" + count_text(m.repeats) +
+                              (m.counted ? " repeats in " : " cache hits in ") +
+                              count_text(m.requests) + " requests on " + std::to_string(m.keys) +
+                              " key(s))"});
     r.evidence.push_back({"records", records_command(c, km)});
     out.push_back(std::move(r));
   }

@@ -1,8 +1,9 @@
 // The cache recommendation on gateway records with and without the gateway's repeat count:
 // exact where it counted, the older extrapolation only where it did not.
+#include "optimize/cache.h"
+
 #include <gtest/gtest.h>
 
-#include "optimize/cache.h"
 #include "optimize/recommend.h"
 #include "tests/testing/ledger_builder.h"
 
@@ -16,14 +17,22 @@ enum class Mark { kUncounted, kFirst, kRepeat };
 class CacheRecommendationTest : public ::testing::Test {
  protected:
   /// `requests` gateway records of `model` on `key`, costing `cost` together.
-  void gateway(const char* key, const char* model, bool hit, Mark mark, int requests, const char* cost) {
-    std::string extra = std::string("{\"upstream\":\"openai\",\"status\":\"200\",\"cache_hit\":\"") +
-                        (hit ? "true" : "false") + "\"";
-    if (mark != Mark::kUncounted) extra += mark == Mark::kRepeat ? ",\"repeat\":\"true\"" : ",\"repeat\":\"false\"";
+  void gateway(const char* key, const char* model, bool hit, Mark mark, int requests,
+               const char* cost) {
+    std::string extra =
+        std::string("{\"upstream\":\"openai\",\"status\":\"200\",\"cache_hit\":\"") +
+        (hit ? "true" : "false") + "\"";
+    if (mark != Mark::kUncounted)
+      extra += mark == Mark::kRepeat ? ",\"repeat\":\"true\"" : ",\"repeat\":\"false\"";
     extra += "}";
-    b_.add({{Attr::kProviderName, "OpenAI"}, {Attr::kServiceCategory, "AI and Machine Learning"},
-            {Attr::kChargeCategory, "Usage"}, {Attr::kModel, model}, {Attr::kResourceType, "Virtual key"},
-            {Attr::kResourceId, key}, {Attr::kProject, "helpdesk"}, {Attr::kExtra, extra}},
+    b_.add({{Attr::kProviderName, "OpenAI"},
+            {Attr::kServiceCategory, "AI and Machine Learning"},
+            {Attr::kChargeCategory, "Usage"},
+            {Attr::kModel, model},
+            {Attr::kResourceType, "Virtual key"},
+            {Attr::kResourceId, key},
+            {Attr::kProject, "helpdesk"},
+            {Attr::kExtra, extra}},
            "2025-09-15T03:00:00Z", cost, [requests, hit, mark](UsageFacts& f) {
              f.requests = requests;
              if (hit) f.flags |= kFlagCacheHit;
@@ -67,7 +76,8 @@ TEST_F(CacheRecommendationTest, CountedRepeatsWithTheCacheOffGiveTheExactRateAnd
   EXPECT_EQ(evidence(r, "repeat rate"), "40.0% (40 repeats in 100 requests in window)");
   EXPECT_EQ(evidence(r, "repeats not answered from the cache"), "40 requests costing $30.00");
   EXPECT_EQ(r.title, "Turn on the gateway's response cache for gpt-4o on key vk-a");
-  for (const std::string& a : r.assumptions) EXPECT_EQ(a.find("no repeat count"), std::string::npos) << a;
+  for (const std::string& a : r.assumptions)
+    EXPECT_EQ(a.find("no repeat count"), std::string::npos) << a;
 }
 
 TEST_F(CacheRecommendationTest, NoCountedRepeatsMeansNoRecommendationEvenWhereOtherKeysHaveHits) {
@@ -99,7 +109,8 @@ TEST_F(CacheRecommendationTest, OlderRecordsOfACountedKeyTakeItsOwnRateAndSaySo)
   EXPECT_EQ(recs[0].monthly_saving, usd("75"));  // 25 counted + 200 × 25/100 estimated
   EXPECT_EQ(evidence(recs[0], "estimated on uncounted records"), "$50.00");
   bool said = false;
-  for (const std::string& a : recs[0].assumptions) said |= a.find("before the gateway counted") != std::string::npos;
+  for (const std::string& a : recs[0].assumptions)
+    said |= a.find("before the gateway counted") != std::string::npos;
   EXPECT_TRUE(said);
 }
 
@@ -113,7 +124,8 @@ TEST_F(CacheRecommendationTest, AKeyWithoutACountBorrowsTheCountedRateOfItsModel
   EXPECT_EQ(old.id, "cache:vk-old/gpt-4o");
   EXPECT_EQ(old.monthly_saving, usd("20"));
   EXPECT_EQ(old.confidence, Confidence::kLow);
-  EXPECT_EQ(evidence(old, "measured repeat rate for gpt-4o"), "20.0% (20 repeats in 100 requests on 1 key(s))");
+  EXPECT_EQ(evidence(old, "measured repeat rate for gpt-4o"),
+            "20.0% (20 repeats in 100 requests on 1 key(s))");
   EXPECT_NE(old.assumptions[0].find("no repeat count"), std::string::npos);
 }
 
