@@ -280,12 +280,12 @@ class GatewayReader : public YamlReader {
       return false;
     if (n["repeat_max_entries"]) {
       if (!read_count(n["repeat_max_entries"], "cache.repeat_max_entries", cache.repeat_max_entries)) return false;
-      // 16 bytes an entry, allocated at start: a billion would be 16 GB, surely a typo.
+      // 16 bytes an entry, reserved at start: a billion would be 16 GB, surely a typo.
       constexpr int64_t kMaxEntries = int64_t{1} << 26;
       if (cache.repeat_max_entries < 1 || cache.repeat_max_entries > kMaxEntries)
         return fail(n["repeat_max_entries"], "cache.repeat_max_entries",
                     "\"" + std::to_string(cache.repeat_max_entries) +
-                        "\" is not between 1 and 67108864 (16 bytes each, allocated at start)");
+                        "\" is not between 1 and 67108864 (16 bytes each, reserved at start)");
     }
     return true;
   }

@@ -48,7 +48,7 @@ struct CacheConfig {
   /// one answered less than this long before. Default: ttl_s, so that a repeat is what the
   /// cache would have answered. 0 turns the counting off.
   int64_t repeat_window_s = 3600;
-  /// Fingerprints held for the count (16 bytes each, allocated at start).
+  /// Fingerprints held for the count (16 bytes each, reserved at start).
   int64_t repeat_max_entries = 262'144;
 };
 

@@ -1,6 +1,9 @@
 #include "gateway/repeat_tracker.h"
 
+#include <sys/mman.h>
+
 #include <bit>
+#include <new>
 
 namespace aifinops::gateway {
 namespace {
@@ -15,12 +18,18 @@ RepeatTracker::RepeatTracker(int64_t window_ms, int64_t max_entries, const Clock
   const uint64_t wanted = max_entries > 0 ? static_cast<uint64_t>(max_entries) : 1;
   const uint64_t per_shard = (wanted + kShards * kBucketEntries - 1) / (kShards * kBucketEntries);
   buckets_per_shard_ = std::bit_ceil(per_shard);
+  // An anonymous mapping reads as zeros (every entry unused) and gets a page of memory only
+  // when an entry on it is first written; page-aligned, so every bucket is one cache line.
+  table_bytes_ = kShards * buckets_per_shard_ * sizeof(Bucket);
+  table_ = ::mmap(nullptr, table_bytes_, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (table_ == MAP_FAILED) throw std::bad_alloc();  // at start-up only
   shards_ = std::make_unique<Shard[]>(kShards);
   for (size_t s = 0; s < kShards; ++s)
-    shards_[s].buckets = std::make_unique<Bucket[]>(buckets_per_shard_);  // zeroed: all unused
+    shards_[s].buckets = static_cast<Bucket*>(table_) + s * buckets_per_shard_;
 }
 
-RepeatTracker::~RepeatTracker() = default;
+RepeatTracker::~RepeatTracker() { ::munmap(table_, table_bytes_); }
 
 RepeatTracker::Bucket& RepeatTracker::bucket_of(uint64_t fingerprint, const Shard*& shard) const {
   // The fingerprint is a hash already: its low bits pick the shard, the next ones the bucket.

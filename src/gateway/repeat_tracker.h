@@ -15,7 +15,9 @@ namespace aifinops::gateway {
 
 /// A fixed table of (fingerprint, last seen) pairs, split into shards that each have their
 /// own lock, so that I/O threads rarely wait for each other; every call holds one shard's
-/// lock for a few loads and stores. Memory is fixed at construction (16 bytes an entry).
+/// lock for a few loads and stores. Memory is reserved at construction (16 bytes an entry)
+/// as zero pages that take room in RSS only once written, so an idle or single-client gateway
+/// does not pay for the whole table.
 ///
 /// A fingerprint goes to one bucket of four entries. An entry older than the window counts
 /// as free; when all four are in the window the least recently seen one gives way. So the
@@ -61,7 +63,7 @@ class RepeatTracker {
   };
   struct alignas(64) Shard {
     mutable std::mutex mutex;
-    std::unique_ptr<Bucket[]> buckets;
+    Bucket* buckets = nullptr;  ///< into table_
   };
   static constexpr size_t kShards = 16;
 
@@ -70,6 +72,8 @@ class RepeatTracker {
   int64_t window_ms_;
   const Clock& clock_;
   size_t buckets_per_shard_;  ///< a power of two
+  void* table_ = nullptr;     ///< every shard's buckets: an anonymous mapping
+  size_t table_bytes_ = 0;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<int64_t> evictions_{0};
 };

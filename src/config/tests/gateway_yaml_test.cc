@@ -46,7 +46,7 @@ TEST(GatewayYamlTest, TheRepeatWindowFollowsTheCacheTtlUnlessSet) {
   EXPECT_EQ(set->cache.repeat_max_entries, 1000);
   EXPECT_EQ(error_of(std::string(kMinimal) + "cache: {repeat_max_entries: 0}\n"),
             "gateway.yaml:3: cache.repeat_max_entries: \"0\" is not between 1 and 67108864 (16 bytes each, "
-            "allocated at start)");
+            "reserved at start)");
   EXPECT_NE(error_of(std::string(kMinimal) + "cache: {repeat_window_s: -5}\n").find("cache.repeat_window_s"),
             std::string::npos);
 }

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -55,6 +58,25 @@ TEST(RepeatTrackerTest, MemoryIsBoundedAndTheOldestGiveWay) {
   // The most recent are kept, the first are forgotten (undercounted, never invented).
   EXPECT_TRUE(tracker.seen(10 * static_cast<uint64_t>(capacity) * 0x9E3779B97F4A7C15ull));
   EXPECT_FALSE(tracker.seen(1 * 0x9E3779B97F4A7C15ull));
+}
+
+/// Resident memory of this process, in bytes (/proc/self/statm).
+int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+TEST(RepeatTrackerTest, TheTableTakesResidentMemoryOnlyWhereEntriesAreWritten) {
+  ManualClock clock;
+  const int64_t before = resident_bytes();
+  RepeatTracker tracker(3'600'000, int64_t{1} << 22, clock);  // 64 MiB of entries
+  EXPECT_EQ(tracker.capacity(), int64_t{1} << 22);
+  for (uint64_t i = 1; i <= 100; ++i) tracker.remember(i * 0x9E3779B97F4A7C15ull);
+  EXPECT_TRUE(tracker.seen(0x9E3779B97F4A7C15ull));
+  // A hundred entries touch at most a hundred pages (400 KiB), not the whole table.
+  EXPECT_LT(resident_bytes() - before, int64_t{8} << 20);
 }
 
 TEST(RepeatTrackerTest, ExpiredEntriesMakeRoomWithoutEvictingLiveOnes) {
