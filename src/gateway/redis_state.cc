@@ -667,13 +667,16 @@ struct RedisLimitStore::Impl {
       return r;
     }
   };
-  /// Admissions waiting for the admitter (see admit_async()).
+  /// Admissions waiting for an admitter (see admit_async()). Two admitters, each with a
+  /// connection of its own: while one waits for its batch's answers, the other sends what
+  /// arrived meanwhile at once, instead of letting it wait for the first round trip to end.
+  static constexpr int kAdmitters = 2;
   std::mutex admit_mutex;
   std::condition_variable admit_wake;
   std::vector<Prepared> admit_queue;
   bool admitter_running = false;
   bool admitter_stopping = false;
-  std::thread admitter;
+  std::vector<std::thread> admitters;
 
   std::mutex keeper_mutex;
   std::condition_variable keeper_wake;
@@ -955,12 +958,12 @@ struct RedisLimitStore::Impl {
         return std::nullopt;
       }
     }
-    // No admitter (before start() or after stop()): the caller's thread asks Redis.
+    // No admitters (before start() or after stop()): the caller's thread asks Redis.
     const Script& script = admit_script();
     return finish(p, redis.eval(script.body, script.sha, p.keys, p.args, "admission"));
   }
 
-  /// The admitter: every admission queued while the previous round trip was out goes to
+  /// An admitter: every admission queued while the admitters were busy goes to
   /// Redis in one pipeline on one connection, and each answer to its caller's callback.
   void admitter_loop() {
     const Script& script = admit_script();
@@ -1275,7 +1278,8 @@ void RedisLimitStore::start() {
     impl_->admitter_running = true;
     impl_->admitter_stopping = false;
   }
-  impl_->admitter = std::thread([this] { impl_->admitter_loop(); });
+  for (int i = 0; i < Impl::kAdmitters; ++i)
+    impl_->admitters.emplace_back([this] { impl_->admitter_loop(); });
   {
     std::lock_guard<std::mutex> lock(impl_->settle_mutex);
     impl_->settler_running = true;
@@ -1285,14 +1289,15 @@ void RedisLimitStore::start() {
 }
 
 void RedisLimitStore::stop() {
-  // The admitter first: it answers every admission queued so far (each within
+  // The admitters first: they answer every admission queued so far (each within
   // redis_timeout_ms), and the reservations it grants are settled through the settler.
   {
     std::lock_guard<std::mutex> lock(impl_->admit_mutex);
     impl_->admitter_stopping = true;
   }
   impl_->admit_wake.notify_all();
-  if (impl_->admitter.joinable()) impl_->admitter.join();
+  for (std::thread& admitter : impl_->admitters) admitter.join();
+  impl_->admitters.clear();
   {
     std::lock_guard<std::mutex> lock(impl_->admit_mutex);
     impl_->admitter_running = false;  // admit_async() asks Redis on the caller's thread again

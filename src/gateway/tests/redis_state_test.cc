@@ -547,7 +547,8 @@ TEST_F(RedisStateTest, ConcurrentAsyncAdmissionsPipelinedOnOneConnectionKeepTheH
   std::vector<Admission> all = answers.wait_for(300);
   ASSERT_EQ(all.size(), 300u);
   EXPECT_EQ(answers.at_once(), 0u);  // every one went through the admitter
-  EXPECT_EQ(answers.threads().size(), 1u);  // one admitter thread answered them all
+  EXPECT_LE(answers.threads().size(), 2u);  // the admitters answered them all
+  EXPECT_EQ(answers.threads().count(std::this_thread::get_id()), 0u);
   std::set<uint64_t> reservations;
   for (const Admission& a : all) {
     if (a.admitted) reservations.insert(a.reservation);
@@ -656,14 +657,25 @@ TEST_F(RedisStateTest, RedisKilledWhileAdmissionsAreInFlightAnswersEachOnceThenR
   request.tags = &tags;
   request.worst_case_cost = usd("0.01");
   Answers answers;
-  redis_->freeze();  // the first batch waits on the connection...
+  // Redis busy in a long script (not frozen: a stopped process woken to be killed could
+  // still answer), so the admissions wait on their connections...
+  std::thread stall([] {
+    redis_->command({"EVAL",
+                     "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+                     "while true do local n = redis.call('TIME') "
+                     "if n[1] * 1000000 + n[2] - s > 2000000 then return 1 end end",
+                     "0"});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   for (int i = 0; i < 10; ++i) admit_from(store, request, answers);
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  redis_->stop();  // ...which dies under it
+  redis_->stop();  // ...and it dies under them
+  stall.join();
   for (int i = 0; i < 10; ++i) admit_from(store, request, answers);
   std::vector<Admission> all = answers.wait_for(20);
   ASSERT_EQ(all.size(), 20u);
-  for (const Admission& a : all) EXPECT_TRUE(a.unavailable);
+  for (const Admission& a : all)
+    EXPECT_TRUE(a.unavailable) << a.admitted << " " << a.refusal.limit << ": " << a.refusal.message;
   // Nobody is answered twice.
   EXPECT_EQ(answers.wait_for(21, std::chrono::milliseconds(200)).size(), 20u);
 
