@@ -987,21 +987,34 @@ struct RedisLimitStore::Impl {
       auto replies = redis.available() ? redis.pipeline(commands, "admission")
                                        : Result<std::vector<Result<RedisReplyPtr>>>(
                                              make_error(ErrorCode::kIo, "unreachable"));
+      if (replies) rerun_unknown_script(script, commands, *replies);
       for (size_t i = 0; i < batch.size(); ++i) {
         Prepared& p = batch[i];
-        Admission admission;
-        if (!replies) {
-          admission = finish(p, Unexpected{replies.error()});
-        } else if (!(*replies)[i] && (*replies)[i].error().message.rfind("NOSCRIPT", 0) == 0) {
-          // A Redis that has not seen the script yet: eval() loads it and runs this one.
-          admission = finish(p, redis.eval(script.body, script.sha, p.keys, p.args, "admission"));
-        } else {
-          admission = finish(p, (*replies)[i]);
-        }
+        Admission admission =
+            replies ? finish(p, (*replies)[i]) : finish(p, Unexpected{replies.error()});
         AdmissionCallback done = std::move(p.done);
         done(std::move(admission));
       }
     }
+  }
+
+  /// A Redis that has not seen the script yet (new or restarted) answers NOSCRIPT to a whole
+  /// batch: the script is loaded once and those commands sent again in one pipeline.
+  void rerun_unknown_script(const Script& script,
+                            const std::vector<std::vector<std::string>>& commands,
+                            std::vector<Result<RedisReplyPtr>>& replies) {
+    std::vector<size_t> again;
+    for (size_t i = 0; i < replies.size(); ++i)
+      if (!replies[i] && replies[i].error().message.rfind("NOSCRIPT", 0) == 0) again.push_back(i);
+    if (again.empty()) return;
+    auto loaded = redis.command({"SCRIPT", "LOAD", script.body}, "SCRIPT LOAD");
+    std::vector<std::vector<std::string>> resend;
+    for (size_t i : again) resend.push_back(commands[i]);
+    auto rerun = loaded ? redis.pipeline(resend, "admission")
+                        : Result<std::vector<Result<RedisReplyPtr>>>(Unexpected{loaded.error()});
+    for (size_t j = 0; j < again.size(); ++j)
+      replies[again[j]] =
+          rerun ? std::move((*rerun)[j]) : Result<RedisReplyPtr>(Unexpected{rerun.error()});
   }
 
   std::vector<SoftBudgetNotice> settle(uint64_t id, int64_t actual_tokens, Money actual_cost) {
