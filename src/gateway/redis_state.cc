@@ -963,6 +963,14 @@ struct RedisLimitStore::Impl {
     return finish(p, redis.eval(script.body, script.sha, p.keys, p.args, "admission"));
   }
 
+  // Why threads with blocking pipelines, not hiredis's asynchronous API on the gateway's
+  // reactor: the gateway runs one io_context on several threads (a strand per connection),
+  // so no I/O thread owns a reactor that a per-thread async connection could live on, and a
+  // shared one would need a strand and a hand-off anyway. The admitters reuse
+  // RedisConnections as it is (pooled connections, redis_timeout_ms, marking Redis down,
+  // NOSCRIPT, the counters), so failures behave exactly as the blocking path's, which the
+  // tests pin down. The cost is one wake-up of an admitter per batch and one post back to
+  // the request's strand per admission.
   /// An admitter: every admission queued while the admitters were busy goes to
   /// Redis in one pipeline on one connection, and each answer to its caller's callback.
   void admitter_loop() {
