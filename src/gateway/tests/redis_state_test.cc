@@ -521,7 +521,7 @@ void admit_from(LimitStore& store, const AdmissionRequest& request, Answers& ans
     answers.add_now(std::move(*now));
 }
 
-TEST_F(RedisStateTest, ConcurrentAsyncAdmissionsPipelinedOnOneConnectionKeepTheHardBudgetExactly) {
+TEST_F(RedisStateTest, ConcurrentAsyncAdmissionsPipelinedByTheAdmittersKeepTheHardBudgetExactly) {
   RedisConnections connections(config(), "", clock_);
   RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
   store.set_seed_source(no_spend());
