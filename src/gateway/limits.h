@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,7 +37,7 @@ using aifinops::BudgetRule;
 
 /// What a request brings to admission. The strings and tags are views, of the gateway's
 /// configuration and the request: admission copies nothing, and they need to live only
-/// until admit() returns.
+/// until admit() (or admit_async()) returns.
 struct AdmissionRequest {
   std::string_view key_id;
   std::string_view model;
@@ -90,6 +91,19 @@ class LimitStore {
   /// Priority throttling: while a budget in scope is over 90% used, a request whose tags
   /// say criticality=low or purpose=experimentation is refused.
   virtual Admission admit(const AdmissionRequest& request) = 0;
+  /// Receives an admission decided later; called exactly once, on the store's own thread.
+  using AdmissionCallback = std::function<void(Admission)>;
+  /// admit() for a caller that must not wait for a shared store (the gateway's I/O threads:
+  /// while one request waits for Redis, every other request on that thread would wait too).
+  /// Returns the admission when it is decided at once (a store in memory, or a shared store
+  /// known to be unreachable); otherwise returns nothing and calls `done` exactly once, later,
+  /// from another thread. The request's views need to live only until this returns. The
+  /// default decides at once with admit().
+  virtual std::optional<Admission> admit_async(const AdmissionRequest& request,
+                                               AdmissionCallback done) {
+    (void)done;
+    return admit(request);
+  }
   /// Replaces the reservation with the real tokens and cost (0 for a failed request).
   /// Returns the soft budgets whose settled spend this request took over their amount for
   /// the first time in their period (usually none).

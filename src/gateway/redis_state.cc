@@ -640,6 +640,44 @@ struct RedisLimitStore::Impl {
   std::thread settler;
   std::function<void(const SoftBudgetNotice&)> notice_sink;
 
+  /// An admission on its way to Redis: the script's keys and arguments and what reading
+  /// its answer needs, owned (the request's views end when admit_async() returns).
+  struct Prepared {
+    std::string key_id, model;
+    std::optional<std::map<std::string, std::string>> tags;
+    KeyLimits limits;
+    int64_t tokens = 0;
+    Money cost;
+    EpochMillis now_ms = 0;
+    const char* low = nullptr;  ///< low_priority_reason(): a string literal
+    ReservationScope scope;
+    std::vector<size_t> in;  ///< the budgets in scope, by index
+    std::vector<std::string> keys, args;
+    AdmissionCallback done;
+
+    /// The request again, as views of these copies (for the local store's fallback).
+    AdmissionRequest request() const {
+      AdmissionRequest r;
+      r.key_id = key_id;
+      r.model = model;
+      r.tags = tags ? &*tags : nullptr;
+      r.limits = limits;
+      r.estimated_tokens = tokens;
+      r.worst_case_cost = cost;
+      return r;
+    }
+  };
+  /// Admissions waiting for an admitter (see admit_async()). Two admitters, each with a
+  /// connection of its own: while one waits for its batch's answers, the other sends what
+  /// arrived meanwhile at once, instead of letting it wait for the first round trip to end.
+  static constexpr int kAdmitters = 2;
+  std::mutex admit_mutex;
+  std::condition_variable admit_wake;
+  std::vector<Prepared> admit_queue;
+  bool admitter_running = false;
+  bool admitter_stopping = false;
+  std::vector<std::thread> admitters;
+
   std::mutex keeper_mutex;
   std::condition_variable keeper_wake;
   bool keeper_stopping = false;
@@ -716,11 +754,20 @@ struct RedisLimitStore::Impl {
     return admission;
   }
 
-  Admission admit(const AdmissionRequest& request) {
-    const int64_t tokens = std::max<int64_t>(0, request.estimated_tokens);
-    const Money cost{std::max<int64_t>(0, request.worst_case_cost.nanos)};
-    const KeyLimits& limits = request.limits;
-    const std::string key_id(request.key_id);
+  /// Builds the admission script's keys and arguments into `p`, copying what the reply's
+  /// reading needs. Returns the admission when it is decided before Redis is asked (a request
+  /// larger than its TPM, or Redis known to be unreachable).
+  std::optional<Admission> prepare(const AdmissionRequest& request, Prepared& p) {
+    p.tokens = std::max<int64_t>(0, request.estimated_tokens);
+    p.cost = Money{std::max<int64_t>(0, request.worst_case_cost.nanos)};
+    p.limits = request.limits;
+    p.key_id = std::string(request.key_id);
+    p.model = std::string(request.model);
+    if (request.tags != nullptr) p.tags = *request.tags;
+    const int64_t tokens = p.tokens;
+    const Money cost = p.cost;
+    const KeyLimits& limits = p.limits;
+    const std::string& key_id = p.key_id;
     if (limits.tpm > 0 && tokens > limits.tpm) {
       return refusal("tpm",
                      "Request too large for key " + key_id + ": an estimated " +
@@ -730,15 +777,15 @@ struct RedisLimitStore::Impl {
                          " tokens per minute (tpm). Lower max_tokens or shorten the input.",
                      60, "key " + key_id);
     }
-    const EpochMillis now_ms = clock.now_ms();
+    p.now_ms = clock.now_ms();
+    const EpochMillis now_ms = p.now_ms;
     const EpochSeconds now_s = floor_div(now_ms, 1000);
     const EpochSeconds today = floor_day(now_s);
-    const EpochMillis day_end_ms = (today + kSecondsPerDay) * 1000;
 
-    ReservationScope scope;
+    ReservationScope& scope = p.scope;
     scope.day_key = day_key(request.key_id, today);
     scope.day_expire = today + 2 * kSecondsPerDay;
-    std::vector<size_t> in;
+    std::vector<size_t>& in = p.in;
     for (size_t i = 0; i < budgets.size(); ++i) {
       if (!budget_in_scope(budgets[i], request)) continue;
       in.push_back(i);
@@ -749,10 +796,13 @@ struct RedisLimitStore::Impl {
     if (!redis.available()) return unavailable(request, scope, false);
 
     const char* low = low_priority_reason(request.tags);
+    p.low = low;
     const std::string key_base = prefix + "k:" + key_id;
-    std::vector<std::string> keys = {prefix + "seeded", key_base + ":rpm", key_base + ":tpm",
+    std::vector<std::string>& keys = p.keys;
+    std::vector<std::string>& args = p.args;
+    keys = {prefix + "seeded", key_base + ":rpm", key_base + ":tpm",
                                      scope.day_key, prefix + "inflight", prefix + "seq"};
-    std::vector<std::string> args = {
+    args = {
         std::to_string(now_ms),
         std::to_string(limits.rpm),
         std::to_string(limits.tpm),
@@ -775,8 +825,22 @@ struct RedisLimitStore::Impl {
       args.push_back(std::to_string(in[j]));
       args.push_back(std::to_string(period_start(rule.period, now_s)));
     }
-    const Script& script = admit_script();
-    auto reply = redis.eval(script.body, script.sha, keys, args, "admission");
+    return std::nullopt;
+  }
+
+  /// Reads the admission script's answer (or the failure to get one) for the request in `p`.
+  Admission finish(Prepared& p, const Result<RedisReplyPtr>& reply) {
+    const AdmissionRequest request = p.request();
+    const int64_t tokens = p.tokens;
+    const Money cost = p.cost;
+    const KeyLimits& limits = p.limits;
+    const std::string& key_id = p.key_id;
+    const EpochMillis now_ms = p.now_ms;
+    const EpochSeconds now_s = floor_div(now_ms, 1000);
+    const EpochMillis day_end_ms = (floor_day(now_s) + kSecondsPerDay) * 1000;
+    ReservationScope& scope = p.scope;
+    const std::vector<size_t>& in = p.in;
+    const char* low = p.low;
     if (!reply) return unavailable(request, scope, false);
     const redisReply* r = reply->get();
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) return unavailable(request, scope, false);
@@ -872,6 +936,93 @@ struct RedisLimitStore::Impl {
                      retry, refusal_scope);
     }
     return unavailable(request, scope, false);  // a reply this code does not know
+  }
+
+
+  Admission admit(const AdmissionRequest& request) {
+    Prepared p;
+    if (std::optional<Admission> decided = prepare(request, p)) return std::move(*decided);
+    const Script& script = admit_script();
+    return finish(p, redis.eval(script.body, script.sha, p.keys, p.args, "admission"));
+  }
+
+  std::optional<Admission> admit_async(const AdmissionRequest& request, AdmissionCallback done) {
+    Prepared p;
+    if (std::optional<Admission> decided = prepare(request, p)) return decided;
+    p.done = std::move(done);
+    {
+      std::lock_guard<std::mutex> lock(admit_mutex);
+      if (admitter_running && !admitter_stopping) {
+        admit_queue.push_back(std::move(p));
+        admit_wake.notify_one();
+        return std::nullopt;
+      }
+    }
+    // No admitters (before start() or after stop()): the caller's thread asks Redis.
+    const Script& script = admit_script();
+    return finish(p, redis.eval(script.body, script.sha, p.keys, p.args, "admission"));
+  }
+
+  // Why threads with blocking pipelines, not hiredis's asynchronous API on the gateway's
+  // reactor: the gateway runs one io_context on several threads (a strand per connection),
+  // so no I/O thread owns a reactor that a per-thread async connection could live on, and a
+  // shared one would need a strand and a hand-off anyway. The admitters reuse
+  // RedisConnections as it is (pooled connections, redis_timeout_ms, marking Redis down,
+  // NOSCRIPT, the counters), so failures behave exactly as the blocking path's, which the
+  // tests pin down. The cost is one wake-up of an admitter per batch and one post back to
+  // the request's strand per admission.
+  /// An admitter: every admission queued while the admitters were busy goes to
+  /// Redis in one pipeline on one connection, and each answer to its caller's callback.
+  void admitter_loop() {
+    const Script& script = admit_script();
+    for (;;) {
+      std::vector<Prepared> batch;
+      {
+        std::unique_lock<std::mutex> lock(admit_mutex);
+        admit_wake.wait(lock, [&] { return admitter_stopping || !admit_queue.empty(); });
+        if (admit_queue.empty()) return;  // stopping, and nothing left
+        batch.swap(admit_queue);
+      }
+      std::vector<std::vector<std::string>> commands;
+      commands.reserve(batch.size());
+      for (const Prepared& p : batch) {
+        std::vector<std::string> command = {"EVALSHA", script.sha, std::to_string(p.keys.size())};
+        command.insert(command.end(), p.keys.begin(), p.keys.end());
+        command.insert(command.end(), p.args.begin(), p.args.end());
+        commands.push_back(std::move(command));
+      }
+      // Redis marked down while these waited: each is decided as admit() would decide it.
+      auto replies = redis.available() ? redis.pipeline(commands, "admission")
+                                       : Result<std::vector<Result<RedisReplyPtr>>>(
+                                             make_error(ErrorCode::kIo, "unreachable"));
+      if (replies) rerun_unknown_script(script, commands, *replies);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        Prepared& p = batch[i];
+        Admission admission =
+            replies ? finish(p, (*replies)[i]) : finish(p, Unexpected{replies.error()});
+        AdmissionCallback done = std::move(p.done);
+        done(std::move(admission));
+      }
+    }
+  }
+
+  /// A Redis that has not seen the script yet (new or restarted) answers NOSCRIPT to a whole
+  /// batch: the script is loaded once and those commands sent again in one pipeline.
+  void rerun_unknown_script(const Script& script,
+                            const std::vector<std::vector<std::string>>& commands,
+                            std::vector<Result<RedisReplyPtr>>& replies) {
+    std::vector<size_t> again;
+    for (size_t i = 0; i < replies.size(); ++i)
+      if (!replies[i] && replies[i].error().message.rfind("NOSCRIPT", 0) == 0) again.push_back(i);
+    if (again.empty()) return;
+    auto loaded = redis.command({"SCRIPT", "LOAD", script.body}, "SCRIPT LOAD");
+    std::vector<std::vector<std::string>> resend;
+    for (size_t i : again) resend.push_back(commands[i]);
+    auto rerun = loaded ? redis.pipeline(resend, "admission")
+                        : Result<std::vector<Result<RedisReplyPtr>>>(Unexpected{loaded.error()});
+    for (size_t j = 0; j < again.size(); ++j)
+      replies[again[j]] =
+          rerun ? std::move((*rerun)[j]) : Result<RedisReplyPtr>(Unexpected{rerun.error()});
   }
 
   std::vector<SoftBudgetNotice> settle(uint64_t id, int64_t actual_tokens, Money actual_cost) {
@@ -1106,6 +1257,11 @@ RedisLimitStore::~RedisLimitStore() { stop(); }
 
 Admission RedisLimitStore::admit(const AdmissionRequest& request) { return impl_->admit(request); }
 
+std::optional<Admission> RedisLimitStore::admit_async(const AdmissionRequest& request,
+                                                      AdmissionCallback done) {
+  return impl_->admit_async(request, std::move(done));
+}
+
 std::vector<SoftBudgetNotice> RedisLimitStore::settle(uint64_t reservation, int64_t actual_tokens,
                                                       Money actual_cost) {
   return impl_->settle(reservation, actual_tokens, actual_cost);
@@ -1139,6 +1295,13 @@ void RedisLimitStore::set_seed_source(SeedSource seed) { impl_->seed = std::move
 
 void RedisLimitStore::start() {
   {
+    std::lock_guard<std::mutex> lock(impl_->admit_mutex);
+    impl_->admitter_running = true;
+    impl_->admitter_stopping = false;
+  }
+  for (int i = 0; i < Impl::kAdmitters; ++i)
+    impl_->admitters.emplace_back([this] { impl_->admitter_loop(); });
+  {
     std::lock_guard<std::mutex> lock(impl_->settle_mutex);
     impl_->settler_running = true;
   }
@@ -1147,6 +1310,19 @@ void RedisLimitStore::start() {
 }
 
 void RedisLimitStore::stop() {
+  // The admitters first: they answer every admission queued so far (each within
+  // redis_timeout_ms), and the reservations it grants are settled through the settler.
+  {
+    std::lock_guard<std::mutex> lock(impl_->admit_mutex);
+    impl_->admitter_stopping = true;
+  }
+  impl_->admit_wake.notify_all();
+  for (std::thread& admitter : impl_->admitters) admitter.join();
+  impl_->admitters.clear();
+  {
+    std::lock_guard<std::mutex> lock(impl_->admit_mutex);
+    impl_->admitter_running = false;  // admit_async() asks Redis on the caller's thread again
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->settle_mutex);
     impl_->settler_stopping = true;

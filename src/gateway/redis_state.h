@@ -117,6 +117,16 @@ class RedisLimitStore final : public LimitStore {
   ~RedisLimitStore() override;
 
   Admission admit(const AdmissionRequest& request) override;
+  /// After start(), an admission that needs Redis is queued for two admitter threads: a free
+  /// one sends everything queued in one pipeline on its own connection and calls `done` with
+  /// each answer (on that thread); while it waits, the other sends what arrives meanwhile.
+  /// So the I/O threads never wait for Redis, and no lock is held across a round trip. The
+  /// answers are those admit() gives, failures included: a time-out or a lost connection
+  /// marks Redis down, and redis_failure decides (closed: 503; open: the local store).
+  /// Decided at once, without a thread hop, when Redis is already known to be down. Before
+  /// start() and after stop(), the caller's thread asks Redis (as admit()).
+  std::optional<Admission> admit_async(const AdmissionRequest& request,
+                                       AdmissionCallback done) override;
   std::vector<SoftBudgetNotice> settle(uint64_t reservation, int64_t actual_tokens,
                                        Money actual_cost) override;
   /// Seeds a budget's current period in Redis if it was not seeded yet in this Redis data
@@ -144,7 +154,8 @@ class RedisLimitStore final : public LimitStore {
   /// at once (no notices: they go to the notice sink), and the settler sends what is queued
   /// in one pipelined round trip, so a request waits for Redis once (admission), not twice.
   /// A reservation stays in Redis until its settlement lands, which keeps the budget bound.
-  /// stop() (or the destructor) sends what is queued and joins both threads.
+  /// Also starts the admitters (see admit_async()). stop() (or the destructor) answers the
+  /// admissions queued, sends the settlements queued and joins the threads.
   void start();
   void stop();
   /// What the keeper does, once, on the calling thread (start-up and tests): seeds if the

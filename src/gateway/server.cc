@@ -19,6 +19,7 @@
 
 #include "core/json_text.h"
 #include "ingest/otlp.h"
+#include "gateway/async_admission.h"
 #include "gateway/http_io.h"
 #include "gateway/metrics.h"
 #include "gateway/repeat_tracker.h"
@@ -822,7 +823,12 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
     pricing::TokenUsage worst{info.estimated_input_tokens, 0, 0, max_output, 0, false};
     admission.worst_case_cost = pricing::token_cost(*price, worst);
   }
-  Admission admitted = limits.admit(admission);
+  // Never blocks this I/O thread: a shared store (Redis) answers on its own thread, and
+  // only this request's coroutine waits (async_admission.h).
+  auto rendezvous = std::make_shared<AdmissionRendezvous>(limits);
+  std::optional<Admission> decided = limits.admit_async(admission, rendezvous->callback());
+  if (!decided) decided = co_await rendezvous->wait(net::use_awaitable);
+  Admission admitted = std::move(*decided);
   if (!admitted.admitted && admitted.unavailable) {
     // The shared state (Redis) is unreachable and redis_failure is closed: not a limit.
     metrics.record_request(key->id, team, model, 503, {}, Money{}, false);

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -83,7 +84,8 @@ def month_start():
 class Fleet:
     """Gateway replicas with one config; each has its own spool directory."""
 
-    def __init__(self, workdir, upstream_port, redis_url, ledger=None, failure="closed", extra=""):
+    def __init__(self, workdir, upstream_port, redis_url, ledger=None, failure="closed", extra="",
+                 timeout_ms=300):
         self.dir = workdir
         self.ledger = ledger or str(workdir / "ledger.db")
         self.config = workdir / "gateway.yaml"
@@ -94,7 +96,7 @@ threads: 1
 redis: {redis_url}
 redis_failure: {failure}
 redis_prefix: "fleet:"
-redis_timeout_ms: 300
+redis_timeout_ms: {timeout_ms}
 upstreams:
   - {{name: openai, kind: openai, base_url: "http://127.0.0.1:{upstream_port}/v1", timeout_s: 10}}
 routes:
@@ -389,6 +391,80 @@ class FleetTest(unittest.TestCase):
         self.fleet.stop_all()
         logs = self.fleet.log(0) + self.fleet.log(1)
         self.assertEqual(logs.count("budgets seeded from the ledger"), 2, logs)  # at the start, after the restart
+
+    # --- admission never blocks an I/O thread ---------------------------------------------
+
+    def stall_redis(self, ms):
+        """Keeps Redis busy for `ms` (one script looping on TIME) from a thread; returns it.
+        Slower than a round trip, well within the fleet's time-out: admissions wait, none fail."""
+        script = ("local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+                  "while true do local n = redis.call('TIME') "
+                  "if n[1] * 1000000 + n[2] - s > tonumber(ARGV[1]) then return 1 end end")
+        stall = threading.Thread(target=self.redis.command, args=("EVAL", script, 0, ms * 1000))
+        stall.start()
+        time.sleep(0.03)  # Redis is in the script from here on
+        return stall
+
+    def reservations_left(self):
+        """Reservations Redis still holds: in flight, and reserved on team-c's budget."""
+        budget = self.redis.command("HGET", f"fleet:b:{BUDGET_NAME}:{month_start()}", "r") or "0"
+        return self.redis.command("ZCARD", "fleet:inflight"), int(budget)
+
+    def test_while_an_admission_waits_for_redis_its_io_thread_serves_other_requests(self):
+        ports = self.start_fleet(1, timeout_ms=3000)  # one replica, one I/O thread
+        self.assertEqual(request(ports[0], CHAT)[0].status, 200)  # seeded, script loaded
+        stall = self.stall_redis(800)
+        statuses = []
+        waiting = threading.Thread(target=lambda: statuses.append(request(ports[0], CHAT)[0].status))
+        waiting.start()
+        time.sleep(0.1)  # its admission is waiting for Redis now
+        start = time.monotonic()
+        health = get(ports[0], "/health")
+        took = time.monotonic() - start
+        still_waiting = waiting.is_alive()
+        waiting.join()
+        stall.join()
+        self.assertIn("ok", health)
+        # Blocked, the thread would have answered only after Redis (some 700 ms later).
+        self.assertLess(took, 0.4)
+        self.assertTrue(still_waiting, "the admission did not wait for Redis: the test proves nothing")
+        self.assertEqual(statuses, [200])
+
+    def test_a_client_that_disconnects_during_its_admission_has_its_reservation_settled(self):
+        ports = self.start_fleet(1, timeout_ms=3000)
+        small = dict(CHAT, max_tokens=5)
+        self.assertEqual(request(ports[0], small, key="team-c")[0].status, 200)
+        first_id = int(self.redis.command("GET", "fleet:seq"))
+        stall = self.stall_redis(600)
+        body = json.dumps(small)
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", ports[0]), timeout=5) as s:
+                s.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\n"
+                           f"Authorization: Bearer {KEYS['team-c']}\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n{body}").encode())
+                time.sleep(0.02)
+            # closed while its admission waits for Redis
+        stall.join()
+        self.wait_for(lambda: int(self.redis.command("GET", "fleet:seq")) == first_id + 5, 10,
+                      "the five admissions granted by Redis")
+        self.wait_for(lambda: self.reservations_left() == (0, 0), 10, "every reservation settled")
+        self.assertEqual(request(ports[0], small, key="team-c")[0].status, 200)
+
+    def test_sigterm_while_admissions_wait_for_redis_answers_them_and_settles_every_reservation(self):
+        ports = self.start_fleet(1, timeout_ms=3000)
+        small = dict(CHAT, max_tokens=5)
+        self.assertEqual(request(ports[0], small, key="team-c")[0].status, 200)
+        stall = self.stall_redis(600)
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(lambda: request(ports[0], small, key="team-c")[0].status) for _ in range(4)]
+            time.sleep(0.15)  # all four wait for Redis
+            self.fleet.procs[0].send_signal(signal.SIGTERM)  # graceful: drains what is in flight
+            statuses = [f.result() for f in futures]
+        stall.join()
+        self.assertEqual(self.fleet.procs[0].wait(timeout=30), 0, self.fleet.log(0))
+        self.assertEqual(statuses, [200] * 4)
+        self.assertEqual(self.reservations_left(), (0, 0))
+        self.assertEqual(report(self.fleet.ledger, "--filter", "team=team-c", "--metric", "requests")["total"], 5)
 
     def test_two_replicas_cannot_share_a_spool_directory(self):
         self.start_fleet(1)

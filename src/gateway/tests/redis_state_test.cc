@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -468,6 +470,254 @@ TEST_F(RedisStateTest, TheCacheIsSharedBoundedInBytesAndExpires) {
   EXPECT_TRUE(brief.find("short").has_value());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Redis's own clock expires it
   EXPECT_FALSE(brief.find("short").has_value());
+}
+
+// --- admit_async(): admissions answered by the admitter thread ---------------------------
+
+/// Collects the answers of admit_async(), from whichever thread calls back.
+class Answers {
+ public:
+  LimitStore::AdmissionCallback callback() {
+    return [this](Admission a) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      answers_.push_back(std::move(a));
+      threads_.insert(std::this_thread::get_id());
+      done_.notify_all();
+    };
+  }
+  /// Counts an admission decided at once (returned by admit_async()).
+  void add_now(Admission a) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    answers_.push_back(std::move(a));
+    ++at_once_;
+    done_.notify_all();
+  }
+  /// Waits (up to `limit`) for n answers; returns them.
+  std::vector<Admission> wait_for(size_t n,
+                                  std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait_for(lock, limit, [&] { return answers_.size() >= n; });
+    return answers_;
+  }
+  size_t at_once() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return at_once_;
+  }
+  std::set<std::thread::id> threads() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return threads_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_;
+  std::vector<Admission> answers_;
+  std::set<std::thread::id> threads_;
+  size_t at_once_ = 0;
+};
+
+void admit_from(LimitStore& store, const AdmissionRequest& request, Answers& answers) {
+  if (std::optional<Admission> now = store.admit_async(request, answers.callback()))
+    answers.add_now(std::move(*now));
+}
+
+TEST_F(RedisStateTest, ConcurrentAsyncAdmissionsPipelinedByTheAdmittersKeepTheHardBudgetExactly) {
+  RedisConnections connections(config(), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  redis_->command({"SCRIPT", "FLUSH"});  // as a restarted Redis: the first batch gets NOSCRIPT
+  redis_->command({"CONFIG", "RESETSTAT"});
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  Answers answers;
+  // 3 threads x 100 requests of at most $0.01 against a hard $1 budget: exactly 100 fit.
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 3; ++t)
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        std::string key = "k" + std::to_string(t);  // a view of it lives only for this call
+        AdmissionRequest request;
+        request.key_id = key;
+        request.tags = &tags;
+        request.worst_case_cost = usd("0.01");
+        admit_from(store, request, answers);
+      }
+    });
+  for (std::thread& t : senders) t.join();
+  std::vector<Admission> all = answers.wait_for(300);
+  ASSERT_EQ(all.size(), 300u);
+  EXPECT_EQ(answers.at_once(), 0u);  // every one went through the admitter
+  EXPECT_LE(answers.threads().size(), 2u);  // the admitters answered them all
+  EXPECT_EQ(answers.threads().count(std::this_thread::get_id()), 0u);
+  std::set<uint64_t> reservations;
+  for (const Admission& a : all) {
+    if (a.admitted) reservations.insert(a.reservation);
+    else EXPECT_EQ(a.refusal.limit, "budget") << a.refusal.message;
+  }
+  EXPECT_EQ(reservations.size(), 100u);
+  EXPECT_EQ(format_decimal(store.budget_used("team=a (month)").nanos), "1");
+  // Redis ran each admission's script exactly once (none lost, none repeated).
+  const std::string commandstats = redis_->command({"INFO", "commandstats"});
+  // (A batch sent before the script was loaded fails with NOSCRIPT: those are run again.)
+  auto stat = [&](const std::string& name, const std::string& command = "evalsha") -> int64_t {
+    const size_t line = commandstats.find("cmdstat_" + command + ":");
+    const size_t at = commandstats.find(name + "=", line);
+    if (line == std::string::npos || at == std::string::npos) return -1;
+    return std::stoll(commandstats.substr(at + name.size() + 1));
+  };
+  EXPECT_EQ(stat("calls") - stat("failed_calls"), 300) << commandstats;
+  EXPECT_GT(stat("failed_calls"), 0) << commandstats;
+  // Loaded once per admitter at most, not once per admission that got NOSCRIPT.
+  EXPECT_GE(stat("calls", "script|load"), 1) << commandstats;
+  EXPECT_LE(stat("calls", "script|load"), 2) << commandstats;
+  for (uint64_t id : reservations) store.settle(id, 0, Money{});
+  store.flush_settlements();
+  EXPECT_EQ(store.budget_used("team=a (month)").nanos, 0);
+  EXPECT_EQ(redis_->command({"ZCARD", "test:inflight"}), "0");
+  store.stop();
+}
+
+TEST_F(RedisStateTest, AsyncAdmissionTimedOutIsRefusedWith503WhenClosed) {
+  RedisConnections connections(config(RedisFailure::kClosed), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.worst_case_cost = usd("0.01");
+  redis_->freeze();  // answers nothing: the command times out after 150 ms
+  struct Thaw {
+    ~Thaw() { redis_->thaw(); }
+  } thaw;
+  Answers answers;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) admit_from(store, request, answers);
+  std::vector<Admission> all = answers.wait_for(5);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(all.size(), 5u);
+  for (const Admission& a : all) {
+    EXPECT_FALSE(a.admitted);
+    EXPECT_TRUE(a.unavailable);
+  }
+  EXPECT_LT(waited, std::chrono::seconds(2));  // one time-out, not one per request
+  EXPECT_FALSE(connections.available());
+  // Known down: decided at once on the caller's thread, no trip to the admitter.
+  EXPECT_TRUE(store.admit_async(request, [](Admission) { ADD_FAILURE() << "called back"; })
+                  .value_or(Admission{}).unavailable);
+  const std::string metrics = store.metrics_text();
+  EXPECT_NE(metrics.find("aifinops_gateway_redis_unavailable_refusals_total 6\n"), std::string::npos)
+      << metrics;
+  store.stop();
+}
+
+TEST_F(RedisStateTest, AsyncAdmissionTimedOutIsAdmittedLocallyWhenOpenAndSettledIntoRedisLater) {
+  RedisConnections connections(config(RedisFailure::kOpen), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.worst_case_cost = usd("0.3");
+  redis_->freeze();
+  struct Thaw {
+    ~Thaw() { redis_->thaw(); }
+  } thaw;
+  Answers answers;
+  for (int i = 0; i < 5; ++i) admit_from(store, request, answers);
+  std::vector<Admission> all = answers.wait_for(5);
+  ASSERT_EQ(all.size(), 5u);
+  int admitted = 0;
+  for (const Admission& a : all) {
+    EXPECT_FALSE(a.unavailable);
+    if (!a.admitted) continue;
+    ++admitted;
+    store.settle(a.reservation, 10, usd("0.1"));  // local reservations: settled locally
+  }
+  EXPECT_EQ(admitted, 3);  // the local store keeps the hard $1 bound too (3 x $0.3)
+  EXPECT_NE(store.metrics_text().find("aifinops_gateway_redis_fail_open_requests_total 3\n"),
+            std::string::npos);
+  EXPECT_EQ(format_decimal(store.pending_spend_nanos()), "0.3");
+  redis_->thaw();
+  store.stop();  // the keeper would push it within a second; here, by hand
+  ASSERT_TRUE(store.maintain_now());
+  EXPECT_EQ(store.pending_spend_nanos(), 0);
+}
+
+TEST_F(RedisStateTest, RedisKilledWhileAdmissionsAreInFlightAnswersEachOnceThenRecovers) {
+  RedisConnections connections(config(RedisFailure::kClosed), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.worst_case_cost = usd("0.01");
+  Answers answers;
+  // Redis busy in a long script (not frozen: a stopped process woken to be killed could
+  // still answer), so the admissions wait on their connections...
+  std::thread stall([] {
+    redis_->command({"EVAL",
+                     "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+                     "while true do local n = redis.call('TIME') "
+                     "if n[1] * 1000000 + n[2] - s > 2000000 then return 1 end end",
+                     "0"});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 10; ++i) admit_from(store, request, answers);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  redis_->stop();  // ...and it dies under them
+  stall.join();
+  for (int i = 0; i < 10; ++i) admit_from(store, request, answers);
+  std::vector<Admission> all = answers.wait_for(20);
+  ASSERT_EQ(all.size(), 20u);
+  for (const Admission& a : all)
+    EXPECT_TRUE(a.unavailable) << a.admitted << " " << a.refusal.limit << ": " << a.refusal.message;
+  // Nobody is answered twice.
+  EXPECT_EQ(answers.wait_for(21, std::chrono::milliseconds(200)).size(), 20u);
+
+  redis_->start();  // empty: the keeper reseeds it, then admissions go through Redis again
+  Answers again;
+  for (int i = 0; i < 200 && again.wait_for(0).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!connections.available()) continue;
+    Answers probe;
+    const auto asked = std::chrono::steady_clock::now();
+    admit_from(store, request, probe);
+    std::vector<Admission> got = probe.wait_for(1);
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(1));
+    if (!got.empty() && got[0].admitted) again.add_now(got[0]);
+  }
+  ASSERT_EQ(again.wait_for(0).size(), 1u) << "Redis did not come back into use";
+  store.settle(again.wait_for(0)[0].reservation, 0, Money{});
+  store.stop();
+  EXPECT_EQ(redis_->command({"ZCARD", "test:inflight"}), "0");
+}
+
+TEST_F(RedisStateTest, StopAnswersEveryQueuedAdmissionBeforeItReturns) {
+  RedisConnections connections(config(RedisFailure::kClosed), "", clock_);
+  RedisLimitStore store(connections, {}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  AdmissionRequest request;
+  request.key_id = "k";
+  redis_->freeze();
+  struct Thaw {
+    ~Thaw() { redis_->thaw(); }
+  } thaw;
+  Answers answers;
+  for (int i = 0; i < 20; ++i) admit_from(store, request, answers);
+  store.stop();
+  EXPECT_EQ(answers.wait_for(0).size(), 20u);
 }
 
 }  // namespace
