@@ -631,6 +631,12 @@ struct RedisLimitStore::Impl {
     Money cost;
     std::optional<ReservationScope> scope;
   };
+  /// Settlements of Redis reservations that Redis did not confirm, to be sent again (the
+  /// same script, by reservation id) once it is back. Not turned into pending spend: a
+  /// command whose answer timed out may still run when Redis wakes, and the settlement
+  /// script is idempotent (it deletes the reservation; a second run finds none and adds
+  /// nothing), while a push of the same spend would count it twice. Under pending_mutex.
+  std::vector<QueuedSettlement> unsent;
   std::mutex settle_mutex;
   std::condition_variable settle_wake, settle_done;
   std::vector<QueuedSettlement> settle_queue;
@@ -1057,7 +1063,7 @@ struct RedisLimitStore::Impl {
     auto reply = redis.eval(script.body, script.sha, settle_keys(id),
                             settle_args(id, tokens, cost), "settlement");
     if (!reply) {
-      settlement_failed(scope, tokens, cost);
+      settlement_failed(QueuedSettlement{id, tokens, cost, std::move(scope)});
       return {};
     }
     return notices_of(reply->get());
@@ -1071,12 +1077,17 @@ struct RedisLimitStore::Impl {
             std::to_string(clock.now_ms())};
   }
 
-  /// The spend must not be lost: it goes into Redis when Redis is back, and the reservation
-  /// there is given back by its deadline. (When the answer was lost but the script ran, the
-  /// spend counts twice: the safe direction for a budget.)
-  void settlement_failed(const std::optional<ReservationScope>& scope, int64_t tokens, Money cost) {
-    if (!scope) return;
-    add_pending(*scope, false, tokens, cost);
+  /// The spend must not be lost, nor counted twice: the keeper sends the settlement again
+  /// when Redis is back (see `unsent`). If the first attempt ran after all (its answer was
+  /// lost, or Redis woke and read it after the time-out), the second finds no reservation and
+  /// adds nothing; otherwise it adds the spend and gives the reservation back. Exact while
+  /// the reservation's record lives in Redis (its deadline plus a day); a Redis restarted
+  /// empty meanwhile is seeded from the ledger, which has the spend.
+  void settlement_failed(QueuedSettlement settlement) {
+    {
+      std::lock_guard<std::mutex> lock(pending_mutex);
+      unsent.push_back(std::move(settlement));
+    }
     nudge_keeper();
   }
 
@@ -1118,7 +1129,7 @@ struct RedisLimitStore::Impl {
                                        : Result<std::vector<Result<RedisReplyPtr>>>(
                                              make_error(ErrorCode::kIo, "unreachable"));
       for (size_t i = 0; i < batch.size(); ++i) {
-        const QueuedSettlement& s = batch[i];
+        QueuedSettlement& s = batch[i];
         if (replies && (*replies)[i]) {
           for (SoftBudgetNotice& n : notices_of((*replies)[i]->get())) notices.push_back(std::move(n));
           continue;
@@ -1132,7 +1143,7 @@ struct RedisLimitStore::Impl {
             continue;
           }
         }
-        settlement_failed(s.scope, s.tokens, s.cost);
+        settlement_failed(std::move(batch[i]));
       }
       if (notice_sink)
         for (const SoftBudgetNotice& n : notices) notice_sink(n);
@@ -1153,10 +1164,13 @@ struct RedisLimitStore::Impl {
     if (!seed) return false;
     // Spend settled without Redis before this point is in the ledger by now (the spool
     // drains every second), so the seed counts it: pushing it too would count it twice.
+    // Settlements not confirmed by Redis are in the ledger too; their reservations are gone
+    // with the old data set anyway.
     {
       std::lock_guard<std::mutex> lock(pending_mutex);
       pending.clear();
       pushing.reset();
+      unsent.clear();
     }
     auto spends = seed();
     if (!spends) {
@@ -1188,6 +1202,51 @@ struct RedisLimitStore::Impl {
                    redis.where().c_str(), seeded_here);
     }
     return true;
+  }
+
+  /// Sends the settlements Redis did not confirm again, in one pipeline (see `unsent`);
+  /// those it does not confirm this time are kept for the next try. False on failure.
+  bool resend_settlements() {
+    std::vector<QueuedSettlement> batch;
+    {
+      std::lock_guard<std::mutex> lock(pending_mutex);
+      batch.swap(unsent);
+    }
+    if (batch.empty()) return true;
+    const Script& script = settle_script();
+    std::vector<std::vector<std::string>> commands;
+    commands.reserve(batch.size());
+    for (const QueuedSettlement& s : batch) {
+      std::vector<std::string> command = {"EVALSHA", script.sha, "2"};
+      for (std::string& k : settle_keys(s.id)) command.push_back(std::move(k));
+      for (std::string& a : settle_args(s.id, s.tokens, s.cost)) command.push_back(std::move(a));
+      commands.push_back(std::move(command));
+    }
+    auto replies = redis.pipeline(commands, "settlement");
+    std::vector<SoftBudgetNotice> notices;
+    std::vector<QueuedSettlement> failed;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      QueuedSettlement& s = batch[i];
+      if (replies && (*replies)[i]) {
+        for (SoftBudgetNotice& n : notices_of((*replies)[i]->get())) notices.push_back(std::move(n));
+        continue;
+      }
+      if (replies && (*replies)[i].error().message.rfind("NOSCRIPT", 0) == 0) {
+        auto reply = redis.eval(script.body, script.sha, settle_keys(s.id),
+                                settle_args(s.id, s.tokens, s.cost), "settlement");
+        if (reply) {
+          for (SoftBudgetNotice& n : notices_of(reply->get())) notices.push_back(std::move(n));
+          continue;
+        }
+      }
+      failed.push_back(std::move(s));
+    }
+    if (notice_sink)
+      for (const SoftBudgetNotice& n : notices) notice_sink(n);
+    if (failed.empty()) return true;
+    std::lock_guard<std::mutex> lock(pending_mutex);
+    for (QueuedSettlement& s : failed) unsent.push_back(std::move(s));
+    return false;
   }
 
   /// Pushes spend settled without Redis, exactly once per push (by its id). False on failure.
@@ -1244,7 +1303,7 @@ struct RedisLimitStore::Impl {
         }
       }
       backoff_ms = 50;
-      if (seed_if_needed()) push_pending();
+      if (seed_if_needed() && resend_settlements()) push_pending();
     }
   }
 };
@@ -1354,7 +1413,7 @@ void RedisLimitStore::flush_settlements() {
 
 bool RedisLimitStore::maintain_now() {
   if (!impl_->redis.available() && !impl_->redis.probe()) return false;
-  return impl_->seed_if_needed() && impl_->push_pending();
+  return impl_->seed_if_needed() && impl_->resend_settlements() && impl_->push_pending();
 }
 
 int64_t RedisLimitStore::pending_spend_nanos() const {
@@ -1369,6 +1428,8 @@ int64_t RedisLimitStore::pending_spend_nanos() const {
   };
   sum(impl_->pending);
   if (impl_->pushing) sum(impl_->pushing->second);
+  for (const Impl::QueuedSettlement& s : impl_->unsent)
+    if (s.scope) total += s.cost.nanos * static_cast<int64_t>(s.scope->budget_keys.size());
   return total;
 }
 

@@ -107,7 +107,9 @@ class RedisConnections {
 /// period, then a marker key): admissions wait for the marker, so after a Redis restart no
 /// budget starts from zero. When Redis is unreachable, redis_failure: closed refuses
 /// (Admission::unavailable, a 503), open admits against a local MemoryLimitStore and pushes
-/// the spend settled meanwhile into Redis when it returns. Thread-safe.
+/// the spend settled meanwhile into Redis when it returns. A settlement of a reservation
+/// held in Redis that Redis did not confirm is sent again (not pushed as spend): it may have
+/// run after all, and the settlement script counts a reservation's spend once. Thread-safe.
 class RedisLimitStore final : public LimitStore {
  public:
   /// Reads the ledger's gateway spend per budget name for the current periods (for seeding).
@@ -159,9 +161,11 @@ class RedisLimitStore final : public LimitStore {
   void start();
   void stop();
   /// What the keeper does, once, on the calling thread (start-up and tests): seeds if the
-  /// marker is missing, then pushes pending spend. False if Redis could not be reached.
+  /// marker is missing, sends unconfirmed settlements again, then pushes pending spend.
+  /// False if Redis could not be reached.
   bool maintain_now();
-  /// Spend settled while Redis was unreachable, not yet pushed into Redis (for tests).
+  /// Spend settled while Redis was unreachable, not yet pushed or sent again into Redis, per
+  /// budget it counts against (for tests).
   int64_t pending_spend_nanos() const;
 
  private:

@@ -198,13 +198,15 @@ class FleetTest(unittest.TestCase):
     def ledger_spend(self, *filters):
         return Decimal(str(report(self.fleet.ledger, *filters)["total"]))
 
-    def wait_for(self, condition, seconds, what):
+    def wait_for(self, condition, seconds, what, state=None):
+        """Polls `condition` until it holds; on time-out, fails naming `what` and, if given,
+        the figures `state()` returns, so a failure says how far off it was."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if condition():
                 return
             time.sleep(0.1)
-        self.fail(f"{what} within {seconds} s")
+        self.fail(f"{what} within {seconds} s" + (f": {state()}" if state else ""))
 
     # --- shared state ----------------------------------------------------------------
 
@@ -351,7 +353,8 @@ class FleetTest(unittest.TestCase):
         # Pushed into Redis once it is back: the fleet's count is the ledger's again.
         time.sleep(2.5)  # the spools drain every second
         self.wait_for(lambda: self.redis_budget_spent() == self.ledger_spend("--filter", "team=team-c"), 15,
-                      "Redis's budget spend equal to the ledger's")
+                      "Redis's budget spend equal to the ledger's",
+                      lambda: f"Redis {self.redis_budget_spent()}, ledger {self.ledger_spend('--filter', 'team=team-c')}")
         self.assertEqual(report(self.fleet.ledger, "--filter", "team=team-c", "--metric", "requests")["total"], 10)
         pushes = sum(metric(get(p, "/metrics"), "aifinops_gateway_redis_reconciled_pushes_total") for p in ports)
         self.assertGreaterEqual(pushes, 1)

@@ -411,6 +411,51 @@ TEST_F(RedisStateTest, OpenAdmitsLocallyAndPushesTheSpendIntoRedisOnceWhenItRetu
   EXPECT_EQ(redis_->command({"HGET", budget_key, "s"}), "200000000");
 }
 
+// A settlement sent to Redis just as it stops answering: the command is in Redis's socket
+// buffer and runs when Redis wakes, but the gateway's wait timed out. Its spend must then
+// count once, not once by the script and again by the push of pending spend.
+TEST_F(RedisStateTest, ASettlementWhoseAnswerTimedOutButRanLaterCountsOnce) {
+  RedisConnections connections(config(RedisFailure::kOpen), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+  request.key_id = "k";
+  request.tags = &tags;
+  request.limits.requests_per_day = 100;
+  request.worst_case_cost = usd("0.2");
+  Admission settled = store.admit(request);
+  ASSERT_TRUE(settled.admitted);
+  store.settle(settled.reservation, 10, usd("0.01"));  // Redis has the settlement script now
+  Admission in_redis = store.admit(request);
+  ASSERT_TRUE(in_redis.admitted);
+
+  redis_->freeze();
+  {
+    struct Thaw {
+      ~Thaw() { redis_->thaw(); }
+    } thaw;
+    // Redis is not known to be down yet: the settlement is sent and its answer times out.
+    store.settle(in_redis.reservation, 10, usd("0.05"));
+    EXPECT_FALSE(connections.available());
+    Admission local = store.admit(request);  // and the next admission is local
+    ASSERT_TRUE(local.admitted) << local.refusal.message;
+    store.settle(local.reservation, 10, usd("0.15"));
+  }
+  ASSERT_TRUE(connections.probe());
+  ASSERT_TRUE(store.maintain_now());
+  EXPECT_EQ(store.pending_spend_nanos(), 0);
+  const std::string budget_key = "test:b:team=a (month):" + month_start();
+  // 0.01 + 0.05 settled in Redis (the second when it woke, or when sent again) + 0.15
+  // settled locally, each once; the reservations in Redis are given back by their settlements.
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "s"}), "210000000");
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "r"}), "0");
+  EXPECT_EQ(redis_->command({"ZCARD", "test:inflight"}), "0");
+  EXPECT_TRUE(store.maintain_now());  // nothing left: nothing counted again
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "s"}), "210000000");
+}
+
 TEST_F(RedisStateTest, SettlementsSentByTheSettlerLandAndReportASoftBudgetOnce) {
   RedisConnections connections(config(), "", clock_);
   RedisLimitStore store(connections, {budget({{"team", "a"}}, "0.3", false)}, clock_);
