@@ -14,8 +14,8 @@
 # pinned), so that both proxies see the same machine: its last table gives the ratios.
 #
 # Knobs: DURATION (20 s per run), CONNS ("1 16 64"), MODES ("unpinned pinned"),
-#        ROUNDS (3 interleaved rounds), SOAK_SECONDS (600), STREAM_CONNECTIONS (1000),
-#        PORTKEY (1), OUT_DIR.
+#        ROUNDS (3 interleaved rounds), SOAK_SECONDS (600), SOAK_RPS (1000 requests/s in the
+#        soak; 0 = closed loop), STREAM_CONNECTIONS (1000), PORTKEY (1), OUT_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"

@@ -50,6 +50,64 @@ constexpr size_t kReadBufferBytes = 8 * 1024;
 /// response to a client may take.
 constexpr auto kClientTimeout = std::chrono::seconds(300);
 
+/// Buffers that each stream needs while it is relayed, kept by each thread for its next
+/// stream instead of freed: the upstream's bytes (8 KiB, above what malloc keeps in its
+/// per-thread cache, so each stream paid a trip into the allocator's bins and back) and the
+/// text for the client (which grew, reallocating, to a stream's size on every stream). At
+/// most kPooled of each per thread, so an idle gateway holds a few hundred KiB at most for
+/// them, whatever the number of streams it once had open at the same time.
+class StreamBuffers {
+ public:
+  static constexpr size_t kRelayBytes = 8 * 1024;
+  /// Client texts that grew beyond this (a large event) are freed rather than kept.
+  static constexpr size_t kTextBytes = 16 * 1024;
+  static constexpr size_t kPooled = 16;
+
+  StreamBuffers() {
+    Pool& pool = this_thread();
+    if (!pool.relays.empty()) {
+      relay_ = std::move(pool.relays.back());
+      pool.relays.pop_back();
+    } else {
+      relay_ = std::make_unique_for_overwrite<char[]>(kRelayBytes);
+    }
+    if (!pool.texts.empty()) {
+      out_ = std::move(pool.texts.back());
+      pool.texts.pop_back();
+    } else {
+      out_.reserve(kRelayBytes + 256);  // what one read turns into, without growing
+    }
+  }
+  /// Back to the pool of the thread the stream ends on (with several I/O threads, a
+  /// stream may end on another thread than it started: each pool stays bounded).
+  ~StreamBuffers() {
+    Pool& pool = this_thread();
+    if (pool.relays.size() < kPooled) pool.relays.push_back(std::move(relay_));
+    if (pool.texts.size() < kPooled && out_.capacity() <= kTextBytes) {
+      out_.clear();
+      pool.texts.push_back(std::move(out_));
+    }
+  }
+  StreamBuffers(const StreamBuffers&) = delete;
+  StreamBuffers& operator=(const StreamBuffers&) = delete;
+
+  char* relay() { return relay_.get(); }
+  std::string& out() { return out_; }
+
+ private:
+  struct Pool {
+    std::vector<std::unique_ptr<char[]>> relays;
+    std::vector<std::string> texts;
+  };
+  static Pool& this_thread() {
+    thread_local Pool pool;
+    return pool;
+  }
+
+  std::unique_ptr<char[]> relay_;
+  std::string out_;
+};
+
 /// Lets an unordered_map of strings be searched with a string_view.
 struct TextHash {
   using is_transparent = void;
@@ -1176,12 +1234,12 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
     head_text.clear();
   }
   SseUsageReader reader(route.format, inject_usage);
-  // Per stream, on the heap rather than in this coroutine's frame, which every request
-  // allocates: the bound on the memory each open stream holds.
-  constexpr size_t kRelayBytes = 8 * 1024;
-  auto relay = std::make_unique_for_overwrite<char[]>(kRelayBytes);
-  char* chunk = relay.get();
-  std::string out;
+  // Per stream, outside this coroutine's frame, which every request allocates: the bound
+  // on the memory each open stream holds. Taken from the thread's pool (StreamBuffers).
+  constexpr size_t kRelayBytes = StreamBuffers::kRelayBytes;
+  StreamBuffers stream_buffers;
+  char* chunk = stream_buffers.relay();
+  std::string& out = stream_buffers.out();
   std::string captured;  // what the client received, for the cache
   std::array<char, 20> size_space;
   bool first = true;

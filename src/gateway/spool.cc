@@ -1,6 +1,7 @@
 #include "gateway/spool.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,9 +16,12 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -651,6 +655,139 @@ Result<bool> Spool::rotate() {
 
 // --- SpoolDrainer ---------------------------------------------------------------------------
 
+namespace {
+
+/// The niceness of the spool's background threads between the drainer's ledger writes.
+constexpr int kBackgroundNice = 10;
+/// How long the drainer writes into the ledger at idle priority before it is given its
+/// niceness-10 share again: the bound on how far the ledger falls behind on a CPU that the
+/// I/O threads keep busy (the records are safe in the spool meanwhile).
+constexpr auto kIdleIngestLimit = std::chrono::milliseconds(2000);
+
+/// Sets the scheduling policy of thread `tid`: SCHED_IDLE, or SCHED_OTHER at the background
+/// niceness with the short time slice of ask_for_short_time_slices(). False if refused.
+bool set_background_policy(pid_t tid, bool idle) {
+  struct SchedAttr {  // as in ask_for_short_time_slices()
+    uint32_t size;
+    uint32_t policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime_ns;
+    uint64_t deadline_ns;
+    uint64_t period_ns;
+  };
+  SchedAttr attr{};
+  attr.size = sizeof attr;
+  attr.policy = idle ? SCHED_IDLE : SCHED_OTHER;
+  attr.nice = kBackgroundNice;
+  attr.runtime_ns = idle ? 0 : 100'000;
+  if (::syscall(SYS_sched_setattr, tid, &attr, 0) == 0) return true;
+  // Kernels before 6.12 refuse a time slice (runtime) for SCHED_OTHER: without it.
+  attr.runtime_ns = 0;
+  return ::syscall(SYS_sched_setattr, tid, &attr, 0) == 0;
+}
+
+/// Whether this process may take a thread out of SCHED_IDLE again. Linux allows it only
+/// with CAP_SYS_NICE or an RLIMIT_NICE that permits the thread's niceness (systemd's
+/// LimitNICE=10); otherwise a thread that went idle would stay idle for good.
+bool may_leave_idle_policy() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NICE, &limit) == 0 &&
+      (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= rlim_t{20 - kBackgroundNice}))
+    return true;
+  __user_cap_header_struct header{};
+  header.version = _LINUX_CAPABILITY_VERSION_3;
+  header.pid = 0;
+  std::array<__user_cap_data_struct, _LINUX_CAPABILITY_U32S_3> data{};
+  if (::syscall(SYS_capget, &header, data.data()) != 0) return false;
+  return (data[CAP_SYS_NICE / 32].effective & (1u << (CAP_SYS_NICE % 32))) != 0;
+}
+
+/// Runs the drainer's ledger writes at idle priority (SCHED_IDLE), within a bound.
+///
+/// Why: at niceness 10 the drainer still takes a tenth of a CPU the I/O threads want, and
+/// the kernel enforces a time slice only at its tick (4 ms at HZ=250): a drainer picked
+/// while an I/O thread is runnable keeps the CPU until the next tick, a stall that every
+/// request in flight shares (it showed as the gateway's p99 at 16 connections). A SCHED_IDLE
+/// thread runs only while the CPU has nothing else to do and is preempted as soon as an I/O
+/// thread wakes. The bound: when a round of writes has run for kIdleIngestLimit, a guard
+/// thread (asleep otherwise) gives the drainer its niceness-10 share back until the round
+/// ends, so that on a CPU that is never idle the ledger lags by seconds, not without end.
+///
+/// Only the ledger writes run idle: handing files over (Spool::rotate) takes the lock that
+/// appends take, and an idle thread holding it could hold up an I/O thread. Used only when
+/// the process may leave SCHED_IDLE again (may_leave_idle_policy). Owned by the drainer's
+/// thread (begin/end from there); the guard thread is joined by the destructor.
+class IdleIngest {
+ public:
+  IdleIngest() : tid_(static_cast<pid_t>(::gettid())) {
+    guard_ = std::thread([this] { guard_loop(); });
+  }
+  ~IdleIngest() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    guard_.join();
+  }
+
+  /// On the drainer's thread, after the files were handed over.
+  void begin() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ingesting_ = true;
+      since_ = std::chrono::steady_clock::now();
+      ++round_;
+    }
+    wake_.notify_all();
+    set_background_policy(tid_, true);  // after the mark: the guard bounds it from here on
+  }
+  /// On the drainer's thread, when the round's writes are done (or failed).
+  void end() {
+    set_background_policy(tid_, false);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ingesting_ = false;
+  }
+  int64_t raises() const { return raises_.load(); }
+
+ private:
+  void guard_loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || ingesting_; });
+      if (stopping_) return;
+      const uint64_t round = round_;
+      // Once the limit has passed the drainer is raised, and raised again every limit
+      // while the round lasts (one system call each): a begin() that raced with the raise
+      // cannot leave it idle for longer.
+      for (auto due = since_ + kIdleIngestLimit;; due += kIdleIngestLimit) {
+        if (wake_.wait_until(lock, due, [&] { return stopping_ || !ingesting_ || round_ != round; }))
+          break;
+        set_background_policy(tid_, false);
+        raises_.fetch_add(1);
+      }
+    }
+  }
+
+  const pid_t tid_;
+  std::mutex mutex_;  ///< never held across a policy change of the drainer to idle
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool ingesting_ = false;
+  uint64_t round_ = 0;
+  std::chrono::steady_clock::time_point since_;
+  std::atomic<int64_t> raises_{0};
+  std::thread guard_;
+};
+
+/// The drainer thread's IdleIngest, if its loop runs one: drain_now() on other threads
+/// (start-up recovery, tests) keeps the caller's scheduling.
+thread_local IdleIngest* t_idle_ingest = nullptr;
+
+}  // namespace
+
 SpoolDrainer::SpoolDrainer(Spool& spool, std::string ledger_location, int64_t interval_ms)
     : spool_(spool), ledger_location_(std::move(ledger_location)), interval_ms_(interval_ms) {}
 
@@ -675,6 +812,12 @@ void SpoolDrainer::loop() {
     std::fprintf(stderr, "aifinops gateway: spool: cannot lower the writer's priority: %s\n",
                  errno_text().c_str());
   ask_for_short_time_slices();  // picked while an I/O thread waits, it yields in 0.1 ms
+  // The ledger writes themselves at idle priority, where the process may return from it.
+  std::optional<IdleIngest> idle_ingest;
+  if (may_leave_idle_policy()) {
+    idle_ingest.emplace();
+    t_idle_ingest = &*idle_ingest;
+  }
   // While the ledger cannot be written (a PostgreSQL restart, a full disk), records stay in
   // the spool and the writer retries with a growing pause, logging the first failure, one
   // line every half minute while it lasts, and the recovery. A batch whose commit reached
@@ -692,6 +835,8 @@ void SpoolDrainer::loop() {
       wake_.wait_for(lock, std::chrono::milliseconds(pause_ms), [this] { return stopping_; });
       last = stopping_;
     }
+    // The last round, at stop, writes at the background niceness: stopping waits for it.
+    if (last) t_idle_ingest = nullptr;
     auto drained = drain_now();
     const auto now = std::chrono::steady_clock::now();
     if (!drained) {
@@ -730,6 +875,16 @@ Result<int64_t> SpoolDrainer::drain_now() {
   }
   if (ready.empty()) return 0;
   std::sort(ready.begin(), ready.end());
+  // From here on no lock that appends take is held: the writes may run at idle priority.
+  struct IdleRound {
+    IdleIngest* idle = t_idle_ingest;
+    IdleRound() {
+      if (idle != nullptr) idle->begin();
+    }
+    ~IdleRound() {
+      if (idle != nullptr) idle->end();
+    }
+  } idle_round;
   auto ledger = ledger::open_ledger(ledger_location_);
   if (!ledger) return Unexpected{ledger.error()};
   int64_t total = 0;

@@ -3,6 +3,7 @@
 HTTP client and a mock upstream that speaks the providers' wire formats. Checks what the
 client receives, what the upstream receives, the errors, the limits, and that every served
 request reaches the ledger, also across kill -9."""
+import concurrent.futures
 import hashlib
 import http.client
 import json
@@ -372,6 +373,33 @@ class GatewayTest(unittest.TestCase):
         self.assertIn(b"[DONE]", rest)
         self.assertGreater(total, 1.5)          # the upstream takes 0.3 s per event
         self.assertLess(first_at, total - 1.0)  # the first event did not wait for the last
+
+    def test_concurrent_streams_of_each_kind_arrive_byte_identical(self):
+        # Streams of different lengths and formats interleave on the gateway's thread, which
+        # hands each the buffers an earlier one used: nothing of one may show in another.
+        openai_usage = b"".join(mock_upstream.sse_events(mock_upstream.OPENAI_SSE))
+        openai_plain = mock_upstream.without_usage_chunk(mock_upstream.OPENAI_SSE)
+        anthropic = b"".join(mock_upstream.sse_events(mock_upstream.ANTHROPIC_SSE))
+        kinds = [
+            ("/v1/chat/completions", dict(CHAT, stream=True, stream_options={"include_usage": True}), openai_usage),
+            ("/v1/chat/completions", dict(CHAT, stream=True), openai_plain),
+            ("/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+                              "messages": [{"role": "user", "content": "Hi"}]}, anthropic),
+        ]
+
+        def client(n):
+            got = []
+            for i in range(6):
+                path, body, expected = kinds[(n + i) % len(kinds)]
+                resp, data = self.gw.request("POST", path, body)
+                got.append((resp.status, data == expected, path))
+            return got
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            results = [r for rs in pool.map(client, range(8)) for r in rs]
+        self.assertEqual([r for r in results if r[:2] != (200, True)], [])
+        self.gw.stop()
+        self.assertEqual(report(self.gw.ledger, "--metric", "requests")["total"], 48)
 
     def test_a_stream_cut_short_is_recorded_as_partial_and_estimated(self):
         try:
