@@ -655,6 +655,19 @@ Result<void> ApiServer::start() {
   if (port_number < 0 || port_number > 65535)
     return make_error(ErrorCode::kInvalidArgument,
                       "--listen: \"" + port + "\" is not a port number (0 to 65535)");
+  // The connections the threads will use, and the once-per-process work, before the port
+  // opens: a call never pays them (docs/api.md, "Start-up").
+  std::vector<std::unique_ptr<ledger::Ledger>> opened;
+  for (int i = 0; i < std::max(1, s.options.threads) && s.options.open_ledger; ++i) {
+    auto connection = s.pool.acquire();
+    if (!connection) return Unexpected{connection.error()};
+    opened.push_back(std::move(*connection));
+  }
+  if (s.options.prepare && !opened.empty())
+    if (auto prepared = s.options.prepare(*opened.front()); !prepared)
+      return Unexpected{prepared.error()};
+  for (auto& connection : opened) s.pool.release(std::move(connection));
+  if (s.options.warm_before_listen && !s.options.warm.empty()) s.refresh_round();
   tcp::endpoint endpoint(address, static_cast<unsigned short>(port_number));
   s.acceptor.open(endpoint.protocol(), ec);
   if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
