@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -93,8 +94,19 @@ class AnswerCacheTest : public ::testing::Test {
     };
     o.warm = std::move(warm);
     o.background = std::move(background);
+    o.warm_before_listen = warm_before_listen_;
+    o.prepare = prepare_;
     server_ = std::make_unique<ApiServer>(std::move(o));
-    ASSERT_TRUE(server_->start().has_value());
+    auto started = server_->start();
+    if (!expect_start_error_.empty()) {
+      ASSERT_FALSE(started.has_value());
+      EXPECT_NE(started.error().message.find(expect_start_error_), std::string::npos)
+          << started.error().message;
+      server_.reset();
+      return;
+    }
+    ASSERT_TRUE(started.has_value()) << started.error().message;
+    calls_at_start_ = calls_.load();
     runner_ = std::thread([this] { server_->run(); });
   }
   void TearDown() override {
@@ -119,6 +131,10 @@ class AnswerCacheTest : public ::testing::Test {
   std::mutex gate_mutex_;
   std::condition_variable gate_cv_;
   bool gate_open_ = true;
+  bool warm_before_listen_ = false;
+  std::function<Result<void>(ledger::Ledger&)> prepare_;
+  std::string expect_start_error_;  ///< set: start() must fail with this in its message
+  int calls_at_start_ = 0;          ///< handler runs when start() returned
   std::unique_ptr<ApiServer> server_;
   std::thread runner_;
 };
@@ -202,6 +218,42 @@ TEST_F(AnswerCacheTest, ConcurrentFirstCallsShareOneComputation) {
     EXPECT_EQ(r.body, "v1");
   }
   EXPECT_EQ(calls_, 1);
+}
+
+TEST_F(AnswerCacheTest, WarmAnswersAreReadyBeforeThePortOpensWhenAskedTo) {
+  warm_before_listen_ = true;
+  start({"slow"}, {});
+  // Both restrictions' answers were computed inside start(), before anyone could connect.
+  EXPECT_EQ(calls_at_start_, 2);
+  Reply first = get(port(), "/api/v1/slow");
+  EXPECT_EQ(first.cache, "hit");
+  EXPECT_EQ(first.body, "v1");
+  EXPECT_EQ(get(port(), "/api/v1/slow", kTeamToken).cache, "hit");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // ten refresher ticks
+  EXPECT_EQ(calls_, 2);  // the refresher found them young: not computed twice
+}
+
+TEST_F(AnswerCacheTest, PrepareRunsOnceOnALedgerConnectionBeforeThePortOpens) {
+  std::atomic<int> prepared{0};
+  prepare_ = [&](ledger::Ledger& connection) -> Result<void> {
+    auto batches = connection.batches();  // a working connection, from the pool
+    if (!batches) return Unexpected{batches.error()};
+    ++prepared;
+    return {};
+  };
+  start({}, {});
+  EXPECT_EQ(prepared, 1);
+  EXPECT_EQ(get(port(), "/api/v1/slow").body, "v1");
+  EXPECT_EQ(prepared, 1);
+}
+
+TEST_F(AnswerCacheTest, APrepareErrorStopsTheStart) {
+  prepare_ = [](ledger::Ledger&) -> Result<void> {
+    return make_error(ErrorCode::kIo, "l.db: cannot read the rollups");
+  };
+  expect_start_error_ = "cannot read the rollups";
+  start({"slow"}, {});
+  EXPECT_EQ(calls_, 0);  // nothing warmed, nothing listening
 }
 
 }  // namespace
