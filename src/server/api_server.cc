@@ -19,6 +19,7 @@
 
 #include "allocate/shared_costs.h"
 #include "core/json_text.h"
+#include "server/query_memo.h"
 #include "server/read_only_ledger.h"
 
 namespace aifinops::server {
@@ -208,11 +209,13 @@ struct ApiServer::State {
   std::map<std::string, RefreshItem> pending_refreshes;  // by cache key
   std::condition_variable refresh_cv;                    // wakes the refresher
   std::thread refresher;
+  std::unique_ptr<QueryMemo> memo;  // null when options.query_memo_rows is 0
 
   explicit State(ApiServerOptions o)
       : options(std::move(o)),
         tokens(options.policy, options.principals),
         pool(options.open_ledger) {
+    if (options.query_memo_rows > 0) memo = std::make_unique<QueryMemo>(options.query_memo_rows);
     for (const Principal& p : options.principals)
       if (!policies.count(p.restriction_key))
         policies.emplace(p.restriction_key, restrict_policy(options.policy, p));
@@ -389,7 +392,12 @@ ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandl
     flight = std::make_shared<Flight>();
     flights.emplace(key, flight);
   }
-  ReadOnlyLedger view(*ledger, principal.restrict);
+  // The restriction's filters go into the memo's keys: callers who see different records
+  // never share an answer.
+  std::optional<MemoLedger> memo_view;
+  if (memo) memo_view.emplace(*ledger, *memo, *version);
+  ReadOnlyLedger view(memo_view ? static_cast<ledger::Ledger&>(*memo_view) : *ledger,
+                      principal.restrict);
   ApiRequest request{endpoint, params, principal, view, policies.at(principal.restriction_key)};
   ApiResponse response = handler(request);
   {
