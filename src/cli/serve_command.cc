@@ -620,8 +620,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "Seconds an API answer is reused while the ledger is unchanged (0: never)")
       ->capture_default_str();
   cmd->add_flag("--no-warm", flags->no_warm,
-                "Do not compute the dashboard's first answers in the background (at start and "
-                "after each ledger change)");
+                "Do not compute the dashboard's first answers (at start, before the port "
+                "opens, and in the background after each ledger change)");
 
   auto token_flags = std::make_shared<TokenFlags>();
   CLI::App* tokens = cmd->add_subcommand("tokens", "Manage API tokens.");

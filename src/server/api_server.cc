@@ -674,7 +674,9 @@ Result<void> ApiServer::start() {
   if (s.options.prepare && !opened.empty())
     if (auto prepared = s.options.prepare(*opened.front()); !prepared)
       return Unexpected{prepared.error()};
-  for (auto& connection : opened) s.pool.release(std::move(connection));
+  // The prepared connection last, so that the first call gets it (the pool hands out the
+  // most recently released): its SQLite page cache holds what `prepare` read.
+  for (auto it = opened.rbegin(); it != opened.rend(); ++it) s.pool.release(std::move(*it));
   if (s.options.warm_before_listen && !s.options.warm.empty()) s.refresh_round();
   tcp::endpoint endpoint(address, static_cast<unsigned short>(port_number));
   s.acceptor.open(endpoint.protocol(), ec);
