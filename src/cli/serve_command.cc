@@ -506,9 +506,9 @@ int run_serve(const ServeFlags& flags) {
         "dimensions",      "report?grain=month", "report?grain=day", "forecast?horizon=30d",
         "recommendations", "maturity",           "tags/audit",       "kpi",
         "metrics"};
-  // Query answers shared between requests per ledger version (about 100 bytes a row): the
-  // recommendation kinds and the KPIs ask many of the same sums.
-  options.query_memo_rows = 250'000;
+  // Query answers shared between requests per ledger version (a million key cells, about
+  // 40 MB at most): the recommendation kinds and the KPIs ask many of the same sums.
+  options.query_memo_cells = 1'000'000;
   // Computed before the port opens: a dashboard opened as serve starts finds them ready.
   options.warm_before_listen = true;
   // A scrape or the recommendations page never waits for their analysis: the last answer is

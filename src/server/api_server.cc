@@ -209,13 +209,14 @@ struct ApiServer::State {
   std::map<std::string, RefreshItem> pending_refreshes;  // by cache key
   std::condition_variable refresh_cv;                    // wakes the refresher
   std::thread refresher;
-  std::unique_ptr<QueryMemo> memo;  // null when options.query_memo_rows is 0
+  std::unique_ptr<QueryMemo> memo;  // null when options.query_memo_cells is 0
 
   explicit State(ApiServerOptions o)
       : options(std::move(o)),
         tokens(options.policy, options.principals),
         pool(options.open_ledger) {
-    if (options.query_memo_rows > 0) memo = std::make_unique<QueryMemo>(options.query_memo_rows);
+    if (options.query_memo_cells > 0)
+      memo = std::make_unique<QueryMemo>(options.query_memo_cells);
     for (const Principal& p : options.principals)
       if (!policies.count(p.restriction_key))
         policies.emplace(p.restriction_key, restrict_policy(options.policy, p));

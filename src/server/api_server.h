@@ -80,11 +80,11 @@ struct ApiServerOptions {
   /// `refresh_min_gap_ms` plus the computation). Only answers already cached are served
   /// stale; a first call computes (and concurrent first calls share one computation).
   std::vector<std::string> background;
-  /// Rows of ledger query answers kept per ledger version and shared by every request
-  /// (QueryMemo): an analysis repeating another's query over an unchanged ledger (the
-  /// recommendation kinds' window sums, another window or kind) does not sum it again.
-  /// 0: off.
-  size_t query_memo_rows = 0;
+  /// Ledger query answers kept per ledger version and shared by every request (QueryMemo),
+  /// in cells (a row's keys and value): an analysis repeating another's query over an
+  /// unchanged ledger (the recommendation kinds' window sums, another window or kind) does
+  /// not sum it again. 0: off.
+  size_t query_memo_cells = 0;
   /// How often the refresher checks the ledger version (a stat of the files for SQLite).
   int64_t refresh_interval_ms = 1'000;
   /// Successive refresh rounds triggered by ledger changes start at least this far apart,

@@ -44,10 +44,19 @@ std::shared_ptr<const ledger::QueryResult> QueryMemo::find(const std::string& ve
   return it->second->answer;
 }
 
+namespace {
+
+size_t cells_of(const ledger::QueryResult& answer) {
+  const size_t width = answer.rows.empty() ? 0 : answer.rows.front().keys.size() + 1;
+  return answer.rows.size() * width + 1;  // an empty answer still takes room
+}
+
+}  // namespace
+
 void QueryMemo::keep(const std::string& version, const std::string& key,
                      std::shared_ptr<const ledger::QueryResult> answer) {
-  const size_t rows = answer->rows.size() + 1;  // an empty answer still takes room
-  if (rows > max_rows_) return;
+  const size_t cells = cells_of(*answer);
+  if (cells > max_cells_ / 4) return;
   std::lock_guard lock(mutex_);
   if (version != version_) {
     // Answers of another version are never asked again by the requests of this one. (A
@@ -55,34 +64,34 @@ void QueryMemo::keep(const std::string& version, const std::string& key,
     // the new version did empties the memo once more: rare, and never a wrong answer.)
     entries_.clear();
     index_.clear();
-    rows_ = 0;
+    cells_ = 0;
     version_ = version;
   }
   if (auto it = index_.find(key); it != index_.end()) {
-    rows_ -= it->second->answer->rows.size() + 1;
+    cells_ -= cells_of(*it->second->answer);
     entries_.erase(it->second);
     index_.erase(it);
   }
   entries_.push_front(Entry{key, std::move(answer)});
   index_[key] = entries_.begin();
-  rows_ += rows;
-  while (rows_ > max_rows_ && !entries_.empty()) {
-    rows_ -= entries_.back().answer->rows.size() + 1;
+  cells_ += cells;
+  while (cells_ > max_cells_ && !entries_.empty()) {
+    cells_ -= cells_of(*entries_.back().answer);
     index_.erase(entries_.back().key);
     entries_.pop_back();
   }
 }
 
-size_t QueryMemo::rows() const {
+size_t QueryMemo::cells() const {
   std::lock_guard lock(mutex_);
-  return rows_;
+  return cells_;
 }
 
 Result<ledger::QueryResult> MemoLedger::query(const ledger::QuerySpec& spec) {
   const std::string key = QueryMemo::key_of(spec);
   if (auto kept = memo_.find(version_, key)) return *kept;
   auto answer = inner_.query(spec);
-  if (!answer) return answer;
+  if (!answer || cells_of(*answer) > memo_.max_cells() / 4) return answer;
   memo_.keep(version_, key, std::make_shared<const ledger::QueryResult>(*answer));
   return answer;
 }

@@ -15,10 +15,13 @@
 namespace aifinops::server {
 
 /// The answers of ledger queries for one ledger version; a new version drops them all.
-/// Bounded by the rows it holds (least recently used first out). Thread-safe.
+/// Bounded by the cells it holds, a row's keys and value each (least recently used first
+/// out); an answer of more than a quarter of the bound is not kept: copying it in and out
+/// would cost about as much as the query (the dimensions list's grouping by twenty
+/// dimensions). Thread-safe.
 class QueryMemo {
  public:
-  explicit QueryMemo(size_t max_rows = 500'000) : max_rows_(max_rows) {}
+  explicit QueryMemo(size_t max_cells = 1'000'000) : max_cells_(max_cells) {}
 
   /// The answer to `key` at `version`, or null.
   std::shared_ptr<const ledger::QueryResult> find(const std::string& version,
@@ -27,7 +30,9 @@ class QueryMemo {
   /// already see a later write is kept under the earlier version, which no later call asks).
   void keep(const std::string& version, const std::string& key,
             std::shared_ptr<const ledger::QueryResult> answer);
-  size_t rows() const;
+  /// The cells held: a row's keys and value, and one for each answer.
+  size_t cells() const;
+  size_t max_cells() const { return max_cells_; }
 
   /// A query's key: every field of the spec (dimensions, filters, range, metric).
   static std::string key_of(const ledger::QuerySpec& spec);
@@ -38,11 +43,11 @@ class QueryMemo {
     std::shared_ptr<const ledger::QueryResult> answer;
   };
   mutable std::mutex mutex_;
-  const size_t max_rows_;
+  const size_t max_cells_;
   std::string version_;
   std::list<Entry> entries_;  ///< most recently used first
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;
-  size_t rows_ = 0;
+  size_t cells_ = 0;
 };
 
 /// A ledger whose queries are answered from a QueryMemo when it has them, else by the inner

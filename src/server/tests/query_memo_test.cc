@@ -48,7 +48,7 @@ TEST_F(QueryMemoTest, AnUnchangedVersionIsAnsweredFromMemory) {
   auto now = after.query(by("team"));
   EXPECT_EQ(format_decimal(now->total), "115");
   EXPECT_EQ(now->rows.size(), 3u);
-  EXPECT_EQ(memo.rows(), 4u);  // three rows and the entry itself
+  EXPECT_EQ(memo.cells(), 7u);  // three rows of a key and a value, and the entry itself
 }
 
 TEST_F(QueryMemoTest, EveryFieldOfTheQueryIsPartOfTheKey) {
@@ -86,17 +86,31 @@ TEST_F(QueryMemoTest, FilteredAndUnfilteredAnswersAreKeptApart) {
 }
 
 TEST_F(QueryMemoTest, TheLeastRecentlyUsedAnswersGoPastTheBound) {
-  QueryMemo memo(/*max_rows=*/6);  // room for two answers of two rows (3 each)
+  QueryMemo memo(/*max_cells=*/24);
   MemoLedger ledger(builder_.ledger(), memo, "v1");
-  ASSERT_TRUE(ledger.query(by("team")).has_value());
-  ASSERT_TRUE(ledger.query(by("day")).has_value());
-  ASSERT_TRUE(ledger.query(by("team")).has_value());  // team is now the most recent
-  EXPECT_EQ(memo.rows(), 6u);
-  ASSERT_TRUE(ledger.query(by("month")).has_value());  // one row: day goes
-  EXPECT_EQ(memo.rows(), 5u);
+  ASSERT_TRUE(ledger.query(by("team")).has_value());  // two rows: 2 x 2 + 1 cells
+  ASSERT_TRUE(ledger.query(by("day")).has_value());   // 5
+  ASSERT_TRUE(ledger.query(by("team")).has_value());  // team is now the more recent
+  for (const char* one_row : {"month", "week", "project", "provider"})
+    ASSERT_TRUE(ledger.query(by(one_row)).has_value());  // 3 each
+  EXPECT_EQ(memo.cells(), 22u);
+  ASSERT_TRUE(ledger.query(by("service")).has_value());  // 25 > 24: day goes
+  EXPECT_EQ(memo.cells(), 20u);
   EXPECT_NE(memo.find("v1", QueryMemo::key_of(by("team"))), nullptr);
   EXPECT_EQ(memo.find("v1", QueryMemo::key_of(by("day"))), nullptr);
   EXPECT_EQ(memo.find("v2", QueryMemo::key_of(by("team"))), nullptr);
+}
+
+TEST_F(QueryMemoTest, AnAnswerLargerThanAQuarterOfTheBoundIsNotKept) {
+  QueryMemo memo(/*max_cells=*/24);
+  MemoLedger ledger(builder_.ledger(), memo, "v1");
+  ledger::QuerySpec wide = by("team");
+  wide.group_by.push_back(*ledger::parse_dimension("day"));  // two rows of three: 7 > 6
+  auto answer = ledger.query(wide);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rows.size(), 2u);
+  EXPECT_EQ(memo.cells(), 0u);
+  EXPECT_EQ(memo.find("v1", QueryMemo::key_of(wide)), nullptr);
 }
 
 }  // namespace
