@@ -58,7 +58,7 @@ SERVE_PID=$!
 # serve opens its port once its start-up work is done (rollup sums read, warm answers
 # computed unless --no-warm): up to a minute on a busy machine.
 for _ in $(seq 1 1200); do
-  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$WORK/serve.log" | grep -o '[0-9]*$')
+  PORT=$(grep -so 'listening on http://127.0.0.1:[0-9]*' "$WORK/serve.log" | grep -o '[0-9]*$')
   [ -n "$PORT" ] && break
   sleep 0.05
 done
