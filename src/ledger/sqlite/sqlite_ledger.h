@@ -65,7 +65,8 @@ class SqliteLedger final : public Ledger {
   /// listed, then each metric's newest months of the day rollup in the order listed, while
   /// the cache stays under three quarters of its bound (room for what queries read later).
   /// Serve calls it before it accepts calls, so that no caller's first query pays for reading
-  /// them. Returns the rollup rows it read. Ratio metrics are never cached, and are skipped.
+  /// them. Returns the rollup rows it read. Ratio metrics are never cached, and are skipped;
+  /// GPU memory peak has no month rollup column, and is an error.
   Result<size_t> preload_rollups(const std::vector<RollupPreload>& metrics);
 
   /// The schema version this build writes.
