@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -450,6 +451,34 @@ int run_serve(const ServeFlags& flags) {
     if (!opened) return Unexpected{opened.error()};
     return std::unique_ptr<ledger::Ledger>(std::move(*opened));
   };
+  // What a process's first calls would each pay, paid once before the port opens: the rollup
+  // sums of the metrics the dashboard's reports, KPIs and recommendations read (effective
+  // cost first: nearly every answer sums it), read into the cache the connections share.
+  options.prepare = [db](ledger::Ledger& connection) -> Result<void> {
+    auto* sqlite = dynamic_cast<ledger::SqliteLedger*>(&connection);
+    if (sqlite == nullptr) return {};  // PostgreSQL: the server keeps its own caches
+    const auto started = std::chrono::steady_clock::now();
+    // Effective cost for every period (reports, budgets, anomalies, forecasts); the others
+    // for the KPIs' month and the recommendations' 30-day and GPU windows (two months cover
+    // any window ending in the last one).
+    using M = ledger::Metric;
+    auto rows = sqlite->preload_rollups({{M::kEffectiveCost, 0},
+                                         {M::kQuantity, 2},
+                                         {M::kTokens, 2},
+                                         {M::kInputTokens, 2},
+                                         {M::kOutputTokens, 2},
+                                         {M::kRequests, 2},
+                                         {M::kGpuHours, 2},
+                                         {M::kGpuObservedHours, 2},
+                                         {M::kCachedTokens, 2}});
+    if (!rows) return Unexpected{rows.error()};
+    std::fprintf(stderr, "aifinops serve: read %zu rollup rows of %s into memory in %lld ms\n",
+                 *rows, std::filesystem::path(db).filename().c_str(),
+                 (long long)std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+    return {};
+  };
   // Any write (an ingest, a gateway flush, a note such as a scheduled anomaly run) moves
   // the ledger's change token: an SQLite file's stat, a PostgreSQL ledger's change counter.
   std::shared_ptr<ledger::ChangeProbe> changes = ledger::make_change_probe(db);
@@ -477,6 +506,11 @@ int run_serve(const ServeFlags& flags) {
         "dimensions",      "report?grain=month", "report?grain=day", "forecast?horizon=30d",
         "recommendations", "maturity",           "tags/audit",       "kpi",
         "metrics"};
+  // Query answers shared between requests per ledger version (a million key cells, about
+  // 40 MB at most): the recommendation kinds and the KPIs ask many of the same sums.
+  options.query_memo_cells = 1'000'000;
+  // Computed before the port opens: a dashboard opened as serve starts finds them ready.
+  options.warm_before_listen = true;
   // A scrape or the recommendations page never waits for their analysis: the last answer is
   // served while a new one is computed after a ledger change (docs/api.md, "Answer cache").
   if (flags.cache_ttl > 0) options.background = {"metrics", "recommendations"};
@@ -586,8 +620,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "Seconds an API answer is reused while the ledger is unchanged (0: never)")
       ->capture_default_str();
   cmd->add_flag("--no-warm", flags->no_warm,
-                "Do not compute the dashboard's first answers in the background (at start and "
-                "after each ledger change)");
+                "Do not compute the dashboard's first answers (at start, before the port "
+                "opens, and in the background after each ledger change)");
 
   auto token_flags = std::make_shared<TokenFlags>();
   CLI::App* tokens = cmd->add_subcommand("tokens", "Manage API tokens.");

@@ -215,12 +215,17 @@ Result<void> instance_commitments(const RecommendContext& c, std::vector<Recomme
                                          attribute_filter(Attr::kConsumedUnit, "Hours")};
   auto cost = query_window(c, group, filters, ledger::Metric::kEffectiveCost);
   if (!cost) return Unexpected{cost.error()};
-  auto hours = query_window(c, group, filters, ledger::Metric::kQuantity);
+  // Hours are only summed over the window: grouped without the time bucket, the answer has a
+  // row per instance type instead of one per type and bucket (20,000 on a 5M-record ledger).
+  const std::vector<ledger::Dimension> totals(group.begin() + 1, group.end());
+  auto hours = query_window(c, totals, filters, ledger::Metric::kQuantity);
   if (!hours) return Unexpected{hours.error()};
   std::map<std::string, UsageGroup> groups;
-  auto key_of = [](const std::vector<std::string>& k) { return k[1] + "|" + k[2] + "|" + k[3]; };
+  auto key_of = [](const std::vector<std::string>& k, size_t at) {
+    return k[at] + "|" + k[at + 1] + "|" + k[at + 2];
+  };
   for (const ledger::QueryRow& row : cost->rows) {
-    UsageGroup& g = groups[key_of(row.keys)];
+    UsageGroup& g = groups[key_of(row.keys, 1)];
     g.provider = row.keys[1];
     g.sku = row.keys[2];
     g.region = row.keys[3];
@@ -228,7 +233,7 @@ Result<void> instance_commitments(const RecommendContext& c, std::vector<Recomme
     g.cost_by_bucket[row.keys[0]] += row.value;
     g.cost += row.value;
   }
-  for (const ledger::QueryRow& row : hours->rows) groups[key_of(row.keys)].hours += row.value;
+  for (const ledger::QueryRow& row : hours->rows) groups[key_of(row.keys, 0)].hours += row.value;
 
   const std::vector<std::string> keys = bucket_keys(c);
   const __int128 bucket_hours = c.grain == ledger::Grain::kHour ? 1 : 24;

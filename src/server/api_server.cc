@@ -19,6 +19,7 @@
 
 #include "allocate/shared_costs.h"
 #include "core/json_text.h"
+#include "server/query_memo.h"
 #include "server/read_only_ledger.h"
 
 namespace aifinops::server {
@@ -208,11 +209,14 @@ struct ApiServer::State {
   std::map<std::string, RefreshItem> pending_refreshes;  // by cache key
   std::condition_variable refresh_cv;                    // wakes the refresher
   std::thread refresher;
+  std::unique_ptr<QueryMemo> memo;  // null when options.query_memo_cells is 0
 
   explicit State(ApiServerOptions o)
       : options(std::move(o)),
         tokens(options.policy, options.principals),
         pool(options.open_ledger) {
+    if (options.query_memo_cells > 0)
+      memo = std::make_unique<QueryMemo>(options.query_memo_cells);
     for (const Principal& p : options.principals)
       if (!policies.count(p.restriction_key))
         policies.emplace(p.restriction_key, restrict_policy(options.policy, p));
@@ -389,7 +393,12 @@ ApiResponse ApiServer::State::answer(const std::string& endpoint, const ApiHandl
     flight = std::make_shared<Flight>();
     flights.emplace(key, flight);
   }
-  ReadOnlyLedger view(*ledger, principal.restrict);
+  // The restriction's filters go into the memo's keys: callers who see different records
+  // never share an answer.
+  std::optional<MemoLedger> memo_view;
+  if (memo) memo_view.emplace(*ledger, *memo, *version);
+  ReadOnlyLedger view(memo_view ? static_cast<ledger::Ledger&>(*memo_view) : *ledger,
+                      principal.restrict);
   ApiRequest request{endpoint, params, principal, view, policies.at(principal.restriction_key)};
   ApiResponse response = handler(request);
   {
@@ -655,6 +664,21 @@ Result<void> ApiServer::start() {
   if (port_number < 0 || port_number > 65535)
     return make_error(ErrorCode::kInvalidArgument,
                       "--listen: \"" + port + "\" is not a port number (0 to 65535)");
+  // The connections the threads will use, and the once-per-process work, before the port
+  // opens: a call never pays them (docs/api.md, "Start-up").
+  std::vector<std::unique_ptr<ledger::Ledger>> opened;
+  for (int i = 0; i < std::max(1, s.options.threads) && s.options.open_ledger; ++i) {
+    auto connection = s.pool.acquire();
+    if (!connection) return Unexpected{connection.error()};
+    opened.push_back(std::move(*connection));
+  }
+  if (s.options.prepare && !opened.empty())
+    if (auto prepared = s.options.prepare(*opened.front()); !prepared)
+      return Unexpected{prepared.error()};
+  // The prepared connection last, so that the first call gets it (the pool hands out the
+  // most recently released): its SQLite page cache holds what `prepare` read.
+  for (auto it = opened.rbegin(); it != opened.rend(); ++it) s.pool.release(std::move(*it));
+  if (s.options.warm_before_listen && !s.options.warm.empty()) s.refresh_round();
   tcp::endpoint endpoint(address, static_cast<unsigned short>(port_number));
   s.acceptor.open(endpoint.protocol(), ec);
   if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);

@@ -50,6 +50,11 @@ struct ApiServerOptions {
   int64_t cache_ttl_s = 300;
   /// Opens one more connection to the ledger; called lazily, once per concurrent request.
   std::function<Result<std::unique_ptr<ledger::Ledger>>()> open_ledger;
+  /// Run by start() before the port is bound, on the first of the `threads` connections it
+  /// opens ahead of the first calls: what every process pays once (serve reads the rollup
+  /// sums into the cache its connections share), paid before anyone waits for an answer.
+  /// An error stops start().
+  std::function<Result<void>(ledger::Ledger&)> prepare;
   /// A text that changes whenever the ledger changes (for SQLite: the database and WAL
   /// files' modification times and sizes). When unset, the batches' count and last id.
   std::function<std::string()> ledger_version;
@@ -65,6 +70,9 @@ struct ApiServerOptions {
   /// after each ledger change and before they expire, so that the dashboard's first page
   /// does not wait for them: "report?grain=month", "metrics".
   std::vector<std::string> warm;
+  /// start() computes the warm answers once before the port opens (after `prepare`), so that
+  /// no call can arrive before they are ready; the background refresher then keeps them.
+  bool warm_before_listen = false;
   /// Endpoints whose last answer keeps being served, marked x-aifinops-cache: stale, while
   /// the background refresher computes the new one after a ledger change or expiry: a call
   /// never waits for a slow analysis (recommendations) or a scrape for /metrics. An answer
@@ -72,6 +80,11 @@ struct ApiServerOptions {
   /// `refresh_min_gap_ms` plus the computation). Only answers already cached are served
   /// stale; a first call computes (and concurrent first calls share one computation).
   std::vector<std::string> background;
+  /// Ledger query answers kept per ledger version and shared by every request (QueryMemo),
+  /// in cells (a row's keys and value): an analysis repeating another's query over an
+  /// unchanged ledger (the recommendation kinds' window sums, another window or kind) does
+  /// not sum it again. 0: off.
+  size_t query_memo_cells = 0;
   /// How often the refresher checks the ledger version (a stat of the files for SQLite).
   int64_t refresh_interval_ms = 1'000;
   /// Successive refresh rounds triggered by ledger changes start at least this far apart,
@@ -95,6 +108,8 @@ class ApiServer {
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
+  /// Opens the ledger connections and runs `prepare`, then binds and listens: a caller that
+  /// can connect gets answers that do not wait for start-up work.
   Result<void> start();
   int port() const;
   void run();

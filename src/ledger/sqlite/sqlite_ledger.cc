@@ -271,6 +271,27 @@ class RollupCache {
   std::optional<DayRange> day_range;
 };
 
+namespace {
+
+/// The first and last bucket of the day rollup, each one step down the key (min and max in
+/// one statement would scan the table).
+Result<DayRange> read_day_range(sqlite3* db, int64_t version) {
+  DayRange read{version, 0, 0, false};
+  for (const char* order : {"", " DESC"}) {
+    Statement bound;
+    if (auto r = bound.prepare(db, std::string("SELECT bucket FROM rollup_day ORDER BY bucket") +
+                                       order + " LIMIT 1");
+        !r)
+      return Unexpected{r.error()};
+    auto found = bound.step();
+    if (!found) return Unexpected{found.error()};
+    read.empty = !*found;
+    if (*found) (*order ? read.last : read.first) = bound.int_at(0);
+  }
+  return read;
+}
+
+}  // namespace
 
 struct SqliteLedger::State {
   bool in_batch = false;
@@ -1027,20 +1048,9 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
     // scan the table); kept with the data version they were read at.
     auto& days = rollups.day_range;
     if (!days || days->version != ledger_version) {
-      DayRange read{ledger_version, 0, 0, false};
-      for (const char* order : {"", " DESC"}) {
-        Statement bound;
-        if (auto r =
-                bound.prepare(db_, std::string("SELECT bucket FROM rollup_day ORDER BY bucket") +
-                                       order + " LIMIT 1");
-            !r)
-          return Unexpected{r.error()};
-        auto found = bound.step();
-        if (!found) return Unexpected{found.error()};
-        read.empty = !*found;
-        if (*found) (*order ? read.last : read.first) = bound.int_at(0);
-      }
-      days = read;
+      auto read = read_day_range(db_, ledger_version);
+      if (!read) return Unexpected{read.error()};
+      days = *read;
     }
     if (days->empty) {
       cached = true;  // no rows at all: nothing to read
@@ -1124,6 +1134,49 @@ Result<std::vector<std::shared_ptr<const RollupColumn>>> SqliteLedger::rollup_pi
   cache.resize(kept);
   cached = true;
   return out;
+}
+
+Result<size_t> SqliteLedger::preload_rollups(const std::vector<RollupPreload>& metrics) {
+  if (state_->in_batch) return size_t{0};  // its own rows are not committed: nothing to share
+  // One snapshot for the version, the day range and the rows, as query_rollup reads.
+  if (auto r = exec(db_, "BEGIN"); !r) return Unexpected{r.error()};
+  struct EndRead {
+    sqlite3* db;
+    ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+  } end_read{db_};
+  Statement version;
+  if (auto r = version.prepare(db_, "SELECT coalesce(max(id), 0) FROM batches"); !r)
+    return Unexpected{r.error()};
+  if (auto row = version.step(); !row) return Unexpected{row.error()};
+  auto days = read_day_range(db_, version.int_at(0));
+  if (!days) return Unexpected{days.error()};
+  constexpr size_t kPreloadRows = kMaxCachedRollupRows / 4 * 3;
+  size_t rows = 0;
+  bool cached = false;
+  // The month rollup is small (a row per attribute set and month): all of it.
+  for (const RollupPreload& p : metrics) {
+    if (metric_is_ratio(p.metric)) continue;
+    auto pieces = rollup_pieces("rollup_month", p.metric, std::nullopt, std::nullopt, cached);
+    if (!pieces) return Unexpected{pieces.error()};
+    for (const auto& piece : *pieces) rows += piece->buckets.size();
+  }
+  if (days->empty) return rows;
+  // The day rollup newest month first: the dashboard's periods and the recommendations'
+  // windows end there.
+  for (const RollupPreload& p : metrics) {
+    if (metric_is_ratio(p.metric)) continue;
+    int months = 0;
+    for (int64_t month = floor_month(days->last);
+         month >= floor_month(days->first) && (p.day_months == 0 || months < p.day_months);
+         month = floor_month(month - 1), ++months) {
+      auto pieces = rollup_pieces("rollup_day", p.metric, month, next_month(month), cached);
+      if (!pieces) return Unexpected{pieces.error()};
+      if (!cached) return rows;  // past the bound: such queries read SQLite anyway
+      for (const auto& piece : *pieces) rows += piece->buckets.size();
+      if (rows >= kPreloadRows) return rows;
+    }
+  }
+  return rows;
 }
 
 Result<QueryResult> SqliteLedger::query_rollup(const QuerySpec& spec, const std::string& table) {

@@ -55,6 +55,20 @@ class SqliteLedger final : public Ledger {
                                std::vector<pricing::GpuInstancePrice>& gpus) override;
   Result<pricing::Catalog> load_catalog() override;
 
+  /// A metric to read into the rollup cache at start, and how many of the day rollup's
+  /// newest months (0: all of them).
+  struct RollupPreload {
+    Metric metric = Metric::kEffectiveCost;
+    int day_months = 0;
+  };
+  /// Reads rollup sums into the rollup cache now: the whole month rollup of every metric
+  /// listed, then each metric's newest months of the day rollup in the order listed, while
+  /// the cache stays under three quarters of its bound (room for what queries read later).
+  /// Serve calls it before it accepts calls, so that no caller's first query pays for reading
+  /// them. Returns the rollup rows it read. Ratio metrics are never cached, and are skipped;
+  /// GPU memory peak has no month rollup column, and is an error.
+  Result<size_t> preload_rollups(const std::vector<RollupPreload>& metrics);
+
   /// The schema version this build writes.
   static constexpr int kSchemaVersion = 3;
 

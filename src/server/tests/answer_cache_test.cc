@@ -9,11 +9,14 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/money.h"
+#include "core/time.h"
 #include "ledger/ledger.h"
 #include "server/api_server.h"
 #include "server/auth.h"
@@ -91,10 +94,28 @@ class AnswerCacheTest : public ::testing::Test {
       if (fail_) return {500, "{}"};
       return {200, "v" + std::to_string(seen)};
     };
+    // The ledger's total effective cost, through the request's ledger (and its memo).
+    o.endpoints["total"] = [](const ApiRequest& req) -> ApiResponse {
+      auto r = req.ledger.query(ledger::QuerySpec{});
+      if (!r) return {500, r.error().message};
+      return {200, format_decimal(r->total)};
+    };
+    o.query_memo_cells = query_memo_cells_;
     o.warm = std::move(warm);
     o.background = std::move(background);
+    o.warm_before_listen = warm_before_listen_;
+    o.prepare = prepare_;
     server_ = std::make_unique<ApiServer>(std::move(o));
-    ASSERT_TRUE(server_->start().has_value());
+    auto started = server_->start();
+    if (!expect_start_error_.empty()) {
+      ASSERT_FALSE(started.has_value());
+      EXPECT_NE(started.error().message.find(expect_start_error_), std::string::npos)
+          << started.error().message;
+      server_.reset();
+      return;
+    }
+    ASSERT_TRUE(started.has_value()) << started.error().message;
+    calls_at_start_ = calls_.load();
     runner_ = std::thread([this] { server_->run(); });
   }
   void TearDown() override {
@@ -110,6 +131,28 @@ class AnswerCacheTest : public ::testing::Test {
     gate_cv_.notify_all();
   }
   int port() const { return server_->port(); }
+  /// Commits one record of `cost` to the test's ledger (the version the server sees is
+  /// version_, moved by the test on its own).
+  void add_record(const std::string& cost) {
+    auto opened = ledger::open_ledger(dir_.file("l.db"));
+    ASSERT_TRUE(opened.has_value());
+    ledger::Ledger& l = **opened;
+    auto batch = l.begin_batch(ledger::BatchInfo{"t.csv", "focus", {}, 0});
+    ASSERT_TRUE(batch.has_value());
+    AttributeViews v{};
+    v[(size_t)Attr::kTeam] = "alpha";
+    auto attributes = l.intern_attributes(v, ledger::Fingerprint{7, (uint64_t)++records_});
+    ASSERT_TRUE(attributes.has_value());
+    UsageFacts f;
+    f.charge_period_start = *parse_timestamp("2025-03-01T10:00:00Z");
+    f.charge_period_end = f.charge_period_start + 3600;
+    f.effective_cost = f.billed_cost = *parse_decimal(cost);
+    ASSERT_TRUE(l.append(*attributes, f, Lineage{*batch, 1}).has_value());
+    ledger::BatchSummary summary;
+    summary.fingerprint_hex = "t" + std::to_string(records_);
+    summary.rows_read = summary.rows_ingested = 1;
+    ASSERT_TRUE(l.commit_batch(summary).has_value());
+  }
 
   testing::TempDir dir_;
   std::atomic<int64_t> version_{1};
@@ -119,6 +162,12 @@ class AnswerCacheTest : public ::testing::Test {
   std::mutex gate_mutex_;
   std::condition_variable gate_cv_;
   bool gate_open_ = true;
+  bool warm_before_listen_ = false;
+  size_t query_memo_cells_ = 0;
+  std::function<Result<void>(ledger::Ledger&)> prepare_;
+  std::string expect_start_error_;  ///< set: start() must fail with this in its message
+  int calls_at_start_ = 0;          ///< handler runs when start() returned
+  int records_ = 0;
   std::unique_ptr<ApiServer> server_;
   std::thread runner_;
 };
@@ -202,6 +251,63 @@ TEST_F(AnswerCacheTest, ConcurrentFirstCallsShareOneComputation) {
     EXPECT_EQ(r.body, "v1");
   }
   EXPECT_EQ(calls_, 1);
+}
+
+TEST_F(AnswerCacheTest, WarmAnswersAreReadyBeforeThePortOpensWhenAskedTo) {
+  warm_before_listen_ = true;
+  start({"slow"}, {});
+  // Both restrictions' answers were computed inside start(), before anyone could connect.
+  EXPECT_EQ(calls_at_start_, 2);
+  Reply first = get(port(), "/api/v1/slow");
+  EXPECT_EQ(first.cache, "hit");
+  EXPECT_EQ(first.body, "v1");
+  EXPECT_EQ(get(port(), "/api/v1/slow", kTeamToken).cache, "hit");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // ten refresher ticks
+  EXPECT_EQ(calls_, 2);  // the refresher found them young: not computed twice
+}
+
+TEST_F(AnswerCacheTest, PrepareRunsOnceOnALedgerConnectionBeforeThePortOpens) {
+  std::atomic<int> prepared{0};
+  prepare_ = [&](ledger::Ledger& connection) -> Result<void> {
+    auto batches = connection.batches();  // a working connection, from the pool
+    if (!batches) return Unexpected{batches.error()};
+    ++prepared;
+    return {};
+  };
+  start({}, {});
+  EXPECT_EQ(prepared, 1);
+  EXPECT_EQ(get(port(), "/api/v1/slow").body, "v1");
+  EXPECT_EQ(prepared, 1);
+}
+
+TEST_F(AnswerCacheTest, APrepareErrorStopsTheStart) {
+  prepare_ = [](ledger::Ledger&) -> Result<void> {
+    return make_error(ErrorCode::kIo, "l.db: cannot read the rollups");
+  };
+  expect_start_error_ = "cannot read the rollups";
+  start({"slow"}, {});
+  EXPECT_EQ(calls_, 0);  // nothing warmed, nothing listening
+}
+
+TEST_F(AnswerCacheTest, QueriesAreSharedBetweenCallsUntilTheLedgerVersionMoves) {
+  query_memo_cells_ = 1000;
+  add_record("10");
+  start({}, {});
+  EXPECT_EQ(get(port(), "/api/v1/total?call=1").body, "10");
+  // Written behind the version's back: another call (another answer) gets the kept query
+  // answer, so the ledger was not asked again.
+  add_record("5");
+  EXPECT_EQ(get(port(), "/api/v1/total?call=2").body, "10");
+  version_ = 2;  // what a real change does: the next call asks the ledger
+  EXPECT_EQ(get(port(), "/api/v1/total?call=3").body, "15");
+}
+
+TEST_F(AnswerCacheTest, WithoutTheMemoEveryCallAsksTheLedger) {
+  add_record("10");
+  start({}, {});
+  EXPECT_EQ(get(port(), "/api/v1/total?call=1").body, "10");
+  add_record("5");
+  EXPECT_EQ(get(port(), "/api/v1/total?call=2").body, "15");
 }
 
 }  // namespace
