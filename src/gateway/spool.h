@@ -78,7 +78,8 @@ bool from_json_line(std::string_view line, UsageEvent& event);
 
 /// Asks the scheduler to let the calling thread take the CPU soon after it wakes, and to
 /// hold it briefly. The gateway's threads share CPUs: the I/O threads serve every request,
-/// and the background threads (the spool's, the drainer) run at niceness 10. Under Linux's
+/// and the background threads (the spool's, the drainer) run at niceness 10 (the drainer's
+/// ledger writes at SCHED_IDLE when the process may leave it again, see spool.cc). Under Linux's
 /// EEVDF scheduler a thread that has the CPU keeps it for its time slice (1.4 ms on a
 /// 2-CPU machine) even when an I/O thread wakes with a request, a stall that every request
 /// in flight shares. With a 0.1 ms slice (the least allowed; Linux 6.12 and later, ignored
