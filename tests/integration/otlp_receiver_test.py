@@ -81,8 +81,14 @@ class OtlpReceiverTest(unittest.TestCase):
             [AIFINOPS, "serve", "--db", cls.db, "--config", str(cls.policy), "--listen",
              "127.0.0.1:0", "--web-root", str(cls.dir / "web"), "--no-warm", "--threads", "2"],
             stderr=subprocess.PIPE, text=True, env=clean_env())
+        # serve may say what it read at start before it says where it listens.
+        seen = ""
         line = cls.proc.stderr.readline()
+        while line and "listening on http://" not in line:
+            seen += line
+            line = cls.proc.stderr.readline()
         if "listening on http://" not in line:
+            line = seen + line
             cls.proc.kill()
             raise AssertionError(f"serve did not start: {line}{cls.proc.stderr.read()}")
         cls.base = line.split("listening on ")[1].split("/ ")[0]
