@@ -1104,9 +1104,47 @@ struct RedisLimitStore::Impl {
     return notices;
   }
 
+  /// Sends settlements in one pipeline (a Redis that lost the script gets it loaded and the
+  /// settlement sent again); adds the soft-budget notices of those Redis confirmed and
+  /// returns those it did not. `reachable` false: Redis is known to be down, nothing is sent.
+  std::vector<QueuedSettlement> send_settlements(std::vector<QueuedSettlement> batch,
+                                                 std::vector<SoftBudgetNotice>& notices,
+                                                 bool reachable) {
+    const Script& script = settle_script();
+    std::vector<std::vector<std::string>> commands;
+    commands.reserve(batch.size());
+    for (const QueuedSettlement& s : batch) {
+      std::vector<std::string> command = {"EVALSHA", script.sha, "2"};
+      for (std::string& k : settle_keys(s.id)) command.push_back(std::move(k));
+      for (std::string& a : settle_args(s.id, s.tokens, s.cost)) command.push_back(std::move(a));
+      commands.push_back(std::move(command));
+    }
+    auto replies = reachable ? redis.pipeline(commands, "settlement")
+                             : Result<std::vector<Result<RedisReplyPtr>>>(
+                                   make_error(ErrorCode::kIo, "unreachable"));
+    std::vector<QueuedSettlement> failed;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      QueuedSettlement& s = batch[i];
+      if (replies && (*replies)[i]) {
+        for (SoftBudgetNotice& n : notices_of((*replies)[i]->get())) notices.push_back(std::move(n));
+        continue;
+      }
+      if (replies && (*replies)[i].error().message.rfind("NOSCRIPT", 0) == 0) {
+        // A Redis that has not seen the script yet: eval() loads it.
+        auto reply = redis.eval(script.body, script.sha, settle_keys(s.id),
+                                settle_args(s.id, s.tokens, s.cost), "settlement");
+        if (reply) {
+          for (SoftBudgetNotice& n : notices_of(reply->get())) notices.push_back(std::move(n));
+          continue;
+        }
+      }
+      failed.push_back(std::move(s));
+    }
+    return failed;
+  }
+
   /// The settler: everything queued goes to Redis in one pipeline.
   void settler_loop() {
-    const Script& script = settle_script();
     for (;;) {
       std::vector<QueuedSettlement> batch;
       {
@@ -1116,35 +1154,10 @@ struct RedisLimitStore::Impl {
         batch.swap(settle_queue);
         settler_busy = true;
       }
-      std::vector<std::vector<std::string>> commands;
-      commands.reserve(batch.size());
-      for (const QueuedSettlement& s : batch) {
-        std::vector<std::string> command = {"EVALSHA", script.sha, "2"};
-        for (std::string& k : settle_keys(s.id)) command.push_back(std::move(k));
-        for (std::string& a : settle_args(s.id, s.tokens, s.cost)) command.push_back(std::move(a));
-        commands.push_back(std::move(command));
-      }
       std::vector<SoftBudgetNotice> notices;
-      auto replies = redis.available() ? redis.pipeline(commands, "settlement")
-                                       : Result<std::vector<Result<RedisReplyPtr>>>(
-                                             make_error(ErrorCode::kIo, "unreachable"));
-      for (size_t i = 0; i < batch.size(); ++i) {
-        QueuedSettlement& s = batch[i];
-        if (replies && (*replies)[i]) {
-          for (SoftBudgetNotice& n : notices_of((*replies)[i]->get())) notices.push_back(std::move(n));
-          continue;
-        }
-        if (replies && (*replies)[i].error().message.rfind("NOSCRIPT", 0) == 0) {
-          // A Redis that has not seen the script yet: eval() loads it.
-          auto reply = redis.eval(script.body, script.sha, settle_keys(s.id),
-                                  settle_args(s.id, s.tokens, s.cost), "settlement");
-          if (reply) {
-            for (SoftBudgetNotice& n : notices_of(reply->get())) notices.push_back(std::move(n));
-            continue;
-          }
-        }
-        settlement_failed(std::move(batch[i]));
-      }
+      for (QueuedSettlement& failed :
+           send_settlements(std::move(batch), notices, redis.available()))
+        settlement_failed(std::move(failed));
       if (notice_sink)
         for (const SoftBudgetNotice& n : notices) notice_sink(n);
       {
@@ -1213,34 +1226,8 @@ struct RedisLimitStore::Impl {
       batch.swap(unsent);
     }
     if (batch.empty()) return true;
-    const Script& script = settle_script();
-    std::vector<std::vector<std::string>> commands;
-    commands.reserve(batch.size());
-    for (const QueuedSettlement& s : batch) {
-      std::vector<std::string> command = {"EVALSHA", script.sha, "2"};
-      for (std::string& k : settle_keys(s.id)) command.push_back(std::move(k));
-      for (std::string& a : settle_args(s.id, s.tokens, s.cost)) command.push_back(std::move(a));
-      commands.push_back(std::move(command));
-    }
-    auto replies = redis.pipeline(commands, "settlement");
     std::vector<SoftBudgetNotice> notices;
-    std::vector<QueuedSettlement> failed;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      QueuedSettlement& s = batch[i];
-      if (replies && (*replies)[i]) {
-        for (SoftBudgetNotice& n : notices_of((*replies)[i]->get())) notices.push_back(std::move(n));
-        continue;
-      }
-      if (replies && (*replies)[i].error().message.rfind("NOSCRIPT", 0) == 0) {
-        auto reply = redis.eval(script.body, script.sha, settle_keys(s.id),
-                                settle_args(s.id, s.tokens, s.cost), "settlement");
-        if (reply) {
-          for (SoftBudgetNotice& n : notices_of(reply->get())) notices.push_back(std::move(n));
-          continue;
-        }
-      }
-      failed.push_back(std::move(s));
-    }
+    std::vector<QueuedSettlement> failed = send_settlements(std::move(batch), notices, true);
     if (notice_sink)
       for (const SoftBudgetNotice& n : notices) notice_sink(n);
     if (failed.empty()) return true;
