@@ -47,8 +47,13 @@ constexpr size_t kFileBytes = size_t{4} << 20;
 constexpr size_t kAheadBytes = size_t{512} << 10;
 /// A new file gets this much before it takes over (a multiple of the page size).
 constexpr size_t kFirstPagesBytes = size_t{256} << 10;
-/// Pages are given in steps of this many bytes, the spool's thread yielding between them.
-constexpr size_t kPopulateStepBytes = size_t{64} << 10;
+/// Pages are given in steps of this many bytes (about 0.1 ms of the kernel's work each, at
+/// 16 us a page), the spool's thread yielding between them while the room ahead allows.
+constexpr size_t kPopulateStepBytes = size_t{32} << 10;
+/// While at least this much of the mapping ahead of the last record has its pages, the
+/// spool's thread yields between steps; below it, it populates without yielding, so that
+/// appends do not catch up with the pages.
+constexpr size_t kYieldMarginBytes = kAheadBytes / 4;
 
 /// The drainer lets other threads run after this many records, or bytes read or hashed
 /// (see ingest_file).
@@ -374,7 +379,7 @@ Spool::~Spool() {
   }
 }
 
-Result<Spool::File> Spool::make_file() {
+Result<Spool::File> Spool::make_file(bool yield_between_steps) {
   File file;
   // A name no other file has: O_EXCL never truncates a file that holds records.
   for (int attempt = 0; file.fd < 0 && attempt < 100; ++attempt) {
@@ -398,12 +403,22 @@ Result<Spool::File> Spool::make_file() {
     }
   }
   // The first pages before anyone writes: a new file takes over from a full one at once.
+  // On the spool's thread in steps with a yield between them, as in populate_current(): no
+  // one writes into this file yet, so the yields cost no append a page.
   if (file.map != nullptr && populate_works_.load(std::memory_order_relaxed)) {
     const size_t length = std::min(kFirstPagesBytes, file.capacity);
-    if (::madvise(file.map, length, MADV_POPULATE_WRITE) == 0)
-      file.populated = length;
-    else
-      populate_works_.store(false, std::memory_order_relaxed);  // before Linux 5.14
+    const size_t step = yield_between_steps ? kPopulateStepBytes : length;
+    for (size_t from = 0; from < length; from += step) {
+      if (::madvise(file.map + from, std::min(step, length - from), MADV_POPULATE_WRITE) != 0) {
+        populate_works_.store(false, std::memory_order_relaxed);  // before Linux 5.14
+        break;
+      }
+      file.populated = std::min(length, from + step);
+      if (yield_between_steps && file.populated < length) {
+        populate_yields_.fetch_add(1, std::memory_order_relaxed);
+        ::sched_yield();
+      }
+    }
   }
   return file;
 }
@@ -441,8 +456,13 @@ void Spool::close_all(std::vector<File>& files) {
   // Unmapping and trimming take milliseconds (longer while the file system commits its
   // journal), so they happen outside every lock appends or the renaming need. The drainer
   // may read a ready file before it is trimmed: it stops at the zeros.
+  // Called with no lock held, on a background thread: a yield before and after each close
+  // (munmap of 4 MiB takes about 0.5 ms), so that an I/O thread waiting for the CPU gets it
+  // between the steps instead of after all of them (see populate_current).
   for (File& file : files) {
+    ::sched_yield();
     close(file);
+    ::sched_yield();
     populate_current();
   }
   files.clear();
@@ -476,11 +496,26 @@ void Spool::populate_current() {
         return;
       }
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (file_.map == map) file_.populated = std::max(file_.populated, to);
-    // No sched_yield between steps: on a busy CPU a yield at niceness 10 gave the CPU away
-    // for up to tens of milliseconds, and appends caught up with the pages. The I/O threads
-    // preempt this thread when they wake (they ask for short time slices, see server.cc).
+    bool yield = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (file_.map == map) file_.populated = std::max(file_.populated, to);
+      yield = file_.map == map &&
+              file_.populated >= static_cast<size_t>(file_.bytes) + kYieldMarginBytes;
+    }
+    // A yield between steps while the room ahead allows. Why: the kernel here ticks every
+    // 4 ms and preempts nothing between ticks, and an I/O thread kept busy by 16
+    // connections rarely sleeps, so no wake-up preempts this thread either: once picked at
+    // a tick it kept the CPU for its whole round (512 KiB, about 2 ms: `perf sched` showed
+    // the I/O thread runnable and waiting for it), and every request in flight waited.
+    // With a yield every step the wait is one step. The yield hands the CPU back for as
+    // long as the scheduler's share for niceness 10 says (a tick or a few); with less than
+    // kYieldMarginBytes left ahead the rest of the round runs without yields, so appends
+    // still never reach pages without memory.
+    if (yield) {
+      populate_yields_.fetch_add(1, std::memory_order_relaxed);
+      ::sched_yield();
+    }
   }
 }
 
@@ -514,7 +549,7 @@ void Spool::prepare_loop() {
     }
     close_all(old);
     if (need_spare) {
-      auto made = make_file();
+      auto made = make_file(/*yield_between_steps=*/true);
       if (made) {
         std::lock_guard<std::mutex> relock(mutex_);
         spare_ = take(*made);  // only this thread makes spares: spare_ is still empty
@@ -802,6 +837,8 @@ void SpoolDrainer::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> guard(drain_mutex_);
+  ledger_.reset();
 }
 
 void SpoolDrainer::loop() {
@@ -885,12 +922,18 @@ Result<int64_t> SpoolDrainer::drain_now() {
       if (idle != nullptr) idle->end();
     }
   } idle_round;
-  auto ledger = ledger::open_ledger(ledger_location_);
-  if (!ledger) return Unexpected{ledger.error()};
+  if (ledger_ == nullptr) {
+    auto ledger = ledger::open_ledger(ledger_location_);
+    if (!ledger) return Unexpected{ledger.error()};
+    ledger_ = std::move(*ledger);
+  }
   int64_t total = 0;
   for (const auto& [n, path] : ready) {
-    auto count = ingest_file(**ledger, path);
-    if (!count) return Unexpected{count.error()};
+    auto count = ingest_file(*ledger_, path);
+    if (!count) {
+      ledger_.reset();  // a connection that failed (a database restarted) is not reused
+      return Unexpected{count.error()};
+    }
     total += *count;
     fs::remove(path, ec);  // only after the batch committed (or was already there)
   }

@@ -117,6 +117,9 @@ class Spool {
   /// Waits up to `timeout_ms` for the spool's thread to have the next file and the pages
   /// ahead of the last record ready; false on timeout. For tests.
   bool wait_until_prepared(int64_t timeout_ms);
+  /// How often the spool's thread yielded the CPU between steps of giving pages their
+  /// memory (see populate_current). For tests.
+  int64_t populate_yields() const { return populate_yields_.load(std::memory_order_relaxed); }
 
  private:
   Spool() = default;
@@ -131,7 +134,8 @@ class Spool {
     std::string path;
   };
   /// A new, empty `writing-<k>.jsonl` with its room reserved and mapped where possible.
-  Result<File> make_file();
+  /// `yield_between_steps` only on the spool's thread, which holds no lock appends take.
+  Result<File> make_file(bool yield_between_steps = false);
   /// Unmaps a file, trims its unused room and closes it.
   void close(File& file);
   /// Under files_mutex_: renames files that filled up or were rotated to ready-<n>.jsonl,
@@ -166,6 +170,7 @@ class Spool {
   /// Whether the kernel gives pages on request (MADV_POPULATE_WRITE, Linux 5.14); without,
   /// records take their pages with a page fault each.
   std::atomic<bool> populate_works_{true};
+  std::atomic<int64_t> populate_yields_{0};  ///< yields between populating steps
   std::string dir_;
   File file_;                  ///< the file appends go to
   File spare_;                 ///< the next one, made by the spool's thread
@@ -176,7 +181,10 @@ class Spool {
 };
 
 /// Moves ready spool files into the ledger, on its own thread, every `interval_ms` and
-/// once more at stop(). The ledger is opened and used only on that thread.
+/// once more at stop(). The ledger is opened at the first round and kept open between
+/// rounds (closed at stop(), and opened again after a round that failed): closing SQLite's
+/// last connection copies its whole write-ahead log into the database and deletes it, and
+/// opening reads the schema again, work that each round did on the CPU the I/O threads use.
 class SpoolDrainer {
  public:
   SpoolDrainer(Spool& spool, std::string ledger_location, int64_t interval_ms = 1000);
@@ -187,6 +195,11 @@ class SpoolDrainer {
   /// Drains once on the calling thread (start-up recovery and tests).
   Result<int64_t> drain_now();
   int64_t drained_records() const { return drained_.load(); }
+  /// Whether the ledger is open between rounds (for tests).
+  bool ledger_open() {
+    std::lock_guard<std::mutex> guard(drain_mutex_);
+    return ledger_ != nullptr;
+  }
 
  private:
   void loop();
@@ -201,6 +214,7 @@ class SpoolDrainer {
   bool stopping_ = false;
   std::atomic<int64_t> drained_{0};
   std::mutex drain_mutex_;
+  std::unique_ptr<ledger::Ledger> ledger_;  ///< open between rounds, under drain_mutex_
 };
 
 }  // namespace aifinops::gateway
