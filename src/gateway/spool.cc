@@ -54,6 +54,8 @@ constexpr size_t kPopulateStepBytes = size_t{32} << 10;
 /// spool's thread yields between steps; below it, it populates without yielding, so that
 /// appends do not catch up with the pages.
 constexpr size_t kYieldMarginBytes = kAheadBytes / 4;
+/// A full file is unmapped in pieces of this many bytes, with a yield between them.
+constexpr size_t kUnmapStepBytes = size_t{1} << 20;
 
 /// The drainer lets other threads run after this many records, or bytes read or hashed
 /// (see ingest_file).
@@ -395,6 +397,11 @@ Result<Spool::File> Spool::make_file(bool yield_between_steps) {
     if (p != MAP_FAILED) {
       file.map = static_cast<char*>(p);
       file.capacity = kFileBytes;
+      // No read-around: the first fault in a mapping otherwise brings in (zeroes, for the
+      // reserved room) the whole read-ahead window at once, 1.2-1.7 ms of the kernel's work
+      // on one page (`perf trace`, MADV_POPULATE_WRITE of 4 KiB); with it, each step below
+      // and in populate_current() fills only its own pages. Advice only: failure is harmless.
+      ::madvise(file.map, file.capacity, MADV_RANDOM);
     } else if (::ftruncate(file.fd, 0) != 0) {
       std::string error = errno_text();
       ::close(file.fd);
@@ -407,13 +414,14 @@ Result<Spool::File> Spool::make_file(bool yield_between_steps) {
   // one writes into this file yet, so the yields cost no append a page.
   if (file.map != nullptr && populate_works_.load(std::memory_order_relaxed)) {
     const size_t length = std::min(kFirstPagesBytes, file.capacity);
-    const size_t step = yield_between_steps ? kPopulateStepBytes : length;
-    for (size_t from = 0; from < length; from += step) {
+    for (size_t from = 0; from < length;) {
+      const size_t step = yield_between_steps ? kPopulateStepBytes : length;
       if (::madvise(file.map + from, std::min(step, length - from), MADV_POPULATE_WRITE) != 0) {
         populate_works_.store(false, std::memory_order_relaxed);  // before Linux 5.14
         break;
       }
-      file.populated = std::min(length, from + step);
+      from = std::min(length, from + step);
+      file.populated = from;
       if (yield_between_steps && file.populated < length) {
         populate_yields_.fetch_add(1, std::memory_order_relaxed);
         ::sched_yield();
@@ -423,10 +431,20 @@ Result<Spool::File> Spool::make_file(bool yield_between_steps) {
   return file;
 }
 
-void Spool::close(File& file) {
+void Spool::close(File& file, bool yield_between_steps) {
   if (file.map != nullptr) {
     std::lock_guard<std::mutex> pages(pages_mutex_);
-    ::munmap(file.map, file.capacity);
+    if (yield_between_steps) {
+      // Unmapping 4 MiB of written pages takes about 0.5 ms of the kernel's work: in pieces
+      // with a yield between them (see populate_current). No one writes into this file any
+      // more, and pages_mutex_ keeps the spool's own populating out.
+      for (size_t from = 0; from < file.capacity; from += kUnmapStepBytes) {
+        ::munmap(file.map + from, std::min(kUnmapStepBytes, file.capacity - from));
+        ::sched_yield();
+      }
+    } else {
+      ::munmap(file.map, file.capacity);
+    }
   }
   if (file.fd >= 0) {
     // The unused room goes; if it cannot, the drainer skips the zeros.
@@ -461,7 +479,7 @@ void Spool::close_all(std::vector<File>& files) {
   // between the steps instead of after all of them (see populate_current).
   for (File& file : files) {
     ::sched_yield();
-    close(file);
+    close(file, /*yield_between_steps=*/true);
     ::sched_yield();
     populate_current();
   }

@@ -136,8 +136,9 @@ class Spool {
   /// A new, empty `writing-<k>.jsonl` with its room reserved and mapped where possible.
   /// `yield_between_steps` only on the spool's thread, which holds no lock appends take.
   Result<File> make_file(bool yield_between_steps = false);
-  /// Unmaps a file, trims its unused room and closes it.
-  void close(File& file);
+  /// Unmaps a file, trims its unused room and closes it; `yield_between_steps` with no
+  /// lock held that appends take.
+  void close(File& file, bool yield_between_steps = false);
   /// Under files_mutex_: renames files that filled up or were rotated to ready-<n>.jsonl,
   /// in the order they were written.
   void name_ready(std::vector<File>& files);
