@@ -855,8 +855,6 @@ void SpoolDrainer::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> guard(drain_mutex_);
-  ledger_.reset();
 }
 
 void SpoolDrainer::loop() {
@@ -940,18 +938,12 @@ Result<int64_t> SpoolDrainer::drain_now() {
       if (idle != nullptr) idle->end();
     }
   } idle_round;
-  if (ledger_ == nullptr) {
-    auto ledger = ledger::open_ledger(ledger_location_);
-    if (!ledger) return Unexpected{ledger.error()};
-    ledger_ = std::move(*ledger);
-  }
+  auto ledger = ledger::open_ledger(ledger_location_);
+  if (!ledger) return Unexpected{ledger.error()};
   int64_t total = 0;
   for (const auto& [n, path] : ready) {
-    auto count = ingest_file(*ledger_, path);
-    if (!count) {
-      ledger_.reset();  // a connection that failed (a database restarted) is not reused
-      return Unexpected{count.error()};
-    }
+    auto count = ingest_file(**ledger, path);
+    if (!count) return Unexpected{count.error()};
     total += *count;
     fs::remove(path, ec);  // only after the batch committed (or was already there)
   }

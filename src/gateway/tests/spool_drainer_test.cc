@@ -74,35 +74,6 @@ TEST(SpoolDrainerTest, KeepsRecordsWhileTheLedgerIsUnavailableAndWritesThemOnceI
   EXPECT_EQ((*ledger)->query(spec)->total, 8 * 1000 + 28);
 }
 
-// Closing SQLite's last connection copies the whole write-ahead log into the database and
-// deletes it, on the CPU the I/O threads use: the drainer keeps its ledger open between
-// rounds, and closes it at stop().
-TEST(SpoolDrainerTest, KeepsItsLedgerOpenBetweenRoundsAndClosesItAtStop) {
-  testing::TempDir dir;
-  auto spool = Spool::open(dir.file("spool"));
-  ASSERT_TRUE(spool.has_value()) << spool.error().message;
-  SpoolDrainer drainer(**spool, dir.file("ledger.db"));
-  EXPECT_FALSE(drainer.ledger_open());
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*spool)->append(event(i)).has_value());
-  auto first = drainer.drain_now();
-  ASSERT_TRUE(first.has_value()) << first.error().message;
-  EXPECT_EQ(*first, 3);
-  EXPECT_TRUE(drainer.ledger_open());
-  // The WAL stays while the connection does (a closed last connection deletes it).
-  EXPECT_TRUE(std::filesystem::exists(dir.file("ledger.db") + "-wal"));
-  for (int i = 3; i < 5; ++i) ASSERT_TRUE((*spool)->append(event(i)).has_value());
-  auto second = drainer.drain_now();
-  ASSERT_TRUE(second.has_value()) << second.error().message;
-  EXPECT_EQ(*second, 2);
-  drainer.stop();
-  EXPECT_FALSE(drainer.ledger_open());
-  EXPECT_FALSE(std::filesystem::exists(dir.file("ledger.db") + "-wal"));
-  auto ledger = ledger::open_ledger(dir.file("ledger.db"));
-  ASSERT_TRUE(ledger.has_value()) << ledger.error().message;
-  ledger::QuerySpec spec;
-  spec.metric = ledger::Metric::kRequests;
-  EXPECT_EQ((*ledger)->query(spec)->total, 5);
-}
 
 /// Whether the process may take a thread out of SCHED_IDLE (CAP_SYS_NICE, or an RLIMIT_NICE
 /// that allows niceness 10): the drainer writes at idle priority only then.
