@@ -47,8 +47,8 @@ constexpr size_t kFileBytes = size_t{4} << 20;
 constexpr size_t kAheadBytes = size_t{512} << 10;
 /// A new file gets this much before it takes over (a multiple of the page size).
 constexpr size_t kFirstPagesBytes = size_t{256} << 10;
-/// Pages are given in steps of this many bytes (about 0.1 ms of the kernel's work each, at
-/// 16 us a page), the spool's thread yielding between them while the room ahead allows.
+/// Pages are given in steps of this many bytes (0.03-0.05 ms of the kernel's work each,
+/// `perf trace`), the spool's thread yielding between them while the room ahead allows.
 constexpr size_t kPopulateStepBytes = size_t{32} << 10;
 /// While at least this much of the mapping ahead of the last record has its pages, the
 /// spool's thread yields between steps; below it, it populates without yielding, so that
