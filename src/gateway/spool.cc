@@ -47,8 +47,15 @@ constexpr size_t kFileBytes = size_t{4} << 20;
 constexpr size_t kAheadBytes = size_t{512} << 10;
 /// A new file gets this much before it takes over (a multiple of the page size).
 constexpr size_t kFirstPagesBytes = size_t{256} << 10;
-/// Pages are given in steps of this many bytes, the spool's thread yielding between them.
-constexpr size_t kPopulateStepBytes = size_t{64} << 10;
+/// Pages are given in steps of this many bytes (0.03-0.05 ms of the kernel's work each,
+/// `perf trace`), the spool's thread yielding between them while the room ahead allows.
+constexpr size_t kPopulateStepBytes = size_t{32} << 10;
+/// While at least this much of the mapping ahead of the last record has its pages, the
+/// spool's thread yields between steps; below it, it populates without yielding, so that
+/// appends do not catch up with the pages.
+constexpr size_t kYieldMarginBytes = kAheadBytes / 4;
+/// A full file is unmapped in pieces of this many bytes, with a yield between them.
+constexpr size_t kUnmapStepBytes = size_t{1} << 20;
 
 /// The drainer lets other threads run after this many records, or bytes read or hashed
 /// (see ingest_file).
@@ -374,7 +381,7 @@ Spool::~Spool() {
   }
 }
 
-Result<Spool::File> Spool::make_file() {
+Result<Spool::File> Spool::make_file(bool yield_between_steps) {
   File file;
   // A name no other file has: O_EXCL never truncates a file that holds records.
   for (int attempt = 0; file.fd < 0 && attempt < 100; ++attempt) {
@@ -390,6 +397,11 @@ Result<Spool::File> Spool::make_file() {
     if (p != MAP_FAILED) {
       file.map = static_cast<char*>(p);
       file.capacity = kFileBytes;
+      // No read-around: the first fault in a mapping otherwise brings in (zeroes, for the
+      // reserved room) the whole read-ahead window at once, 1.2-1.7 ms of the kernel's work
+      // on one page (`perf trace`, MADV_POPULATE_WRITE of 4 KiB); with it, each step below
+      // and in populate_current() fills only its own pages. Advice only: failure is harmless.
+      ::madvise(file.map, file.capacity, MADV_RANDOM);
     } else if (::ftruncate(file.fd, 0) != 0) {
       std::string error = errno_text();
       ::close(file.fd);
@@ -398,20 +410,41 @@ Result<Spool::File> Spool::make_file() {
     }
   }
   // The first pages before anyone writes: a new file takes over from a full one at once.
+  // On the spool's thread in steps with a yield between them, as in populate_current(): no
+  // one writes into this file yet, so the yields cost no append a page.
   if (file.map != nullptr && populate_works_.load(std::memory_order_relaxed)) {
     const size_t length = std::min(kFirstPagesBytes, file.capacity);
-    if (::madvise(file.map, length, MADV_POPULATE_WRITE) == 0)
-      file.populated = length;
-    else
-      populate_works_.store(false, std::memory_order_relaxed);  // before Linux 5.14
+    for (size_t from = 0; from < length;) {
+      const size_t step = yield_between_steps ? kPopulateStepBytes : length;
+      if (::madvise(file.map + from, std::min(step, length - from), MADV_POPULATE_WRITE) != 0) {
+        populate_works_.store(false, std::memory_order_relaxed);  // before Linux 5.14
+        break;
+      }
+      from = std::min(length, from + step);
+      file.populated = from;
+      if (yield_between_steps && file.populated < length) {
+        populate_yields_.fetch_add(1, std::memory_order_relaxed);
+        ::sched_yield();
+      }
+    }
   }
   return file;
 }
 
-void Spool::close(File& file) {
+void Spool::close(File& file, bool yield_between_steps) {
   if (file.map != nullptr) {
     std::lock_guard<std::mutex> pages(pages_mutex_);
-    ::munmap(file.map, file.capacity);
+    if (yield_between_steps) {
+      // Unmapping 4 MiB of written pages takes about 0.5 ms of the kernel's work: in pieces
+      // with a yield between them (see populate_current). No one writes into this file any
+      // more, and pages_mutex_ keeps the spool's own populating out.
+      for (size_t from = 0; from < file.capacity; from += kUnmapStepBytes) {
+        ::munmap(file.map + from, std::min(kUnmapStepBytes, file.capacity - from));
+        ::sched_yield();
+      }
+    } else {
+      ::munmap(file.map, file.capacity);
+    }
   }
   if (file.fd >= 0) {
     // The unused room goes; if it cannot, the drainer skips the zeros.
@@ -441,8 +474,13 @@ void Spool::close_all(std::vector<File>& files) {
   // Unmapping and trimming take milliseconds (longer while the file system commits its
   // journal), so they happen outside every lock appends or the renaming need. The drainer
   // may read a ready file before it is trimmed: it stops at the zeros.
+  // Called with no lock held, on a background thread: a yield before and after each close
+  // (munmap of 4 MiB takes about 0.5 ms), so that an I/O thread waiting for the CPU gets it
+  // between the steps instead of after all of them (see populate_current).
   for (File& file : files) {
-    close(file);
+    ::sched_yield();
+    close(file, /*yield_between_steps=*/true);
+    ::sched_yield();
     populate_current();
   }
   files.clear();
@@ -476,11 +514,26 @@ void Spool::populate_current() {
         return;
       }
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (file_.map == map) file_.populated = std::max(file_.populated, to);
-    // No sched_yield between steps: on a busy CPU a yield at niceness 10 gave the CPU away
-    // for up to tens of milliseconds, and appends caught up with the pages. The I/O threads
-    // preempt this thread when they wake (they ask for short time slices, see server.cc).
+    bool yield = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (file_.map == map) file_.populated = std::max(file_.populated, to);
+      yield = file_.map == map &&
+              file_.populated >= static_cast<size_t>(file_.bytes) + kYieldMarginBytes;
+    }
+    // A yield between steps while the room ahead allows. Why: the kernel here ticks every
+    // 4 ms and preempts nothing between ticks, and an I/O thread kept busy by 16
+    // connections rarely sleeps, so no wake-up preempts this thread either: once picked at
+    // a tick it kept the CPU for its whole round (512 KiB, about 2 ms: `perf sched` showed
+    // the I/O thread runnable and waiting for it), and every request in flight waited.
+    // With a yield every step the wait is one step. The yield hands the CPU back for as
+    // long as the scheduler's share for niceness 10 says (a tick or a few); with less than
+    // kYieldMarginBytes left ahead the rest of the round runs without yields, so appends
+    // still never reach pages without memory.
+    if (yield) {
+      populate_yields_.fetch_add(1, std::memory_order_relaxed);
+      ::sched_yield();
+    }
   }
 }
 
@@ -514,7 +567,7 @@ void Spool::prepare_loop() {
     }
     close_all(old);
     if (need_spare) {
-      auto made = make_file();
+      auto made = make_file(/*yield_between_steps=*/true);
       if (made) {
         std::lock_guard<std::mutex> relock(mutex_);
         spare_ = take(*made);  // only this thread makes spares: spare_ is still empty
