@@ -6,8 +6,9 @@
 #
 # The mock upstream is the peers' nginx (../shared/bench/peers/gateway/mock), the request the
 # peers' chat.lua (a realistic chat body, max_tokens 512, not cacheable), so the gateway runs
-# its full path: key, limits and a budget reserved and settled in Redis (two scripts per
-# request), pricing, spool, ledger. Debian has no wrk2, so the rate is paced with wrk's
+# its full path: key, limits and a budget reserved and settled in Redis (with leases, the
+# default, two scripts per lease of up to 64 requests, off the request path; LEASE=0 sets
+# redis_lease: false, two scripts per request), pricing, spool, ledger. Debian has no wrk2, so the rate is paced with wrk's
 # delay(): each connection waits DELAY_MS after each answer, which gives
 # CONNS / (DELAY_MS + latency) requests/s per wrk. That is not an open-loop generator: a stall
 # delays the requests behind it instead of counting their wait (coordinated omission), so p99
@@ -22,7 +23,8 @@
 #
 # Knobs: DURATION (15 s per run), RATE_CONNS (8 connections per wrk), DELAY_MS (8),
 #        MAX_CONNS (16 per wrk for the throughput runs), PIN (1), THREADS (I/O threads per
-#        replica, 1), OUT_DIR.
+#        replica, 1), LEASE (1: the default redis_lease; 0: redis_lease: false, for a gateway
+#        that has the key), OUT_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="${SHARED:-$ROOT/../shared}"
@@ -34,6 +36,7 @@ DELAY_MS="${DELAY_MS:-8}"
 MAX_CONNS="${MAX_CONNS:-16}"
 PIN="${PIN:-1}"
 THREADS="${THREADS:-1}"
+LEASE="${LEASE:-1}"
 WORK="$(mktemp -d /tmp/aifinops-fleet-bench-XXXXXX)"
 OUT_DIR="${OUT_DIR:-$WORK/results}"
 mkdir -p "$OUT_DIR"
@@ -97,6 +100,7 @@ budgets:
   - {scope: {team: bench}, period: month, amount_usd: 100000000, enforce: hard}
 YAML
     if [[ $3 == 1 ]]; then printf 'redis: redis://127.0.0.1:%s/0\nredis_prefix: "bench:"\n' "$REDIS_PORT"; fi
+    if [[ $3 == 1 && $LEASE == 0 ]]; then echo "redis_lease: false"; fi
   } > "$1"
 }
 write_config "$WORK/fleet.yaml" "$WORK/fleet.db" 1
@@ -150,7 +154,7 @@ paced_pair() { # name url1 url2: two paced wrk at once, each half the total rate
 
 URL=/v1/chat/completions
 say "== Gateway fleet (Redis): $(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r)"
-say "   paced load: 2 x wrk -t1 -c$RATE_CONNS, delay ${DELAY_MS} ms per connection, ${DURATION} s per run; $THREADS I/O thread(s) per replica"
+say "   paced load: 2 x wrk -t1 -c$RATE_CONNS, delay ${DELAY_MS} ms per connection, ${DURATION} s per run; $THREADS I/O thread(s) per replica; LEASE=$LEASE"
 say "   load average before: $(load)"
 
 read -r d_rps d_p50 d_p99 < <(paced_pair direct "http://127.0.0.1:$UP_PORT$URL" "http://127.0.0.1:$UP_PORT$URL")

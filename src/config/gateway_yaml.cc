@@ -25,7 +25,8 @@ class GatewayReader : public YamlReader {
     if (!check_keys(root, "", {"listen", "ledger", "spool_dir", "threads", "max_body_bytes", "store_bodies",
                                "upstreams", "routes", "keys", "budgets", "cache", "prices", "webhook",
                                "redis", "redis_password_env", "redis_failure", "redis_prefix",
-                               "redis_connect_timeout_ms", "redis_timeout_ms", "redis_reservation_ttl_s"}))
+                               "redis_connect_timeout_ms", "redis_timeout_ms", "redis_reservation_ttl_s",
+                               "redis_lease", "redis_lease_max_age_ms"}))
       return *error_;
     bool ok = true;
     if (root["listen"]) ok = ok && read_listen(root["listen"], config.listen);
@@ -66,7 +67,8 @@ class GatewayReader : public YamlReader {
   bool read_redis(const YAML::Node& root, GatewayConfig& config) {
     static const char* kRelated[] = {"redis_password_env",       "redis_failure",
                                      "redis_prefix",             "redis_connect_timeout_ms",
-                                     "redis_timeout_ms",         "redis_reservation_ttl_s"};
+                                     "redis_timeout_ms",         "redis_reservation_ttl_s",
+                                     "redis_lease",              "redis_lease_max_age_ms"};
     if (!root["redis"]) {
       for (const char* key : kRelated)
         if (root[key])
@@ -110,13 +112,22 @@ class GatewayReader : public YamlReader {
     };
     for (const Bound& b : {Bound{"redis_connect_timeout_ms", &redis.connect_timeout_ms, 1, 60'000},
                            Bound{"redis_timeout_ms", &redis.timeout_ms, 1, 60'000},
-                           Bound{"redis_reservation_ttl_s", &redis.reservation_ttl_s, 1, 7 * 86'400}}) {
+                           Bound{"redis_reservation_ttl_s", &redis.reservation_ttl_s, 1, 7 * 86'400},
+                           Bound{"redis_lease_max_age_ms", &redis.lease_max_age_ms, 10, 60'000}}) {
       if (!root[b.key]) continue;
       if (!read_count(root[b.key], b.key, *b.out)) return false;
       if (*b.out < b.min || *b.out > b.max)
         return fail(root[b.key], b.key,
                     "expected a whole number from " + std::to_string(b.min) + " to " + std::to_string(b.max));
     }
+    if (root["redis_lease"] && !read_bool(root["redis_lease"], "redis_lease", redis.lease)) return false;
+    // A lease must be settled well before Redis gives its reservation back as abandoned.
+    if (redis.lease_max_age_ms >= redis.reservation_ttl_s * 1000)
+      return fail(root["redis_lease_max_age_ms"] ? root["redis_lease_max_age_ms"] : root["redis_reservation_ttl_s"],
+                  root["redis_lease_max_age_ms"] ? "redis_lease_max_age_ms" : "redis_reservation_ttl_s",
+                  "a lease (redis_lease_max_age_ms: " + std::to_string(redis.lease_max_age_ms) +
+                      ") must be shorter than a reservation's lifetime (redis_reservation_ttl_s: " +
+                      std::to_string(redis.reservation_ttl_s) + " s); lower the one or raise the other");
     config.redis = std::move(redis);
     return true;
   }

@@ -70,6 +70,11 @@ struct RedisConfig {
   int64_t connect_timeout_ms = 200;
   int64_t timeout_ms = 200;          ///< per command
   int64_t reservation_ttl_s = 900;   ///< a reservation never settled is given back after this
+  /// Admit the common case against a lease: a reservation in Redis for a bundle of requests
+  /// of one (key, model) pair, taken in the background (see RedisLimitStore).
+  bool lease = true;
+  /// A lease admits nothing older than this, and is settled once its requests are done.
+  int64_t lease_max_age_ms = 1000;
 };
 
 /// A price override per model, per million tokens.

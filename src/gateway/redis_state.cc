@@ -25,6 +25,24 @@ constexpr int64_t kSecondsPerDay = 86'400;
 /// Local reservation ids (redis_failure: open) carry this bit, Redis's never do (they come
 /// from INCR), so settle() knows which store holds a reservation.
 constexpr uint64_t kLocalReservation = uint64_t{1} << 63;
+/// Reservation ids of requests admitted from a lease carry this bit (Redis's and the local
+/// store's never do), so settle() finds their lease.
+constexpr uint64_t kLeasedReservation = uint64_t{1} << 62;
+/// A lease holds about this long of its pair's recent traffic...
+constexpr int64_t kLeaseWindowMs = 200;
+/// ...at least this many requests (fewer: no lease) and at most this many,
+constexpr int64_t kLeaseMinRequests = 2;
+constexpr int64_t kLeaseMaxRequests = 64;
+/// ...and never more than 1/kLeaseLimitShare of any limit of the key or hard budget in
+/// scope, so that one replica's lease neither bursts a rate limit nor starves the others.
+constexpr int64_t kLeaseLimitShare = 20;
+/// After Redis refused a pair's lease (a limit or budget near), its requests decide in
+/// Redis one by one for this long before the next try.
+constexpr int64_t kLeaseBackoffMs = 1000;
+/// How often the settler looks for leases past their max age.
+constexpr int64_t kLeaseSweepMs = 50;
+/// A pair's state is dropped after this long without traffic.
+constexpr int64_t kLeasePairIdleMs = 60'000;
 /// Log lines about Redis failing: at most one per this many milliseconds.
 constexpr int64_t kLogIntervalMs = 10'000;
 
@@ -122,7 +140,8 @@ end
 /// then one key per budget in scope.
 /// ARGV: now_ms, rpm, tpm, requests_per_day, tokens_per_day, usd_per_day (-1: none),
 /// tokens, cost, reservation deadline ms, day expiry (epoch s), low priority (0/1), prefix,
-/// budget count; then per budget: amount, hard (0/1), expiry (epoch s), index, period start.
+/// budget count, request count (1, or a lease's bundle: tokens and cost are then the
+/// bundle's); then per budget: amount, hard (0/1), expiry (epoch s), index, period start.
 /// Returns {1, id}; {0, limit, ...figures} for a refusal; {2} while budgets are not seeded.
 constexpr const char* kAdmitLua = R"lua(
 local now = num(ARGV[1])
@@ -130,6 +149,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {2} end
 reap(KEYS[5], ARGV[12], now)
 local rpm, tpm, rpd, tpd, upd = num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5]), num(ARGV[6])
 local tokens, cost = num(ARGV[7]), num(ARGV[8])
+local count = math.max(1, num(ARGV[14]))
 local function retry(level, units, per_minute)
   local deficit = units - level
   if deficit <= 0 then return 1 end
@@ -138,7 +158,7 @@ end
 local rl, rt, tl, tt
 if rpm > 0 then
   rl, rt = bucket(KEYS[2], rpm, now)
-  if rl < 60000 then return {0, 'rpm', retry(rl, 60000, rpm)} end
+  if rl < 60000 * count then return {0, 'rpm', retry(rl, 60000 * count, rpm)} end
 end
 if tpm > 0 then
   tl, tt = bucket(KEYS[3], tpm, now)
@@ -149,14 +169,14 @@ local quotas = rpd > 0 or tpd > 0 or upd >= 0
 if quotas then
   local d = redis.call('HMGET', KEYS[4], 'r', 'tok', 'tokr', 'usd', 'usdr')
   local dr, dtok, dtokr, dusd, dusdr = num(d[1]), num(d[2]), num(d[3]), num(d[4]), num(d[5])
-  if rpd > 0 and dr + 1 > rpd then return {0, 'requests_per_day'} end
+  if rpd > 0 and dr + count > rpd then return {0, 'requests_per_day'} end
   if tpd > 0 and dtok + dtokr + tokens > tpd then return {0, 'tokens_per_day', dtok, dtokr} end
   if upd >= 0 and dusd + dusdr + cost > upd then return {0, 'usd_per_day', dusd, dusdr} end
 end
 local n = num(ARGV[13])
 local nearly, spent, reserved = 0, {}, {}
 for i = 1, n do
-  local base = 13 + (i - 1) * 5
+  local base = 14 + (i - 1) * 5
   local amount = num(ARGV[base + 1])
   local b = redis.call('HMGET', KEYS[6 + i], 's', 'r')
   local s, r = num(b[1]), num(b[2])
@@ -166,20 +186,21 @@ for i = 1, n do
 end
 if nearly > 0 and ARGV[11] == '1' then return {0, 'priority', nearly, spent[nearly], reserved[nearly]} end
 -- Every check passed: take from every bucket, quota and budget.
-if rpm > 0 then store_bucket(KEYS[2], rl - 60000, rt, rpm) end
+if rpm > 0 then store_bucket(KEYS[2], rl - 60000 * count, rt, rpm) end
 if tpm > 0 then store_bucket(KEYS[3], tl - tokens * 60000, tt, tpm) end
 local day = ''
 if quotas then
   day = KEYS[4]
-  redis.call('HINCRBY', day, 'r', 1)
+  redis.call('HINCRBY', day, 'r', count)
   if tokens > 0 then redis.call('HINCRBY', day, 'tokr', ARGV[7]) end
   if cost > 0 then redis.call('HINCRBY', day, 'usdr', ARGV[8]) end
   redis.call('EXPIREAT', day, ARGV[10])
 end
 local id = redis.call('INCR', KEYS[6])
-local fields = {'d', day, 'tk', ARGV[7], 'c', ARGV[8], 'tpm', ARGV[3], 'tb', KEYS[3], 'nb', n}
+local fields = {'d', day, 'tk', ARGV[7], 'c', ARGV[8], 'tpm', ARGV[3], 'tb', KEYS[3], 'nb', n,
+                'n', count, 'rpm', ARGV[2], 'rb', KEYS[2]}
 for i = 1, n do
-  local base = 13 + (i - 1) * 5
+  local base = 14 + (i - 1) * 5
   if cost > 0 then redis.call('HINCRBY', KEYS[6 + i], 'r', ARGV[8]) end
   redis.call('EXPIREAT', KEYS[6 + i], ARGV[base + 3])
   local more = {'b' .. i, KEYS[6 + i], 'a' .. i, ARGV[base + 1], 'h' .. i, ARGV[base + 2],
@@ -193,7 +214,9 @@ redis.call('ZADD', KEYS[5], ARGV[9], id)
 return {1, id}
 )lua";
 
-/// KEYS: the reservation, the in-flight set. ARGV: id, actual tokens, actual cost, now_ms.
+/// KEYS: the reservation, the in-flight set. ARGV: id, actual tokens, actual cost, now_ms,
+/// requests admitted (a lease's: those it reserved but did not admit go back to the rpm
+/// bucket and the day's request count; 1 for a single request).
 /// Returns {-1} for an unknown reservation, else {1, then per soft budget that this
 /// settlement took over its amount first in its period: index, spent, period start}.
 constexpr const char* kSettleLua = R"lua(
@@ -209,6 +232,15 @@ if tpm > 0 and live then
   -- The bucket is continuous, so the correction applies whenever it arrives.
   local level, t = bucket(h.tb, tpm, now)
   store_bucket(h.tb, math.min(tpm * 60000, level - (tokens - tk) * 60000), t, tpm)
+end
+local unused = num(h.n) - num(ARGV[5])
+if unused > 0 and live then
+  local rpm = num(h.rpm)
+  if rpm > 0 then
+    local level, t = bucket(h.rb, rpm, now)
+    store_bucket(h.rb, math.min(rpm * 60000, level + unused * 60000), t, rpm)
+  end
+  if h.d ~= '' then add(h.d, 'r', -unused) end
 end
 if h.d ~= '' and redis.call('EXISTS', h.d) == 1 then
   if live then add(h.d, 'tokr', -tk); add(h.d, 'usdr', -c) end
@@ -344,6 +376,15 @@ std::string RedisCounters::render() const {
   counter("aifinops_gateway_redis_reseeds_total",
           "Times this gateway seeded the budgets of an empty Redis from the ledger.",
           reseeds.load());
+  counter("aifinops_gateway_redis_leases_taken_total",
+          "Leases taken in Redis: reservations for a bundle of requests of one key and model.",
+          leases_taken.load());
+  counter("aifinops_gateway_redis_leases_refused_total",
+          "Lease requests Redis refused (a limit or budget near) or could not answer.",
+          leases_refused.load());
+  counter("aifinops_gateway_redis_leased_admissions_total",
+          "Requests admitted from a lease, without a round trip to Redis.",
+          leased_admissions.load());
   counter("aifinops_gateway_redis_cache_errors_total",
           "Response cache look-ups and inserts that failed (served as misses).",
           cache_errors.load());
@@ -630,6 +671,7 @@ struct RedisLimitStore::Impl {
     int64_t tokens;
     Money cost;
     std::optional<ReservationScope> scope;
+    int64_t requests = 1;  ///< a lease's: the requests it admitted
   };
   /// Settlements of Redis reservations that Redis did not confirm, to be sent again (the
   /// same script, by reservation id) once it is back. Not turned into pending spend: a
@@ -660,6 +702,10 @@ struct RedisLimitStore::Impl {
     std::vector<size_t> in;  ///< the budgets in scope, by index
     std::vector<std::string> keys, args;
     AdmissionCallback done;
+    /// A lease's request: its pair and the bundle's size (tokens and cost are the bundle's);
+    /// 0 for a request's own admission.
+    std::string lease_pair;
+    int64_t lease_requests = 0;
 
     /// The request again, as views of these copies (for the local store's fallback).
     AdmissionRequest request() const {
@@ -683,6 +729,39 @@ struct RedisLimitStore::Impl {
   bool admitter_running = false;
   bool admitter_stopping = false;
   std::vector<std::thread> admitters;
+
+  /// A reservation in Redis for a bundle of requests of one (key, model) pair, admitted
+  /// locally one by one. Under lease_mutex.
+  struct Lease {
+    uint64_t id = 0;  ///< the reservation in Redis
+    int64_t requests = 0, tokens = 0;
+    Money cost;  ///< what it reserved
+    int64_t admitted = 0, tokens_taken = 0;
+    Money cost_taken;        ///< the estimates of the requests it admitted
+    int64_t unsettled = 0;   ///< admitted, not settled yet
+    int64_t actual_tokens = 0;
+    Money actual_cost;       ///< what its settled requests really used
+    EpochMillis taken_ms = 0;
+    bool closed = false;     ///< admits nothing more; settled in Redis once unsettled is 0
+    ReservationScope scope;
+
+    bool covers(int64_t t, Money c) const {
+      return !closed && admitted < requests && tokens_taken + t <= tokens && cost_taken + c <= cost;
+    }
+  };
+  /// The leases of one (key, model) pair and what sizes the next. Under lease_mutex.
+  struct LeasePair {
+    std::vector<std::shared_ptr<Lease>> open;  ///< oldest first; two while one runs low
+    bool asking = false;                       ///< a lease request is with the admitters
+    EpochMillis retry_ms = 0;                  ///< no lease request before (after a refusal)
+    EpochMillis window_start_ms = 0, last_seen_ms = 0;
+    int64_t window_count = 0, last_window_count = 0;  ///< requests in this and the last window
+  };
+  std::mutex lease_mutex;
+  bool leasing = false;  ///< between start() and stop(), unless redis_lease: false
+  std::unordered_map<std::string, LeasePair> lease_pairs;
+  std::unordered_map<uint64_t, std::shared_ptr<Lease>> leased;  ///< local reservation -> lease
+  uint64_t leased_sequence = 0;
 
   std::mutex keeper_mutex;
   std::condition_variable keeper_wake;
@@ -763,7 +842,9 @@ struct RedisLimitStore::Impl {
   /// Builds the admission script's keys and arguments into `p`, copying what the reply's
   /// reading needs. Returns the admission when it is decided before Redis is asked (a request
   /// larger than its TPM, or Redis known to be unreachable).
-  std::optional<Admission> prepare(const AdmissionRequest& request, Prepared& p) {
+  /// `count` > 1: a lease's bundle of that many requests, whose estimate and worst case
+  /// `request` holds in total; never decided by the local store.
+  std::optional<Admission> prepare(const AdmissionRequest& request, Prepared& p, int64_t count = 1) {
     p.tokens = std::max<int64_t>(0, request.estimated_tokens);
     p.cost = Money{std::max<int64_t>(0, request.worst_case_cost.nanos)};
     p.limits = request.limits;
@@ -799,7 +880,10 @@ struct RedisLimitStore::Impl {
       scope.budget_keys.emplace_back(budget_key(budgets[i], start),
                                      budget_expiry(budgets[i], start));
     }
-    if (!redis.available()) return unavailable(request, scope, false);
+    if (!redis.available()) {
+      if (count > 1) return refusal("shared_state", "", 1, "");
+      return unavailable(request, scope, false);
+    }
 
     const char* low = low_priority_reason(request.tags);
     p.low = low;
@@ -821,7 +905,8 @@ struct RedisLimitStore::Impl {
         std::to_string(scope.day_expire),
         low ? "1" : "0",
         prefix,
-        std::to_string(in.size())};
+        std::to_string(in.size()),
+        std::to_string(count)};
     for (size_t j = 0; j < in.size(); ++j) {
       const BudgetRule& rule = budgets[in[j]];
       keys.push_back(scope.budget_keys[j].first);
@@ -953,6 +1038,8 @@ struct RedisLimitStore::Impl {
   }
 
   std::optional<Admission> admit_async(const AdmissionRequest& request, AdmissionCallback done) {
+    if (redis.config().lease)
+      if (std::optional<Admission> leased_now = admit_from_lease(request)) return leased_now;
     Prepared p;
     if (std::optional<Admission> decided = prepare(request, p)) return decided;
     p.done = std::move(done);
@@ -967,6 +1054,226 @@ struct RedisLimitStore::Impl {
     // No admitters (before start() or after stop()): the caller's thread asks Redis.
     const Script& script = admit_script();
     return finish(p, redis.eval(script.body, script.sha, p.keys, p.args, "admission"));
+  }
+
+
+  // --- Leases ---------------------------------------------------------------------------
+  //
+  // The common case admits without Redis: a pair with traffic holds a lease, one reservation
+  // in Redis for a bundle of requests taken through the admission script (so every limit,
+  // the throttling and the budget bound are decided there, for the bundle), and its requests
+  // are admitted against what is left of it on the caller's thread. Leases are asked for by
+  // the admitters and settled by the settler, never on the request path.
+
+  /// The pair's traffic in windows of kLeaseWindowMs; returns the requests of the busier of
+  /// the current and the last window (the next lease's size before its caps).
+  static int64_t count_traffic(LeasePair& pair, EpochMillis now) {
+    if (now - pair.window_start_ms >= kLeaseWindowMs) {
+      pair.last_window_count = now - pair.window_start_ms < 2 * kLeaseWindowMs ? pair.window_count : 0;
+      pair.window_start_ms = now;
+      pair.window_count = 0;
+    }
+    ++pair.window_count;
+    pair.last_seen_ms = now;
+    return std::max(pair.window_count, pair.last_window_count);
+  }
+
+  /// How many requests like `request` a lease may bundle: `recent` within
+  /// [kLeaseMinRequests, kLeaseMaxRequests], and at most 1/kLeaseLimitShare of every limit
+  /// of the key and every hard budget in scope. 0: no lease (a limit too small to share).
+  int64_t lease_size(const AdmissionRequest& request, int64_t recent, int64_t tokens, Money cost) const {
+    int64_t n = std::clamp(recent, kLeaseMinRequests, kLeaseMaxRequests);
+    auto cap = [&](int64_t limit, int64_t per_request) {
+      if (limit > 0 && per_request > 0) n = std::min(n, limit / kLeaseLimitShare / per_request);
+    };
+    const KeyLimits& limits = request.limits;
+    cap(limits.rpm, 1);
+    cap(limits.requests_per_day, 1);
+    cap(limits.tpm, tokens);
+    cap(limits.tokens_per_day, tokens);
+    if (limits.usd_per_day) cap(limits.usd_per_day->nanos, cost.nanos);
+    for (const BudgetRule& rule : budgets)
+      if (rule.hard && budget_in_scope(rule, request)) cap(rule.amount.nanos, cost.nanos);
+    return n >= kLeaseMinRequests ? n : 0;
+  }
+
+  /// True when the pair should ask for its next lease: it has none, or its only one is half
+  /// used, half its max age old, or short of two more requests like this one.
+  bool runs_low(const LeasePair& pair, EpochMillis now, int64_t tokens, Money cost) const {
+    if (pair.open.empty()) return true;
+    if (pair.open.size() > 1) return false;
+    const Lease& lease = *pair.open.front();
+    return (lease.requests - lease.admitted) * 2 <= lease.requests ||
+           (now - lease.taken_ms) * 2 >= redis.config().lease_max_age_ms ||
+           lease.tokens - lease.tokens_taken < 2 * tokens ||
+           (lease.cost - lease.cost_taken).nanos < 2 * cost.nanos;
+  }
+
+  /// Closes a lease (under lease_mutex): it admits nothing more. Returns its settlement if
+  /// all its requests are settled already; otherwise the last of them settles it.
+  static std::optional<QueuedSettlement> close_lease(Lease& lease) {
+    lease.closed = true;
+    if (lease.unsettled > 0) return std::nullopt;
+    return QueuedSettlement{lease.id, lease.actual_tokens, lease.actual_cost, lease.scope,
+                            lease.admitted};
+  }
+
+  /// Admits the request from a live lease of its (key, model) pair, on the caller's thread,
+  /// and asks the admitters for the pair's next lease when it has none or its lease runs
+  /// low. Nothing when no lease covers the request: it takes the per-request path. Keys of
+  /// low priority never lease, so that the throttling above 90% is decided per request.
+  std::optional<Admission> admit_from_lease(const AdmissionRequest& request) {
+    if (low_priority_reason(request.tags) != nullptr) return std::nullopt;
+    const int64_t tokens = std::max<int64_t>(0, request.estimated_tokens);
+    const Money cost{std::max<int64_t>(0, request.worst_case_cost.nanos)};
+    if (request.limits.tpm > 0 && tokens > request.limits.tpm) return std::nullopt;  // refused per request
+    const EpochMillis now = clock.now_ms();
+    std::string pair_key;
+    pair_key.reserve(request.key_id.size() + 1 + request.model.size());
+    pair_key.append(request.key_id).append(1, '\n').append(request.model);
+    std::optional<Admission> admitted;
+    std::vector<QueuedSettlement> closed;
+    int64_t ask = 0;
+    {
+      std::lock_guard<std::mutex> lock(lease_mutex);
+      if (!leasing) return std::nullopt;
+      LeasePair& pair = lease_pairs[pair_key];
+      const int64_t recent = count_traffic(pair, now);
+      for (auto it = pair.open.begin(); it != pair.open.end();) {
+        Lease& lease = **it;
+        if (now - lease.taken_ms >= redis.config().lease_max_age_ms || lease.admitted >= lease.requests) {
+          if (auto settlement = close_lease(lease)) closed.push_back(std::move(*settlement));
+          it = pair.open.erase(it);
+          continue;
+        }
+        if (!lease.covers(tokens, cost)) {  // a larger request than its bundle's: it may fit the next
+          ++it;
+          continue;
+        }
+        ++lease.admitted;
+        ++lease.unsettled;
+        lease.tokens_taken += tokens;
+        lease.cost_taken += cost;
+        Admission admission;
+        admission.admitted = true;
+        admission.reservation = kLeasedReservation | ++leased_sequence;
+        leased.emplace(admission.reservation, *it);
+        admitted = std::move(admission);
+        break;
+      }
+      if (!pair.asking && now >= pair.retry_ms && runs_low(pair, now, tokens, cost)) {
+        ask = lease_size(request, recent, tokens, cost);
+        if (ask > 0) pair.asking = true;
+        else pair.retry_ms = now + kLeaseBackoffMs;  // limits too small to share: none for a while
+      }
+    }
+    for (QueuedSettlement& settlement : closed) send_settlement(std::move(settlement));
+    if (ask > 0) ask_for_lease(request, std::move(pair_key), ask, tokens, cost);
+    if (admitted) redis.counters().leased_admissions.fetch_add(1, std::memory_order_relaxed);
+    return admitted;
+  }
+
+  /// Queues a lease request for `count` requests like `request` with the admitters.
+  void ask_for_lease(const AdmissionRequest& request, std::string pair_key, int64_t count,
+                     int64_t tokens, Money cost) {
+    AdmissionRequest bundle = request;
+    bundle.estimated_tokens = tokens * count;
+    bundle.worst_case_cost = Money{cost.nanos * count};
+    Prepared p;
+    p.lease_pair = std::move(pair_key);
+    p.lease_requests = count;
+    if (!prepare(bundle, p, count)) {
+      std::lock_guard<std::mutex> lock(admit_mutex);
+      if (admitter_running && !admitter_stopping) {
+        admit_queue.push_back(std::move(p));
+        admit_wake.notify_one();
+        return;
+      }
+    }
+    lease_answered(p, 0);  // Redis known down, or the admitters stopping: no lease
+  }
+
+  /// The admission script's answer to a lease request: the lease, or a back-off for its pair.
+  void lease_answer(Prepared& p, const Result<RedisReplyPtr>& reply) {
+    uint64_t id = 0;
+    if (reply && (*reply)->type == REDIS_REPLY_ARRAY && (*reply)->elements >= 2 &&
+        integer_of((*reply)->element[0]) == 1)
+      id = static_cast<uint64_t>(integer_of((*reply)->element[1]));
+    else if (reply && (*reply)->type == REDIS_REPLY_ARRAY && (*reply)->elements >= 1 &&
+             integer_of((*reply)->element[0]) == 2)
+      nudge_keeper();  // not seeded yet
+    lease_answered(p, id);
+  }
+
+  /// Installs the lease `id` (0: refused) for the pair of `p`.
+  void lease_answered(Prepared& p, uint64_t id) {
+    std::optional<QueuedSettlement> unused;
+    {
+      std::lock_guard<std::mutex> lock(lease_mutex);
+      LeasePair& pair = lease_pairs[p.lease_pair];
+      pair.asking = false;
+      if (id == 0) {
+        pair.retry_ms = clock.now_ms() + kLeaseBackoffMs;
+      } else {
+        auto lease = std::make_shared<Lease>();
+        lease->id = id;
+        lease->requests = p.lease_requests;
+        lease->tokens = p.tokens;
+        lease->cost = p.cost;
+        lease->taken_ms = p.now_ms;  // its age counts from before Redis took it
+        lease->scope = std::move(p.scope);
+        if (leasing) pair.open.push_back(std::move(lease));
+        else unused = close_lease(*lease);  // stopping: given back at once
+      }
+    }
+    (id != 0 ? redis.counters().leases_taken : redis.counters().leases_refused)
+        .fetch_add(1, std::memory_order_relaxed);
+    if (unused) send_settlement(std::move(*unused));
+  }
+
+  /// A request admitted from a lease is settled: its actuals join the lease's, and the last
+  /// request of a closed lease settles the lease in Redis.
+  std::vector<SoftBudgetNotice> settle_leased(uint64_t id, int64_t tokens, Money cost) {
+    std::optional<QueuedSettlement> settlement;
+    {
+      std::lock_guard<std::mutex> lock(lease_mutex);
+      auto it = leased.find(id);
+      if (it == leased.end()) return {};
+      Lease& lease = *it->second;
+      lease.actual_tokens += tokens;
+      lease.actual_cost += cost;
+      --lease.unsettled;
+      if (lease.closed && lease.unsettled == 0) settlement = close_lease(lease);
+      leased.erase(it);
+    }
+    if (!settlement) return {};
+    return send_settlement(std::move(*settlement));
+  }
+
+  /// Closes the leases past their max age (`all`: every lease) and settles those whose
+  /// requests are all settled; forgets pairs idle for long. The settler's periodic step.
+  void close_leases(bool all) {
+    const EpochMillis now = clock.now_ms();
+    std::vector<QueuedSettlement> closed;
+    {
+      std::lock_guard<std::mutex> lock(lease_mutex);
+      for (auto it = lease_pairs.begin(); it != lease_pairs.end();) {
+        LeasePair& pair = it->second;
+        for (auto l = pair.open.begin(); l != pair.open.end();) {
+          if (!all && now - (*l)->taken_ms < redis.config().lease_max_age_ms) {
+            ++l;
+            continue;
+          }
+          if (auto settlement = close_lease(**l)) closed.push_back(std::move(*settlement));
+          l = pair.open.erase(l);
+        }
+        if (pair.open.empty() && !pair.asking && now - pair.last_seen_ms >= kLeasePairIdleMs)
+          it = lease_pairs.erase(it);
+        else
+          ++it;
+      }
+    }
+    for (QueuedSettlement& settlement : closed) send_settlement(std::move(settlement));
   }
 
   // Why threads with blocking pipelines, not hiredis's asynchronous API on the gateway's
@@ -1004,6 +1311,10 @@ struct RedisLimitStore::Impl {
       if (replies) rerun_unknown_script(script, commands, *replies);
       for (size_t i = 0; i < batch.size(); ++i) {
         Prepared& p = batch[i];
+        if (p.lease_requests > 0) {
+          lease_answer(p, replies ? std::move((*replies)[i]) : Result<RedisReplyPtr>(Unexpected{replies.error()}));
+          continue;
+        }
         Admission admission =
             replies ? finish(p, (*replies)[i]) : finish(p, Unexpected{replies.error()});
         AdmissionCallback done = std::move(p.done);
@@ -1034,6 +1345,7 @@ struct RedisLimitStore::Impl {
   std::vector<SoftBudgetNotice> settle(uint64_t id, int64_t actual_tokens, Money actual_cost) {
     const int64_t tokens = std::max<int64_t>(0, actual_tokens);
     const Money cost{std::max<int64_t>(0, actual_cost.nanos)};
+    if (id & kLeasedReservation) return settle_leased(id, tokens, cost);
     std::optional<ReservationScope> scope;
     {
       std::lock_guard<std::mutex> lock(scopes_mutex);
@@ -1051,19 +1363,25 @@ struct RedisLimitStore::Impl {
       }
       return notices;
     }
+    return send_settlement(QueuedSettlement{id, tokens, cost, std::move(scope)});
+  }
+
+  /// Queues a settlement of a reservation in Redis for the settler, or, while there is none
+  /// (before start(), after stop()), sends it on the caller's thread and returns its notices.
+  std::vector<SoftBudgetNotice> send_settlement(QueuedSettlement settlement) {
     {
       std::lock_guard<std::mutex> lock(settle_mutex);
       if (settler_running) {
-        settle_queue.push_back(QueuedSettlement{id, tokens, cost, std::move(scope)});
+        settle_queue.push_back(std::move(settlement));
         settle_wake.notify_one();
         return {};
       }
     }
     const Script& script = settle_script();
-    auto reply = redis.eval(script.body, script.sha, settle_keys(id),
-                            settle_args(id, tokens, cost), "settlement");
+    auto reply = redis.eval(script.body, script.sha, settle_keys(settlement.id),
+                            settle_args(settlement), "settlement");
     if (!reply) {
-      settlement_failed(QueuedSettlement{id, tokens, cost, std::move(scope)});
+      settlement_failed(std::move(settlement));
       return {};
     }
     return notices_of(reply->get());
@@ -1072,9 +1390,9 @@ struct RedisLimitStore::Impl {
   std::vector<std::string> settle_keys(uint64_t id) const {
     return {prefix + "r:" + std::to_string(id), prefix + "inflight"};
   }
-  std::vector<std::string> settle_args(uint64_t id, int64_t tokens, Money cost) const {
-    return {std::to_string(id), std::to_string(tokens), std::to_string(cost.nanos),
-            std::to_string(clock.now_ms())};
+  std::vector<std::string> settle_args(const QueuedSettlement& s) const {
+    return {std::to_string(s.id), std::to_string(s.tokens), std::to_string(s.cost.nanos),
+            std::to_string(clock.now_ms()), std::to_string(s.requests)};
   }
 
   /// The spend must not be lost, nor counted twice: the keeper sends the settlement again
@@ -1116,7 +1434,7 @@ struct RedisLimitStore::Impl {
     for (const QueuedSettlement& s : batch) {
       std::vector<std::string> command = {"EVALSHA", script.sha, "2"};
       for (std::string& k : settle_keys(s.id)) command.push_back(std::move(k));
-      for (std::string& a : settle_args(s.id, s.tokens, s.cost)) command.push_back(std::move(a));
+      for (std::string& a : settle_args(s)) command.push_back(std::move(a));
       commands.push_back(std::move(command));
     }
     auto replies = reachable ? redis.pipeline(commands, "settlement")
@@ -1132,7 +1450,7 @@ struct RedisLimitStore::Impl {
       if (replies && (*replies)[i].error().message.rfind("NOSCRIPT", 0) == 0) {
         // A Redis that has not seen the script yet: eval() loads it.
         auto reply = redis.eval(script.body, script.sha, settle_keys(s.id),
-                                settle_args(s.id, s.tokens, s.cost), "settlement");
+                                settle_args(s), "settlement");
         if (reply) {
           for (SoftBudgetNotice& n : notices_of(reply->get())) notices.push_back(std::move(n));
           continue;
@@ -1149,8 +1467,17 @@ struct RedisLimitStore::Impl {
       std::vector<QueuedSettlement> batch;
       {
         std::unique_lock<std::mutex> lock(settle_mutex);
-        settle_wake.wait(lock, [&] { return settler_stopping || !settle_queue.empty(); });
-        if (settle_queue.empty()) return;  // stopping, and nothing left
+        auto ready = [&] { return settler_stopping || !settle_queue.empty(); };
+        if (redis.config().lease)
+          settle_wake.wait_for(lock, std::chrono::milliseconds(kLeaseSweepMs), ready);
+        else
+          settle_wake.wait(lock, ready);
+        if (settle_queue.empty()) {
+          if (settler_stopping) return;  // nothing left
+          lock.unlock();
+          close_leases(false);  // queues the settlements of leases past their max age
+          continue;
+        }
         batch.swap(settle_queue);
         settler_busy = true;
       }
@@ -1351,6 +1678,10 @@ void RedisLimitStore::start() {
     std::lock_guard<std::mutex> lock(impl_->settle_mutex);
     impl_->settler_running = true;
   }
+  {
+    std::lock_guard<std::mutex> lock(impl_->lease_mutex);
+    impl_->leasing = impl_->redis.config().lease;
+  }
   impl_->settler = std::thread([this] { impl_->settler_loop(); });
   impl_->keeper = std::thread([this] { impl_->keeper_loop(); });
 }
@@ -1369,6 +1700,13 @@ void RedisLimitStore::stop() {
     std::lock_guard<std::mutex> lock(impl_->admit_mutex);
     impl_->admitter_running = false;  // admit_async() asks Redis on the caller's thread again
   }
+  // Then the leases: no more admissions from them; the settler sends those whose requests
+  // are all settled, and each other one is settled by its last request's settle().
+  {
+    std::lock_guard<std::mutex> lock(impl_->lease_mutex);
+    impl_->leasing = false;
+  }
+  impl_->close_leases(true);
   {
     std::lock_guard<std::mutex> lock(impl_->settle_mutex);
     impl_->settler_stopping = true;
@@ -1390,6 +1728,8 @@ void RedisLimitStore::stop() {
 void RedisLimitStore::set_notice_sink(std::function<void(const SoftBudgetNotice&)> sink) {
   impl_->notice_sink = std::move(sink);
 }
+
+void RedisLimitStore::close_leases() { impl_->close_leases(true); }
 
 void RedisLimitStore::flush_settlements() {
   std::unique_lock<std::mutex> lock(impl_->settle_mutex);

@@ -36,6 +36,9 @@ struct RedisCounters {
   std::atomic<int64_t> reconciled_pushes{0};      ///< batches of locally metered spend pushed into Redis
   std::atomic<int64_t> reseeds{0};                ///< budgets seeded from the ledger into an empty Redis
   std::atomic<int64_t> cache_errors{0};           ///< cache look-ups and inserts that failed (served as misses)
+  std::atomic<int64_t> leases_taken{0};           ///< leases Redis granted
+  std::atomic<int64_t> leases_refused{0};         ///< lease requests refused or unanswered
+  std::atomic<int64_t> leased_admissions{0};      ///< requests admitted from a lease
   std::atomic<bool> up{false};                    ///< the last command succeeded
 
   /// Prometheus text for these counters.
@@ -109,7 +112,15 @@ class RedisConnections {
 /// (Admission::unavailable, a 503), open admits against a local MemoryLimitStore and pushes
 /// the spend settled meanwhile into Redis when it returns. A settlement of a reservation
 /// held in Redis that Redis did not confirm is sent again (not pushed as spend): it may have
-/// run after all, and the settlement script counts a reservation's spend once. Thread-safe.
+/// run after all, and the settlement script counts a reservation's spend once.
+///
+/// Leases (RedisConfig::lease, after start()): a (key, model) pair with traffic holds a lease,
+/// one reservation in Redis for a bundle of requests taken by the admission script (every
+/// limit and the budget bound decided there, for the bundle), asked for by the admitters in
+/// the background. admit_async() admits a request the lease covers at once, on the caller's
+/// thread; its settle() adds to the lease, and the settler settles the lease in Redis (giving
+/// back what it did not use) once it is used up or lease_max_age_ms old and its requests are
+/// settled. Thread-safe.
 class RedisLimitStore final : public LimitStore {
  public:
   /// Reads the ledger's gateway spend per budget name for the current periods (for seeding).
@@ -125,7 +136,8 @@ class RedisLimitStore final : public LimitStore {
   /// So the I/O threads never wait for Redis, and no lock is held across a round trip. The
   /// answers are those admit() gives, failures included: a time-out or a lost connection
   /// marks Redis down, and redis_failure decides (closed: 503; open: the local store).
-  /// Decided at once, without a thread hop, when Redis is already known to be down. Before
+  /// Decided at once, without a thread hop, when a lease of the request's key and model
+  /// covers it, or when Redis is already known to be down. Before
   /// start() and after stop(), the caller's thread asks Redis (as admit()).
   std::optional<Admission> admit_async(const AdmissionRequest& request,
                                        AdmissionCallback done) override;
@@ -145,6 +157,9 @@ class RedisLimitStore final : public LimitStore {
   void set_notice_sink(std::function<void(const SoftBudgetNotice&)> sink);
   /// Waits until every settlement queued so far has been sent to Redis (or kept for later).
   void flush_settlements();
+  /// Closes every lease now: it admits nothing more, and is settled in Redis as soon as its
+  /// requests are (stop() does this; for tests, with flush_settlements()).
+  void close_leases();
 
   /// Where budgets are seeded from when Redis has no seed marker (a new or restarted Redis).
   /// Set before maintain_now() and start(); without one, admissions wait for another replica

@@ -94,7 +94,9 @@ TEST(GatewayYamlTest, ReadsTheRedisSettingsOfAFleet) {
                                        "redis_prefix: 'prod:'\n"
                                        "redis_connect_timeout_ms: 50\n"
                                        "redis_timeout_ms: 20\n"
-                                       "redis_reservation_ttl_s: 120\n",
+                                       "redis_reservation_ttl_s: 120\n"
+                                       "redis_lease: false\n"
+                                       "redis_lease_max_age_ms: 500\n",
                                    "gateway.yaml");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   ASSERT_TRUE(config->redis.has_value());
@@ -108,6 +110,8 @@ TEST(GatewayYamlTest, ReadsTheRedisSettingsOfAFleet) {
   EXPECT_EQ(config->redis->connect_timeout_ms, 50);
   EXPECT_EQ(config->redis->timeout_ms, 20);
   EXPECT_EQ(config->redis->reservation_ttl_s, 120);
+  EXPECT_FALSE(config->redis->lease);
+  EXPECT_EQ(config->redis->lease_max_age_ms, 500);
 
   auto defaults = parse_gateway_yaml(std::string(kMinimal) + "redis: 'redis://:s3cret@[::1]'\n", "gateway.yaml");
   ASSERT_TRUE(defaults.has_value()) << defaults.error().message;
@@ -117,6 +121,8 @@ TEST(GatewayYamlTest, ReadsTheRedisSettingsOfAFleet) {
   EXPECT_EQ(defaults->redis->password, "s3cret");
   EXPECT_EQ(defaults->redis->failure, gateway::RedisFailure::kClosed);  // refuse rather than overspend
   EXPECT_EQ(defaults->redis->prefix, "aifinops:");
+  EXPECT_TRUE(defaults->redis->lease);  // leased admission unless turned off
+  EXPECT_EQ(defaults->redis->lease_max_age_ms, 1000);
 }
 
 TEST(GatewayYamlTest, BadRedisSettingsNameTheKeyAndWhatWasExpected) {
@@ -142,6 +148,17 @@ TEST(GatewayYamlTest, BadRedisSettingsNameTheKeyAndWhatWasExpected) {
                 .find("has a password already"),
             std::string::npos);
   EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1\nredis_prefix: ''\n").find("redis_prefix: expected"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1\nredis_lease: sometimes\n").find("redis_lease:"),
+            std::string::npos);
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1\nredis_lease_max_age_ms: 5\n")
+                .find("redis_lease_max_age_ms: expected a whole number from 10 to 60000"),
+            std::string::npos);
+  EXPECT_EQ(error_of(std::string(kMinimal) +
+                     "redis: redis://127.0.0.1\nredis_reservation_ttl_s: 2\nredis_lease_max_age_ms: 2000\n"),
+            "gateway.yaml:5: redis_lease_max_age_ms: a lease (redis_lease_max_age_ms: 2000) must be shorter "
+            "than a reservation's lifetime (redis_reservation_ttl_s: 2 s); lower the one or raise the other");
+  EXPECT_NE(error_of(std::string(kMinimal) + "redis_lease: true\n").find("redis_lease: needs redis: beside it"),
             std::string::npos);
   EXPECT_NE(error_of(std::string(kMinimal) + "redis: redis://127.0.0.1\nredis_fail: open\n").find("redis_fail: unknown key"),
             std::string::npos);

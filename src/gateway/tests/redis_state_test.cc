@@ -162,6 +162,12 @@ class RedisStateTest : public ::testing::Test {
     c.timeout_ms = 150;
     c.connect_timeout_ms = 150;
     c.reservation_ttl_s = 60;
+    c.lease = false;  // each request decides in Redis; the lease tests below turn leases on
+    return c;
+  }
+  RedisConfig leasing_config(RedisFailure failure = RedisFailure::kClosed) const {
+    RedisConfig c = config(failure);
+    c.lease = true;
     return c;
   }
 
@@ -763,6 +769,282 @@ TEST_F(RedisStateTest, StopAnswersEveryQueuedAdmissionBeforeItReturns) {
   for (int i = 0; i < 20; ++i) admit_from(store, request, answers);
   store.stop();
   EXPECT_EQ(answers.wait_for(0).size(), 20u);
+}
+
+// --- Leases: a bundle of requests reserved in Redis, admitted locally -------------------
+
+/// Redis's count of a command's calls since CONFIG RESETSTAT (failed calls excluded).
+int64_t calls_of(const RedisProcess& redis, const std::string& command) {
+  const std::string stats = redis.command({"INFO", "commandstats"});
+  const size_t line = stats.find("cmdstat_" + command + ":");
+  if (line == std::string::npos) return 0;
+  auto field = [&](const std::string& name) -> int64_t {
+    const size_t at = stats.find(name + "=", line);
+    return at == std::string::npos ? 0 : std::stoll(stats.substr(at + name.size() + 1));
+  };
+  return field("calls") - field("failed_calls");
+}
+
+/// Waits (up to 5 s) until `done` holds.
+template <typename Predicate>
+bool eventually(Predicate done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+/// A request of key `key` (team a, model m) with a day quota, so that Redis keeps its day
+/// counters, and an rpm limit large enough for leases of up to 60 requests.
+struct LeaseRequest {
+  explicit LeaseRequest(std::string key_id, const char* worst_case = "0.01") : key(std::move(key_id)) {
+    request.key_id = key;
+    request.model = "m";
+    request.tags = &tags;
+    request.limits.rpm = 1200;
+    request.limits.requests_per_day = 100'000;
+    request.estimated_tokens = 100;
+    request.worst_case_cost = usd(worst_case);
+  }
+  std::string key;
+  std::map<std::string, std::string> tags = {{"team", "a"}};
+  AdmissionRequest request;
+};
+
+TEST_F(RedisStateTest, ALeaseIsTakenAfterTrafficAndThenAdmitsWithoutARoundTripUntilItsMaxAge) {
+  RedisConnections connections(leasing_config(), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "10", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  LeaseRequest r("k");
+  RedisCounters& counters = connections.counters();
+  Answers first;
+  admit_from(store, r.request, first);  // no lease yet: decided in Redis, and one is asked for
+  ASSERT_EQ(first.wait_for(1).size(), 1u);
+  EXPECT_EQ(first.at_once(), 0u);
+  ASSERT_TRUE(eventually([&] { return counters.leases_taken.load() == 1; }));
+
+  redis_->command({"CONFIG", "RESETSTAT"});
+  const int64_t leases_before = counters.leases_taken + counters.leases_refused;
+  Answers answers;
+  for (int i = 0; i < 20; ++i) {
+    admit_from(store, r.request, answers);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // time for the next lease
+  }
+  std::vector<Admission> all = answers.wait_for(20);
+  ASSERT_EQ(all.size(), 20u);
+  for (const Admission& a : all) EXPECT_TRUE(a.admitted) << a.refusal.message;
+  // Most were admitted at once from a lease; Redis ran one script per lease asked for and
+  // per request that found no lease, none for a request admitted from a lease.
+  EXPECT_GE(answers.at_once(), 15u);
+  EXPECT_EQ(static_cast<size_t>(counters.leased_admissions.load()), answers.at_once());
+  const int64_t per_request = static_cast<int64_t>(20 - answers.at_once());
+  EXPECT_TRUE(eventually([&] {  // (a lease asked for last may still be on its way)
+    return calls_of(*redis_, "evalsha") ==
+           counters.leases_taken + counters.leases_refused - leases_before + per_request;
+  })) << calls_of(*redis_, "evalsha") << " scripts for " << per_request << " requests and "
+      << counters.leases_taken + counters.leases_refused - leases_before << " leases";
+  const std::string metrics = store.metrics_text();
+  EXPECT_NE(metrics.find("aifinops_gateway_redis_leased_admissions_total " +
+                         std::to_string(answers.at_once()) + "\n"),
+            std::string::npos)
+      << metrics;
+
+  // Past its max age a lease admits nothing: the next request decides in Redis.
+  clock_.advance_ms(connections.config().lease_max_age_ms);
+  Answers late;
+  admit_from(store, r.request, late);
+  ASSERT_EQ(late.wait_for(1).size(), 1u);
+  EXPECT_EQ(late.at_once(), 0u);
+  EXPECT_TRUE(late.wait_for(1)[0].admitted);
+  for (const Admission& a : all) store.settle(a.reservation, 0, Money{});
+  store.settle(first.wait_for(1)[0].reservation, 0, Money{});
+  store.settle(late.wait_for(1)[0].reservation, 0, Money{});
+  store.stop();
+  EXPECT_EQ(store.budget_used("team=a (month)").nanos, 0);  // every lease given back
+  EXPECT_EQ(redis_->command({"ZCARD", "test:inflight"}), "0");
+}
+
+TEST_F(RedisStateTest, ASettledLeaseCountsItsRequestsActualsAndGivesTheRestBack) {
+  RedisConnections connections(leasing_config(), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "10", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  LeaseRequest r("k");
+  r.request.limits.tpm = 1'000'000;
+  r.request.limits.tokens_per_day = 10'000'000;
+  Answers answers;
+  for (int i = 0; i < 40; ++i) {
+    admit_from(store, r.request, answers);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::vector<Admission> all = answers.wait_for(40);
+  ASSERT_EQ(all.size(), 40u);
+  EXPECT_GE(answers.at_once(), 20u);
+  for (const Admission& a : all) {
+    ASSERT_TRUE(a.admitted) << a.refusal.message;
+    store.settle(a.reservation, 30, usd("0.001"));  // used less than the 100 tokens and $0.01 reserved
+  }
+  EXPECT_GE(connections.counters().leases_taken.load(), 1);
+  store.stop();  // closes the leases: each one settles once its requests are
+  // Exactly the actuals, and nothing still reserved: what the leases did not admit went back.
+  const std::string budget_key = "test:b:team=a (month):" + month_start();
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "s"}), "40000000");
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "r"}), "0");
+  const std::string day = "test:k:k:d:" + today();
+  EXPECT_EQ(redis_->command({"HGET", day, "r"}), "40");  // requests reserved but not admitted: back
+  EXPECT_EQ(redis_->command({"HGET", day, "tok"}), "1200");
+  EXPECT_EQ(redis_->command({"HGET", day, "tokr"}), "0");
+  EXPECT_EQ(redis_->command({"HGET", day, "usd"}), "40000000");
+  EXPECT_EQ(redis_->command({"HGET", day, "usdr"}), "0");
+  // The clock stood still: the buckets hold exactly what the 40 requests took (in 1/60000).
+  EXPECT_EQ(redis_->command({"HGET", "test:k:k:rpm", "l"}), std::to_string((1200 - 40) * 60000LL));
+  EXPECT_EQ(redis_->command({"HGET", "test:k:k:tpm", "l"}), std::to_string((1'000'000 - 1200) * 60000LL));
+  EXPECT_EQ(redis_->command({"ZCARD", "test:inflight"}), "0");
+}
+
+TEST_F(RedisStateTest, NearAHardBudgetALeaseIsRefusedAndEachRequestGetsTheExactRefusal) {
+  const std::vector<BudgetRule> budgets = {budget({{"team", "a"}}, "1", true)};
+  RedisConnections connections(leasing_config(), "", clock_);
+  RedisLimitStore store(connections, budgets, clock_);
+  store.set_seed_source([] {
+    return Result<std::vector<std::pair<std::string, Money>>>(
+        std::vector<std::pair<std::string, Money>>{{"team=a (month)", usd("0.99")}});
+  });
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  MemoryLimitStore memory(budgets, clock_);
+  memory.seed_budget_spend("team=a (month)", usd("0.99"));
+  LeaseRequest r("k");
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("request " + std::to_string(i));
+    Answers answers;
+    admit_from(store, r.request, answers);
+    ASSERT_EQ(answers.wait_for(1).size(), 1u);
+    EXPECT_EQ(answers.at_once(), 0u);  // no lease: $0.01 is left, a lease of two needs $0.02
+    const Admission shared = answers.wait_for(1)[0];
+    const Admission local = memory.admit(r.request);
+    EXPECT_EQ(shared.admitted, local.admitted);
+    EXPECT_EQ(shared.refusal.limit, local.refusal.limit);
+    EXPECT_EQ(shared.refusal.message, local.refusal.message);
+    EXPECT_EQ(shared.refusal.retry_after_s, local.refusal.retry_after_s);
+    if (i == 0) {
+      EXPECT_TRUE(shared.admitted);
+      ASSERT_TRUE(eventually([&] { return connections.counters().leases_refused.load() == 1; }));
+    } else {
+      EXPECT_EQ(shared.refusal.limit, "budget");
+    }
+  }
+  EXPECT_EQ(connections.counters().leases_taken.load(), 0);
+  EXPECT_EQ(connections.counters().leases_refused.load(), 1);  // then it backs off
+  store.stop();
+}
+
+TEST_F(RedisStateTest, TwoReplicasLeasingFromOneRedisKeepTheHardBudgetBound) {
+  RedisConnections a_connections(leasing_config(), "", clock_), b_connections(leasing_config(), "", clock_);
+  const std::vector<BudgetRule> budgets = {budget({{"team", "a"}}, "1", true)};
+  RedisLimitStore a(a_connections, budgets, clock_), b(b_connections, budgets, clock_);
+  a.set_seed_source(no_spend());
+  ASSERT_TRUE(a.maintain_now());
+  a.start();
+  b.start();
+  // 2 replicas x 2 threads x 150 requests of at most $0.01 against a hard $1 budget.
+  Answers answers_a, answers_b;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 4; ++t)
+    senders.emplace_back([&, t] {
+      LimitStore& store = t < 2 ? static_cast<LimitStore&>(a) : b;
+      LeaseRequest r("k" + std::to_string(t % 2));
+      for (int i = 0; i < 150; ++i) {
+        admit_from(store, r.request, t < 2 ? answers_a : answers_b);
+        if (i % 10 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  for (std::thread& t : senders) t.join();
+  std::vector<Admission> all_a = answers_a.wait_for(300), all_b = answers_b.wait_for(300);
+  ASSERT_EQ(all_a.size(), 300u);
+  ASSERT_EQ(all_b.size(), 300u);
+  EXPECT_GT(answers_a.at_once() + answers_b.at_once(), 0u);  // some from leases
+  int64_t admitted = 0;
+  for (const std::vector<Admission>* all : {&all_a, &all_b})
+    for (const Admission& admission : *all) {
+      if (admission.admitted) ++admitted;
+      else EXPECT_EQ(admission.refusal.limit, "budget") << admission.refusal.message;
+    }
+  EXPECT_LE(admitted, 100);  // the bound: $1 / $0.01
+  EXPECT_GT(admitted, 0);
+  a.stop();
+  b.stop();
+  const std::string budget_key = "test:b:team=a (month):" + month_start();
+  // Nothing settled yet: the reservations (the leases' and the requests' own) hold at least
+  // the admitted requests' worst case, and never more than the budget.
+  const int64_t reserved = std::stoll(redis_->command({"HGET", budget_key, "r"}));
+  EXPECT_GE(reserved, admitted * 10'000'000LL);
+  EXPECT_LE(reserved, 1'000'000'000LL);
+  // Each admission settled by the replica that made it, at $0.005: Redis has exactly the sum.
+  for (const Admission& admission : all_a)
+    if (admission.admitted) a.settle(admission.reservation, 10, usd("0.005"));
+  for (const Admission& admission : all_b)
+    if (admission.admitted) b.settle(admission.reservation, 10, usd("0.005"));
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "s"}), std::to_string(admitted * 5'000'000LL));
+  EXPECT_EQ(redis_->command({"HGET", budget_key, "r"}), "0");
+  EXPECT_EQ(redis_->command({"ZCARD", "test:inflight"}), "0");
+}
+
+TEST_F(RedisStateTest, AnAbandonedLeaseIsGivenBackAfterTheReservationTtl) {
+  RedisConfig c = leasing_config();
+  c.reservation_ttl_s = 5;
+  const std::vector<BudgetRule> budgets = {budget({{"team", "a"}}, "1", true)};
+  LeaseRequest r("k", "0.02");
+  {
+    RedisConnections connections(c, "", clock_);
+    RedisLimitStore crashed(connections, budgets, clock_);  // a replica that dies mid-request
+    crashed.set_seed_source(no_spend());
+    ASSERT_TRUE(crashed.maintain_now());
+    crashed.start();
+    Answers first;
+    admit_from(crashed, r.request, first);
+    ASSERT_EQ(first.wait_for(1).size(), 1u);
+    crashed.settle(first.wait_for(1)[0].reservation, 0, Money{});
+    ASSERT_TRUE(eventually([&] { return connections.counters().leases_taken.load() == 1; }));
+    std::optional<Admission> leased = crashed.admit_async(r.request, [](Admission) {});
+    ASSERT_TRUE(leased && leased->admitted);  // never settled: its lease stays in Redis
+    crashed.flush_settlements();
+  }
+  RedisConnections connections(c, "", clock_);
+  RedisLimitStore store(connections, budgets, clock_);
+  const Money held = store.budget_used("team=a (month)");
+  EXPECT_GE(held.nanos, usd("0.04").nanos);  // a lease of at least two requests
+  clock_.advance_ms(6'000);
+  Admission after = store.admit(r.request);  // reaps the abandoned lease first
+  ASSERT_TRUE(after.admitted);
+  EXPECT_EQ(format_decimal(store.budget_used("team=a (month)").nanos), "0.02");
+  store.settle(after.reservation, 0, Money{});
+}
+
+TEST_F(RedisStateTest, WithLeasesOffEveryRequestDecidesInRedis) {
+  RedisConnections connections(config(), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "10", true)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  store.start();
+  redis_->command({"CONFIG", "RESETSTAT"});
+  LeaseRequest r("k");
+  Answers answers;
+  for (int i = 0; i < 20; ++i) {
+    admit_from(store, r.request, answers);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::vector<Admission> all = answers.wait_for(20);
+  ASSERT_EQ(all.size(), 20u);
+  EXPECT_EQ(answers.at_once(), 0u);
+  EXPECT_EQ(calls_of(*redis_, "evalsha"), 20);
+  EXPECT_EQ(connections.counters().leases_taken.load(), 0);
+  for (const Admission& a : all) store.settle(a.reservation, 0, Money{});
+  store.stop();
 }
 
 }  // namespace
