@@ -31,10 +31,14 @@ from redis_service import RedisService  # noqa: E402
 
 AIFINOPS = os.environ.get("AIFINOPS", "build/release/aifinops")
 KEYS = {"team-a": "sk-aif-fleet-team-a", "team-b": "sk-aif-fleet-team-b-rpm",
-        "team-c": "sk-aif-fleet-team-c-budget"}
+        "team-c": "sk-aif-fleet-team-c-budget", "team-d": "sk-aif-fleet-team-d-leases"}
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say this is a test"}]}
 BUDGET = Decimal("0.0005")  # team-c, hard, per month
 BUDGET_NAME = "team=team-c (month)"
+# team-d, hard, per month: room for leases of about three requests of max_tokens 20
+# (1/20 of the budget), and exhausted by a few hundred requests.
+LEASE_BUDGET = Decimal("0.001")
+LEASE_BUDGET_NAME = "team=team-d (month)"
 
 
 def sha(key):
@@ -112,8 +116,12 @@ keys:
   - id: team-c-tight
     key_sha256: "{sha(KEYS['team-c'])}"
     tags: {{team: team-c}}
+  - id: team-d-leases
+    key_sha256: "{sha(KEYS['team-d'])}"
+    tags: {{team: team-d}}
 budgets:
   - {{scope: {{team: team-c}}, period: month, amount_usd: {BUDGET}, enforce: hard}}
+  - {{scope: {{team: team-d}}, period: month, amount_usd: {LEASE_BUDGET}, enforce: hard}}
 cache: {{enabled: true, ttl_s: 600, max_mb: 16}}
 {extra}
 """)
@@ -191,8 +199,8 @@ class FleetTest(unittest.TestCase):
             self.fleet.start(n)
         return self.fleet.port_list()
 
-    def redis_budget_spent(self):
-        value = self.redis.command("HGET", f"fleet:b:{BUDGET_NAME}:{month_start()}", "s")
+    def redis_budget_spent(self, name=BUDGET_NAME, field="s"):
+        value = self.redis.command("HGET", f"fleet:b:{name}:{month_start()}", field)
         return Decimal(value or 0) / Decimal(10**9)
 
     def ledger_spend(self, *filters):
@@ -232,6 +240,33 @@ class FleetTest(unittest.TestCase):
                          statuses.count(200))
         # Every reservation was settled: what Redis counts is what the ledger has.
         self.assertEqual(self.redis_budget_spent(), self.ledger_spend("--filter", "team=team-c"))
+
+    def test_leases_keep_the_hard_budget_across_three_replicas_and_settle_exactly(self):
+        ports = self.start_fleet(3)
+        statuses = []
+        lock = threading.Lock()
+
+        def client(i):
+            for j in range(6):
+                status = request(ports[(i + j) % 3], dict(CHAT, max_tokens=20), key="team-d")[0].status
+                with lock:
+                    statuses.append(status)
+
+        with ThreadPoolExecutor(64) as pool:
+            list(pool.map(client, range(64)))
+        self.assertIn(429, statuses)
+        self.assertEqual(set(statuses), {200, 429}, statuses)
+        leased = sum(metric(get(p, "/metrics"), "aifinops_gateway_redis_leased_admissions_total") for p in ports)
+        self.assertGreater(leased, 0)  # the replicas admitted from leases
+        self.fleet.stop_all()  # settles every lease
+        spend = self.ledger_spend("--filter", "team=team-d")
+        self.assertLessEqual(spend, LEASE_BUDGET)
+        self.assertEqual(report(self.fleet.ledger, "--filter", "team=team-d", "--metric", "requests")["total"],
+                         statuses.count(200))
+        # Each lease was settled with its requests' real cost, and gave back what it did not use.
+        self.assertEqual(self.redis_budget_spent(LEASE_BUDGET_NAME), spend)
+        self.assertEqual(self.redis_budget_spent(LEASE_BUDGET_NAME, "r"), 0)
+        self.assertEqual(self.redis.command("ZCARD", "fleet:inflight"), 0)
 
     def test_a_refusal_names_the_budget_and_its_use_across_the_fleet(self):
         ports = self.start_fleet(2)
@@ -346,10 +381,9 @@ class FleetTest(unittest.TestCase):
         small = dict(CHAT, max_tokens=5)
         for i in range(4):
             self.assertEqual(request(ports[i % 2], small, key="team-c")[0].status, 200)
-        leased = "aifinops_gateway_redis_leased_admissions_total"
-        leased_before = sum(metric(get(p, "/metrics"), leased) for p in ports)
         os.kill(self.redis.proc.pid, signal.SIGSTOP)  # unreachable, its data kept
         try:
+            time.sleep(1.2)  # past redis_lease_max_age_ms: the leases held now admit no more
             for i in range(6):
                 resp, data = request(ports[i % 2], small, key="team-c")
                 self.assertEqual(resp.status, 200, data)
@@ -358,10 +392,7 @@ class FleetTest(unittest.TestCase):
             os.kill(self.redis.proc.pid, signal.SIGCONT)
         opened = sum(int(v) for v in re.findall(r"^aifinops_gateway_redis_fail_open_requests_total (\d+)$",
                                                 metrics, re.M))
-        # The first may have taken Redis's time-out, then local; a lease a replica held when
-        # Redis stopped answering admits for its last second.
-        leased_meanwhile = sum(int(v) for v in re.findall(r"^" + leased + r" (\d+)$", metrics, re.M)) - leased_before
-        self.assertGreaterEqual(opened + leased_meanwhile, 5)
+        self.assertGreaterEqual(opened, 5)  # the first may have taken Redis's time-out, then local
         # Pushed into Redis once it is back: the fleet's count is the ledger's again.
         time.sleep(2.5)  # the spools drain every second
         self.wait_for(lambda: self.redis_budget_spent() == self.ledger_spend("--filter", "team=team-c"), 15,
@@ -426,7 +457,8 @@ class FleetTest(unittest.TestCase):
         return self.redis.command("ZCARD", "fleet:inflight"), int(budget)
 
     def test_while_an_admission_waits_for_redis_its_io_thread_serves_other_requests(self):
-        ports = self.start_fleet(1, timeout_ms=3000)  # one replica, one I/O thread
+        # One replica, one I/O thread; leases off, so that every admission asks Redis.
+        ports = self.start_fleet(1, timeout_ms=3000, extra="redis_lease: false")
         self.assertEqual(request(ports[0], CHAT)[0].status, 200)  # seeded, script loaded
         stall = self.stall_redis(800)
         statuses = []
@@ -446,7 +478,8 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(statuses, [200])
 
     def test_a_client_that_disconnects_during_its_admission_has_its_reservation_settled(self):
-        ports = self.start_fleet(1, timeout_ms=3000)
+        # Leases off: each of the five admissions is a reservation of its own in Redis.
+        ports = self.start_fleet(1, timeout_ms=3000, extra="redis_lease: false")
         small = dict(CHAT, max_tokens=5)
         self.assertEqual(request(ports[0], small, key="team-c")[0].status, 200)
         first_id = int(self.redis.command("GET", "fleet:seq"))
