@@ -218,19 +218,26 @@ class FleetTest(unittest.TestCase):
 
     # --- shared state ----------------------------------------------------------------
 
-    def test_hard_budget_holds_across_three_replicas_under_64_concurrent_clients(self):
-        ports = self.start_fleet(3)
+    def hammer(self, ports, key, each):
+        """64 concurrent clients, `each` requests each (max_tokens 20), spread over the
+        replicas; returns the statuses."""
         statuses = []
         lock = threading.Lock()
 
         def client(i):
-            for j in range(5):  # up to 320 requests: three times the budget if it were not shared
-                status = request(ports[(i + j) % 3], dict(CHAT, max_tokens=20), key="team-c")[0].status
+            for j in range(each):
+                status = request(ports[(i + j) % len(ports)], dict(CHAT, max_tokens=20), key=key)[0].status
                 with lock:
                     statuses.append(status)
 
         with ThreadPoolExecutor(64) as pool:
             list(pool.map(client, range(64)))
+        return statuses
+
+    def test_hard_budget_holds_across_three_replicas_under_64_concurrent_clients(self):
+        ports = self.start_fleet(3)
+        # Up to 320 requests: three times the budget if it were not shared.
+        statuses = self.hammer(ports, "team-c", 5)
         self.assertIn(429, statuses)
         self.assertIn(200, statuses)
         self.assertEqual(set(statuses), {200, 429}, statuses)
@@ -243,17 +250,7 @@ class FleetTest(unittest.TestCase):
 
     def test_leases_keep_the_hard_budget_across_three_replicas_and_settle_exactly(self):
         ports = self.start_fleet(3)
-        statuses = []
-        lock = threading.Lock()
-
-        def client(i):
-            for j in range(6):
-                status = request(ports[(i + j) % 3], dict(CHAT, max_tokens=20), key="team-d")[0].status
-                with lock:
-                    statuses.append(status)
-
-        with ThreadPoolExecutor(64) as pool:
-            list(pool.map(client, range(64)))
+        statuses = self.hammer(ports, "team-d", 6)
         self.assertIn(429, statuses)
         self.assertEqual(set(statuses), {200, 429}, statuses)
         leased = sum(metric(get(p, "/metrics"), "aifinops_gateway_redis_leased_admissions_total") for p in ports)

@@ -795,6 +795,33 @@ bool eventually(Predicate done) {
   return done();
 }
 
+/// Sends `n` admissions one after the other, `pause_ms` apart (time for a lease to arrive),
+/// and returns their answers.
+std::vector<Admission> admit_paced(LimitStore& store, const AdmissionRequest& request,
+                                   Answers& answers, size_t n, int pause_ms) {
+  for (size_t i = 0; i < n; ++i) {
+    admit_from(store, request, answers);
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+  }
+  return answers.wait_for(n);
+}
+
+/// A replica of the lease tests: its connections, and its store with a hard budget for team
+/// a, seeded (with no spend) and started.
+struct Replica {
+  Replica(RedisConfig config, const Clock& clock, const char* team_a_budget)
+      : connections(std::move(config), "", clock),
+        store(connections, {budget({{"team", "a"}}, team_a_budget, true)}, clock) {
+    store.set_seed_source([] {
+      return Result<std::vector<std::pair<std::string, Money>>>(std::vector<std::pair<std::string, Money>>{});
+    });
+    EXPECT_TRUE(store.maintain_now());
+    store.start();
+  }
+  RedisConnections connections;
+  RedisLimitStore store;
+};
+
 /// A request of key `key` (team a, model m) with a day quota, so that Redis keeps its day
 /// counters, and an rpm limit large enough for leases of up to 60 requests.
 struct LeaseRequest {
@@ -813,11 +840,9 @@ struct LeaseRequest {
 };
 
 TEST_F(RedisStateTest, ALeaseIsTakenAfterTrafficAndThenAdmitsWithoutARoundTripUntilItsMaxAge) {
-  RedisConnections connections(leasing_config(), "", clock_);
-  RedisLimitStore store(connections, {budget({{"team", "a"}}, "10", true)}, clock_);
-  store.set_seed_source(no_spend());
-  ASSERT_TRUE(store.maintain_now());
-  store.start();
+  Replica replica(leasing_config(), clock_, "10");
+  RedisConnections& connections = replica.connections;
+  RedisLimitStore& store = replica.store;
   LeaseRequest r("k");
   RedisCounters& counters = connections.counters();
   Answers first;
@@ -829,11 +854,7 @@ TEST_F(RedisStateTest, ALeaseIsTakenAfterTrafficAndThenAdmitsWithoutARoundTripUn
   redis_->command({"CONFIG", "RESETSTAT"});
   const int64_t leases_before = counters.leases_taken + counters.leases_refused;
   Answers answers;
-  for (int i = 0; i < 20; ++i) {
-    admit_from(store, r.request, answers);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // time for the next lease
-  }
-  std::vector<Admission> all = answers.wait_for(20);
+  std::vector<Admission> all = admit_paced(store, r.request, answers, 20, 10);
   ASSERT_EQ(all.size(), 20u);
   for (const Admission& a : all) EXPECT_TRUE(a.admitted) << a.refusal.message;
   // Most were admitted at once from a lease; Redis ran one script per lease asked for and
@@ -868,27 +889,20 @@ TEST_F(RedisStateTest, ALeaseIsTakenAfterTrafficAndThenAdmitsWithoutARoundTripUn
 }
 
 TEST_F(RedisStateTest, ASettledLeaseCountsItsRequestsActualsAndGivesTheRestBack) {
-  RedisConnections connections(leasing_config(), "", clock_);
-  RedisLimitStore store(connections, {budget({{"team", "a"}}, "10", true)}, clock_);
-  store.set_seed_source(no_spend());
-  ASSERT_TRUE(store.maintain_now());
-  store.start();
+  Replica replica(leasing_config(), clock_, "10");
+  RedisLimitStore& store = replica.store;
   LeaseRequest r("k");
   r.request.limits.tpm = 1'000'000;
   r.request.limits.tokens_per_day = 10'000'000;
   Answers answers;
-  for (int i = 0; i < 40; ++i) {
-    admit_from(store, r.request, answers);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  std::vector<Admission> all = answers.wait_for(40);
+  std::vector<Admission> all = admit_paced(store, r.request, answers, 40, 5);
   ASSERT_EQ(all.size(), 40u);
   EXPECT_GE(answers.at_once(), 20u);
   for (const Admission& a : all) {
     ASSERT_TRUE(a.admitted) << a.refusal.message;
     store.settle(a.reservation, 30, usd("0.001"));  // used less than the 100 tokens and $0.01 reserved
   }
-  EXPECT_GE(connections.counters().leases_taken.load(), 1);
+  EXPECT_GE(replica.connections.counters().leases_taken.load(), 1);
   store.stop();  // closes the leases: each one settles once its requests are
   // Exactly the actuals, and nothing still reserved: what the leases did not admit went back.
   const std::string budget_key = "test:b:team=a (month):" + month_start();
@@ -944,13 +958,8 @@ TEST_F(RedisStateTest, NearAHardBudgetALeaseIsRefusedAndEachRequestGetsTheExactR
 }
 
 TEST_F(RedisStateTest, TwoReplicasLeasingFromOneRedisKeepTheHardBudgetBound) {
-  RedisConnections a_connections(leasing_config(), "", clock_), b_connections(leasing_config(), "", clock_);
-  const std::vector<BudgetRule> budgets = {budget({{"team", "a"}}, "1", true)};
-  RedisLimitStore a(a_connections, budgets, clock_), b(b_connections, budgets, clock_);
-  a.set_seed_source(no_spend());
-  ASSERT_TRUE(a.maintain_now());
-  a.start();
-  b.start();
+  Replica replica_a(leasing_config(), clock_, "1"), replica_b(leasing_config(), clock_, "1");
+  RedisLimitStore &a = replica_a.store, &b = replica_b.store;
   // 2 replicas x 2 threads x 150 requests of at most $0.01 against a hard $1 budget.
   Answers answers_a, answers_b;
   std::vector<std::thread> senders;
@@ -1026,23 +1035,16 @@ TEST_F(RedisStateTest, AnAbandonedLeaseIsGivenBackAfterTheReservationTtl) {
 }
 
 TEST_F(RedisStateTest, WithLeasesOffEveryRequestDecidesInRedis) {
-  RedisConnections connections(config(), "", clock_);
-  RedisLimitStore store(connections, {budget({{"team", "a"}}, "10", true)}, clock_);
-  store.set_seed_source(no_spend());
-  ASSERT_TRUE(store.maintain_now());
-  store.start();
+  Replica replica(config(), clock_, "10");
+  RedisLimitStore& store = replica.store;
   redis_->command({"CONFIG", "RESETSTAT"});
   LeaseRequest r("k");
   Answers answers;
-  for (int i = 0; i < 20; ++i) {
-    admit_from(store, r.request, answers);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  std::vector<Admission> all = answers.wait_for(20);
+  std::vector<Admission> all = admit_paced(store, r.request, answers, 20, 5);
   ASSERT_EQ(all.size(), 20u);
   EXPECT_EQ(answers.at_once(), 0u);
   EXPECT_EQ(calls_of(*redis_, "evalsha"), 20);
-  EXPECT_EQ(connections.counters().leases_taken.load(), 0);
+  EXPECT_EQ(replica.connections.counters().leases_taken.load(), 0);
   for (const Admission& a : all) store.settle(a.reservation, 0, Money{});
   store.stop();
 }
