@@ -28,7 +28,8 @@ constexpr uint64_t kLocalReservation = uint64_t{1} << 63;
 /// Reservation ids of requests admitted from a lease carry this bit (Redis's and the local
 /// store's never do), so settle() finds their lease.
 constexpr uint64_t kLeasedReservation = uint64_t{1} << 62;
-/// A lease holds about this long of its pair's recent traffic...
+/// A lease holds about this long of its pair's recent traffic (and a pair with fewer than
+/// kLeaseMinRequests in that long takes none)...
 constexpr int64_t kLeaseWindowMs = 200;
 /// ...at least this many requests (fewer: no lease) and at most this many,
 constexpr int64_t kLeaseMinRequests = 2;
@@ -1078,11 +1079,11 @@ struct RedisLimitStore::Impl {
     return std::max(pair.window_count, pair.last_window_count);
   }
 
-  /// How many requests like `request` a lease may bundle: `recent` within
-  /// [kLeaseMinRequests, kLeaseMaxRequests], and at most 1/kLeaseLimitShare of every limit
+  /// How many requests like `request` a lease may bundle: `recent` (at least
+  /// kLeaseMinRequests) up to kLeaseMaxRequests, and at most 1/kLeaseLimitShare of every limit
   /// of the key and every hard budget in scope. 0: no lease (a limit too small to share).
   int64_t lease_size(const AdmissionRequest& request, int64_t recent, int64_t tokens, Money cost) const {
-    int64_t n = std::clamp(recent, kLeaseMinRequests, kLeaseMaxRequests);
+    int64_t n = std::min(recent, kLeaseMaxRequests);
     auto cap = [&](int64_t limit, int64_t per_request) {
       if (limit > 0 && per_request > 0) n = std::min(n, limit / kLeaseLimitShare / per_request);
     };
@@ -1161,7 +1162,10 @@ struct RedisLimitStore::Impl {
         admitted = std::move(admission);
         break;
       }
-      if (!pair.asking && now >= pair.retry_ms && runs_low(pair, now, tokens, cost)) {
+      // A pair with a request now and then does not lease: a lease would cost it two scripts
+      // (take, settle) for one request, and hold the rest of the bundle for nothing.
+      if (recent >= kLeaseMinRequests && !pair.asking && now >= pair.retry_ms &&
+          runs_low(pair, now, tokens, cost)) {
         ask = lease_size(request, recent, tokens, cost);
         if (ask > 0) pair.asking = true;
         else pair.retry_ms = now + kLeaseBackoffMs;  // limits too small to share: none for a while

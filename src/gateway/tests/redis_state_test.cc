@@ -845,10 +845,13 @@ TEST_F(RedisStateTest, ALeaseIsTakenAfterTrafficAndThenAdmitsWithoutARoundTripUn
   RedisLimitStore& store = replica.store;
   LeaseRequest r("k");
   RedisCounters& counters = connections.counters();
-  Answers first;
-  admit_from(store, r.request, first);  // no lease yet: decided in Redis, and one is asked for
-  ASSERT_EQ(first.wait_for(1).size(), 1u);
-  EXPECT_EQ(first.at_once(), 0u);
+  // One request takes no lease; a second within the window asks for one (each of them is
+  // decided in Redis meanwhile).
+  Answers first, second;
+  ASSERT_EQ(admit_paced(store, r.request, first, 1, 50).size(), 1u);
+  EXPECT_EQ(counters.leases_taken + counters.leases_refused, 0);
+  ASSERT_EQ(admit_paced(store, r.request, second, 1, 0).size(), 1u);
+  EXPECT_EQ(first.at_once() + second.at_once(), 0u);
   ASSERT_TRUE(eventually([&] { return counters.leases_taken.load() == 1; }));
 
   redis_->command({"CONFIG", "RESETSTAT"});
@@ -882,6 +885,7 @@ TEST_F(RedisStateTest, ALeaseIsTakenAfterTrafficAndThenAdmitsWithoutARoundTripUn
   EXPECT_TRUE(late.wait_for(1)[0].admitted);
   for (const Admission& a : all) store.settle(a.reservation, 0, Money{});
   store.settle(first.wait_for(1)[0].reservation, 0, Money{});
+  store.settle(second.wait_for(1)[0].reservation, 0, Money{});
   store.settle(late.wait_for(1)[0].reservation, 0, Money{});
   store.stop();
   EXPECT_EQ(store.budget_used("team=a (month)").nanos, 0);  // every lease given back
@@ -938,7 +942,7 @@ TEST_F(RedisStateTest, NearAHardBudgetALeaseIsRefusedAndEachRequestGetsTheExactR
     Answers answers;
     admit_from(store, r.request, answers);
     ASSERT_EQ(answers.wait_for(1).size(), 1u);
-    EXPECT_EQ(answers.at_once(), 0u);  // no lease: $0.01 is left, a lease of two needs $0.02
+    EXPECT_EQ(answers.at_once(), 0u);  // no lease: $0.01 is left at most, a lease of two needs $0.02
     const Admission shared = answers.wait_for(1)[0];
     const Admission local = memory.admit(r.request);
     EXPECT_EQ(shared.admitted, local.admitted);
@@ -947,9 +951,10 @@ TEST_F(RedisStateTest, NearAHardBudgetALeaseIsRefusedAndEachRequestGetsTheExactR
     EXPECT_EQ(shared.refusal.retry_after_s, local.refusal.retry_after_s);
     if (i == 0) {
       EXPECT_TRUE(shared.admitted);
-      ASSERT_TRUE(eventually([&] { return connections.counters().leases_refused.load() == 1; }));
     } else {
       EXPECT_EQ(shared.refusal.limit, "budget");
+      // The second request asked for a lease (two in a row), which Redis refused.
+      ASSERT_TRUE(eventually([&] { return connections.counters().leases_refused.load() == 1; }));
     }
   }
   EXPECT_EQ(connections.counters().leases_taken.load(), 0);
@@ -1015,9 +1020,8 @@ TEST_F(RedisStateTest, AnAbandonedLeaseIsGivenBackAfterTheReservationTtl) {
     ASSERT_TRUE(crashed.maintain_now());
     crashed.start();
     Answers first;
-    admit_from(crashed, r.request, first);
-    ASSERT_EQ(first.wait_for(1).size(), 1u);
-    crashed.settle(first.wait_for(1)[0].reservation, 0, Money{});
+    for (const Admission& a : admit_paced(crashed, r.request, first, 2, 0))
+      crashed.settle(a.reservation, 0, Money{});
     ASSERT_TRUE(eventually([&] { return connections.counters().leases_taken.load() == 1; }));
     std::optional<Admission> leased = crashed.admit_async(r.request, [](Admission) {});
     ASSERT_TRUE(leased && leased->admitted);  // never settled: its lease stays in Redis
