@@ -1044,6 +1044,35 @@ TEST_F(RedisStateTest, AnAbandonedLeaseIsGivenBackAfterTheReservationTtl) {
   store.settle(after.reservation, 0, Money{});
 }
 
+TEST_F(RedisStateTest, ASoftBudgetCrossedByLeasedRequestsIsReportedOnceByTheirLeasesSettlement) {
+  RedisConnections connections(leasing_config(), "", clock_);
+  RedisLimitStore store(connections, {budget({{"team", "a"}}, "0.1", false)}, clock_);
+  store.set_seed_source(no_spend());
+  ASSERT_TRUE(store.maintain_now());
+  std::vector<SoftBudgetNotice> notices;
+  std::mutex mutex;
+  store.set_notice_sink([&](const SoftBudgetNotice& n) {
+    std::lock_guard<std::mutex> lock(mutex);
+    notices.push_back(n);
+  });
+  store.start();
+  LeaseRequest r("k");
+  Answers answers;
+  std::vector<Admission> all = admit_paced(store, r.request, answers, 30, 5);
+  ASSERT_EQ(all.size(), 30u);
+  EXPECT_GE(answers.at_once(), 10u);
+  for (const Admission& a : all) {
+    ASSERT_TRUE(a.admitted);  // a soft budget never refuses
+    EXPECT_TRUE(store.settle(a.reservation, 10, usd("0.01")).empty());  // to the sink, later
+  }
+  store.stop();  // the last leases settle
+  EXPECT_EQ(format_decimal(store.budget_used("team=a (month)").nanos), "0.3");
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].budget, "team=a (month)");
+  EXPECT_GT(notices[0].spent, usd("0.1"));
+  EXPECT_EQ(format_decimal(notices[0].amount.nanos), "0.1");
+}
+
 TEST_F(RedisStateTest, ALowPriorityKeyNeverLeasesSoItsThrottlingIsDecidedPerRequest) {
   Replica replica(leasing_config(), clock_, "10");
   LeaseRequest r("k");
