@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <string>
 #include <thread>
@@ -810,16 +811,18 @@ std::vector<Admission> admit_paced(LimitStore& store, const AdmissionRequest& re
   return answers.wait_for(n);
 }
 
-/// A replica of the lease tests: its connections, and its store with a hard budget for team
-/// a, seeded (with no spend) and started.
+/// A replica of the lease tests: its connections, and its store with a budget for team a
+/// (hard unless said), seeded (with no spend) and started.
 struct Replica {
-  Replica(RedisConfig config, const Clock& clock, const char* team_a_budget)
+  Replica(RedisConfig config, const Clock& clock, const char* team_a_budget, bool hard = true,
+          std::function<void(const SoftBudgetNotice&)> notice_sink = nullptr)
       : connections(std::move(config), "", clock),
-        store(connections, {budget({{"team", "a"}}, team_a_budget, true)}, clock) {
+        store(connections, {budget({{"team", "a"}}, team_a_budget, hard)}, clock) {
     store.set_seed_source([] {
       return Result<std::vector<std::pair<std::string, Money>>>(std::vector<std::pair<std::string, Money>>{});
     });
     EXPECT_TRUE(store.maintain_now());
+    if (notice_sink) store.set_notice_sink(std::move(notice_sink));
     store.start();
   }
   RedisConnections connections;
@@ -1045,17 +1048,13 @@ TEST_F(RedisStateTest, AnAbandonedLeaseIsGivenBackAfterTheReservationTtl) {
 }
 
 TEST_F(RedisStateTest, ASoftBudgetCrossedByLeasedRequestsIsReportedOnceByTheirLeasesSettlement) {
-  RedisConnections connections(leasing_config(), "", clock_);
-  RedisLimitStore store(connections, {budget({{"team", "a"}}, "0.1", false)}, clock_);
-  store.set_seed_source(no_spend());
-  ASSERT_TRUE(store.maintain_now());
-  std::vector<SoftBudgetNotice> notices;
-  std::mutex mutex;
-  store.set_notice_sink([&](const SoftBudgetNotice& n) {
-    std::lock_guard<std::mutex> lock(mutex);
+  std::vector<SoftBudgetNotice> notices;  // from the settler (or the keeper), read after stop()
+  std::mutex notices_mutex;
+  Replica replica(leasing_config(), clock_, "0.1", false, [&](const SoftBudgetNotice& n) {
+    std::lock_guard<std::mutex> lock(notices_mutex);
     notices.push_back(n);
   });
-  store.start();
+  RedisLimitStore& store = replica.store;
   LeaseRequest r("k");
   Answers answers;
   std::vector<Admission> all = admit_paced(store, r.request, answers, 30, 5);
