@@ -12,6 +12,10 @@
 # <= 2x, CPU <= 2x nginx proxy_pass). Raw lines go to $OUT (default: a temporary file).
 #
 # Usage: bench/gateway_side_by_side.sh AIFINOPS [ROUNDS=3] [SECONDS=5] [CONNS="1 16"] [STREAM=0]
+# With BEFORE=<another aifinops binary> that build also serves the plain route (port 4002,
+# same configuration, pinned likewise) and takes its turn in every round as "before", and
+# the summary adds its CPU per request beside AIFINOPS's: a change measured old against new
+# on the same machine load.
 # Needs what bench/gateway_bench.sh needs, and its WORK folder (run that once first: it
 # writes the gateway configs and the peers' harness copy). Every load loop is bounded.
 set -u
@@ -24,7 +28,14 @@ taskset -c 1 $PEERS/nginx_proxy.sh 18090 > /dev/null 2>&1 & NPX=$!
 rm -rf $W/bench-4000.db* $W/bench-4001.db*
 taskset -c 1 $AIF gateway --config $W/gw-plain.yaml >/dev/null 2>$RUN/gw.log & GW=$!
 taskset -c 1 $AIF gateway --config $W/gw-stream.yaml >/dev/null 2>$RUN/gws.log & GWS=$!
-trap 'kill $GW $GWS $NPX $UPS 2>/dev/null; sleep 0.5; rm -rf $RUN' EXIT
+BEFORE=${BEFORE:-}; GWB=
+if [[ -n $BEFORE ]]; then
+  rm -rf $W/bench-4002.db*
+  sed -e 's/^listen: .*/listen: 127.0.0.1:4002/' -e "s|^ledger: .*|ledger: $W/bench-4002.db|" \
+    $W/gw-plain.yaml > $RUN/gw-before.yaml
+  taskset -c 1 $BEFORE gateway --config $RUN/gw-before.yaml >/dev/null 2>$RUN/gwb.log & GWB=$!
+fi
+trap 'kill $GW $GWS $GWB $NPX $UPS 2>/dev/null; sleep 0.5; rm -rf $RUN' EXIT
 OUT=${OUT:-$RUN/rounds.txt}
 : > "$OUT"
 sleep 1.5
@@ -39,9 +50,11 @@ one() { # name pid url stream conns
 }
 # warm-up
 WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=0 timeout 20 taskset -c 0 wrk -t1 -c16 -d2s -s $PEERS/chat.lua http://127.0.0.1:4000/v1/chat/completions >/dev/null 2>&1
+[[ -n $GWB ]] && WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=0 timeout 20 taskset -c 0 wrk -t1 -c16 -d2s -s $PEERS/chat.lua http://127.0.0.1:4002/v1/chat/completions >/dev/null 2>&1
 for ROUND in $(seq $ROUNDS); do
   for c in $CONNS; do
     one direct $UPS http://127.0.0.1:18080/v1/chat/completions 0 $c
+    [[ -n $GWB ]] && one before $GWB http://127.0.0.1:4002/v1/chat/completions 0 $c
     one aifinops $GW http://127.0.0.1:4000/v1/chat/completions 0 $c
     one nginx $NPX http://127.0.0.1:18090/v1/chat/completions 0 $c
     if [[ $STREAM == 1 ]]; then
@@ -86,6 +99,9 @@ awk '
       row("added p50 ms, -" c, stat("p50", "aifinops", "direct", c), stat("p50", "nginx", "direct", c), 1.25)
       row("added p99 ms, -" c, stat("p99", "aifinops", "direct", c), stat("p99", "nginx", "direct", c), 2)
       row("CPU us/request, -" c, stat("cpu", "aifinops", "", c), stat("cpu", "nginx", "", c), 2)
+      if (("before", c, 1) in p50)
+        printf "%-28s %10.1f %10.1f %8s   (AIFINOPS against BEFORE)\n", "CPU us/request new/old, -" c,
+          stat("cpu", "aifinops", "", c), stat("cpu", "before", "", c), ratio(stat("cpu", "aifinops", "", c), stat("cpu", "before", "", c))
       if (("aif-sse", c, 1) in p50) {
         row("stream added p50 ms, -" c, stat("p50", "aif-sse", "direct-sse", c), stat("p50", "nginx-sse", "direct-sse", c), 1.25)
         row("stream added p99 ms, -" c, stat("p99", "aif-sse", "direct-sse", c), stat("p99", "nginx-sse", "direct-sse", c), 2)

@@ -216,7 +216,9 @@ struct ResponseHead {
   std::string_view extra;     ///< further header lines, each ending in "\r\n"
 };
 
-inline void append_number(std::string& out, size_t n) {
+/// `Text` is std::string, or std::pmr::string where the text lives in a connection's arena.
+template <class Text>
+void append_number(Text& out, size_t n) {
   char digits[24];
   char* end = digits + sizeof digits;
   char* p = end;
@@ -227,7 +229,8 @@ inline void append_number(std::string& out, size_t n) {
   out.append(p, end);
 }
 
-inline void append_head(std::string& out, const ResponseHead& head) {
+template <class Text>
+void append_head(Text& out, const ResponseHead& head) {
   out.append(head.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_number(out, head.status);
   out.push_back(' ');

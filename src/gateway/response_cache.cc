@@ -1,6 +1,5 @@
 #include "gateway/response_cache.h"
 
-#include <simdjson.h>
 #include <xxhash.h>
 
 #include <cstring>
@@ -55,80 +54,14 @@ size_t MemoryResponseCache::size() const {
   return lru_.size();
 }
 
-namespace {
-
-/// Writes a parsed JSON value into `out` in a binary form that two bodies share exactly when
-/// they are the same JSON value: each value starts with its type, strings and keys carry their
-/// length, numbers their 8 bytes, and containers end with a mark. White space, the spelling of
-/// a number (1.0, 1.00, 1e0) and string escapes (\u0041, A) leave no trace; member order does.
-/// Cheaper than re-serialising the text (which escapes and formats): the body is read once.
-/// Recursion is bounded by the parser's depth limit (simdjson's default, 1024).
-void append_canonical(std::string& out, simdjson::dom::element e) {
-  using Type = simdjson::dom::element_type;
-  auto append_bytes = [&out](const void* data, size_t size) {
-    out.append(static_cast<const char*>(data), size);
-  };
-  auto append_text = [&](std::string_view text) {
-    const uint64_t size = text.size();
-    append_bytes(&size, sizeof size);
-    out += text;
-  };
-  const Type type = e.type();
-  out += static_cast<char>(type);
-  switch (type) {
-    case Type::ARRAY: {
-      // A named copy: a range-for over value_unsafe() of the temporary result would dangle.
-      const simdjson::dom::array array = e.get_array().value_unsafe();
-      for (simdjson::dom::element child : array) append_canonical(out, child);
-      out += ']';
-      break;
-    }
-    case Type::OBJECT: {
-      const simdjson::dom::object object = e.get_object().value_unsafe();
-      for (simdjson::dom::key_value_pair field : object) {
-        append_text(field.key);
-        append_canonical(out, field.value);
-      }
-      out += '}';
-      break;
-    }
-    case Type::STRING:
-      append_text(e.get_string().value_unsafe());
-      break;
-    case Type::INT64: {
-      const int64_t v = e.get_int64().value_unsafe();
-      append_bytes(&v, sizeof v);
-      break;
-    }
-    case Type::UINT64: {
-      const uint64_t v = e.get_uint64().value_unsafe();
-      append_bytes(&v, sizeof v);
-      break;
-    }
-    case Type::DOUBLE: {
-      const double v = e.get_double().value_unsafe();
-      append_bytes(&v, sizeof v);
-      break;
-    }
-    case Type::BOOL:
-      out += e.get_bool().value_unsafe() ? 't' : 'f';
-      break;
-    case Type::NULL_VALUE:
-      break;
-  }
-}
-
-}  // namespace
-
 std::optional<RequestDigest> request_digest(std::string_view body) {
-  thread_local simdjson::dom::parser parser;  // building one allocates
-  simdjson::dom::element doc;
-  if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object())
-    return std::nullopt;
   // One buffer per thread: the canonical form is hashed and dropped, its room kept.
   thread_local std::string canonical;
-  canonical.clear();
-  append_canonical(canonical, doc);
+  if (!canonical_json(body, canonical)) return std::nullopt;
+  return digest_of_canonical(canonical);
+}
+
+RequestDigest digest_of_canonical(std::string_view canonical) {
   XXH128_hash_t h = XXH3_128bits(canonical.data(), canonical.size());
   return RequestDigest{h.high64, h.low64};
 }

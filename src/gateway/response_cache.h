@@ -69,6 +69,9 @@ struct RequestDigest {
 };
 /// The body's digest; nullopt when the body is not a JSON object (never cached or tracked).
 std::optional<RequestDigest> request_digest(std::string_view body);
+/// The digest of a body's canonical form (canonical_json, or parse_request's `canonical`):
+/// request_digest without a parse of its own.
+RequestDigest digest_of_canonical(std::string_view canonical);
 
 /// The cache key of a request: its scope (a team, or a key when there is no team), the
 /// route, whether it streams, and the request body's digest (request_digest).

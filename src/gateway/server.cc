@@ -50,62 +50,87 @@ constexpr size_t kReadBufferBytes = 8 * 1024;
 /// response to a client may take.
 constexpr auto kClientTimeout = std::chrono::seconds(300);
 
-/// Buffers that each stream needs while it is relayed, kept by each thread for its next
-/// stream instead of freed: the upstream's bytes (8 KiB, above what malloc keeps in its
-/// per-thread cache, so each stream paid a trip into the allocator's bins and back) and the
-/// text for the client (which grew, reallocating, to a stream's size on every stream). At
-/// most kPooled of each per thread, so an idle gateway holds a few hundred KiB at most for
-/// them, whatever the number of streams it once had open at the same time.
-class StreamBuffers {
- public:
-  static constexpr size_t kRelayBytes = 8 * 1024;
-  /// Client texts that grew beyond this (a large event) are freed rather than kept.
-  static constexpr size_t kTextBytes = 16 * 1024;
+/// Per-thread pools of buffers that requests need only while they are served, kept for the
+/// next request instead of freed: above what malloc keeps in its per-thread cache (1 KiB),
+/// each one otherwise paid a trip into the allocator's bins and back. At most kPooled of
+/// each kind per thread, so an idle gateway holds a few hundred KiB at most for them,
+/// whatever the number of requests it once served at the same time. A buffer goes back to
+/// the pool of the thread it is released on (with several I/O threads, a request may end on
+/// another thread than it started: each pool stays bounded).
+struct ThreadBuffers {
   static constexpr size_t kPooled = 16;
+  /// Texts that grew beyond this (a large body or event) are freed rather than kept.
+  static constexpr size_t kTextBytes = 16 * 1024;
+  static constexpr size_t kRelayBytes = 8 * 1024;
 
-  StreamBuffers() {
-    Pool& pool = this_thread();
-    if (!pool.relays.empty()) {
-      relay_ = std::move(pool.relays.back());
-      pool.relays.pop_back();
-    } else {
-      relay_ = std::make_unique_for_overwrite<char[]>(kRelayBytes);
-    }
-    if (!pool.texts.empty()) {
-      out_ = std::move(pool.texts.back());
-      pool.texts.pop_back();
-    } else {
-      out_.reserve(kRelayBytes + 256);  // what one read turns into, without growing
+  std::vector<std::unique_ptr<char[]>> relays;
+  std::vector<std::string> texts;
+
+  static ThreadBuffers& this_thread() {
+    thread_local ThreadBuffers pool;
+    return pool;
+  }
+  /// The last buffer `pool` holds, or a new one from `make` when it holds none.
+  template <class Buffer, class Make>
+  static Buffer take(std::vector<Buffer>& pool, Make make) {
+    if (pool.empty()) return make();
+    Buffer buffer = std::move(pool.back());
+    pool.pop_back();
+    return buffer;
+  }
+};
+
+/// A text from the thread's pool: the body of a response that is not a stream, or what a
+/// stream's read turns into for the client (which grew, reallocating, to a stream's size on
+/// every stream). Empty when taken.
+class PooledText {
+ public:
+  PooledText()
+      : text_(ThreadBuffers::take(ThreadBuffers::this_thread().texts, [] {
+          std::string text;
+          text.reserve(ThreadBuffers::kRelayBytes + 256);  // what one relay read turns into
+          return text;
+        })) {}
+  ~PooledText() {
+    ThreadBuffers& pool = ThreadBuffers::this_thread();
+    if (pool.texts.size() < ThreadBuffers::kPooled &&
+        text_.capacity() <= ThreadBuffers::kTextBytes) {
+      text_.clear();
+      pool.texts.push_back(std::move(text_));
     }
   }
-  /// Back to the pool of the thread the stream ends on (with several I/O threads, a
-  /// stream may end on another thread than it started: each pool stays bounded).
+  PooledText(const PooledText&) = delete;
+  PooledText& operator=(const PooledText&) = delete;
+
+  std::string& text() { return text_; }
+
+ private:
+  std::string text_;
+};
+
+/// The buffers a stream needs while it is relayed: the upstream's bytes (8 KiB) and the
+/// text for the client, both from the thread's pools.
+class StreamBuffers {
+ public:
+  static constexpr size_t kRelayBytes = ThreadBuffers::kRelayBytes;
+
+  StreamBuffers()
+      : relay_(ThreadBuffers::take(ThreadBuffers::this_thread().relays, [] {
+          return std::make_unique_for_overwrite<char[]>(kRelayBytes);
+        })) {}
   ~StreamBuffers() {
-    Pool& pool = this_thread();
-    if (pool.relays.size() < kPooled) pool.relays.push_back(std::move(relay_));
-    if (pool.texts.size() < kPooled && out_.capacity() <= kTextBytes) {
-      out_.clear();
-      pool.texts.push_back(std::move(out_));
-    }
+    ThreadBuffers& pool = ThreadBuffers::this_thread();
+    if (pool.relays.size() < ThreadBuffers::kPooled) pool.relays.push_back(std::move(relay_));
   }
   StreamBuffers(const StreamBuffers&) = delete;
   StreamBuffers& operator=(const StreamBuffers&) = delete;
 
   char* relay() { return relay_.get(); }
-  std::string& out() { return out_; }
+  std::string& out() { return out_.text(); }
 
  private:
-  struct Pool {
-    std::vector<std::unique_ptr<char[]>> relays;
-    std::vector<std::string> texts;
-  };
-  static Pool& this_thread() {
-    thread_local Pool pool;
-    return pool;
-  }
-
   std::unique_ptr<char[]> relay_;
-  std::string out_;
+  PooledText out_;
 };
 
 /// Lets an unordered_map of strings be searched with a string_view.
@@ -530,6 +555,19 @@ const KeyConfig* GatewayServer::State::authenticate(const Request& req, const Ro
         "(or x-api-key / api-key).";
     return nullptr;
   }
+  // Each thread remembers the last key it authenticated, for this server: a connection
+  // sends the same key request after request, and hashing it cost more than the rest of
+  // authenticating. The comparison is constant-time, as the digest's below. The key stays
+  // in the thread's memory until another replaces it, as it stayed in the request's buffers.
+  struct LastKey {
+    uint64_t server = 0;
+    std::string presented;
+    const KeyConfig* key = nullptr;
+  };
+  thread_local LastKey last;
+  if (last.server == serial && last.presented.size() == presented.size() &&
+      CRYPTO_memcmp(last.presented.data(), presented.data(), presented.size()) == 0)
+    return last.key;
   char hex[64];
   sha256_hex(presented, hex);
   std::string_view digest(hex, sizeof hex);
@@ -540,6 +578,9 @@ const KeyConfig* GatewayServer::State::authenticate(const Request& req, const Ro
     why = "Invalid API key: this virtual key is not known to the gateway.";
     return nullptr;
   }
+  last.server = serial;
+  last.presented.assign(presented);
+  last.key = it->second;
   return it->second;
 }
 
@@ -800,7 +841,12 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
     }
   }
   std::string_view team = team_of(*key);
-  auto parsed = parse_request(route.format, req.body(), route.deployment.empty());
+  // The cache and the repeat count hash the body's canonical form, taken from this parse.
+  // One buffer per thread, read before this coroutine next suspends.
+  thread_local std::string canonical;
+  const bool wants_digest = cache != nullptr || repeats != nullptr;
+  auto parsed = parse_request(route.format, req.body(), route.deployment.empty(),
+                              wants_digest ? &canonical : nullptr);
   if (!parsed) metrics.record_request(key->id, team, "", 400, {}, Money{}, false);
   if (!parsed) {
     auto reply = send(
@@ -808,7 +854,7 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
         error_body(anthropic, "invalid_request_error", "invalid_request", parsed.error().message));
     co_return co_await std::move(reply);
   }
-  RequestInfo info = *parsed;
+  RequestInfo info = std::move(*parsed);
   std::string model = info.model.empty() ? route.deployment : info.model;
   bool allowed = std::any_of(key->models.begin(), key->models.end(),
                              [&](const std::string& m) { return m == "*" || m == model; });
@@ -847,12 +893,11 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
     std::string scope = config.cache.share_across_teams ? "shared"
                         : team != key->tags.end()       ? "team=" + team->second
                                                         : "key=" + key->id;
-    if (std::optional<RequestDigest> digest = request_digest(req.body())) {
-      if (cache_wanted) cache_key = response_cache_key(scope, path, info.stream, *digest);
-      if (repeats != nullptr) {
-        repeat.fingerprint = repeat_fingerprint(scope, path, info.stream, *digest);
-        repeat.mark = repeats->seen(repeat.fingerprint) ? RepeatMark::kRepeat : RepeatMark::kFirst;
-      }
+    const RequestDigest digest = digest_of_canonical(canonical);
+    if (cache_wanted) cache_key = response_cache_key(scope, path, info.stream, digest);
+    if (repeats != nullptr) {
+      repeat.fingerprint = repeat_fingerprint(scope, path, info.stream, digest);
+      repeat.mark = repeats->seen(repeat.fingerprint) ? RepeatMark::kRepeat : RepeatMark::kFirst;
     }
   }
   if (!cache_key.empty()) {
@@ -975,8 +1020,10 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
 
   // The request head, written as text: Beast's message and serializer would build a field
   // map and walk a chain of buffer views for the same bytes.
+  // The head is kept in the connection's arena with the header fields (emptied after the
+  // request), and once sent it takes the response head: no allocation for either.
   std::string body = inject_usage ? with_include_usage(req.body()) : std::move(req.body());
-  std::string head;
+  std::pmr::string head(&client.arena);
   head.reserve(512);
   head += "POST ";
   head += upstream.base_path;
@@ -1157,7 +1204,8 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   if (!event_stream) {
     // Whole body, then usage, then the spool record, then the response. The parser writes
     // the body straight into the string that is sent on.
-    std::string response_body;
+    PooledText pooled_body;
+    std::string& response_body = pooled_body.text();
     const SteadyClock::time_point due = SteadyClock::now() + timeout;
     while (!response.is_done()) {
       size_t have = response_body.size();
@@ -1201,11 +1249,17 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
       std::lock_guard<std::mutex> lock(upstream.mutex);
       upstream.idle.push_back(std::move(conn));
     }
-    std::string head_text = response_head(
-        req, (http::status)status,
-        content_type.empty() ? std::string_view("application/json") : content_type,
-        response_body.size());
-    auto buffers = std::array{cbuf(head_text), cbuf(response_body)};
+    // The upstream request's head is sent: its room takes the client's response head.
+    ResponseHead client_head;
+    client_head.status = static_cast<unsigned>(status);
+    client_head.version = req.version();
+    client_head.keep_alive = req.keep_alive();
+    client_head.content_type =
+        content_type.empty() ? std::string_view("application/json") : content_type;
+    client_head.content_length = response_body.size();
+    head.clear();
+    append_head(head, client_head);
+    auto buffers = std::array{cbuf(head), cbuf(response_body)};
     beast::error_code ec;
     size_t sent = 0;
     if (!client.write_now(buffers, ec, sent)) {

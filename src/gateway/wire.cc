@@ -484,9 +484,71 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+/// Writes a parsed JSON value into `out` in a binary form that two bodies share exactly when
+/// they are the same JSON value: each value starts with its type, strings and keys carry their
+/// length, numbers their 8 bytes, and containers end with a mark. White space, the spelling of
+/// a number (1.0, 1.00, 1e0) and string escapes (\u0041, A) leave no trace; member order does.
+/// Cheaper than re-serialising the text (which escapes and formats): the body is read once.
+/// Recursion is bounded by the parser's depth limit (simdjson's default, 1024).
+void append_canonical(std::string& out, dom::element e) {
+  using Type = dom::element_type;
+  auto append_bytes = [&out](const void* data, size_t size) {
+    out.append(static_cast<const char*>(data), size);
+  };
+  auto append_text = [&](std::string_view text) {
+    const uint64_t size = text.size();
+    append_bytes(&size, sizeof size);
+    out += text;
+  };
+  const Type type = e.type();
+  out += static_cast<char>(type);
+  switch (type) {
+    case Type::ARRAY: {
+      // A named copy: a range-for over value_unsafe() of the temporary result would dangle.
+      const dom::array array = e.get_array().value_unsafe();
+      for (dom::element child : array) append_canonical(out, child);
+      out += ']';
+      break;
+    }
+    case Type::OBJECT: {
+      const dom::object object = e.get_object().value_unsafe();
+      for (dom::key_value_pair field : object) {
+        append_text(field.key);
+        append_canonical(out, field.value);
+      }
+      out += '}';
+      break;
+    }
+    case Type::STRING:
+      append_text(e.get_string().value_unsafe());
+      break;
+    case Type::INT64: {
+      const int64_t v = e.get_int64().value_unsafe();
+      append_bytes(&v, sizeof v);
+      break;
+    }
+    case Type::UINT64: {
+      const uint64_t v = e.get_uint64().value_unsafe();
+      append_bytes(&v, sizeof v);
+      break;
+    }
+    case Type::DOUBLE: {
+      const double v = e.get_double().value_unsafe();
+      append_bytes(&v, sizeof v);
+      break;
+    }
+    case Type::BOOL:
+      out += e.get_bool().value_unsafe() ? 't' : 'f';
+      break;
+    case Type::NULL_VALUE:
+      break;
+  }
+}
+
 }  // namespace
 
-Result<RequestInfo> parse_request(WireFormat format, std::string_view body, bool model_required) {
+Result<RequestInfo> parse_request(WireFormat format, std::string_view body, bool model_required,
+                                  std::string* canonical) {
   dom::element root;
   if (auto error = scratch().parse(body).get(root); error != simdjson::SUCCESS) {
     return bad_request(std::string("request body is not valid JSON: ") +
@@ -557,7 +619,19 @@ Result<RequestInfo> parse_request(WireFormat format, std::string_view body, bool
   // NOTE: a rough estimate (about 4 bytes of text a token), used only to size rate-limit and
   // budget reservations before the request is sent; the settled cost uses the provider's counts.
   info.estimated_input_tokens = std::max<int64_t>(1, (text_bytes + 3) / 4);
+  if (canonical != nullptr) {
+    canonical->clear();
+    append_canonical(*canonical, root);
+  }
   return info;
+}
+
+bool canonical_json(std::string_view body, std::string& out) {
+  out.clear();
+  dom::element root;
+  if (scratch().parse(body).get(root) != simdjson::SUCCESS || !root.is_object()) return false;
+  append_canonical(out, root);
+  return true;
 }
 
 std::string with_include_usage(std::string_view body) {

@@ -45,8 +45,18 @@ struct RequestInfo {
 
 /// Parses a request body. A malformed body or a missing `model` is an error whose message
 /// says what is wrong, for a 400 response. `model_required` is false for Azure deployment
-/// routes, where the deployment names the model.
-Result<RequestInfo> parse_request(WireFormat format, std::string_view body, bool model_required = true);
+/// routes, where the deployment names the model. With `canonical`, a body that parses also
+/// leaves its canonical form there (see canonical_json), read from the same parse: the
+/// response cache and the repeat count hash it, and parsing the body again for them cost
+/// as much as this parse.
+Result<RequestInfo> parse_request(WireFormat format, std::string_view body,
+                                  bool model_required = true, std::string* canonical = nullptr);
+
+/// Writes a JSON object into `out` (replacing what it held) in a binary form that two bodies
+/// share exactly when they are the same JSON value: white space, the spelling of a number
+/// (1.0, 1.00, 1e0) and string escapes (\u0041, A) leave no trace; member order does. False
+/// when `body` is not a JSON object.
+bool canonical_json(std::string_view body, std::string& out);
 
 /// The request body with "stream_options":{"include_usage":true} set (added, or changed
 /// from false), everything else byte-for-byte as sent. Only for OpenAI chat/completions.

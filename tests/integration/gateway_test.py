@@ -277,6 +277,26 @@ class GatewayTest(unittest.TestCase):
                 error = json.loads(data)["error"]
                 self.assertIn(text, error["message"])
 
+    def test_keys_on_one_connection_are_each_checked_and_attributed(self):
+        # The gateway remembers the last key each thread authenticated: a key that differs
+        # from it in one character, or another valid key, must not pass as that key.
+        forged = KEYS["team-a"][:-1] + ("x" if KEYS["team-a"][-1] != "x" else "y")
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=30)
+        statuses = []
+        for key in (KEYS["team-a"], forged, KEYS["team-b"], KEYS["team-a"], forged):
+            conn.request("POST", "/v1/chat/completions", body=json.dumps(CHAT),
+                         headers={"Content-Type": "application/json", "Authorization": "Bearer " + key})
+            resp = conn.getresponse()
+            data = resp.read()
+            statuses.append(resp.status)
+            if resp.status == 401:
+                self.assertIn("Invalid API key", json.loads(data)["error"]["message"])
+        conn.close()
+        self.assertEqual(statuses, [200, 401, 200, 200, 401])
+        self.gw.stop()
+        rows = report(self.gw.ledger, "--by", "team", "--metric", "requests")["rows"]
+        self.assertEqual({row["team"]: row["requests"] for row in rows}, {"team-a": 2, "team-b": 1})
+
     def test_pooled_connections_the_upstream_closed_while_idle_are_replaced(self):
         body = dict(CHAT, model="idle-model")
         with ThreadPoolExecutor(4) as pool:  # several connections in the gateway's pool

@@ -55,6 +55,35 @@ TEST(ResponseCacheTest, KeysFromADigestAreTheKeysOfTheBody) {
   EXPECT_FALSE(request_digest("{\"a\":").has_value());
 }
 
+TEST(ResponseCacheTest, TheRequestParseGivesTheDigestOfItsOwnParse) {
+  // The server hashes the canonical form parse_request leaves, without a parse of its own:
+  // it must be the digest request_digest makes of the same body, for every body that parses.
+  for (std::string_view body :
+       {std::string_view(R"({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "h\u0069"}]})"),
+        std::string_view(R"({"model":"m","stream":true,"stream_options":{"include_usage":true},"n":1.50,"x":[null,false,{}]})"),
+        std::string_view(R"({"model":"m"})")}) {
+    std::string canonical = "left over from an earlier request";
+    auto info = parse_request(WireFormat::kOpenAiChat, body, true, &canonical);
+    ASSERT_TRUE(info.has_value()) << body;
+    std::optional<RequestDigest> expected = request_digest(body);
+    ASSERT_TRUE(expected.has_value()) << body;
+    RequestDigest digest = digest_of_canonical(canonical);
+    EXPECT_EQ(digest.high, expected->high) << body;
+    EXPECT_EQ(digest.low, expected->low) << body;
+    std::string alone;
+    ASSERT_TRUE(canonical_json(body, alone));
+    EXPECT_EQ(alone, canonical) << body;
+  }
+  // Bodies that differ as JSON values differ in the canonical form parse_request leaves.
+  std::string a, b;
+  ASSERT_TRUE(parse_request(WireFormat::kOpenAiChat, R"({"model":"m","temperature":0})", true, &a));
+  ASSERT_TRUE(parse_request(WireFormat::kOpenAiChat, R"({"model":"m","temperature":1})", true, &b));
+  EXPECT_NE(a, b);
+  std::string not_object = "kept";
+  EXPECT_FALSE(canonical_json("[1,2]", not_object));
+  EXPECT_FALSE(canonical_json("{\"a\":", not_object));
+}
+
 TEST(ResponseCacheTest, TheDigestIsOfTheJsonValueNotItsSpelling) {
   auto same = [](std::string_view a, std::string_view b) {
     auto da = request_digest(a), db = request_digest(b);
