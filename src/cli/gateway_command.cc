@@ -272,8 +272,9 @@ int run_gateway(const GatewayFlags& flags) {
   notifier.stop();  // sends the notices still queued
   pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
-  std::fprintf(stderr, "aifinops gateway: stopped; %lld records written to the ledger\n",
-               (long long)drainer.drained_records());
+  const long long drained = drainer.drained_records();
+  std::fprintf(stderr, "aifinops gateway: stopped; %lld record%s written to the ledger\n", drained,
+               drained == 1 ? "" : "s");
   return kExitOk;
 }
 
