@@ -190,9 +190,18 @@ class RedisStateTest : public ::testing::Test {
     return std::to_string(period_start(BudgetPeriod::kMonth, clock_.now_ms() / 1000));
   }
   std::string today() const { return std::to_string(floor_day(clock_.now_ms() / 1000)); }
+  /// A request of key "k", tagged team=a, that may cost up to `worst_case` dollars.
+  AdmissionRequest team_a_request(const char* worst_case) const {
+    AdmissionRequest request;
+    request.key_id = "k";
+    request.tags = &team_a_;
+    request.worst_case_cost = usd(worst_case);
+    return request;
+  }
 
   static RedisProcess* redis_;
   ManualClock clock_{today_3am()};
+  const std::map<std::string, std::string> team_a_ = {{"team", "a"}};
 };
 
 RedisProcess* RedisStateTest::redis_ = nullptr;
@@ -309,11 +318,7 @@ TEST_F(RedisStateTest, AReservationNeverSettledIsGivenBackAfterItsTtlAndALateSet
   RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
   store.set_seed_source(no_spend());
   ASSERT_TRUE(store.maintain_now());
-  std::map<std::string, std::string> tags = {{"team", "a"}};
-  AdmissionRequest request;
-  request.key_id = "k";
-  request.tags = &tags;
-  request.worst_case_cost = usd("0.8");
+  AdmissionRequest request = team_a_request("0.8");
   Admission crashed = store.admit(request);  // a replica that dies before settling
   ASSERT_TRUE(crashed.admitted);
   EXPECT_FALSE(store.admit(request).admitted);  // 0.8 + 0.8 > 1
@@ -331,11 +336,7 @@ TEST_F(RedisStateTest, AReservationNeverSettledIsGivenBackAfterItsTtlAndALateSet
 TEST_F(RedisStateTest, BudgetsAreSeededOncePerRedisDataSetAndAdmissionsWaitForIt) {
   RedisConnections connections(config(), "", clock_);
   RedisLimitStore first(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
-  std::map<std::string, std::string> tags = {{"team", "a"}};
-  AdmissionRequest request;
-  request.key_id = "k";
-  request.tags = &tags;
-  request.worst_case_cost = usd("0.1");
+  AdmissionRequest request = team_a_request("0.1");
   Admission waiting = first.admit(request);  // nobody has seeded this Redis yet
   EXPECT_FALSE(waiting.admitted);
   EXPECT_TRUE(waiting.unavailable);
@@ -389,12 +390,8 @@ TEST_F(RedisStateTest, OpenAdmitsLocallyAndPushesTheSpendIntoRedisOnceWhenItRetu
   RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
   store.set_seed_source(no_spend());
   ASSERT_TRUE(store.maintain_now());
-  std::map<std::string, std::string> tags = {{"team", "a"}};
-  AdmissionRequest request;
-  request.key_id = "k";
-  request.tags = &tags;
+  AdmissionRequest request = team_a_request("0.2");
   request.limits.requests_per_day = 100;  // so that Redis keeps the key's day counters
-  request.worst_case_cost = usd("0.2");
   Admission before = store.admit(request);
   ASSERT_TRUE(before.admitted);
 
@@ -430,12 +427,8 @@ TEST_F(RedisStateTest, ASettlementWhoseAnswerTimedOutButRanLaterCountsOnce) {
   RedisLimitStore store(connections, {budget({{"team", "a"}}, "1", true)}, clock_);
   store.set_seed_source(no_spend());
   ASSERT_TRUE(store.maintain_now());
-  std::map<std::string, std::string> tags = {{"team", "a"}};
-  AdmissionRequest request;
-  request.key_id = "k";
-  request.tags = &tags;
+  AdmissionRequest request = team_a_request("0.2");
   request.limits.requests_per_day = 100;
-  request.worst_case_cost = usd("0.2");
   Admission settled = store.admit(request);
   ASSERT_TRUE(settled.admitted);
   store.settle(settled.reservation, 10, usd("0.01"));  // Redis has the settlement script now
@@ -479,11 +472,7 @@ TEST_F(RedisStateTest, SettlementsSentByTheSettlerLandAndReportASoftBudgetOnce) 
     notices.push_back(n);
   });
   store.start();
-  std::map<std::string, std::string> tags = {{"team", "a"}};
-  AdmissionRequest request;
-  request.key_id = "k";
-  request.tags = &tags;
-  request.worst_case_cost = usd("0.2");
+  AdmissionRequest request = team_a_request("0.2");
   for (int i = 0; i < 4; ++i) {
     Admission a = store.admit(request);
     ASSERT_TRUE(a.admitted);  // a soft budget never refuses
@@ -640,11 +629,7 @@ TEST_F(RedisStateTest, AsyncAdmissionTimedOutIsRefusedWith503WhenClosed) {
   store.set_seed_source(no_spend());
   ASSERT_TRUE(store.maintain_now());
   store.start();
-  std::map<std::string, std::string> tags = {{"team", "a"}};
-  AdmissionRequest request;
-  request.key_id = "k";
-  request.tags = &tags;
-  request.worst_case_cost = usd("0.01");
+  AdmissionRequest request = team_a_request("0.01");
   redis_->freeze();  // answers nothing: the command times out after 150 ms
   struct Thaw {
     ~Thaw() { redis_->thaw(); }
@@ -676,11 +661,7 @@ TEST_F(RedisStateTest, AsyncAdmissionTimedOutIsAdmittedLocallyWhenOpenAndSettled
   store.set_seed_source(no_spend());
   ASSERT_TRUE(store.maintain_now());
   store.start();
-  std::map<std::string, std::string> tags = {{"team", "a"}};
-  AdmissionRequest request;
-  request.key_id = "k";
-  request.tags = &tags;
-  request.worst_case_cost = usd("0.3");
+  AdmissionRequest request = team_a_request("0.3");
   redis_->freeze();
   struct Thaw {
     ~Thaw() { redis_->thaw(); }
@@ -712,11 +693,7 @@ TEST_F(RedisStateTest, RedisKilledWhileAdmissionsAreInFlightAnswersEachOnceThenR
   store.set_seed_source(no_spend());
   ASSERT_TRUE(store.maintain_now());
   store.start();
-  std::map<std::string, std::string> tags = {{"team", "a"}};
-  AdmissionRequest request;
-  request.key_id = "k";
-  request.tags = &tags;
-  request.worst_case_cost = usd("0.01");
+  AdmissionRequest request = team_a_request("0.01");
   Answers answers;
   // Redis busy in a long script (not frozen: a stopped process woken to be killed could
   // still answer), so the admissions wait on their connections...
