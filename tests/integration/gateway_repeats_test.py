@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mock_upstream  # noqa: E402
+from gateway_process import start_gateway  # noqa: E402
 
 AIFINOPS = os.environ.get("AIFINOPS", "build/release/aifinops")
 KEY = "sk-aif-repeat-test-key"
@@ -46,13 +47,7 @@ prices:  # a dollar a token, so that the savings show in whole cents
   gpt-4o-mini: {{input: 1000000, output: 1000000}}
 """)
         env = dict(os.environ, MOCK_OPENAI_KEY="sk-provider-openai")
-        self.proc = subprocess.Popen([AIFINOPS, "gateway", "--config", str(self.config)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.wait(timeout=30)
-            raise AssertionError("gateway did not start: " + line + self.proc.stderr.read())
-        self.port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+        self.proc, self.port = start_gateway(AIFINOPS, self.config, env)
 
     def post(self, body=None, raw=None, path="/v1/chat/completions"):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mock_upstream  # noqa: E402
+from gateway_process import start_gateway  # noqa: E402
 
 AIFINOPS = os.environ.get("AIFINOPS", "build/release/aifinops")
 KEYS = {"team-a": "sk-aif-team-a-test-key", "team-b": "sk-aif-team-b-slow-key",
@@ -112,13 +113,7 @@ cache: {{enabled: true, ttl_s: 600, max_mb: 16}}
     def start(self):
         env = dict(os.environ, MOCK_OPENAI_KEY="sk-provider-openai", MOCK_AZURE_KEY="azure-secret",
                    MOCK_ANTHROPIC_KEY="sk-ant-provider")
-        self.proc = subprocess.Popen([AIFINOPS, "gateway", "--config", str(self.config)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.wait(timeout=30)
-            raise AssertionError("gateway did not start: " + line + self.proc.stderr.read())
-        self.port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+        self.proc, self.port = start_gateway(AIFINOPS, self.config, env)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
