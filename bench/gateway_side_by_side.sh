@@ -41,12 +41,17 @@ OUT=${OUT:-$RUN/rounds.txt}
 sleep 1.5
 ticks() { local t=0 p task; for p in $1 $(pgrep -P $1); do for task in /proc/$p/task/*; do set -- $(cut -d')' -f2- $task/stat); t=$((t + ${12} + ${13})); done; done; echo $t; }
 hz=$(getconf CLK_TCK)
+# CPU time (ns) of the kernel's DAMON thread, where the kernel runs one: on a VM with
+# proactive reclaim it takes the CPUs for milliseconds at a time, which shows in the p99 of
+# whichever proxy's turn it falls in. Each row says how long it ran during that turn.
+KDAMOND=$(pgrep -x kdamond.0 | head -1)
+kdamond_ns() { if [[ -n $KDAMOND ]]; then cut -d' ' -f1 /proc/$KDAMOND/schedstat 2>/dev/null || echo 0; else echo 0; fi; }
 one() { # name pid url stream conns
-  local t0 t1 line
-  t0=$(ticks $2)
+  local t0 t1 k0 k1 line
+  t0=$(ticks $2); k0=$(kdamond_ns)
   line=$(WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=$4 timeout $((D+20)) taskset -c 0 wrk -t1 -c$5 -d${D}s --timeout 10s -s $PEERS/chat.lua $3 2>&1 | grep RESULT)
-  t1=$(ticks $2)
-  awk -v n="$1" -v c="$5" -v r="$ROUND" -v d=$((t1-t0)) -v hz=$hz -v l="$line" 'BEGIN{split(l,a," "); for(i in a){split(a[i],kv,"="); v[kv[1]]=kv[2]}; printf "%-10s c%-3s rps %8.0f p50 %6.3f p99 %6.3f cpu_us/req %6.1f errs %s round %s\n", n, c, v["rps"], v["p50_us"]/1000, v["p99_us"]/1000, (v["requests"]>0? d*1e6/hz/v["requests"]:0), v["err_status"]+v["err_connect"]+v["err_read"], r }' | tee -a "$OUT"
+  t1=$(ticks $2); k1=$(kdamond_ns)
+  awk -v n="$1" -v c="$5" -v r="$ROUND" -v d=$((t1-t0)) -v k=$((k1-k0)) -v hz=$hz -v l="$line" 'BEGIN{split(l,a," "); for(i in a){split(a[i],kv,"="); v[kv[1]]=kv[2]}; printf "%-10s c%-3s rps %8.0f p50 %6.3f p99 %6.3f cpu_us/req %6.1f errs %s kdamond_ms %5.1f round %s\n", n, c, v["rps"], v["p50_us"]/1000, v["p99_us"]/1000, (v["requests"]>0? d*1e6/hz/v["requests"]:0), v["err_status"]+v["err_connect"]+v["err_read"], k/1e6, r }' | tee -a "$OUT"
 }
 # warm-up
 WRK_HEADERS='Authorization: Bearer sk-test' WRK_STREAM=0 timeout 20 taskset -c 0 wrk -t1 -c16 -d2s -s $PEERS/chat.lua http://127.0.0.1:4000/v1/chat/completions >/dev/null 2>&1

@@ -225,10 +225,50 @@ struct MemoryLimitStore::Impl {
   const Clock& clock;
   std::mutex mutex;
   std::vector<BudgetState> budgets;  // fixed after construction
+  std::vector<std::pair<size_t, EpochSeconds>> budgets_in_scope;  // admit()'s scratch list
   std::unordered_map<std::string, size_t> budget_by_name;
   std::unordered_map<std::string, KeyUsage, TextHash, std::equal_to<>> keys;
-  std::unordered_map<uint64_t, Reservation> reservations;
-  uint64_t next_reservation = 1;
+  // Reservations in flight, in slots that are reused: an admission then allocates nothing
+  // (a map node and a budget list each took a malloc per request). A reservation id is the
+  // slot's index in its low 32 bits and the slot's use count in its high 32, so an id that
+  // was settled, or never given, is recognised after its slot was reused.
+  struct Slot {
+    Reservation reservation;
+    uint32_t uses = 0;     // times the slot was taken; the id's high half
+    bool in_use = false;
+  };
+  std::vector<Slot> slots;
+  std::vector<uint32_t> free_slots;
+
+  /// A free slot for a new reservation, marked in use; its budget list is empty but keeps
+  /// its capacity.
+  uint64_t take_slot() {
+    uint32_t index;
+    if (free_slots.empty()) {
+      index = static_cast<uint32_t>(slots.size());
+      slots.emplace_back();
+    } else {
+      index = free_slots.back();
+      free_slots.pop_back();
+    }
+    Slot& slot = slots[index];
+    slot.in_use = true;
+    slot.uses += 1;
+    slot.reservation.budgets.clear();
+    return (static_cast<uint64_t>(slot.uses) << 32) | index;
+  }
+  /// The reservation in flight under `id`; nullptr when unknown or already settled.
+  Slot* find_slot(uint64_t id) {
+    const uint64_t index = id & 0xffffffffu;
+    if (index >= slots.size()) return nullptr;
+    Slot& slot = slots[index];
+    if (!slot.in_use || slot.uses != static_cast<uint32_t>(id >> 32)) return nullptr;
+    return &slot;
+  }
+  void release_slot(Slot& slot) {
+    slot.in_use = false;
+    free_slots.push_back(static_cast<uint32_t>(&slot - slots.data()));
+  }
 
   BudgetState* find_budget(const std::string& name) {
     auto it = budget_by_name.find(name);
@@ -343,7 +383,9 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
                    retry);
   }
 
-  Reservation reservation;
+  // The budgets in scope, gathered in a list that keeps its capacity between admissions.
+  std::vector<std::pair<size_t, EpochSeconds>>& in_scope = impl_->budgets_in_scope;
+  in_scope.clear();
   const BudgetState* nearly_exhausted = nullptr;
   for (size_t i = 0; i < impl_->budgets.size(); ++i) {
     BudgetState& budget = impl_->budgets[i];
@@ -362,7 +404,7 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
       return refused("budget", budget.refusal_scope(), std::move(message), retry);
     }
     if (!nearly_exhausted && budget.nearly_exhausted(budget.used())) nearly_exhausted = &budget;
-    reservation.budgets.emplace_back(i, budget.start);
+    in_scope.emplace_back(i, budget.start);
   }
   if (nearly_exhausted) {
     if (const char* reason = low_priority_reason(request.tags)) {
@@ -385,14 +427,15 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
   key.requests += 1;
   key.tokens_reserved += tokens;
   key.usd_reserved += cost;
-  for (const auto& [index, start] : reservation.budgets) impl_->budgets[index].reserved += cost;
+  for (const auto& [index, start] : in_scope) impl_->budgets[index].reserved += cost;
+  admission.reservation = impl_->take_slot();
+  Reservation& reservation = impl_->find_slot(admission.reservation)->reservation;
   reservation.key = &key;
   reservation.day = key.day;
   reservation.tokens = tokens;
   reservation.cost = cost;
   reservation.tpm = limits.tpm;
-  admission.reservation = impl_->next_reservation++;
-  impl_->reservations.emplace(admission.reservation, std::move(reservation));
+  reservation.budgets.assign(in_scope.begin(), in_scope.end());
   return admission;
 }
 
@@ -402,11 +445,10 @@ std::vector<SoftBudgetNotice> MemoryLimitStore::settle(uint64_t reservation_id,
   const Money cost{std::max<int64_t>(0, actual_cost.nanos)};
 
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  auto it = impl_->reservations.find(reservation_id);
   std::vector<SoftBudgetNotice> notices;
-  if (it == impl_->reservations.end()) return notices;  // unknown or already settled
-  const Reservation reservation = std::move(it->second);
-  impl_->reservations.erase(it);
+  Impl::Slot* slot = impl_->find_slot(reservation_id);
+  if (!slot) return notices;  // unknown or already settled
+  const Reservation& reservation = slot->reservation;
 
   const EpochMillis now_ms = impl_->clock.now_ms();
   const EpochSeconds now_s = floor_div(now_ms, 1000);
@@ -440,6 +482,7 @@ std::vector<SoftBudgetNotice> MemoryLimitStore::settle(uint64_t reservation_id,
                                          budget.start});
     }
   }
+  impl_->release_slot(*slot);
   return notices;
 }
 

@@ -445,6 +445,32 @@ TEST(BudgetTest, SettleReplacesTheReservationOnceAndIgnoresUnknownIds) {
   EXPECT_EQ(store.budget_used("a"), usd("1.25"));
 }
 
+// Reservations live in reused slots: an id settled once must stay settled after its slot
+// has been taken by a later admission, and the later one must still settle normally.
+TEST(BudgetTest, ASettledIdIsIgnoredAfterItsSlotIsReused) {
+  ManualClock clock;
+  MemoryLimitStore store({budget("a", {{"team", "team-a"}}, BudgetPeriod::kDay, "100")}, clock);
+  Admission first = store.admit(costing("3"));
+  ASSERT_TRUE(first.admitted);
+  store.settle(first.reservation, 10, usd("1"));
+  Admission second = store.admit(costing("4"));  // takes the slot that `first` left
+  ASSERT_TRUE(second.admitted);
+  EXPECT_NE(second.reservation, first.reservation);
+  EXPECT_EQ(store.budget_used("a"), usd("5"));
+  store.settle(first.reservation, 10, usd("50"));  // stale: nothing happens
+  EXPECT_EQ(store.budget_used("a"), usd("5"));
+  store.settle(second.reservation, 10, usd("2"));
+  EXPECT_EQ(store.budget_used("a"), usd("3"));
+
+  // Many in flight at once, settled out of order: every one counts once.
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 50; ++i) ids.push_back(store.admit(costing("1")).reservation);
+  EXPECT_EQ(store.budget_used("a"), usd("53"));
+  for (size_t i = 0; i < ids.size(); i += 2) store.settle(ids[i], 1, usd("0.5"));
+  for (size_t i = 1; i < ids.size(); i += 2) store.settle(ids[i], 1, usd("0.5"));
+  EXPECT_EQ(store.budget_used("a"), usd("28"));
+}
+
 TEST(BudgetTest, PeriodsRollOverByUtcDayIsoWeekAndCalendarMonth) {
   ManualClock clock(at("2025-01-31T12:00:00Z"));  // a Friday
   MemoryLimitStore store(
