@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#define XXH_INLINE_ALL  // the header alone: the hash response_cache.cc takes of the canonical form
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -612,6 +617,59 @@ TEST(ParseRequestTest, RejectsMistypedStreamFields) {
   EXPECT_EQ(request_error(WireFormat::kOpenAiChat,
                           R"({"model":"m","stream_options":{"include_usage":1}})"),
             "\"stream_options.include_usage\" must be true or false, not a number");
+}
+
+// ---- The canonical form ----
+
+/// The digest the response cache and the repeat count key on (digest_of_canonical): XXH3-128
+/// of the canonical form, as two 64-bit halves in hex.
+std::string digest_hex(const std::string& canonical) {
+  XXH128_hash_t h = XXH3_128bits(canonical.data(), canonical.size());
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return hex;
+}
+
+TEST(CanonicalJsonTest, KeepsTheDigestOfAFixedRequest) {
+  // The normalisation tests compare digests with each other, which a rewrite of the canonical
+  // form could change without failing them; this pins the value itself, so that a change is a
+  // decision, not an accident. The value holds on a little-endian machine (numbers and lengths
+  // are written in the machine's byte order).
+  const std::string body =
+      R"({"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are FinBot."},)"
+      R"({"role":"user","content":"Summarise \"Q3\" \u00e9\n"}],"temperature":0.2,)"
+      R"("max_tokens":512,"top_p":1,"seed":-7,"logit_bias":{"50256":-100},)"
+      R"("n":18446744073709551615,"stop":null,"stream":false,"logprobs":true,"tools":[],)"
+      R"("metadata":{}})";
+  std::string canonical;
+  ASSERT_TRUE(parse_request(WireFormat::kOpenAiChat, body, true, &canonical).has_value());
+  EXPECT_EQ(digest_hex(canonical), "1a3e37d3b77ac5a444dd32b691edb859");
+  std::string alone;
+  ASSERT_TRUE(canonical_json(body, alone));
+  EXPECT_EQ(alone, canonical);
+}
+
+TEST(CanonicalJsonTest, WritesEachValueAsItsTypeAndPayload) {
+  // The format itself, on a small body: a type byte per value ('{' '[' '"' 'l' 'u' 'd' 't'
+  // 'n'), 8-byte lengths before keys and strings, 8-byte numbers, ']' and '}' closing.
+  std::string canonical;
+  ASSERT_TRUE(canonical_json(R"({"a":[1,"b",true,null,1.5]})", canonical));
+  std::string expected;
+  auto append_8 = [&expected](auto v) {
+    static_assert(sizeof v == 8);
+    expected.append(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  expected += '{';
+  append_8(uint64_t{1});
+  expected += "a[l";
+  append_8(int64_t{1});
+  expected += '"';
+  append_8(uint64_t{1});
+  expected += "bttnd";
+  append_8(1.5);
+  expected += "]}";
+  EXPECT_EQ(canonical, expected);
 }
 
 // ---- include_usage injection ----
