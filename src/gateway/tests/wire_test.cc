@@ -218,7 +218,8 @@ TEST(UsageFromBodyTest, ReportsNotFoundForABodyCutShortAnywhere) {
   const std::pair<WireFormat, const char*> files[] = {
       {WireFormat::kOpenAiChat, "gateway-mock/completion.json"},
       {WireFormat::kOpenAiResponses, "openai-api/responses_reasoning_tokens.json"},
-      {WireFormat::kAnthropicMessages, "anthropic/messages_nonstream_tool_use_claude-opus-4-5.json"},
+      {WireFormat::kAnthropicMessages,
+       "anthropic/messages_nonstream_tool_use_claude-opus-4-5.json"},
   };
   for (const auto& [format, file] : files) {
     std::string body = fixture(file);
@@ -235,7 +236,7 @@ TEST(UsageFromBodyTest, ReportsNotFoundForABodyCutShortAnywhere) {
 TEST(UsageFromBodyTest, ReportsNotFoundForMalformedBodiesItCanSee) {
   const char* bodies[] = {
       "{\"id\":\"\xff\",\"usage\":{\"prompt_tokens\":1}}",         // not UTF-8, anywhere
-      "{\"id\":\"a\x01\",\"usage\":{\"prompt_tokens\":1}}",        // a control character in a string
+      "{\"id\":\"a\x01\",\"usage\":{\"prompt_tokens\":1}}",        // a control character
       R"({"id":"x,"usage":{"prompt_tokens":1}})",                  // a string left open
       R"({"id":"x" "usage":{"prompt_tokens":1}})",                 // top level: no comma
       R"({"id" "x","usage":{"prompt_tokens":1}})",                 // top level: no colon
@@ -282,9 +283,8 @@ TEST(UsageFromBodyTest, KeepsTheStatedCountsOfABodyBrokenOnlyWhereItIsNotRead) {
   EXPECT_EQ(body_usage(WireFormat::kOpenAiChat,
                        with_usage(R"({"choices":[{"index":0 "x":tru}],"usage":)", "}")),
             counts(12, 4, 0, 5, 0));
-  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat,
-                       R"({"usage":{"prompt_tokens":12,"total_tokens":1.e,"completion_tokens":5}})"),
-            counts(12, 0, 0, 5, 0));
+  std::string body = R"({"usage":{"prompt_tokens":12,"total_tokens":1.e,"completion_tokens":5}})";
+  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat, body), counts(12, 0, 0, 5, 0));
 }
 
 // ---- SSE streams ----
