@@ -1,6 +1,8 @@
-// The providers' wire formats (see wire.h). JSON is read with simdjson's DOM parser, once per
-// request body, response body or SSE event. with_include_usage does not parse: a small
-// scanner finds the few byte positions it must change and copies everything else as sent.
+// The providers' wire formats (see wire.h). JSON is read with simdjson, once per request body,
+// response body or SSE event: requests and events with its DOM parser, response bodies with its
+// On-Demand API, which reads only the usage (see usage_from_body). with_include_usage does not
+// parse: a small scanner finds the few byte positions it must change and copies everything
+// else as sent.
 #include "gateway/wire.h"
 
 #include <simdjson.h>
@@ -14,6 +16,7 @@ namespace aifinops::gateway {
 namespace {
 
 namespace dom = simdjson::dom;
+namespace ondemand = simdjson::ondemand;
 
 /// Token counts are capped here: no real request comes near it, and the cap keeps sums and
 /// the pricing arithmetic (tokens x nano-dollars per token) far from overflow.
@@ -24,15 +27,29 @@ constexpr int64_t kMaxTokens = 1'000'000'000'000;
 /// of a few MiB, so the bound is generous.
 constexpr size_t kMaxEventBytes = size_t{64} << 20;
 
-/// A parser and a padded copy buffer, reused by every parse on one thread. simdjson needs
+/// Parsers and a padded copy buffer, reused by every parse on one thread. simdjson needs
 /// SIMDJSON_PADDING readable bytes after the JSON, which a caller's string_view does not
-/// promise, and a parser per call would cost more than the parse. What parse() returns
-/// points into the parser and is valid until the next parse on the same thread: callers read
-/// what they need and never keep an element across calls (nor across a coroutine suspension).
-/// NOTE: the buffer and the parser keep the size of the largest document seen on the thread.
+/// promise, and a parser per call would cost more than the parse. What parse() and iterate()
+/// return points into the parsers and the buffer and is valid until the next call on the same
+/// thread: callers read what they need and never keep a value across calls (nor across a
+/// coroutine suspension).
+/// NOTE: the buffer and the parsers keep the size of the largest document seen on the thread.
 class JsonScratch {
  public:
+  /// A DOM parse of a copy of `text`.
   simdjson::simdjson_result<dom::element> parse(std::string_view text) {
+    copy(text);
+    return dom_.parse(buffer_.get(), text.size(), /*realloc_if_needed=*/false);
+  }
+
+  /// An On-Demand document over a copy of `text`: only what the caller reads is parsed.
+  simdjson::simdjson_result<ondemand::document> iterate(std::string_view text) {
+    copy(text);
+    return on_demand_.iterate(buffer_.get(), text.size(), capacity_);
+  }
+
+ private:
+  void copy(std::string_view text) {
     size_t need = text.size() + simdjson::SIMDJSON_PADDING;
     if (need > capacity_) {
       capacity_ = std::max(need, capacity_ * 2);
@@ -40,11 +57,10 @@ class JsonScratch {
     }
     if (!text.empty()) std::memcpy(buffer_.get(), text.data(), text.size());
     std::memset(buffer_.get() + text.size(), 0, simdjson::SIMDJSON_PADDING);
-    return parser_.parse(buffer_.get(), text.size(), /*realloc_if_needed=*/false);
   }
 
- private:
-  dom::parser parser_;
+  dom::parser dom_;
+  ondemand::parser on_demand_;
   std::unique_ptr<char[]> buffer_;
   size_t capacity_ = 0;
 };
@@ -79,38 +95,129 @@ const char* type_name(dom::element_type type) {
 }
 
 // ---- Reading numbers and usage objects ----
+//
+// The usage rules (openai_usage, update_anthropic_usage) are written once, over two ways of
+// reading an object: simdjson's DOM (requests, SSE events) and its On-Demand API (response
+// bodies, see usage_from_body). What differs between the two is only how a member is found
+// and how a number is read: find_count and find_object below.
 
 /// A count from JSON: a non-negative integer (a number with a fraction is truncated), capped
 /// at kMaxTokens. Anything else (negative, a string, null) counts as 0.
+int64_t count_from(int64_t v) { return std::clamp<int64_t>(v, 0, kMaxTokens); }
+int64_t count_from(double d) {
+  if (!(d > 0)) return 0;  // also NaN
+  if (d >= static_cast<double>(kMaxTokens)) return kMaxTokens;
+  return static_cast<int64_t>(d);
+}
+
 int64_t count_of(dom::element e) {
   switch (e.type()) {
     case dom::element_type::INT64:
-      return std::clamp<int64_t>(e.get_int64().value_unsafe(), 0, kMaxTokens);
+      return count_from(e.get_int64().value_unsafe());
     case dom::element_type::UINT64:
       return kMaxTokens;  // above INT64_MAX
-    case dom::element_type::DOUBLE: {
-      double d = e.get_double().value_unsafe();
-      if (!(d > 0)) return 0;  // also NaN
-      if (d >= static_cast<double>(kMaxTokens)) return kMaxTokens;
-      return static_cast<int64_t>(d);
-    }
+    case dom::element_type::DOUBLE:
+      return count_from(e.get_double().value_unsafe());
     default:
       return 0;
   }
 }
 
-/// The count at `key`, and whether the key is there.
-int64_t count_at(dom::object o, std::string_view key, bool* present = nullptr) {
-  dom::element e;
-  bool found = o.at_key(key).get(e) == simdjson::SUCCESS;
-  if (present) *present = found;
-  return found ? count_of(e) : 0;
+/// A usage object read with On-Demand, for the usage rules. On-Demand parses a value only
+/// when it is read, so a key or count that is not valid JSON shows here: it sets `*broken`
+/// (and usage_from_body reports no usage) instead of counting 0. Once broken, nothing more is
+/// read: simdjson's iterator may not be used after it has reported an error.
+struct OnDemandObject {
+  ondemand::object object;
+  bool* broken = nullptr;
+};
+
+/// count_of for On-Demand, checking the value as a DOM parse would. An object or an array
+/// counts 0, as in DOM, without a look inside.
+int64_t count_of(ondemand::value v, bool& broken) {
+  ondemand::json_type type;
+  if (v.type().get(type) != simdjson::SUCCESS) {
+    broken = true;
+    return 0;
+  }
+  ondemand::number number;
+  std::string_view text;
+  bool flag = false;
+  switch (type) {
+    case ondemand::json_type::number:
+      if (v.get_number().get(number) != simdjson::SUCCESS) break;
+      switch (number.get_number_type()) {
+        case ondemand::number_type::signed_integer:
+          return count_from(number.get_int64());
+        case ondemand::number_type::unsigned_integer:
+          return kMaxTokens;  // above INT64_MAX
+        case ondemand::number_type::floating_point_number:
+          return count_from(number.get_double());
+      }
+      return 0;
+    case ondemand::json_type::string:
+      if (v.get_string().get(text) == simdjson::SUCCESS) return 0;
+      break;
+    case ondemand::json_type::boolean:
+      if (v.get_bool().get(flag) == simdjson::SUCCESS) return 0;
+      break;
+    case ondemand::json_type::null:
+      if (v.is_null().get(flag) == simdjson::SUCCESS && flag) return 0;
+      break;
+    case ondemand::json_type::object:
+    case ondemand::json_type::array:
+      return 0;
+  }
+  broken = true;
+  return 0;
 }
 
-int64_t count_at(dom::object o, std::string_view object_key, std::string_view key) {
-  dom::object inner;
-  if (o.at_key(object_key).get_object().get(inner) != simdjson::SUCCESS) return 0;
-  return count_at(inner, key);
+/// The count at `key` of `o`, if the key is there. DOM takes the first member of that name.
+bool find_count(dom::object o, std::string_view key, int64_t& count) {
+  dom::element e;
+  if (o.at_key(key).get(e) != simdjson::SUCCESS) return false;
+  count = count_of(e);
+  return true;
+}
+
+/// The value at `key` of `o`, if the key is there: the first member of that name, as in DOM,
+/// found by a search from the start of the object. (find_field_unordered, which searches on
+/// from the last match, assumes that the part it wraps around to is valid JSON, which a
+/// malformed body breaks.) Unlike DOM, keys are compared as written, escapes and all: no
+/// provider escapes the letters of a key, and a key not matched reads as absent.
+bool find_value(OnDemandObject& o, std::string_view key, ondemand::value& value) {
+  if (*o.broken) return false;  // after an error the document must not be read further
+  bool not_empty = false;
+  auto error = o.object.reset().get(not_empty);
+  if (error == simdjson::SUCCESS) error = o.object.find_field(key).get(value);
+  if (error != simdjson::SUCCESS && error != simdjson::NO_SUCH_FIELD) *o.broken = true;
+  return error == simdjson::SUCCESS;
+}
+
+bool find_count(OnDemandObject& o, std::string_view key, int64_t& count) {
+  ondemand::value v;
+  if (!find_value(o, key, v)) return false;
+  count = count_of(v, *o.broken);
+  return true;
+}
+
+bool find_object(dom::object o, std::string_view key, dom::object& inner) {
+  return o.at_key(key).get_object().get(inner) == simdjson::SUCCESS;
+}
+
+bool find_object(OnDemandObject& o, std::string_view key, OnDemandObject& inner) {
+  ondemand::value v;
+  inner.broken = o.broken;
+  return find_value(o, key, v) && v.get_object().get(inner.object) == simdjson::SUCCESS;
+}
+
+/// The count at `key`, and whether the key is there.
+template <typename Object>
+int64_t count_at(Object& o, std::string_view key, bool* present = nullptr) {
+  int64_t count = 0;
+  bool found = find_count(o, key, count);
+  if (present) *present = found;
+  return count;
 }
 
 /// Keeps the parts within their wholes (cached and written tokens are parts of input,
@@ -124,20 +231,19 @@ void keep_parts_within(TokenCounts& t) {
 
 /// OpenAI's usage object: chat, completions and embeddings say prompt/completion; the
 /// Responses API says input/output.
-TokenCounts openai_usage(WireFormat format, dom::object u) {
+template <typename Object>
+TokenCounts openai_usage(WireFormat format, Object& u) {
+  const bool responses = format == WireFormat::kOpenAiResponses;
   TokenCounts t;
-  if (format == WireFormat::kOpenAiResponses) {
-    t.input = count_at(u, "input_tokens");
-    t.cached_input = count_at(u, "input_tokens_details", "cached_tokens");
-    t.cache_write = count_at(u, "input_tokens_details", "cache_write_tokens");
-    t.output = count_at(u, "output_tokens");
-    t.reasoning = count_at(u, "output_tokens_details", "reasoning_tokens");
-  } else {
-    t.input = count_at(u, "prompt_tokens");
-    t.cached_input = count_at(u, "prompt_tokens_details", "cached_tokens");
-    t.cache_write = count_at(u, "prompt_tokens_details", "cache_write_tokens");
-    t.output = count_at(u, "completion_tokens");
-    t.reasoning = count_at(u, "completion_tokens_details", "reasoning_tokens");
+  t.input = count_at(u, responses ? "input_tokens" : "prompt_tokens");
+  t.output = count_at(u, responses ? "output_tokens" : "completion_tokens");
+  Object details;
+  if (find_object(u, responses ? "input_tokens_details" : "prompt_tokens_details", details)) {
+    t.cached_input = count_at(details, "cached_tokens");
+    t.cache_write = count_at(details, "cache_write_tokens");
+  }
+  if (find_object(u, responses ? "output_tokens_details" : "completion_tokens_details", details)) {
+    t.reasoning = count_at(details, "reasoning_tokens");
   }
   keep_parts_within(t);
   return t;
@@ -147,7 +253,8 @@ TokenCounts openai_usage(WireFormat format, dom::object u) {
 /// input_tokens excludes cache reads and writes, ours includes them. Only the fields present
 /// change (message_delta may repeat the input counts or not). Returns whether output_tokens
 /// was there.
-bool update_anthropic_usage(dom::object u, TokenCounts& t) {
+template <typename Object>
+bool update_anthropic_usage(Object& u, TokenCounts& t) {
   int64_t uncached = t.input - t.cached_input - t.cache_write;
   bool present = false;
   int64_t v = count_at(u, "input_tokens", &present);
@@ -670,20 +777,50 @@ std::string with_include_usage(std::string_view body) {
   return out;
 }
 
+// A response body is read with On-Demand: its top-level members are walked, the values other
+// than "usage" skipped, and only the counts the usage rules look for are parsed. That is much
+// less work than a DOM parse, which builds the whole document for a few numbers.
+//
+// found is false unless the body is a JSON object whose first top-level "usage" member is an
+// object, as far as this reading checks: the whole body is valid UTF-8 with its strings closed
+// (simdjson's first stage); every top-level key, colon and comma is in place up to the closing
+// brace, with nothing after it; brackets balance, so a body cut short anywhere is refused; and
+// the counts read are valid JSON. A syntax error inside a value that is skipped (another
+// member, or a member of the usage object that is not a count) is not seen: such a body yields
+// the counts it states. They are the provider's own, what it bills, so they are kept rather
+// than replaced by an estimate from the body's size (what found=false leads to); the body is
+// passed to the client as sent either way.
 TokenCounts usage_from_body(WireFormat format, std::string_view body, bool& found) {
   found = false;
-  dom::element root;
-  if (scratch().parse(body).get(root) != simdjson::SUCCESS) return {};
-  dom::object usage;
-  if (root["usage"].get_object().get(usage) != simdjson::SUCCESS) return {};
-  found = true;
-  if (format == WireFormat::kAnthropicMessages) {
-    TokenCounts t;
-    update_anthropic_usage(usage, t);
-    keep_parts_within(t);
-    return t;
+  ondemand::document document;
+  ondemand::object root;
+  if (scratch().iterate(body).get(document) != simdjson::SUCCESS ||
+      document.get_object().get(root) != simdjson::SUCCESS) {
+    return {};
   }
-  return openai_usage(format, usage);
+  TokenCounts t;
+  bool has_usage = false;
+  bool broken = false;
+  for (auto member : root) {
+    std::string_view key;
+    if (member.unescaped_key().get(key) != simdjson::SUCCESS) return {};
+    if (key != "usage" || has_usage) continue;  // the first "usage" counts, as DOM finds it
+    has_usage = true;
+    OnDemandObject usage{{}, &broken};
+    if (member.value().get_object().get(usage.object) != simdjson::SUCCESS) return {};
+    if (format == WireFormat::kAnthropicMessages) {
+      update_anthropic_usage(usage, t);
+      keep_parts_within(t);
+    } else {
+      t = openai_usage(format, usage);
+    }
+    if (broken) return {};
+  }
+  // Past the closing brace, and nothing after it. (An error inside the walk ends it early, at
+  // a member that reports the error, or leaves the document short of its end.)
+  if (!has_usage || document.current_location().error() != simdjson::OUT_OF_BOUNDS) return {};
+  found = true;
+  return t;
 }
 
 SseUsageReader::SseUsageReader(WireFormat format, bool strip_usage_chunk)

@@ -62,7 +62,9 @@ bool canonical_json(std::string_view body, std::string& out);
 /// from false), everything else byte-for-byte as sent. Only for OpenAI chat/completions.
 std::string with_include_usage(std::string_view body);
 
-/// Usage from a complete (non-streaming) response body; `found` is false if it has none.
+/// Usage from a complete (non-streaming) response body; `found` is false if it has none, or
+/// is not a JSON object as far as reading the usage checks (syntax errors inside the values
+/// it skips go unseen: see wire.cc).
 TokenCounts usage_from_body(WireFormat format, std::string_view body, bool& found);
 
 /// Follows an SSE response as it streams: passes bytes through, reads usage from the

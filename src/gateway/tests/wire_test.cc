@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#define XXH_INLINE_ALL  // the header alone: the hash response_cache.cc takes of the canonical form
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -126,6 +131,160 @@ TEST(UsageFromBodyTest, KeepsPartsWithinWholesAndIgnoresNonsense) {
                  R"({"usage":{"prompt_tokens":1e300,"completion_tokens":18446744073709551615}})");
   EXPECT_EQ(t.input, 1'000'000'000'000);
   EXPECT_EQ(t.output, 1'000'000'000'000);
+}
+
+// The usage counts of chat.completion bodies below: prompt, completion and cached tokens.
+constexpr const char* kUsage =
+    R"({"prompt_tokens":12,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":4}})";
+
+std::string with_usage(const char* before, const char* after) {
+  return std::string(before) + kUsage + after;
+}
+
+TEST(UsageFromBodyTest, FindsTheTopLevelUsageFirstMiddleOrLast) {
+  const TokenCounts expected = counts(12, 4, 0, 5, 0);
+  for (const std::string& body :
+       {with_usage(R"({"usage":)", R"(,"id":"x","choices":[{"index":0}]})"),
+        with_usage(R"({"id":"x","usage":)", R"(,"choices":[{"index":0}]})"),
+        with_usage(R"({"id":"x","choices":[{"index":0}],"usage":)", "}"),
+        with_usage(R"({"usage":)", "}"),
+        with_usage(" \n{ \"id\" : \"x\" ,\n \"usage\" :\n ", " \n}\n ")}) {
+    EXPECT_EQ(body_usage(WireFormat::kOpenAiChat, body), expected) << body;
+  }
+}
+
+TEST(UsageFromBodyTest, TakesOnlyTheTopLevelUsage) {
+  // "usage" inside choices, inside another object or inside a string is not the response's.
+  const char* nested[] = {
+      R"({"id":"x","choices":[{"message":{"content":"hi"},"usage":{"prompt_tokens":9}}]})",
+      R"({"id":"x","metadata":{"usage":{"prompt_tokens":9}},"object":"chat.completion"})",
+      R"({"id":"x","choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":9}"}}]})",
+      R"({"id":"x","usage_note":{"prompt_tokens":9}})",
+  };
+  for (const char* body : nested) body_usage(WireFormat::kOpenAiChat, body, false);
+  std::string both = with_usage(
+      R"({"choices":[{"usage":{"prompt_tokens":9,"completion_tokens":9}}],"usage":)",
+      R"(,"x":{"usage":{"prompt_tokens":7}}})");
+  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat, both), counts(12, 4, 0, 5, 0));
+}
+
+TEST(UsageFromBodyTest, TakesTheFirstOfARepeatedUsageAsBefore) {
+  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat,
+                       with_usage(R"({"usage":)", R"(,"usage":{"prompt_tokens":99}})")),
+            counts(12, 4, 0, 5, 0));
+  body_usage(WireFormat::kOpenAiChat, with_usage(R"({"usage":null,"usage":)", "}"), false);
+  // A key spelled with escapes is the same key.
+  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat, with_usage(R"({"us\u0061ge":)", "}")),
+            counts(12, 4, 0, 5, 0));
+}
+
+TEST(UsageFromBodyTest, ReportsNotFoundWhenUsageIsNotAnObject) {
+  for (const char* usage : {"null", "[]", R"([{"prompt_tokens":1}])", R"("12")", "12", "true"}) {
+    body_usage(WireFormat::kOpenAiChat, std::string(R"({"id":"x","usage":)") + usage + "}", false);
+    body_usage(WireFormat::kAnthropicMessages, std::string(R"({"usage":)") + usage + R"(,"x":1})",
+               false);
+  }
+}
+
+TEST(UsageFromBodyTest, ReadsAnAzureOpenAiBody) {
+  // Azure OpenAI: members in alphabetical order (usage last), content filter results around
+  // the choices, the deployment's model name.
+  std::string body =
+      R"({"choices":[{"content_filter_results":{"hate":{"filtered":false,"severity":"safe"},)"
+      R"("self_harm":{"filtered":false,"severity":"safe"}},"finish_reason":"stop","index":0,)"
+      R"("logprobs":null,"message":{"content":"Hello.","refusal":null,"role":"assistant"}}],)"
+      R"("created":1748000000,"id":"chatcmpl-A1","model":"gpt-4o-2024-11-20",)"
+      R"("object":"chat.completion","prompt_filter_results":[{"prompt_index":0,)"
+      R"("content_filter_results":{"hate":{"filtered":false,"severity":"safe"}}}],)"
+      R"("system_fingerprint":"fp_1","usage":{"completion_tokens":7,)"
+      R"("completion_tokens_details":{"accepted_prediction_tokens":0,"reasoning_tokens":0},)"
+      R"("prompt_tokens":2048,"prompt_tokens_details":{"audio_tokens":0,"cached_tokens":1024},)"
+      R"("total_tokens":2055}})";
+  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat, body), counts(2048, 1024, 0, 7, 0));
+}
+
+TEST(UsageFromBodyTest, ReadsUsageMembersInAnyOrder) {
+  std::string body =
+      R"({"usage":{"completion_tokens_details":{"reasoning_tokens":3},"total_tokens":30,)"
+      R"("prompt_tokens_details":{"cache_write_tokens":2,"cached_tokens":5},)"
+      R"("completion_tokens":10,"prompt_tokens":20}})";
+  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat, body), counts(20, 5, 2, 10, 3));
+  body = R"({"usage":{"output_tokens":6,"cache_read_input_tokens":40,"input_tokens":3,)"
+         R"("cache_creation_input_tokens":8}})";
+  EXPECT_EQ(body_usage(WireFormat::kAnthropicMessages, body), counts(51, 40, 8, 6, 0));
+}
+
+TEST(UsageFromBodyTest, ReportsNotFoundForABodyCutShortAnywhere) {
+  const std::pair<WireFormat, const char*> files[] = {
+      {WireFormat::kOpenAiChat, "gateway-mock/completion.json"},
+      {WireFormat::kOpenAiResponses, "openai-api/responses_reasoning_tokens.json"},
+      {WireFormat::kAnthropicMessages,
+       "anthropic/messages_nonstream_tool_use_claude-opus-4-5.json"},
+  };
+  for (const auto& [format, file] : files) {
+    std::string body = fixture(file);
+    const size_t end = body.rfind('}');
+    for (size_t k = 0; k < end; ++k) {
+      bool found = true;
+      usage_from_body(format, std::string_view(body).substr(0, k), found);
+      EXPECT_FALSE(found) << file << " cut at " << k;
+      if (found) break;
+    }
+  }
+}
+
+TEST(UsageFromBodyTest, ReportsNotFoundForMalformedBodiesItCanSee) {
+  const char* bodies[] = {
+      "{\"id\":\"\xff\",\"usage\":{\"prompt_tokens\":1}}",         // not UTF-8, anywhere
+      "{\"id\":\"a\x01\",\"usage\":{\"prompt_tokens\":1}}",        // a control character
+      R"({"id":"x,"usage":{"prompt_tokens":1}})",                  // a string left open
+      R"({"id":"x" "usage":{"prompt_tokens":1}})",                 // top level: no comma
+      R"({"id" "x","usage":{"prompt_tokens":1}})",                 // top level: no colon
+      R"({"id":"x",,"usage":{"prompt_tokens":1}})",                // top level: two commas
+      R"({1:"x","usage":{"prompt_tokens":1}})",                    // top level: a key not a string
+      R"({"usage":{"prompt_tokens":1},})",                         // a comma before the brace
+      R"({"usage":{"prompt_tokens":1}} x)",                        // something after the object
+      R"({"usage":{"prompt_tokens":1}}{})",
+      R"({"usage":{"prompt_tokens":1}}])",
+      R"({"choices":[{"x":1}],"usage":{"prompt_tokens":1})",       // the last brace missing
+      R"({"usage":{"prompt_tokens":012}})",                        // counts: a malformed number
+      R"({"usage":{"prompt_tokens":1.5e}})",
+      R"({"usage":{"prompt_tokens":-}})",
+      R"({"usage":{"prompt_tokens":tru}})",                        // a malformed literal
+      R"({"usage":{"prompt_tokens":nul}})",
+      R"({"usage":{"prompt_tokens":"\q"}})",                       // a bad escape
+      R"({"usage":{"prompt_tokens" 1}})",                          // no colon before a count
+      R"({"usage":{"completion_tokens":1,"prompt_tokens"}})",
+  };
+  for (const char* body : bodies) body_usage(WireFormat::kOpenAiChat, body, false);
+  body_usage(WireFormat::kAnthropicMessages, R"({"usage":{"input_tokens":1,"output_tokens":x}})",
+             false);
+}
+
+TEST(UsageFromBodyTest, SurvivesAMalformedUsageObjectFoundByFuzzing) {
+  // A usage object whose members run into each other: simdjson's find_field_unordered, which
+  // assumes the part of an object it has passed is valid, went out of bounds on it.
+  std::string body =
+      R"({"id":"x","usage":{"prompt_tokens":412,"completion_tokens":96,"total_tokens":508,)"
+      R"("prompt_tokens_details":{"cached_tokans":0,"audio_tokenid":"chf compute cost) and as":)"
+      R"({"cached_tokens":0,"audio_token"completion_tokens_details"tails":{"reasoning_tokens":0,)"
+      R"("audio_tokens":0}},"service_tier":"default","system_finges":0},"completion_tokens_de_)"
+      R"(tokens":0,"audio_tokens":0}},"service_tier":"default"})";
+  for (WireFormat format : {WireFormat::kOpenAiCompletion, WireFormat::kOpenAiResponses,
+                            WireFormat::kAnthropicMessages}) {
+    body_usage(format, body, false);
+  }
+}
+
+TEST(UsageFromBodyTest, KeepsTheStatedCountsOfABodyBrokenOnlyWhereItIsNotRead) {
+  // Values other than the counts are skipped, not parsed: a syntax error inside one is not
+  // seen, and the counts the body states are kept (see usage_from_body in wire.cc). No
+  // provider sends such a body; this pins the choice.
+  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat,
+                       with_usage(R"({"choices":[{"index":0 "x":tru}],"usage":)", "}")),
+            counts(12, 4, 0, 5, 0));
+  std::string body = R"({"usage":{"prompt_tokens":12,"total_tokens":1.e,"completion_tokens":5}})";
+  EXPECT_EQ(body_usage(WireFormat::kOpenAiChat, body), counts(12, 0, 0, 5, 0));
 }
 
 // ---- SSE streams ----
@@ -612,6 +771,59 @@ TEST(ParseRequestTest, RejectsMistypedStreamFields) {
   EXPECT_EQ(request_error(WireFormat::kOpenAiChat,
                           R"({"model":"m","stream_options":{"include_usage":1}})"),
             "\"stream_options.include_usage\" must be true or false, not a number");
+}
+
+// ---- The canonical form ----
+
+/// The digest the response cache and the repeat count key on (digest_of_canonical): XXH3-128
+/// of the canonical form, as two 64-bit halves in hex.
+std::string digest_hex(const std::string& canonical) {
+  XXH128_hash_t h = XXH3_128bits(canonical.data(), canonical.size());
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return hex;
+}
+
+TEST(CanonicalJsonTest, KeepsTheDigestOfAFixedRequest) {
+  // The normalisation tests compare digests with each other, which a rewrite of the canonical
+  // form could change without failing them; this pins the value itself, so that a change is a
+  // decision, not an accident. The value holds on a little-endian machine (numbers and lengths
+  // are written in the machine's byte order).
+  const std::string body =
+      R"({"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are FinBot."},)"
+      R"({"role":"user","content":"Summarise \"Q3\" \u00e9\n"}],"temperature":0.2,)"
+      R"("max_tokens":512,"top_p":1,"seed":-7,"logit_bias":{"50256":-100},)"
+      R"("n":18446744073709551615,"stop":null,"stream":false,"logprobs":true,"tools":[],)"
+      R"("metadata":{}})";
+  std::string canonical;
+  ASSERT_TRUE(parse_request(WireFormat::kOpenAiChat, body, true, &canonical).has_value());
+  EXPECT_EQ(digest_hex(canonical), "1a3e37d3b77ac5a444dd32b691edb859");
+  std::string alone;
+  ASSERT_TRUE(canonical_json(body, alone));
+  EXPECT_EQ(alone, canonical);
+}
+
+TEST(CanonicalJsonTest, WritesEachValueAsItsTypeAndPayload) {
+  // The format itself, on a small body: a type byte per value ('{' '[' '"' 'l' 'u' 'd' 't'
+  // 'n'), 8-byte lengths before keys and strings, 8-byte numbers, ']' and '}' closing.
+  std::string canonical;
+  ASSERT_TRUE(canonical_json(R"({"a":[1,"b",true,null,1.5]})", canonical));
+  std::string expected;
+  auto append_8 = [&expected](auto v) {
+    static_assert(sizeof v == 8);
+    expected.append(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  expected += '{';
+  append_8(uint64_t{1});
+  expected += "a[l";
+  append_8(int64_t{1});
+  expected += '"';
+  append_8(uint64_t{1});
+  expected += "bttnd";
+  append_8(1.5);
+  expected += "]}";
+  EXPECT_EQ(canonical, expected);
 }
 
 // ---- include_usage injection ----

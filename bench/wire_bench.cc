@@ -1,0 +1,122 @@
+// Micro-benchmarks of the gateway's JSON work per request (gateway/wire.h): reading the usage
+// from a non-streaming response body, and reading a request body, alone and with the canonical
+// form and digest that the response cache and the repeat count take from the same parse.
+//
+// Inputs: the gateway benchmark's mock upstream response (tests/fixtures/formats/gateway-mock/
+// completion.json), recorded OpenAI and Anthropic responses from tests/fixtures/formats/, and
+// the request bodies the end-to-end gateway benchmark sends (bench/gateway_bench.sh's chat.lua),
+// in OpenAI and Anthropic shape. Compare runs by CPU time: `wire_bench --benchmark_repetitions=5
+// --benchmark_report_aggregates_only=true`.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "gateway/response_cache.h"
+#include "gateway/wire.h"
+
+namespace aifinops::gateway {
+namespace {
+
+std::string fixture(const std::string& relative) {
+  const std::string path = std::string(AIFINOPS_SOURCE_DIR) + "/tests/fixtures/formats/" + relative;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "wire_bench: cannot read %s\n", path.c_str());
+    std::exit(1);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The prompts of the end-to-end benchmark's request (chat.lua).
+constexpr std::string_view kSystemPrompt =
+    "You are FinBot, an assistant for a FinOps team. You analyse cloud and AI spend, explain "
+    "cost drivers, and recommend concrete savings actions. Always cite the billing period, the "
+    "service, and the team that owns the cost. Be concise; use bullet points; never invent "
+    "numbers that are not in the data.";
+constexpr std::string_view kUserMessage =
+    "Summarise the attached quarterly GPU spend report for the leadership sync. Data: Q3 total "
+    "cloud spend 4.21M USD (+18% QoQ). Compute 2.61M, of which H100 training clusters in "
+    "us-east-1 1.62M, A10G inference fleet 0.41M, CPU services 0.58M. LLM API spend 0.73M: "
+    "gpt-4o 0.39M (1.9B input tokens, 0.21B output tokens), gpt-4o-mini 0.11M (7.4B input "
+    "tokens), text-embedding-3-large 0.08M, claude-3.5-sonnet 0.15M. Storage 0.52M (S3 training "
+    "checkpoints 0.31M). Committed-use discounts covered 41% of eligible usage. Teams: research "
+    "2.1M, support-bot 0.62M, search 0.47M, platform 1.02M. Give the top three cost drivers and "
+    "three recommended actions.";
+
+/// chat.lua's non-streaming body, byte for byte.
+std::string openai_chat_request() {
+  return std::string(R"({"model":"gpt-4o-mini","messages":[{"role":"system","content":")") +
+         std::string(kSystemPrompt) + R"("},{"role":"user","content":")" +
+         std::string(kUserMessage) +
+         R"("}],"temperature":0.2,"max_tokens":512,"top_p":1,"user":"team-support-bot",)"
+         R"("metadata":{"team":"support-bot","project":"finops-assistant","env":"prod"}})";
+}
+
+/// The same request as Anthropic's Messages API takes it (system apart, content blocks).
+std::string anthropic_messages_request() {
+  return std::string(R"({"model":"claude-sonnet-4-5","max_tokens":512,"system":")") +
+         std::string(kSystemPrompt) +
+         R"(","messages":[{"role":"user","content":[{"type":"text","text":")" +
+         std::string(kUserMessage) +
+         R"("}]}],"temperature":0.2,"metadata":{"user_id":"team-support-bot"}})";
+}
+
+void BM_Wire_UsageFromBody(benchmark::State& state, WireFormat format, std::string file) {
+  const std::string body = fixture(file);
+  bool found = false;
+  for (auto _ : state) {
+    TokenCounts t = usage_from_body(format, body, found);
+    benchmark::DoNotOptimize(t);
+    benchmark::DoNotOptimize(found);
+  }
+  if (!found) state.SkipWithError("no usage found");
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK_CAPTURE(BM_Wire_UsageFromBody, mock_completion, WireFormat::kOpenAiChat,
+                  "gateway-mock/completion.json");
+BENCHMARK_CAPTURE(BM_Wire_UsageFromBody, openai_chat_gpt4o_mini, WireFormat::kOpenAiChat,
+                  "openai-api/chat_completions_nonstream_gpt-4o-mini.json");
+BENCHMARK_CAPTURE(BM_Wire_UsageFromBody, openai_responses_reasoning, WireFormat::kOpenAiResponses,
+                  "openai-api/responses_reasoning_tokens.json");
+BENCHMARK_CAPTURE(BM_Wire_UsageFromBody, anthropic_tool_use, WireFormat::kAnthropicMessages,
+                  "anthropic/messages_nonstream_tool_use_claude-opus-4-5.json");
+
+/// `with_digest`: also the canonical form and its digest, as the gateway does when the
+/// response cache or the repeat count is on.
+void BM_Wire_ParseRequest(benchmark::State& state, WireFormat format, bool with_digest) {
+  const std::string body = format == WireFormat::kAnthropicMessages
+                               ? anthropic_messages_request()
+                               : openai_chat_request();
+  std::string canonical;
+  for (auto _ : state) {
+    auto info = parse_request(format, body, true, with_digest ? &canonical : nullptr);
+    if (!info) {
+      state.SkipWithError(info.error().message.c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(info);
+    if (with_digest) {
+      RequestDigest digest = digest_of_canonical(canonical);
+      benchmark::DoNotOptimize(digest);
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK_CAPTURE(BM_Wire_ParseRequest, openai_chat, WireFormat::kOpenAiChat, false);
+BENCHMARK_CAPTURE(BM_Wire_ParseRequest, openai_chat_with_digest, WireFormat::kOpenAiChat, true);
+BENCHMARK_CAPTURE(BM_Wire_ParseRequest, anthropic_messages, WireFormat::kAnthropicMessages,
+                  false);
+BENCHMARK_CAPTURE(BM_Wire_ParseRequest, anthropic_messages_with_digest,
+                  WireFormat::kAnthropicMessages, true);
+
+}  // namespace
+}  // namespace aifinops::gateway
+
+BENCHMARK_MAIN();
