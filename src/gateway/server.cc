@@ -32,13 +32,13 @@ using namespace http_io;  // net, beast, http, tcp, Deadline, read, write_now, .
 // twice. So replies are built in their own statement ("auto reply = send(...);") and only
 // named objects appear in co_await expressions.
 
-/// Header fields of a request and of its upstream response are allocated in an arena that
-/// the client connection empties after each request (Client::arena): Beast's fields
-/// otherwise take one allocation per field, a dozen per request.
+/// Header fields of a request are allocated in an arena that the client connection empties
+/// after each request (Client::arena): Beast's fields otherwise take one allocation per
+/// field, a dozen per request. Of the upstream's response head, ResponseParser (http_io.h)
+/// keeps only the status and the Content-Type, the latter in the same arena.
 using FieldAllocator = std::pmr::polymorphic_allocator<char>;
 using Request = http::request<http::string_body, http::basic_fields<FieldAllocator>>;
 using RequestParser = http::request_parser<http::string_body, FieldAllocator>;
-using ResponseParser = http::response_parser<http::buffer_body, FieldAllocator>;
 
 /// Read buffers of client and upstream connections start with this capacity. Beast reads
 /// at most the free capacity (and at least 512 bytes), and a message's bytes are consumed
@@ -156,8 +156,9 @@ struct Client {
   tcp::socket socket;
   beast::flat_buffer buffer;
   std::shared_ptr<Deadline> deadline;
-  /// Header fields of the request being served and of its upstream response (FieldAllocator).
-  /// 2 KiB holds those of a typical exchange; more spills to the heap until release().
+  /// Header fields of the request being served (FieldAllocator), its upstream request's
+  /// head and the upstream response's Content-Type. 2 KiB holds those of a typical
+  /// exchange; more spills to the heap until release().
   std::array<std::byte, 2048> arena_space;
   std::pmr::monotonic_buffer_resource arena{arena_space.data(), arena_space.size()};
 
@@ -1177,8 +1178,7 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
     }
     if (!ec) {
       conn->buffer.clear();
-      parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(client.fields()));
-      parser->body_limit(boost::none);
+      parser.emplace(&client.arena);
       auto read_head = conn->read(*parser, Until::kHeader, deadline, due);
       ec = co_await std::move(read_head);
     }
@@ -1196,9 +1196,8 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   }
 
   auto& response = *parser;
-  auto& upstream_res = response.get();
-  int status = (int)upstream_res.result_int();
-  std::string_view content_type = upstream_res[http::field::content_type];  // in `response`
+  int status = static_cast<int>(response.status());
+  std::string_view content_type = response.content_type();  // in `response`
   bool event_stream = content_type.find("text/event-stream") != std::string_view::npos;
 
   if (!event_stream) {
@@ -1213,11 +1212,10 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
       if (auto length = response.content_length_remaining())
         room = std::clamp<uint64_t>(*length, 1, 1 << 20);  // a claimed length is not trusted
       response_body.resize(have + room);
-      upstream_res.body().data = response_body.data() + have;
-      upstream_res.body().size = room;
+      response.body_into(response_body.data() + have, room);
       auto read_body = conn->read(response, Until::kMessage, deadline, due);
       beast::error_code ec = co_await std::move(read_body);
-      response_body.resize(have + room - upstream_res.body().size);
+      response_body.resize(have + room - response.body_room());
       if (ec == http::error::need_buffer) continue;
       if (ec) {
         conn.reset();
@@ -1299,12 +1297,11 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   bool first = true;
   bool upstream_failed = false;
   while (!response.is_done() && !client_gone) {
-    upstream_res.body().data = chunk;
-    upstream_res.body().size = kRelayBytes;
+    response.body_into(chunk, kRelayBytes);
     // timeout_s is the longest silence between events, not a limit on the whole stream.
     auto read_some = conn->read(response, Until::kSome, deadline, SteadyClock::now() + timeout);
     beast::error_code ec = co_await std::move(read_some);
-    size_t got = kRelayBytes - upstream_res.body().size;
+    size_t got = kRelayBytes - response.body_room();
     // Bytes that came with an error are still the client's: relay them first.
     upstream_failed = ec && ec != http::error::need_buffer;
     if (got == 0) {

@@ -4,6 +4,8 @@
 
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace aifinops::gateway::http_io {
 namespace {
@@ -110,36 +112,228 @@ TEST(HttpIoTest, ReadsPipelinedRequestsFromTheBufferAndReportsTheEnd) {
   });
 }
 
-TEST(HttpIoTest, ReadsAHeadThenItsBodyIntoABufferBody) {
+/// Reads the head of a response on `socket`, then its body through a buffer of
+/// `buffer_bytes`, as the gateway relays a stream; checks that the body came whole.
+net::awaitable<std::string> read_response(tcp::socket& socket, ResponseParser& parser,
+                                          size_t buffer_bytes, Deadline& deadline) {
+  beast::flat_buffer buffer;
+  auto due = SteadyClock::now() + std::chrono::seconds(5);
+  auto read_head = read(socket, socket, buffer, parser, Until::kHeader, deadline, due);
+  beast::error_code read_head_error = co_await std::move(read_head);
+  EXPECT_FALSE(read_head_error) << read_head_error.message();
+  EXPECT_TRUE(parser.is_header_done());
+  std::string body;
+  std::vector<char> space(buffer_bytes);
+  while (!read_head_error && !parser.is_done()) {
+    parser.body_into(space.data(), space.size());
+    auto read_some = read(socket, socket, buffer, parser, Until::kSome, deadline, due);
+    beast::error_code ec = co_await std::move(read_some);
+    body.append(space.data(), space.size() - parser.body_room());
+    if (ec && ec != http::error::need_buffer) {
+      ADD_FAILURE() << ec.message();
+      break;
+    }
+  }
+  co_return body;
+}
+
+TEST(HttpIoTest, ResponseParserKeepsStatusAndContentTypeAndReadsALengthBody) {
   net::io_context ioc;
   SocketPair pair(ioc);
   std::string response =
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "6\r\ndata: \r\n4\r\nok\n\n\r\n0\r\n\r\n";
+      "HTTP/1.1 429 Too Many Requests\r\nDate: Sat, 28 Nov 2026 21:00:00 GMT\r\n"
+      "content-type: application/json; charset=utf-8\r\nContent-Type: text/plain\r\n"
+      "x-request-id: req_123\r\nContent-Length: 16\r\n\r\n{\"error\":\"slow\"}";
   net::write(pair.a, net::buffer(response));
   auto deadline = std::make_shared<Deadline>(ioc.get_executor());
   run(ioc, [&]() -> net::awaitable<void> {
-    beast::flat_buffer buffer;
-    auto due = SteadyClock::now() + std::chrono::seconds(5);
-    http::response_parser<http::buffer_body> parser;
-    auto read_head = read(pair.b, pair.b, buffer, parser, Until::kHeader, *deadline, due);
-    beast::error_code read_head_error = co_await std::move(read_head);
-    EXPECT_FALSE(read_head_error);
-    EXPECT_TRUE(parser.is_header_done());
-    EXPECT_GT(buffer.size(), 0u);  // the body came with the head and waits in the buffer
-    std::string body;
-    char chunk[4];
-    while (!parser.is_done()) {
-      parser.get().body().data = chunk;
-      parser.get().body().size = sizeof chunk;
-      auto read_some = read(pair.b, pair.b, buffer, parser, Until::kSome, *deadline, due);
-      beast::error_code ec = co_await std::move(read_some);
-      if (ec && ec != http::error::need_buffer) ADD_FAILURE() << ec.message();
-      if (ec && ec != http::error::need_buffer) break;
-      body.append(chunk, sizeof chunk - parser.get().body().size);
-    }
-    EXPECT_EQ(body, "data: ok\n\n");
+    ResponseParser parser;
+    auto read_all = read_response(pair.b, parser, 4096, *deadline);
+    std::string body = co_await std::move(read_all);
+    EXPECT_EQ(body, "{\"error\":\"slow\"}");
+    EXPECT_EQ(parser.status(), 429u);
+    EXPECT_EQ(parser.content_type(), "application/json; charset=utf-8");  // the first, as Beast
+    EXPECT_TRUE(parser.keep_alive());
   });
+}
+
+TEST(HttpIoTest, ResponseParserDecodesAChunkedBodyThatCameWithItsHead) {
+  net::io_context ioc;
+  SocketPair pair(ioc);
+  std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n6\r\ndata: \r\n4\r\nok\n\n\r\n0\r\n\r\n";
+  net::write(pair.a, net::buffer(response));
+  auto deadline = std::make_shared<Deadline>(ioc.get_executor());
+  run(ioc, [&]() -> net::awaitable<void> {
+    ResponseParser parser;
+    auto read_all = read_response(pair.b, parser, 4096, *deadline);
+    std::string body = co_await std::move(read_all);
+    EXPECT_EQ(body, "data: ok\n\n");
+    EXPECT_EQ(parser.status(), 200u);
+    EXPECT_EQ(parser.content_type(), "text/event-stream");
+    EXPECT_FALSE(parser.keep_alive());
+  });
+}
+
+TEST(HttpIoTest, ResponseParserAsksForABufferWhenTheBodyDoesNotFit) {
+  std::string body;
+  for (int i = 0; i < 1000; ++i) body += static_cast<char>('a' + i % 26);
+  for (bool chunked : {false, true}) {
+    std::string response = "HTTP/1.1 200 OK\r\n";
+    if (chunked) {
+      response += "Transfer-Encoding: chunked\r\n\r\n3e8\r\n" + body + "\r\n0\r\n\r\n";
+    } else {
+      response += "Content-Length: 1000\r\n\r\n" + body;
+    }
+    ResponseParser parser;
+    parser.eager(true);
+    beast::error_code ec;
+    size_t used = parser.put(net::buffer(response), ec);  // no buffer given yet
+    EXPECT_EQ(ec, http::error::need_buffer) << chunked;
+    EXPECT_TRUE(parser.is_header_done());
+    EXPECT_EQ(parser.content_type(), "");
+    std::string received;
+    char space[7];
+    int rounds = 0;
+    while (!parser.is_done() && rounds++ < 1000) {
+      parser.body_into(space, sizeof space);
+      used += parser.put(net::buffer(response.data() + used, response.size() - used), ec);
+      received.append(space, sizeof space - parser.body_room());
+      // Full before the body's end: need_buffer, as with http::buffer_body.
+      if (!parser.is_done()) {
+        EXPECT_EQ(ec, http::error::need_buffer) << chunked;
+      }
+    }
+    EXPECT_FALSE(ec) << chunked;
+    EXPECT_EQ(received, body) << chunked;
+    EXPECT_EQ(used, response.size()) << chunked;
+  }
+}
+
+TEST(HttpIoTest, ResponseParserReadsAHeadSplitOverSeveralReads) {
+  net::io_context ioc;
+  SocketPair pair(ioc);
+  std::string response =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\n\r\n{}";
+  auto deadline = std::make_shared<Deadline>(ioc.get_executor());
+  // The peer sends 5 bytes at a time, each after a pause, so that each one is a read.
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        net::steady_timer pause(ioc);
+        for (size_t at = 0; at < response.size(); at += 5) {
+          size_t piece = std::min<size_t>(5, response.size() - at);
+          net::write(pair.a, net::buffer(response.data() + at, piece));
+          pause.expires_after(std::chrono::milliseconds(2));
+          co_await pause.async_wait(net::use_awaitable);
+        }
+      },
+      net::detached);
+  run(ioc, [&]() -> net::awaitable<void> {
+    ResponseParser parser;
+    auto read_all = read_response(pair.b, parser, 4096, *deadline);
+    std::string body = co_await std::move(read_all);
+    EXPECT_EQ(body, "{}");
+    EXPECT_EQ(parser.status(), 503u);
+    EXPECT_EQ(parser.content_type(), "application/json");
+  });
+}
+
+TEST(HttpIoTest, ResponseParserReportsAMalformedHead) {
+  const std::pair<std::string, http::error> cases[] = {
+      {"HTTP/1.1 2x0 OK\r\n\r\n", http::error::bad_status},
+      {"HTTX/1.1 200 OK\r\n\r\n", http::error::bad_version},
+      {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", http::error::bad_version},  // a request
+      {"HTTP/1.1 200 OK\r\nContent Type: text/plain\r\n\r\n", http::error::bad_field},
+      {"HTTP/1.1 200 OK\r\nContent-Type: a\x01b\r\n\r\n", http::error::bad_value},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", http::error::bad_content_length},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+       http::error::multiple_content_length},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+       http::error::bad_chunk},
+  };
+  for (const auto& [text, expected] : cases) {
+    ResponseParser parser;
+    parser.eager(true);
+    char space[64];
+    parser.body_into(space, sizeof space);
+    beast::error_code ec;
+    parser.put(net::buffer(text), ec);
+    EXPECT_EQ(ec, expected) << text;
+  }
+  // A head that never ends stops at the header limit instead of growing without bound.
+  ResponseParser parser;
+  std::string endless = "HTTP/1.1 200 OK\r\n";
+  while (endless.size() < 20000) endless += "x-filler: 0123456789\r\n";
+  beast::error_code ec;
+  parser.put(net::buffer(endless), ec);
+  EXPECT_EQ(ec, http::error::header_limit);
+}
+
+/// Parses `text` with a ResponseParser and with Beast's response_parser, the first read
+/// ending at `split`, the body taken 5 bytes at a time, and says what each made of it.
+std::pair<std::string, std::string> parse_both(const std::string& text, size_t split) {
+  auto describe = [&](auto& parser, auto&& status, auto&& content_type, auto&& give_buffer,
+                      auto&& room) {
+    parser.eager(true);
+    std::string body;
+    char space[5];
+    size_t used = 0;
+    size_t end = split;  // the first put sees the text up to `split`, the next ones all of it
+    beast::error_code ec;
+    for (int rounds = 0; rounds < 10000 && !parser.is_done(); ++rounds) {
+      if (used == text.size()) {
+        parser.put_eof(ec);  // the connection closes
+        break;
+      }
+      give_buffer(space, sizeof space);
+      used += parser.put(net::buffer(text.data() + used, end - used), ec);
+      body.append(space, sizeof space - room());
+      end = text.size();
+      if (ec && ec != http::error::need_buffer && ec != http::error::need_more) break;
+    }
+    return std::to_string(status()) + "|" + std::string(content_type()) + "|" +
+           std::to_string(parser.is_done()) + std::to_string(parser.keep_alive()) + "|" +
+           ec.message() + "|" + body;
+  };
+  ResponseParser ours;
+  std::string mine = describe(
+      ours, [&] { return ours.status(); }, [&] { return ours.content_type(); },
+      [&](char* data, size_t size) { ours.body_into(data, size); },
+      [&] { return ours.body_room(); });
+  http::response_parser<http::buffer_body> beast_parser;
+  beast_parser.body_limit(boost::none);
+  auto& res = beast_parser.get();
+  std::string theirs = describe(
+      beast_parser, [&] { return beast_parser.is_header_done() ? res.result_int() : 0u; },
+      [&] { return std::string_view(res[http::field::content_type]); },
+      [&](char* data, size_t size) {
+        res.body().data = data;
+        res.body().size = size;
+      },
+      [&] { return res.body().size; });
+  return {mine, theirs};
+}
+
+TEST(HttpIoTest, ResponseParserMakesOfAResponseWhatBeastsParserMakes) {
+  const std::string responses[] = {
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+      "{\"ok\":true}",
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+      "\r\n7;ext=1\r\ndata: 1\r\nc\r\n\n\ndata: [DONE]\r\n0\r\nx-trailer: y\r\n\r\n",
+      "HTTP/1.0 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\nto the end",
+      "HTTP/1.1 204 No Content\r\nContent-Type: application/json\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\ncut short",
+      "HTTP/1.1 200 OK\r\nContent-Type: \r\nContent-Length: 1\r\n\r\nx",
+  };
+  for (const std::string& text : responses) {
+    for (size_t split = 0; split <= text.size(); ++split) {
+      auto [mine, theirs] = parse_both(text, split);
+      EXPECT_EQ(mine, theirs) << "split at " << split << " of " << text;
+    }
+  }
 }
 
 TEST(HttpIoTest, TheWatchdogCancelsAReadThatIsLate) {
