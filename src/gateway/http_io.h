@@ -206,6 +206,114 @@ net::awaitable<beast::error_code> read(Stream& stream, tcp::socket& socket,
   }
 }
 
+/// A request as the gateway reads it: the request line, the body and the few header fields
+/// it uses (RequestParser). The texts of the head live in the memory resource the parser
+/// was given; the body is a std::string of its own, handed on to the upstream request.
+struct Request {
+  explicit Request(std::pmr::memory_resource* memory)
+      : method_string(memory),
+        target(memory),
+        authorization(memory),
+        x_api_key(memory),
+        api_key(memory),
+        content_type(memory),
+        accept(memory),
+        anthropic_version(memory),
+        anthropic_beta(memory),
+        aifinops_cache(memory) {}
+
+  http::verb method = http::verb::unknown;
+  std::pmr::string method_string;  ///< as sent
+  std::pmr::string target;
+  unsigned version = 11;
+  bool keep_alive = false;  ///< false for a head that was refused (body_limit)
+  std::string body;
+  // The header fields the gateway reads: the first non-empty value of each, empty when the
+  // request has none.
+  std::pmr::string authorization;
+  std::pmr::string x_api_key;  ///< Anthropic clients' key
+  std::pmr::string api_key;    ///< Azure OpenAI clients' key
+  std::pmr::string content_type;
+  std::pmr::string accept;
+  std::pmr::string anthropic_version;
+  std::pmr::string anthropic_beta;
+  std::pmr::string aifinops_cache;  ///< x-aifinops-cache
+};
+
+/// Parses an HTTP/1.x request into a Request, keeping of its head only what Request holds:
+/// Beast's request_parser stores every field in a basic_fields, an allocation and a
+/// red-black tree insertion each, for fields the gateway mostly never reads (user agents,
+/// hosts, client library headers). The body is read into a string, up to body_limit()
+/// (basic_parser's check: http::error::body_limit beyond it). One parser per request, as
+/// Beast's. Not thread-safe.
+class RequestParser final : public http::basic_parser<true> {
+ public:
+  /// `memory` holds the head's texts: on the gateway's path, the arena its client
+  /// connection empties after each request.
+  explicit RequestParser(std::pmr::memory_resource* memory) : request_(memory) {}
+
+  /// The request parsed so far, taken out of the parser.
+  Request release() { return std::move(request_); }
+
+ private:
+  void on_request_impl(http::verb method, beast::string_view method_string,
+                       beast::string_view target, int version, beast::error_code&) override {
+    request_.method = method;
+    request_.method_string.assign(method_string.data(), method_string.size());
+    request_.target.assign(target.data(), target.size());
+    request_.version = static_cast<unsigned>(version);
+  }
+  // basic_parser<true> never calls it: a status line is an error in a request.
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_field_impl(http::field name, beast::string_view name_text, beast::string_view value,
+                     beast::error_code&) override {
+    // `value` points into the caller's read buffer, which the body's bytes may overwrite.
+    std::pmr::string* kept = kept_field(name, name_text);
+    if (kept != nullptr && kept->empty()) kept->assign(value.data(), value.size());
+  }
+  void on_header_impl(beast::error_code&) override { request_.keep_alive = keep_alive(); }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    // Not beyond body_limit(): basic_parser refused a longer Content-Length already.
+    if (length) request_.body.reserve(static_cast<size_t>(*length));
+  }
+  size_t on_body_impl(beast::string_view body, beast::error_code&) override { return take(body); }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
+    return take(body);
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  size_t take(beast::string_view body) {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  /// Where a field named `name` (`text` as sent) is kept, or nullptr when it is not.
+  std::pmr::string* kept_field(http::field name, beast::string_view text) {
+    switch (name) {
+      case http::field::authorization:
+        return &request_.authorization;
+      case http::field::content_type:
+        return &request_.content_type;
+      case http::field::accept:
+        return &request_.accept;
+      case http::field::unknown:
+        break;
+      default:
+        return nullptr;
+    }
+    if (beast::iequals(text, "x-api-key")) return &request_.x_api_key;
+    if (beast::iequals(text, "api-key")) return &request_.api_key;
+    if (beast::iequals(text, "anthropic-version")) return &request_.anthropic_version;
+    if (beast::iequals(text, "anthropic-beta")) return &request_.anthropic_beta;
+    if (beast::iequals(text, "x-aifinops-cache")) return &request_.aifinops_cache;
+    return nullptr;
+  }
+
+  Request request_;
+};
+
 /// Parses an HTTP/1.x response and keeps of its head only the status code and the first
 /// Content-Type: all the gateway uses of an upstream's response head (basic_parser itself
 /// follows Content-Length, Transfer-Encoding and Connection for the framing and

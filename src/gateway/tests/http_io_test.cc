@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory_resource>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -94,18 +95,21 @@ TEST(HttpIoTest, ReadsPipelinedRequestsFromTheBufferAndReportsTheEnd) {
   run(ioc, [&]() -> net::awaitable<void> {
     beast::flat_buffer buffer;
     auto due = SteadyClock::now() + std::chrono::seconds(5);
-    http::request_parser<http::string_body> first;
+    std::pmr::monotonic_buffer_resource arena;
+    RequestParser first(&arena);
     auto read_first = read(pair.b, pair.b, buffer, first, Until::kMessage, *deadline, due);
     beast::error_code read_first_error = co_await std::move(read_first);
     EXPECT_FALSE(read_first_error);
-    EXPECT_EQ(first.get().target(), "/v1/chat/completions");
-    EXPECT_EQ(first.get().body(), "first");
-    http::request_parser<http::string_body> second;
+    RequestParser second(&arena);
     auto read_second = read(pair.b, pair.b, buffer, second, Until::kMessage, *deadline, due);
     beast::error_code read_second_error = co_await std::move(read_second);
     EXPECT_FALSE(read_second_error);
-    EXPECT_EQ(second.get().body(), "second");
-    http::request_parser<http::string_body> third;
+    // The texts were copied out of the read buffer, which the second request reused.
+    Request first_req = first.release();
+    EXPECT_EQ(first_req.target, "/v1/chat/completions");
+    EXPECT_EQ(first_req.body, "first");
+    EXPECT_EQ(second.release().body, "second");
+    RequestParser third(&arena);
     auto read_third = read(pair.b, pair.b, buffer, third, Until::kMessage, *deadline, due);
     beast::error_code read_third_error = co_await std::move(read_third);
     EXPECT_EQ(read_third_error, http::error::end_of_stream);
@@ -251,8 +255,7 @@ TEST(HttpIoTest, ResponseParserReportsAMalformedHead) {
       {"HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", http::error::bad_content_length},
       {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
        http::error::multiple_content_length},
-      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-       http::error::bad_chunk},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", http::error::bad_chunk},
   };
   for (const auto& [text, expected] : cases) {
     ResponseParser parser;
@@ -336,6 +339,80 @@ TEST(HttpIoTest, ResponseParserMakesOfAResponseWhatBeastsParserMakes) {
   }
 }
 
+TEST(HttpIoTest, RequestParserKeepsTheRequestLineTheBodyAndTheFieldsTheGatewayReads) {
+  std::pmr::monotonic_buffer_resource arena;
+  std::string text =
+      "POST /openai/deployments/gpt/chat/completions?api-version=1 HTTP/1.1\r\n"
+      "Host: gateway\r\nAuthorization: Bearer sk-1\r\nX-API-Key: ak-2\r\napi-key: az-3\r\n"
+      "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+      "Anthropic-Version: 2023-06-01\r\nanthropic-beta: tools\r\nX-Aifinops-Cache: true\r\n"
+      "accept: application/json\r\nUser-Agent: test\r\nContent-Length: 7\r\n\r\n{\"a\":1}";
+  RequestParser parser(&arena);
+  parser.eager(true);
+  beast::error_code ec;
+  EXPECT_EQ(parser.put(net::buffer(text), ec), text.size());
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(parser.is_done());
+  Request req = parser.release();
+  EXPECT_EQ(req.method, http::verb::post);
+  EXPECT_EQ(req.method_string, "POST");
+  EXPECT_EQ(req.target, "/openai/deployments/gpt/chat/completions?api-version=1");
+  EXPECT_EQ(req.version, 11u);
+  EXPECT_TRUE(req.keep_alive);
+  EXPECT_EQ(req.body, "{\"a\":1}");
+  EXPECT_EQ(req.authorization, "Bearer sk-1");
+  EXPECT_EQ(req.x_api_key, "ak-2");
+  EXPECT_EQ(req.api_key, "az-3");
+  EXPECT_EQ(req.content_type, "application/json");
+  EXPECT_EQ(req.accept, "text/event-stream");  // the first, as Beast's find
+  EXPECT_EQ(req.anthropic_version, "2023-06-01");
+  EXPECT_EQ(req.anthropic_beta, "tools");
+  EXPECT_EQ(req.aifinops_cache, "true");
+}
+
+TEST(HttpIoTest, RequestParserReadsAChunkedBodyAndAnHttp10Request) {
+  std::pmr::monotonic_buffer_resource arena;
+  std::string chunked =
+      "POST /v1/embeddings HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  RequestParser parser(&arena);
+  parser.eager(true);
+  beast::error_code ec;
+  parser.put(net::buffer(chunked), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  Request req = parser.release();
+  EXPECT_EQ(req.body, "abcde");
+  EXPECT_FALSE(req.keep_alive);
+  EXPECT_TRUE(req.accept.empty());
+
+  std::string old = "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+  RequestParser old_parser(&arena);
+  old_parser.put(net::buffer(old), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  Request old_req = old_parser.release();
+  EXPECT_EQ(old_req.method, http::verb::get);
+  EXPECT_EQ(old_req.version, 10u);
+  EXPECT_TRUE(old_req.keep_alive);
+  EXPECT_TRUE(old_req.body.empty());
+}
+
+TEST(HttpIoTest, RequestParserRefusesABodyBeyondItsLimit) {
+  std::pmr::monotonic_buffer_resource arena;
+  for (std::string text :
+       {std::string("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 11\r\n\r\n"),
+        std::string("POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "6\r\nabcdef\r\n5\r\nghijk\r\n0\r\n\r\n")}) {
+    RequestParser parser(&arena);
+    parser.body_limit(10);
+    parser.eager(true);
+    beast::error_code ec;
+    parser.put(net::buffer(text), ec);
+    EXPECT_EQ(ec, http::error::body_limit) << text;
+    Request req = parser.release();
+    EXPECT_EQ(req.target, "/v1/chat/completions");  // for the 413's message
+  }
+}
+
 TEST(HttpIoTest, TheWatchdogCancelsAReadThatIsLate) {
   net::io_context ioc;
   SocketPair pair(ioc);  // nothing is ever sent on it
@@ -345,7 +422,8 @@ TEST(HttpIoTest, TheWatchdogCancelsAReadThatIsLate) {
   net::co_spawn(ioc, watchdog.run(), net::detached);
   run(ioc, [&]() -> net::awaitable<void> {
     beast::flat_buffer buffer;
-    http::request_parser<http::string_body> parser;
+    std::pmr::monotonic_buffer_resource arena;
+    RequestParser parser(&arena);
     auto start = SteadyClock::now();
     auto late = read(pair.b, pair.b, buffer, parser, Until::kMessage, *deadline,
                      start + std::chrono::milliseconds(300));
