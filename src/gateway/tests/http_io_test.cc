@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory_resource>
 #include <sstream>
 #include <string>
@@ -116,68 +117,91 @@ TEST(HttpIoTest, ReadsPipelinedRequestsFromTheBufferAndReportsTheEnd) {
   });
 }
 
-/// Reads the head of a response on `socket`, then its body through a buffer of
-/// `buffer_bytes`, as the gateway relays a stream; checks that the body came whole.
-net::awaitable<std::string> read_response(tcp::socket& socket, ResponseParser& parser,
-                                          size_t buffer_bytes, Deadline& deadline) {
-  beast::flat_buffer buffer;
-  auto due = SteadyClock::now() + std::chrono::seconds(5);
-  auto read_head = read(socket, socket, buffer, parser, Until::kHeader, deadline, due);
-  beast::error_code read_head_error = co_await std::move(read_head);
-  EXPECT_FALSE(read_head_error) << read_head_error.message();
-  EXPECT_TRUE(parser.is_header_done());
+/// What a ResponseParser made of a response.
+struct Received {
+  unsigned status = 0;
+  std::string content_type;
+  bool keep_alive = false;
   std::string body;
-  std::vector<char> space(buffer_bytes);
-  while (!read_head_error && !parser.is_done()) {
-    parser.body_into(space.data(), space.size());
-    auto read_some = read(socket, socket, buffer, parser, Until::kSome, deadline, due);
-    beast::error_code ec = co_await std::move(read_some);
-    body.append(space.data(), space.size() - parser.body_room());
-    if (ec && ec != http::error::need_buffer) {
-      ADD_FAILURE() << ec.message();
-      break;
+};
+
+/// Sends `response` on a loopback connection, in pieces of `piece` bytes with a pause after
+/// each (so that each one is a read), and reads it as the gateway relays a stream: its
+/// head, then its body through a buffer of 4 KiB.
+Received receive(const std::string& response, size_t piece) {
+  net::io_context ioc;
+  SocketPair pair(ioc);
+  auto deadline = std::make_shared<Deadline>(ioc.get_executor());
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        net::steady_timer pause(ioc);
+        for (size_t at = 0; at < response.size(); at += piece) {
+          net::write(pair.a,
+                     net::buffer(response.data() + at, std::min(piece, response.size() - at)));
+          pause.expires_after(std::chrono::milliseconds(2));
+          co_await pause.async_wait(net::use_awaitable);
+        }
+      },
+      net::detached);
+  Received received;
+  run(ioc, [&]() -> net::awaitable<void> {
+    beast::flat_buffer buffer;
+    auto due = SteadyClock::now() + std::chrono::seconds(5);
+    ResponseParser parser;
+    auto read_head = read(pair.b, pair.b, buffer, parser, Until::kHeader, *deadline, due);
+    beast::error_code ec = co_await std::move(read_head);
+    EXPECT_FALSE(ec) << ec.message();
+    if (ec) co_return;
+    received.status = parser.status();
+    received.content_type = parser.content_type();
+    received.keep_alive = parser.keep_alive();
+    std::array<char, 4096> space;
+    while (!parser.is_done()) {
+      parser.body_into(space.data(), space.size());
+      auto read_some = read(pair.b, pair.b, buffer, parser, Until::kSome, *deadline, due);
+      ec = co_await std::move(read_some);
+      received.body.append(space.data(), space.size() - parser.body_room());
+      if (ec && ec != http::error::need_buffer) {
+        ADD_FAILURE() << ec.message();
+        co_return;
+      }
     }
-  }
-  co_return body;
+  });
+  return received;
 }
 
 TEST(HttpIoTest, ResponseParserKeepsStatusAndContentTypeAndReadsALengthBody) {
-  net::io_context ioc;
-  SocketPair pair(ioc);
-  std::string response =
+  Received received = receive(
       "HTTP/1.1 429 Too Many Requests\r\nDate: Sat, 28 Nov 2026 21:00:00 GMT\r\n"
       "content-type: application/json; charset=utf-8\r\nContent-Type: text/plain\r\n"
-      "x-request-id: req_123\r\nContent-Length: 16\r\n\r\n{\"error\":\"slow\"}";
-  net::write(pair.a, net::buffer(response));
-  auto deadline = std::make_shared<Deadline>(ioc.get_executor());
-  run(ioc, [&]() -> net::awaitable<void> {
-    ResponseParser parser;
-    auto read_all = read_response(pair.b, parser, 4096, *deadline);
-    std::string body = co_await std::move(read_all);
-    EXPECT_EQ(body, "{\"error\":\"slow\"}");
-    EXPECT_EQ(parser.status(), 429u);
-    EXPECT_EQ(parser.content_type(), "application/json; charset=utf-8");  // the first, as Beast
-    EXPECT_TRUE(parser.keep_alive());
-  });
+      "x-request-id: req_123\r\nContent-Length: 16\r\n\r\n{\"error\":\"slow\"}",
+      SIZE_MAX);
+  EXPECT_EQ(received.body, "{\"error\":\"slow\"}");
+  EXPECT_EQ(received.status, 429u);
+  EXPECT_EQ(received.content_type, "application/json; charset=utf-8");  // the first, as Beast
+  EXPECT_TRUE(received.keep_alive);
 }
 
 TEST(HttpIoTest, ResponseParserDecodesAChunkedBodyThatCameWithItsHead) {
-  net::io_context ioc;
-  SocketPair pair(ioc);
-  std::string response =
+  Received received = receive(
       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
-      "Connection: close\r\n\r\n6\r\ndata: \r\n4\r\nok\n\n\r\n0\r\n\r\n";
-  net::write(pair.a, net::buffer(response));
-  auto deadline = std::make_shared<Deadline>(ioc.get_executor());
-  run(ioc, [&]() -> net::awaitable<void> {
-    ResponseParser parser;
-    auto read_all = read_response(pair.b, parser, 4096, *deadline);
-    std::string body = co_await std::move(read_all);
-    EXPECT_EQ(body, "data: ok\n\n");
-    EXPECT_EQ(parser.status(), 200u);
-    EXPECT_EQ(parser.content_type(), "text/event-stream");
-    EXPECT_FALSE(parser.keep_alive());
-  });
+      "Connection: close\r\n\r\n6\r\ndata: \r\n4\r\nok\n\n\r\n0\r\n\r\n",
+      SIZE_MAX);
+  EXPECT_EQ(received.body, "data: ok\n\n");
+  EXPECT_EQ(received.status, 200u);
+  EXPECT_EQ(received.content_type, "text/event-stream");
+  EXPECT_FALSE(received.keep_alive);
+}
+
+TEST(HttpIoTest, ResponseParserReadsAHeadSplitOverSeveralReads) {
+  Received received = receive(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\n\r\n{}",
+      5);
+  EXPECT_EQ(received.body, "{}");
+  EXPECT_EQ(received.status, 503u);
+  EXPECT_EQ(received.content_type, "application/json");
 }
 
 TEST(HttpIoTest, ResponseParserAsksForABufferWhenTheBodyDoesNotFit) {
@@ -213,36 +237,6 @@ TEST(HttpIoTest, ResponseParserAsksForABufferWhenTheBodyDoesNotFit) {
     EXPECT_EQ(received, body) << chunked;
     EXPECT_EQ(used, response.size()) << chunked;
   }
-}
-
-TEST(HttpIoTest, ResponseParserReadsAHeadSplitOverSeveralReads) {
-  net::io_context ioc;
-  SocketPair pair(ioc);
-  std::string response =
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-      "Content-Length: 2\r\n\r\n{}";
-  auto deadline = std::make_shared<Deadline>(ioc.get_executor());
-  // The peer sends 5 bytes at a time, each after a pause, so that each one is a read.
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        net::steady_timer pause(ioc);
-        for (size_t at = 0; at < response.size(); at += 5) {
-          size_t piece = std::min<size_t>(5, response.size() - at);
-          net::write(pair.a, net::buffer(response.data() + at, piece));
-          pause.expires_after(std::chrono::milliseconds(2));
-          co_await pause.async_wait(net::use_awaitable);
-        }
-      },
-      net::detached);
-  run(ioc, [&]() -> net::awaitable<void> {
-    ResponseParser parser;
-    auto read_all = read_response(pair.b, parser, 4096, *deadline);
-    std::string body = co_await std::move(read_all);
-    EXPECT_EQ(body, "{}");
-    EXPECT_EQ(parser.status(), 503u);
-    EXPECT_EQ(parser.content_type(), "application/json");
-  });
 }
 
 TEST(HttpIoTest, ResponseParserReportsAMalformedHead) {
