@@ -6,6 +6,7 @@
 // "Performance"). Included by server.cc only: Beast and Asio stay out of the public headers.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
@@ -14,8 +15,10 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -202,6 +205,191 @@ net::awaitable<beast::error_code> read(Stream& stream, tcp::socket& socket,
     if (ec) co_return ec;
   }
 }
+
+/// A request as the gateway reads it: the request line, the body and the few header fields
+/// it uses (RequestParser). The texts of the head live in the memory resource the parser
+/// was given; the body is a std::string of its own, handed on to the upstream request.
+struct Request {
+  explicit Request(std::pmr::memory_resource* memory)
+      : method_string(memory),
+        target(memory),
+        authorization(memory),
+        x_api_key(memory),
+        api_key(memory),
+        content_type(memory),
+        accept(memory),
+        anthropic_version(memory),
+        anthropic_beta(memory),
+        aifinops_cache(memory) {}
+
+  http::verb method = http::verb::unknown;
+  std::pmr::string method_string;  ///< as sent
+  std::pmr::string target;
+  unsigned version = 11;
+  bool keep_alive = false;  ///< false for a head that was refused (body_limit)
+  std::string body;
+  // The header fields the gateway reads: the first non-empty value of each, empty when the
+  // request has none.
+  std::pmr::string authorization;
+  std::pmr::string x_api_key;  ///< Anthropic clients' key
+  std::pmr::string api_key;    ///< Azure OpenAI clients' key
+  std::pmr::string content_type;
+  std::pmr::string accept;
+  std::pmr::string anthropic_version;
+  std::pmr::string anthropic_beta;
+  std::pmr::string aifinops_cache;  ///< x-aifinops-cache
+};
+
+/// Parses an HTTP/1.x request into a Request, keeping of its head only what Request holds:
+/// Beast's request_parser stores every field in a basic_fields, an allocation and a
+/// red-black tree insertion each, for fields the gateway mostly never reads (user agents,
+/// hosts, client library headers). The body is read into a string, up to body_limit()
+/// (basic_parser's check: http::error::body_limit beyond it). One parser per request, as
+/// Beast's. Not thread-safe.
+class RequestParser final : public http::basic_parser<true> {
+ public:
+  /// `memory` holds the head's texts: on the gateway's path, the arena its client
+  /// connection empties after each request.
+  explicit RequestParser(std::pmr::memory_resource* memory) : request_(memory) {}
+
+  /// The request parsed so far, taken out of the parser.
+  Request release() { return std::move(request_); }
+
+ private:
+  void on_request_impl(http::verb method, beast::string_view method_string,
+                       beast::string_view target, int version, beast::error_code&) override {
+    request_.method = method;
+    request_.method_string.assign(method_string.data(), method_string.size());
+    request_.target.assign(target.data(), target.size());
+    request_.version = static_cast<unsigned>(version);
+  }
+  // basic_parser<true> never calls it: a status line is an error in a request.
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_field_impl(http::field name, beast::string_view name_text, beast::string_view value,
+                     beast::error_code&) override {
+    // `value` points into the caller's read buffer, which the body's bytes may overwrite.
+    std::pmr::string* kept = kept_field(name, name_text);
+    if (kept != nullptr && kept->empty()) kept->assign(value.data(), value.size());
+  }
+  void on_header_impl(beast::error_code&) override { request_.keep_alive = keep_alive(); }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    // Not beyond body_limit(): basic_parser refused a longer Content-Length already.
+    if (length) request_.body.reserve(static_cast<size_t>(*length));
+  }
+  size_t on_body_impl(beast::string_view body, beast::error_code&) override { return take(body); }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
+    return take(body);
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  size_t take(beast::string_view body) {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  /// Where a field named `name` (`text` as sent) is kept, or nullptr when it is not.
+  std::pmr::string* kept_field(http::field name, beast::string_view text) {
+    switch (name) {
+      case http::field::authorization:
+        return &request_.authorization;
+      case http::field::content_type:
+        return &request_.content_type;
+      case http::field::accept:
+        return &request_.accept;
+      case http::field::unknown:
+        break;
+      default:
+        return nullptr;
+    }
+    if (beast::iequals(text, "x-api-key")) return &request_.x_api_key;
+    if (beast::iequals(text, "api-key")) return &request_.api_key;
+    if (beast::iequals(text, "anthropic-version")) return &request_.anthropic_version;
+    if (beast::iequals(text, "anthropic-beta")) return &request_.anthropic_beta;
+    if (beast::iequals(text, "x-aifinops-cache")) return &request_.aifinops_cache;
+    return nullptr;
+  }
+
+  Request request_;
+};
+
+/// Parses an HTTP/1.x response and keeps of its head only the status code and the first
+/// Content-Type: all the gateway uses of an upstream's response head (basic_parser itself
+/// follows Content-Length, Transfer-Encoding and Connection for the framing and
+/// keep_alive()). Beast's response_parser stores every field in a basic_fields, an
+/// allocation and a red-black tree insertion each: for the half dozen fields an upstream
+/// sends (date, server, request ids, rate-limit counters) about a third of what parsing the
+/// head cost, for fields nobody reads (docs/gateway.md, "Performance").
+///
+/// The body is delivered as into an http::buffer_body: into the buffer last given to
+/// body_into(), chunked bodies decoded, the error need_buffer when the buffer is full (or
+/// was never given) and body bytes remain; no body limit. One parser per response, as
+/// Beast's. Not thread-safe.
+class ResponseParser final : public http::basic_parser<false> {
+ public:
+  /// `memory` holds the Content-Type's text: on the gateway's path, the arena its client
+  /// connection empties after each request.
+  explicit ResponseParser(std::pmr::memory_resource* memory = std::pmr::get_default_resource())
+      : content_type_(memory) {
+    body_limit(boost::none);
+  }
+
+  /// The status code (0 until the status line is parsed).
+  unsigned status() const { return status_; }
+  /// The first Content-Type field's value; empty when the response has none.
+  std::string_view content_type() const { return content_type_; }
+
+  /// The body's next bytes go to [data, data + size).
+  void body_into(char* data, size_t size) {
+    body_data_ = data;
+    body_room_ = size;
+  }
+  /// What is left free of the buffer last given to body_into().
+  size_t body_room() const { return body_room_; }
+
+ private:
+  // basic_parser<false> never calls it: a request line is an error in a response.
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    status_ = static_cast<unsigned>(code);
+  }
+  void on_field_impl(http::field name, beast::string_view, beast::string_view value,
+                     beast::error_code&) override {
+    // `value` points into the caller's read buffer: copied, as it is read after the head.
+    if (name != http::field::content_type || has_content_type_) return;
+    content_type_.assign(value.data(), value.size());
+    has_content_type_ = true;
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+  size_t on_body_impl(beast::string_view body, beast::error_code& ec) override {
+    return take(body, ec);
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                            beast::error_code& ec) override {
+    return take(body, ec);
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  /// Copies what fits of `body`; need_buffer when not all of it did.
+  size_t take(beast::string_view body, beast::error_code& ec) {
+    const size_t n = std::min(body.size(), body_room_);
+    if (n > 0) std::memcpy(body_data_, body.data(), n);
+    body_data_ += n;
+    body_room_ -= n;
+    if (n < body.size()) ec = http::error::need_buffer;
+    return n;
+  }
+
+  unsigned status_ = 0;
+  std::pmr::string content_type_;
+  bool has_content_type_ = false;
+  char* body_data_ = nullptr;
+  size_t body_room_ = 0;
+};
 
 /// The head of a response the gateway writes itself: status line and headers, as Beast
 /// would write them for http::response with keep_alive() and prepare_payload() or

@@ -32,14 +32,6 @@ using namespace http_io;  // net, beast, http, tcp, Deadline, read, write_now, .
 // twice. So replies are built in their own statement ("auto reply = send(...);") and only
 // named objects appear in co_await expressions.
 
-/// Header fields of a request and of its upstream response are allocated in an arena that
-/// the client connection empties after each request (Client::arena): Beast's fields
-/// otherwise take one allocation per field, a dozen per request.
-using FieldAllocator = std::pmr::polymorphic_allocator<char>;
-using Request = http::request<http::string_body, http::basic_fields<FieldAllocator>>;
-using RequestParser = http::request_parser<http::string_body, FieldAllocator>;
-using ResponseParser = http::response_parser<http::buffer_body, FieldAllocator>;
-
 /// Read buffers of client and upstream connections start with this capacity. Beast reads
 /// at most the free capacity (and at least 512 bytes), and a message's bytes are consumed
 /// as they are parsed, so a buffer that starts small stays small: a 2 KB request then took
@@ -156,12 +148,12 @@ struct Client {
   tcp::socket socket;
   beast::flat_buffer buffer;
   std::shared_ptr<Deadline> deadline;
-  /// Header fields of the request being served and of its upstream response (FieldAllocator).
-  /// 2 KiB holds those of a typical exchange; more spills to the heap until release().
+  /// What the gateway keeps of the request being served and of its upstream response's
+  /// head (RequestParser, ResponseParser), and its upstream request's head: one arena,
+  /// emptied after each request, instead of an allocation for each. 2 KiB holds those of a
+  /// typical exchange; more spills to the heap until release().
   std::array<std::byte, 2048> arena_space;
   std::pmr::monotonic_buffer_resource arena{arena_space.data(), arena_space.size()};
-
-  FieldAllocator fields() { return FieldAllocator(&arena); }
 
   /// True when the write is over: all of `buffers` went out, or `ec` says why not.
   template <class ConstBuffers>
@@ -181,8 +173,8 @@ std::string response_head(const Request& req, http::status status, std::string_v
                           size_t length, std::string_view extra = {}) {
   ResponseHead head;
   head.status = static_cast<unsigned>(status);
-  head.version = req.version();
-  head.keep_alive = req.keep_alive();
+  head.version = req.version;
+  head.keep_alive = req.keep_alive;
   head.content_type = content_type;
   head.content_length = length;
   head.extra = extra;
@@ -536,18 +528,10 @@ struct GatewayServer::State {
 const KeyConfig* GatewayServer::State::authenticate(const Request& req, const Route* route,
                                                     std::string& why) const {
   std::string_view presented;
-  auto auth = req.find(http::field::authorization);
-  if (auth != req.end() && auth->value().size() > 7 &&
-      beast::iequals(auth->value().substr(0, 7), "Bearer "))
-    presented = std::string_view(auth->value().data() + 7, auth->value().size() - 7);
-  if (presented.empty()) {
-    auto it = req.find("x-api-key");  // Anthropic clients
-    if (it != req.end()) presented = std::string_view(it->value().data(), it->value().size());
-  }
-  if (presented.empty()) {
-    auto it = req.find("api-key");  // Azure OpenAI clients
-    if (it != req.end()) presented = std::string_view(it->value().data(), it->value().size());
-  }
+  std::string_view auth = req.authorization;
+  if (auth.size() > 7 && beast::iequals(auth.substr(0, 7), "Bearer ")) presented = auth.substr(7);
+  if (presented.empty()) presented = req.x_api_key;  // Anthropic clients
+  if (presented.empty()) presented = req.api_key;    // Azure OpenAI clients
   (void)route;
   if (presented.empty()) {
     why =
@@ -660,7 +644,7 @@ net::awaitable<bool> GatewayServer::State::send(Client& client, const Request& r
     auto rest = client.write_rest(buffers, sent);
     ec = co_await std::move(rest);
   }
-  co_return !ec && req.keep_alive();
+  co_return !ec && req.keep_alive;
 }
 
 /// An OTLP error body: a google.rpc.Status.
@@ -691,7 +675,7 @@ net::awaitable<ingest::OtlpResponse> GatewayServer::State::ingest_traces(std::st
 /// OTLP/HTTP JSON traces from an application that holds a virtual key: the spans go into
 /// the gateway's ledger as their own batches, beside the calls the gateway metered.
 net::awaitable<bool> GatewayServer::State::receive_traces(Client& client, Request& req) {
-  if (req.method() != http::verb::post) {
+  if (req.method != http::verb::post) {
     auto reply = send(client, req, http::status::method_not_allowed,
                       otlp_status(3, "POST an OTLP ExportTraceServiceRequest to /v1/traces"));
     co_return co_await std::move(reply);
@@ -702,7 +686,7 @@ net::awaitable<bool> GatewayServer::State::receive_traces(Client& client, Reques
     auto reply = send(client, req, http::status::unauthorized, otlp_status(16, why));
     co_return co_await std::move(reply);
   }
-  std::string_view type = req[http::field::content_type];
+  std::string_view type = req.content_type;
   type = type.substr(0, type.find(';'));
   while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
   if (!beast::iequals(type, "application/json")) {
@@ -713,7 +697,7 @@ net::awaitable<bool> GatewayServer::State::receive_traces(Client& client, Reques
     co_return co_await std::move(reply);
   }
   ingest::OtlpResponse response = co_await net::co_spawn(
-      otlp_pool.get_executor(), ingest_traces(std::move(req.body())), net::use_awaitable);
+      otlp_pool.get_executor(), ingest_traces(std::move(req.body)), net::use_awaitable);
   auto reply = send(client, req, static_cast<http::status>(response.status),
                     std::move(response.body), response.content_type);
   co_return co_await std::move(reply);
@@ -746,8 +730,7 @@ net::awaitable<void> GatewayServer::State::serve_connection(tcp::socket socket) 
   for (;;) {
     // The previous request's fields are gone (they lived in this loop's body).
     client.arena.release();
-    RequestParser parser(std::piecewise_construct, std::make_tuple(),
-                         std::make_tuple(client.fields()));
+    RequestParser parser(&client.arena);
     parser.body_limit(config.max_body_bytes);
     // An idle keep-alive connection closes after kClientTimeout.
     auto read_request = read(client.socket, client.socket, client.buffer, parser, Until::kMessage,
@@ -778,13 +761,13 @@ net::awaitable<void> GatewayServer::State::serve_connection(tcp::socket socket) 
 net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) {
   int64_t start_micros = steady_micros();
   int64_t start_ms = clock.now_ms();
-  std::string_view target(req.target().data(), req.target().size());
+  std::string_view target = req.target;
   std::string_view path = target.substr(0, target.find('?'));
-  if (req.method() == http::verb::get && path == "/health") {
+  if (req.method == http::verb::get && path == "/health") {
     auto reply = send(client, req, http::status::ok, "{\"status\":\"ok\"}");
     co_return co_await std::move(reply);
   }
-  if (req.method() == http::verb::get && path == "/metrics") {
+  if (req.method == http::verb::get && path == "/metrics") {
     auto reply = send(client, req, http::status::ok, metrics.render() + limits.metrics_text(),
                       "text/plain; version=0.0.4");
     co_return co_await std::move(reply);
@@ -797,7 +780,7 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
   Route route{};
   bool known_route = match_route(target, route);
   bool anthropic = known_route && route.format == WireFormat::kAnthropicMessages;
-  if (req.method() == http::verb::get && path == "/v1/models") {
+  if (req.method == http::verb::get && path == "/v1/models") {
     std::string why;
     const KeyConfig* key = authenticate(req, nullptr, why);
     if (key == nullptr) {
@@ -815,13 +798,13 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
       co_return co_await std::move(reply);
     }
   }
-  if (!known_route || req.method() != http::verb::post) {
+  if (!known_route || req.method != http::verb::post) {
     metrics.record_unauthenticated(404);
     {
       auto reply = send(
           client, req, http::status::not_found,
           error_body(false, "invalid_request_error", "unknown_url",
-                     "Unknown route " + std::string(req.method_string()) + " " + std::string(path) +
+                     "Unknown route " + std::string(req.method_string) + " " + std::string(path) +
                          ": the gateway meters POST /v1/chat/completions, "
                          "/v1/completions, /v1/embeddings, /v1/responses, "
                          "/v1/messages and Azure deployment routes."));
@@ -845,7 +828,7 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
   // One buffer per thread, read before this coroutine next suspends.
   thread_local std::string canonical;
   const bool wants_digest = cache != nullptr || repeats != nullptr;
-  auto parsed = parse_request(route.format, req.body(), route.deployment.empty(),
+  auto parsed = parse_request(route.format, req.body, route.deployment.empty(),
                               wants_digest ? &canonical : nullptr);
   if (!parsed) metrics.record_request(key->id, team, "", 400, {}, Money{}, false);
   if (!parsed) {
@@ -884,9 +867,7 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
   RepeatCheck repeat;
   bool cache_wanted = false;
   if (cache != nullptr) {
-    auto opt_in = req.find("x-aifinops-cache");
-    cache_wanted =
-        info.deterministic || (opt_in != req.end() && beast::iequals(opt_in->value(), "true"));
+    cache_wanted = info.deterministic || beast::iequals(req.aifinops_cache, "true");
   }
   if (cache_wanted || repeats != nullptr) {
     auto team = key->tags.find("team");
@@ -982,8 +963,8 @@ net::awaitable<bool> GatewayServer::State::serve_cached(
   }
   // A cached stream is replayed as a stream: head, one chunk and the last chunk, in one write.
   ResponseHead head;
-  head.version = req.version();
-  head.keep_alive = req.keep_alive();
+  head.version = req.version;
+  head.keep_alive = req.keep_alive;
   head.content_type = hit.content_type;
   head.chunked = true;
   head.extra = "Cache-Control: no-cache\r\nx-aifinops-cache: hit\r\n";
@@ -999,7 +980,7 @@ net::awaitable<bool> GatewayServer::State::serve_cached(
     auto rest = client.write_rest(buffers, sent);
     ec = co_await std::move(rest);
   }
-  co_return !ec && req.keep_alive();
+  co_return !ec && req.keep_alive;
 }
 
 net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, const Route& route,
@@ -1022,15 +1003,14 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   // map and walk a chain of buffer views for the same bytes.
   // The head is kept in the connection's arena with the header fields (emptied after the
   // request), and once sent it takes the response head: no allocation for either.
-  std::string body = inject_usage ? with_include_usage(req.body()) : std::move(req.body());
+  std::string body = inject_usage ? with_include_usage(req.body) : std::move(req.body);
   std::pmr::string head(&client.arena);
   head.reserve(512);
   head += "POST ";
   head += upstream.base_path;
   if (uc.kind == UpstreamKind::kAzureOpenAi) {
     std::string_view deployment = route.deployment.empty() ? model : route.deployment;
-    std::string version =
-        query_parameter(std::string_view(req.target().data(), req.target().size()), "api-version");
+    std::string version = query_parameter(req.target, "api-version");
     if (version.empty()) version = uc.api_version.empty() ? "2024-10-21" : uc.api_version;
     head += "/openai/deployments/";
     head += deployment;
@@ -1043,19 +1023,17 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   head += " HTTP/1.1\r\n";
   head += upstream.fixed_headers;
   // Header values from the client were checked by Beast's parser (no line breaks).
-  auto copy_header = [&](std::string_view name, beast::string_view value) {
+  auto copy_header = [&](std::string_view name, std::string_view value) {
     head += name;
     head += ": ";
-    head.append(value.data(), value.size());
+    head += value;
     head += "\r\n";
   };
-  if (auto accept = req.find(http::field::accept); accept != req.end())
-    copy_header("Accept", accept->value());
+  if (!req.accept.empty()) copy_header("Accept", req.accept);
   if (uc.kind == UpstreamKind::kAnthropic) {
-    auto version = req.find("anthropic-version");
-    copy_header("anthropic-version", version != req.end() ? version->value() : "2023-06-01");
-    if (auto beta = req.find("anthropic-beta"); beta != req.end())
-      copy_header("anthropic-beta", beta->value());
+    copy_header("anthropic-version",
+                req.anthropic_version.empty() ? "2023-06-01" : req.anthropic_version);
+    if (!req.anthropic_beta.empty()) copy_header("anthropic-beta", req.anthropic_beta);
   }
   head += "Content-Length: ";
   append_number(head, body.size());
@@ -1177,8 +1155,7 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
     }
     if (!ec) {
       conn->buffer.clear();
-      parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(client.fields()));
-      parser->body_limit(boost::none);
+      parser.emplace(&client.arena);
       auto read_head = conn->read(*parser, Until::kHeader, deadline, due);
       ec = co_await std::move(read_head);
     }
@@ -1196,9 +1173,8 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   }
 
   auto& response = *parser;
-  auto& upstream_res = response.get();
-  int status = (int)upstream_res.result_int();
-  std::string_view content_type = upstream_res[http::field::content_type];  // in `response`
+  int status = static_cast<int>(response.status());
+  std::string_view content_type = response.content_type();  // in `response`
   bool event_stream = content_type.find("text/event-stream") != std::string_view::npos;
 
   if (!event_stream) {
@@ -1213,11 +1189,10 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
       if (auto length = response.content_length_remaining())
         room = std::clamp<uint64_t>(*length, 1, 1 << 20);  // a claimed length is not trusted
       response_body.resize(have + room);
-      upstream_res.body().data = response_body.data() + have;
-      upstream_res.body().size = room;
+      response.body_into(response_body.data() + have, room);
       auto read_body = conn->read(response, Until::kMessage, deadline, due);
       beast::error_code ec = co_await std::move(read_body);
-      response_body.resize(have + room - upstream_res.body().size);
+      response_body.resize(have + room - response.body_room());
       if (ec == http::error::need_buffer) continue;
       if (ec) {
         conn.reset();
@@ -1252,8 +1227,8 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
     // The upstream request's head is sent: its room takes the client's response head.
     ResponseHead client_head;
     client_head.status = static_cast<unsigned>(status);
-    client_head.version = req.version();
-    client_head.keep_alive = req.keep_alive();
+    client_head.version = req.version;
+    client_head.keep_alive = req.keep_alive;
     client_head.content_type =
         content_type.empty() ? std::string_view("application/json") : content_type;
     client_head.content_length = response_body.size();
@@ -1266,7 +1241,7 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
       auto rest = client.write_rest(buffers, sent);
       ec = co_await std::move(rest);
     }
-    co_return !ec && req.keep_alive();
+    co_return !ec && req.keep_alive;
   }
 
   // Streaming: forward events as they come, re-chunked for the client. The response head
@@ -1274,8 +1249,8 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   // instead of two), else at once.
   ResponseHead client_head;
   client_head.status = static_cast<unsigned>(status);
-  client_head.version = req.version();
-  client_head.keep_alive = req.keep_alive();
+  client_head.version = req.version;
+  client_head.keep_alive = req.keep_alive;
   client_head.content_type = content_type;
   client_head.chunked = true;
   client_head.extra = "Cache-Control: no-cache\r\n";
@@ -1299,12 +1274,11 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   bool first = true;
   bool upstream_failed = false;
   while (!response.is_done() && !client_gone) {
-    upstream_res.body().data = chunk;
-    upstream_res.body().size = kRelayBytes;
+    response.body_into(chunk, kRelayBytes);
     // timeout_s is the longest silence between events, not a limit on the whole stream.
     auto read_some = conn->read(response, Until::kSome, deadline, SteadyClock::now() + timeout);
     beast::error_code ec = co_await std::move(read_some);
-    size_t got = kRelayBytes - upstream_res.body().size;
+    size_t got = kRelayBytes - response.body_room();
     // Bytes that came with an error are still the client's: relay them first.
     upstream_failed = ec && ec != http::error::need_buffer;
     if (got == 0) {
@@ -1381,7 +1355,7 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
     auto rest = client.write_rest(buffers, sent);
     ec = co_await std::move(rest);
   }
-  co_return !ec && req.keep_alive();
+  co_return !ec && req.keep_alive;
 }
 
 GatewayServer::GatewayServer(const GatewayConfig& config, const pricing::Catalog& catalog,
