@@ -272,6 +272,18 @@ class GatewayTest(unittest.TestCase):
                 error = json.loads(data)["error"]
                 self.assertIn(text, error["message"])
 
+    def test_an_upstream_error_reaches_the_client_as_the_upstream_sent_it(self):
+        # The gateway keeps only the status and Content-Type of an upstream's head: an error
+        # from the provider must still arrive with its own status, type and body.
+        resp, data = self.gw.request("POST", "/v1/chat/completions", dict(CHAT, model="error-model"))
+        self.assertEqual(resp.status, 500)
+        self.assertEqual(resp.getheader("Content-Type"), "application/json")
+        self.assertEqual(data, b'{"error":{"message":"upstream exploded","type":"server_error"}}')
+        resp, data = self.gw.request("POST", "/v1/chat/completions", dict(CHAT, model="overloaded-model"))
+        self.assertEqual(resp.status, 503)
+        self.assertEqual(resp.getheader("Content-Type"), "text/plain; charset=utf-8")
+        self.assertEqual(data, b"upstream overloaded, try later\n")
+
     def test_keys_on_one_connection_are_each_checked_and_attributed(self):
         # The gateway remembers the last key each thread authenticated: a key that differs
         # from it in one character, or another valid key, must not pass as that key.

@@ -4,9 +4,9 @@ payloads (tests/fixtures/formats/). It answers OpenAI chat/completions (plain an
 or without the usage chunk as OpenAI does), Azure OpenAI deployment routes and Anthropic
 messages, and remembers what it received so tests can check what the gateway forwarded.
 
-Special models: "slow-model" answers after 3 s; "error-model" answers 500; "cut-model"
-streams half the events and closes the connection; "drip-model" streams one event every
-0.3 s."""
+Special models: "slow-model" answers after 3 s; "error-model" answers 500 (JSON);
+"overloaded-model" answers 503 in plain text; "cut-model" streams half the events and
+closes the connection; "drip-model" streams one event every 0.3 s."""
 import json
 import re
 import threading
@@ -47,6 +47,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3)
         if model == "error-model":
             return self.reply(500, b'{"error":{"message":"upstream exploded","type":"server_error"}}')
+        if model == "overloaded-model":
+            return self.reply(503, b"upstream overloaded, try later\n", "text/plain; charset=utf-8")
         path = self.path.split("?")[0]
         if path.endswith("/embeddings"):
             return self.reply(200, EMBEDDINGS_JSON)
@@ -65,9 +67,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, OPENAI_JSON)
         self.reply(404, b'{"error":{"message":"no such route"}}')
 
-    def reply(self, status, payload):
+    def reply(self, status, payload, content_type="application/json"):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
