@@ -5,7 +5,9 @@
 // Inputs: the gateway benchmark's mock upstream response (tests/fixtures/formats/gateway-mock/
 // completion.json), recorded OpenAI and Anthropic responses from tests/fixtures/formats/, and
 // the request bodies the end-to-end gateway benchmark sends (bench/gateway_bench.sh's chat.lua),
-// in OpenAI and Anthropic shape. Compare runs by CPU time: `wire_bench --benchmark_repetitions=5
+// in OpenAI and Anthropic shape, and a streamed chat response of the same shape as the mock
+// upstream's (written here: OpenAI chunks of one word each, the finish chunk, the usage-only
+// chunk and [DONE]). Compare runs by CPU time: `wire_bench --benchmark_repetitions=5
 // --benchmark_report_aggregates_only=true`.
 #include <benchmark/benchmark.h>
 
@@ -115,6 +117,57 @@ BENCHMARK_CAPTURE(BM_Wire_ParseRequest, anthropic_messages, WireFormat::kAnthrop
                   false);
 BENCHMARK_CAPTURE(BM_Wire_ParseRequest, anthropic_messages_with_digest,
                   WireFormat::kAnthropicMessages, true);
+
+/// A streamed chat completion as OpenAI sends it with include_usage: a role chunk, one chunk
+/// per word of `kUserMessage`'s first `words` words, the finish chunk, the usage-only chunk and
+/// [DONE]. With 20 words it has the size and shape of the mock upstream's stream (6.6 KB).
+std::string openai_chat_stream(int words) {
+  const std::string head =
+      R"(data: {"id":"chatcmpl-BmockS7tR2vXq9LpA4mN6bZc0kHj","object":"chat.completion.chunk",)"
+      R"("created":1748000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default",)"
+      R"("system_fingerprint":"fp_7fcd609668","choices":)";
+  auto chunk = [&](std::string_view delta, std::string_view finish) {
+    return head + R"([{"index":0,"delta":)" + std::string(delta) +
+           R"(,"logprobs":null,"finish_reason":)" + std::string(finish) + R"(}],"usage":null})" +
+           "\n\n";
+  };
+  std::string stream = chunk(R"({"role":"assistant","content":"","refusal":null})", "null");
+  std::string_view text = kUserMessage;
+  for (int i = 0; i < words && !text.empty(); ++i) {
+    size_t end = text.find(' ', 1);
+    if (end == std::string_view::npos) end = text.size();
+    stream += chunk(R"({"content":")" + std::string(text.substr(0, end)) + R"("})", "null");
+    text.remove_prefix(end);
+  }
+  stream += chunk("{}", R"("stop")");
+  stream += head +
+            R"([],"usage":{"prompt_tokens":412,"completion_tokens":19,"total_tokens":431,)"
+            R"("prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},)"
+            R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,)"
+            R"("accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}})"
+            "\n\ndata: [DONE]\n\n";
+  return stream;
+}
+
+/// One streamed response through SseUsageReader as the gateway meters it (the usage-only
+/// chunk stripped), fed in one read.
+void BM_Wire_SseStream(benchmark::State& state) {
+  const std::string stream = openai_chat_stream(20);
+  std::string out;
+  for (auto _ : state) {
+    SseUsageReader reader(WireFormat::kOpenAiChat, /*strip_usage_chunk=*/true);
+    out.clear();
+    reader.feed(stream, out);
+    reader.finish(out);
+    if (!reader.found_usage() || !reader.complete() || reader.output_text_bytes() == 0) {
+      state.SkipWithError("the stream was not read");
+      break;
+    }
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));
+}
+BENCHMARK(BM_Wire_SseStream);
 
 }  // namespace
 }  // namespace aifinops::gateway
