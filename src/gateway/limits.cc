@@ -240,9 +240,9 @@ struct MemoryLimitStore::Impl {
   std::vector<Slot> slots;
   std::vector<uint32_t> free_slots;
 
-  /// A free slot for a new reservation, marked in use; its budget list is empty but keeps
-  /// its capacity.
-  uint64_t take_slot() {
+  /// A free slot for a new reservation, marked in use, and its id in `id`; its budget list
+  /// is empty but keeps its capacity.
+  Reservation& take_slot(uint64_t& id) {
     uint32_t index;
     if (free_slots.empty()) {
       index = static_cast<uint32_t>(slots.size());
@@ -255,7 +255,8 @@ struct MemoryLimitStore::Impl {
     slot.in_use = true;
     slot.uses += 1;
     slot.reservation.budgets.clear();
-    return (static_cast<uint64_t>(slot.uses) << 32) | index;
+    id = (static_cast<uint64_t>(slot.uses) << 32) | index;
+    return slot.reservation;
   }
   /// The reservation in flight under `id`; nullptr when unknown or already settled.
   Slot* find_slot(uint64_t id) {
@@ -428,8 +429,7 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
   key.tokens_reserved += tokens;
   key.usd_reserved += cost;
   for (const auto& [index, start] : in_scope) impl_->budgets[index].reserved += cost;
-  admission.reservation = impl_->take_slot();
-  Reservation& reservation = impl_->find_slot(admission.reservation)->reservation;
+  Reservation& reservation = impl_->take_slot(admission.reservation);
   reservation.key = &key;
   reservation.day = key.day;
   reservation.tokens = tokens;

@@ -168,9 +168,10 @@ struct Client {
   }
 };
 
-/// The head of a response to `req` with a body of `length` bytes.
-std::string response_head(const Request& req, http::status status, std::string_view content_type,
-                          size_t length, std::string_view extra = {}) {
+/// The head of a response to `req`, in its HTTP version and keep-alive, with a body of
+/// `length` bytes (for a stream, set `chunked` instead).
+ResponseHead head_for(const Request& req, http::status status, std::string_view content_type,
+                      size_t length = 0, std::string_view extra = {}) {
   ResponseHead head;
   head.status = static_cast<unsigned>(status);
   head.version = req.version;
@@ -178,9 +179,15 @@ std::string response_head(const Request& req, http::status status, std::string_v
   head.content_type = content_type;
   head.content_length = length;
   head.extra = extra;
+  return head;
+}
+
+/// The text of head_for()'s head.
+std::string response_head(const Request& req, http::status status, std::string_view content_type,
+                          size_t length, std::string_view extra = {}) {
   std::string text;
   text.reserve(112 + extra.size() + content_type.size());
-  append_head(text, head);
+  append_head(text, head_for(req, status, content_type, length, extra));
   return text;
 }
 
@@ -962,12 +969,9 @@ net::awaitable<bool> GatewayServer::State::serve_cached(
     co_return co_await std::move(reply);
   }
   // A cached stream is replayed as a stream: head, one chunk and the last chunk, in one write.
-  ResponseHead head;
-  head.version = req.version;
-  head.keep_alive = req.keep_alive;
-  head.content_type = hit.content_type;
+  ResponseHead head = head_for(req, http::status::ok, hit.content_type, 0,
+                               "Cache-Control: no-cache\r\nx-aifinops-cache: hit\r\n");
   head.chunked = true;
-  head.extra = "Cache-Control: no-cache\r\nx-aifinops-cache: hit\r\n";
   std::string text;
   append_head(text, head);
   std::array<char, 20> size_space;
@@ -1225,15 +1229,11 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
       upstream.idle.push_back(std::move(conn));
     }
     // The upstream request's head is sent: its room takes the client's response head.
-    ResponseHead client_head;
-    client_head.status = static_cast<unsigned>(status);
-    client_head.version = req.version;
-    client_head.keep_alive = req.keep_alive;
-    client_head.content_type =
-        content_type.empty() ? std::string_view("application/json") : content_type;
-    client_head.content_length = response_body.size();
     head.clear();
-    append_head(head, client_head);
+    append_head(head, head_for(req, static_cast<http::status>(status),
+                               content_type.empty() ? std::string_view("application/json")
+                                                    : content_type,
+                               response_body.size()));
     auto buffers = std::array{cbuf(head), cbuf(response_body)};
     beast::error_code ec;
     size_t sent = 0;
@@ -1247,14 +1247,12 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   // Streaming: forward events as they come, re-chunked for the client. The response head
   // goes out with the first events when they came with the upstream's head (one write
   // instead of two), else at once.
-  ResponseHead client_head;
-  client_head.status = static_cast<unsigned>(status);
-  client_head.version = req.version;
-  client_head.keep_alive = req.keep_alive;
-  client_head.content_type = content_type;
+  ResponseHead client_head = head_for(req, static_cast<http::status>(status), content_type, 0,
+                                      "Cache-Control: no-cache\r\n");
   client_head.chunked = true;
-  client_head.extra = "Cache-Control: no-cache\r\n";
-  std::string head_text;
+  // As for a whole body, the sent upstream request head's room takes the client's head.
+  std::pmr::string& head_text = head;
+  head_text.clear();
   append_head(head_text, client_head);
   bool client_gone = false;
   if (conn->buffer.size() == 0) {
