@@ -6,7 +6,8 @@
 // - with_include_usage turns any JSON object into a JSON object whose stream_options say
 //   include_usage true;
 // - SseUsageReader gives the same output and the same reading however the bytes are split,
-//   and without stripping its output is its input, byte for byte.
+//   and whether it reads events of a known shape without a parse or parses every event;
+//   without stripping its output is its input, byte for byte.
 // The first input byte chooses the format, the flags and the split sizes; the rest is the body
 // or the stream.
 #include <simdjson.h>
@@ -88,8 +89,9 @@ struct Reading {
   bool operator==(const Reading&) const = default;
 };
 
-Reading read_stream(WireFormat format, bool strip, std::string_view stream, std::mt19937* random) {
-  SseUsageReader reader(format, strip);
+Reading read_stream(WireFormat format, bool strip, std::string_view stream, std::mt19937* random,
+                    bool reuse_event_shapes = true) {
+  SseUsageReader reader(format, strip, reuse_event_shapes);
   Reading r;
   if (random == nullptr) {
     reader.feed(stream, r.out);
@@ -146,6 +148,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!strip) check(whole.out == text);
     if (strip) check(whole.out.size() <= text.size());
     check(read_stream(format, strip, text, &random) == whole);
+    check(read_stream(format, strip, text, nullptr, /*reuse_event_shapes=*/false) == whole);
   }
   return 0;
 }

@@ -275,10 +275,15 @@ void take_model(dom::object o, std::string& model) {
   if (model.empty() && o.at_key("model").get_string().get(m) == simdjson::SUCCESS) model.assign(m);
 }
 
-int64_t string_bytes_at(dom::object o, std::string_view key) {
+using TextTally = SseUsageReader::TextTally;
+
+/// Counts the string at `o[key]`, if it is one.
+void count_text(dom::object o, std::string_view key, TextTally& text) {
   std::string_view s;
-  return o.at_key(key).get_string().get(s) == simdjson::SUCCESS ? static_cast<int64_t>(s.size())
-                                                                : 0;
+  if (o.at_key(key).get_string().get(s) != simdjson::SUCCESS) return;
+  text.bytes += static_cast<int64_t>(s.size());
+  ++text.strings;
+  text.key = key;
 }
 
 // ---- Request size estimate ----
@@ -559,32 +564,32 @@ size_t event_end(std::string_view bytes, size_t from, size_t* resume) {
   return kNotYet;
 }
 
-/// Output text bytes in an OpenAI chat or completions chunk: deltas of content, refusals,
+/// Counts output text in an OpenAI chat or completions chunk: deltas of content, refusals,
 /// reasoning (as some compatible servers send it), tool-call names and arguments, and the
 /// completions API's text.
-int64_t openai_chunk_text_bytes(dom::array choices) {
-  int64_t sum = 0;
+void count_openai_chunk_text(dom::array choices, TextTally& text) {
   for (dom::element choice_element : choices) {
     dom::object choice;
     if (choice_element.get_object().get(choice) != simdjson::SUCCESS) continue;
-    sum += string_bytes_at(choice, "text");
+    count_text(choice, "text", text);
     dom::object delta;
     if (choice.at_key("delta").get_object().get(delta) != simdjson::SUCCESS) continue;
-    sum += string_bytes_at(delta, "content") + string_bytes_at(delta, "refusal") +
-           string_bytes_at(delta, "reasoning_content") + string_bytes_at(delta, "reasoning");
+    for (std::string_view key : {"content", "refusal", "reasoning_content", "reasoning"})
+      count_text(delta, key, text);
     dom::object function;
     if (delta.at_key("function_call").get_object().get(function) == simdjson::SUCCESS) {
-      sum += string_bytes_at(function, "name") + string_bytes_at(function, "arguments");
+      count_text(function, "name", text);
+      count_text(function, "arguments", text);
     }
     dom::array calls;
     if (delta.at_key("tool_calls").get_array().get(calls) != simdjson::SUCCESS) continue;
     for (dom::element call : calls) {
       if (call["function"].get_object().get(function) == simdjson::SUCCESS) {
-        sum += string_bytes_at(function, "name") + string_bytes_at(function, "arguments");
+        count_text(function, "name", text);
+        count_text(function, "arguments", text);
       }
     }
   }
-  return sum;
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -823,8 +828,9 @@ TokenCounts usage_from_body(WireFormat format, std::string_view body, bool& foun
   return t;
 }
 
-SseUsageReader::SseUsageReader(WireFormat format, bool strip_usage_chunk)
-    : format_(format), strip_(strip_usage_chunk) {}
+SseUsageReader::SseUsageReader(WireFormat format, bool strip_usage_chunk,
+                               bool reuse_event_shapes)
+    : format_(format), strip_(strip_usage_chunk), reuse_shapes_(reuse_event_shapes) {}
 
 void SseUsageReader::feed(std::string_view bytes, std::string& out) {
   if (bytes.empty()) return;
@@ -926,11 +932,123 @@ bool SseUsageReader::read_event(std::string_view event) {
     complete_ = true;
     return false;
   }
+  if (!reuse_shapes_ || data_lines > 1) {
+    bool parsed = false;
+    TextTally text;
+    const bool usage_only = read_json(name, data, parsed, text);
+    output_bytes_ += text.bytes;
+    return usage_only;
+  }
+  const int64_t known_text = text_of_known_shape(name, data);
+  if (known_text >= 0) {
+    output_bytes_ += known_text;
+    return false;
+  }
+  const TokenCounts usage_before = usage_;
+  const bool found_before = found_;
+  const bool complete_before = complete_;
+  bool parsed = false;
+  TextTally text;
+  const bool usage_only = read_json(name, data, parsed, text);
+  output_bytes_ += text.bytes;
+  if (parsed && !usage_only && usage_ == usage_before && found_ == found_before &&
+      complete_ == complete_before && text.strings == 1) {
+    learn_shape(name, data, text);
+  }
+  return usage_only;
+}
 
+// An event that is a learned event's bytes with another plain string (no quote, escape or
+// control character; valid UTF-8) in the place of its one counted text string parses to the
+// same tree but for that string's value: its reading finds the same type, model and absence
+// of usage, and counts that string where the learned event counted its own. So its reading
+// is the string's length, with no parse. The learned event has no escape anywhere, so every
+// quote in it delimits a string and its text member's key, written once, is found by its
+// bytes. Events with usage are never learned: they are always parsed.
+
+namespace {
+
+bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/// Whether `text` may stand as the contents of a JSON string exactly as written: no quote,
+/// no escape, no control character, valid UTF-8.
+bool is_plain_string(std::string_view text) {
+  bool ascii = true;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u == '"' || u == '\\' || u < 0x20) return false;
+    ascii = ascii && u < 0x80;
+  }
+  return ascii || simdjson::validate_utf8(text.data(), text.size());
+}
+
+/// The contents of the string value of the member written `quoted_key` in `data`, as
+/// [begin, end), when that key appears exactly once in the data and its value is a plain
+/// string (is_plain_string).
+bool plain_string_member(std::string_view data, std::string_view quoted_key, size_t& begin,
+                         size_t& end) {
+  // memmem, not string_view::find: find stops at every quote, the key's first byte.
+  auto find = [&](size_t from) -> size_t {
+    const void* hit = memmem(data.data() + from, data.size() - from, quoted_key.data(),
+                             quoted_key.size());
+    return hit == nullptr ? std::string_view::npos
+                          : static_cast<size_t>(static_cast<const char*>(hit) - data.data());
+  };
+  const size_t at = find(0);
+  if (at == std::string_view::npos || find(at + 1) != std::string_view::npos) return false;
+  size_t i = at + quoted_key.size();
+  while (i < data.size() && is_json_space(data[i])) ++i;
+  if (i == data.size() || data[i] != ':') return false;
+  ++i;
+  while (i < data.size() && is_json_space(data[i])) ++i;
+  if (i == data.size() || data[i] != '"') return false;
+  begin = i + 1;
+  end = data.find('"', begin);
+  return end != std::string_view::npos && is_plain_string(data.substr(begin, end - begin));
+}
+
+}  // namespace
+
+int64_t SseUsageReader::text_of_known_shape(std::string_view name, std::string_view data) const {
+  if (!has_shape_ || name != shape_name_ || data.size() < shape_.size()) return -1;
+  const size_t after = shape_.size() - shape_split_;
+  if (std::memcmp(data.data(), shape_.data(), shape_split_) != 0 ||
+      std::memcmp(data.data() + data.size() - after, shape_.data() + shape_split_, after) != 0)
+    return -1;
+  std::string_view text = data.substr(shape_split_, data.size() - shape_.size());
+  return is_plain_string(text) ? static_cast<int64_t>(text.size()) : -1;
+}
+
+void SseUsageReader::learn_shape(std::string_view name, std::string_view data,
+                                 const TextTally& text) {
+  // The Responses API numbers its events (sequence_number): no two have one shape.
+  if (format_ == WireFormat::kOpenAiResponses) return;
+  if (std::memchr(data.data(), '\\', data.size()) != nullptr) return;
+  char quoted[32];
+  if (text.key.size() + 2 > sizeof quoted) return;
+  quoted[0] = '"';
+  std::memcpy(quoted + 1, text.key.data(), text.key.size());
+  quoted[text.key.size() + 1] = '"';
+  size_t begin = 0;
+  size_t end = 0;
+  if (!plain_string_member(data, std::string_view(quoted, text.key.size() + 2), begin, end) ||
+      static_cast<int64_t>(end - begin) != text.bytes)
+    return;
+  shape_name_.assign(name);
+  shape_.assign(data.substr(0, begin));
+  shape_.append(data.substr(end));
+  shape_split_ = begin;
+  has_shape_ = true;
+}
+
+bool SseUsageReader::read_json(std::string_view name, std::string_view data, bool& parsed,
+                               TextTally& text) {
+  ++parsed_events_;
   dom::element root;
   dom::object obj;
   if (scratch().parse(data).get(root) != simdjson::SUCCESS) return false;
   if (root.get_object().get(obj) != simdjson::SUCCESS) return false;
+  parsed = true;
   std::string_view type;
   if (obj.at_key("type").get_string().get(type) != simdjson::SUCCESS) type = name;
 
@@ -940,7 +1058,7 @@ bool SseUsageReader::read_event(std::string_view event) {
       take_model(obj, model_);
       dom::array choices;
       bool has_choices = obj.at_key("choices").get_array().get(choices) == simdjson::SUCCESS;
-      if (has_choices) output_bytes_ += openai_chunk_text_bytes(choices);
+      if (has_choices) count_openai_chunk_text(choices, text);
       dom::object usage;
       if (obj.at_key("usage").get_object().get(usage) != simdjson::SUCCESS) return false;
       usage_ = openai_usage(format_, usage);
@@ -952,7 +1070,7 @@ bool SseUsageReader::read_event(std::string_view event) {
       bool has_response = obj.at_key("response").get_object().get(response) == simdjson::SUCCESS;
       if (has_response) take_model(response, model_);
       if (ends_with(type, ".delta") && type != "response.audio.delta") {
-        output_bytes_ += string_bytes_at(obj, "delta");  // base64 audio is not text
+        count_text(obj, "delta", text);  // base64 audio is not text
       }
       if (type == "response.completed" || type == "response.incomplete" ||
           type == "response.failed") {
@@ -978,8 +1096,8 @@ bool SseUsageReader::read_event(std::string_view event) {
       } else if (type == "content_block_delta") {
         dom::object delta;
         if (obj.at_key("delta").get_object().get(delta) == simdjson::SUCCESS) {
-          output_bytes_ += string_bytes_at(delta, "text") + string_bytes_at(delta, "partial_json") +
-                           string_bytes_at(delta, "thinking");
+          for (std::string_view key : {"text", "partial_json", "thinking"})
+            count_text(delta, key, text);
         }
       } else if (type == "message_delta") {
         dom::object usage;

@@ -72,10 +72,24 @@ TokenCounts usage_from_body(WireFormat format, std::string_view body, bool& foun
 /// message_delta), and, when `strip_usage_chunk` is set (the gateway injected
 /// include_usage), removes OpenAI's usage-only chunk so that the client sees exactly the
 /// stream it asked for. Events may arrive split across any number of feed() calls.
-/// One per response; not thread-safe.
+///
+/// Most events of a stream are the same bytes but for one text string (OpenAI's
+/// `"delta":{"content":"..."}`, Anthropic's text_delta): an event that repeats the shape of
+/// the last text event parsed, with a plain string in that place, is read from its bytes
+/// without a JSON parse, with the same result a parse would give (see wire.cc). With
+/// `reuse_event_shapes` false, every event is parsed: the reference that tests and the
+/// fuzzer compare with. One per response; not thread-safe.
 class SseUsageReader {
  public:
-  SseUsageReader(WireFormat format, bool strip_usage_chunk);
+  /// The output text strings one event's reading counted: their bytes, how many strings,
+  /// and the key of the last one.
+  struct TextTally {
+    int64_t bytes = 0;
+    int strings = 0;
+    std::string_view key;
+  };
+
+  SseUsageReader(WireFormat format, bool strip_usage_chunk, bool reuse_event_shapes = true);
 
   /// Consumes bytes from upstream and appends what the client should receive to `out`.
   void feed(std::string_view bytes, std::string& out);
@@ -95,11 +109,20 @@ class SseUsageReader {
   const std::string& response_model() const { return model_; }
   /// Output text bytes seen in deltas: lets a cut-short stream be estimated.
   int64_t output_text_bytes() const { return output_bytes_; }
+  /// How many events were read with a JSON parse (the others had a known shape, or none).
+  int64_t parsed_events() const { return parsed_events_; }
 
  private:
   void handle_event(std::string_view event, std::string& out);
   /// Reads one event's fields; true if it is the usage-only chunk that may be stripped.
   bool read_event(std::string_view event);
+  /// Reads one event's JSON data with a parse (`parsed`: it was a JSON object) and counts
+  /// its output text into `text`; returns as read_event.
+  bool read_json(std::string_view name, std::string_view data, bool& parsed, TextTally& text);
+  /// The text bytes of an event that has the shape of the last one learned, or -1.
+  int64_t text_of_known_shape(std::string_view name, std::string_view data) const;
+  /// Keeps the shape of a parsed event whose output text is one string (`text`).
+  void learn_shape(std::string_view name, std::string_view data, const TextTally& text);
   /// Handles the complete events at the front of `bytes`; returns how many bytes it used.
   size_t consume_events(std::string_view bytes, std::string& out);
 
@@ -112,6 +135,14 @@ class SseUsageReader {
   bool complete_ = false;
   std::string model_;
   int64_t output_bytes_ = 0;
+  // The shape of the last text event parsed: its event name and its data without the text
+  // string's contents, split where they were.
+  bool reuse_shapes_;
+  std::string shape_name_;
+  std::string shape_;        ///< data before the string's contents, then data after them
+  size_t shape_split_ = 0;   ///< where the part after the contents starts in shape_
+  bool has_shape_ = false;
+  int64_t parsed_events_ = 0;
 };
 
 }  // namespace aifinops::gateway

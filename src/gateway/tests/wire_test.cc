@@ -333,8 +333,9 @@ struct StreamResult {
   int64_t text_bytes = 0;
 };
 
-StreamResult run(WireFormat format, bool strip, const std::vector<std::string_view>& pieces) {
-  SseUsageReader reader(format, strip);
+StreamResult run(WireFormat format, bool strip, const std::vector<std::string_view>& pieces,
+                 bool reuse_event_shapes = true) {
+  SseUsageReader reader(format, strip, reuse_event_shapes);
   StreamResult r;
   for (std::string_view piece : pieces) reader.feed(piece, r.out);
   reader.finish(r.out);
@@ -598,6 +599,89 @@ TEST(SseUsageReaderTest, FindsUsageWithoutTheEndMarker) {
   StreamResult r = run_whole(WireFormat::kOpenAiChat, false, cut);
   EXPECT_TRUE(r.found);
   EXPECT_FALSE(r.complete);
+}
+
+TEST(SseUsageReaderTest, ReadsEventsOfARepeatedShapeWithoutAParse) {
+  // The benchmark's stream: a first chunk (role), 19 content chunks, the finish chunk, the
+  // usage chunk and [DONE]. The first two content-bearing shapes are parsed (the role chunk's
+  // differs from the rest), then 18 chunks are read by their shape; the finish and usage
+  // chunks are parsed.
+  std::string stream = fixture("gateway-mock/stream.sse");
+  SseUsageReader reader(WireFormat::kOpenAiChat, true);
+  std::string out;
+  reader.feed(stream, out);
+  reader.finish(out);
+  EXPECT_EQ(reader.parsed_events(), 4);
+  EXPECT_EQ(reader.output_text_bytes(), 107);
+  EXPECT_EQ(reader.usage(), counts(412, 0, 0, 19, 0));
+
+  SseUsageReader parse_every(WireFormat::kOpenAiChat, true, false);
+  std::string out_parsed;
+  parse_every.feed(stream, out_parsed);
+  parse_every.finish(out_parsed);
+  EXPECT_EQ(parse_every.parsed_events(), 21);
+  EXPECT_EQ(out_parsed, out);
+}
+
+TEST(SseUsageReaderTest, ReadsRealStreamsAlikeWithAndWithoutKnownShapes) {
+  for (const StreamCase& c : stream_cases()) {
+    std::string stream = fixture(c.file);
+    for (bool strip : {false, true}) {
+      if (strip && !is_openai_chat(c.format)) continue;
+      StreamResult reference = run(c.format, strip, {stream}, false);
+      for (size_t at = 0; at <= stream.size(); at += 7) {
+        std::string_view whole = stream;
+        expect_same_reading(reference, run(c.format, strip, {whole.substr(0, at), whole.substr(at)}),
+                            c.file, at);
+      }
+    }
+  }
+}
+
+TEST(SseUsageReaderTest, ParsesEventsThatOnlyLookLikeAKnownShape) {
+  // The first event teaches the shape; each later one fits it outside its text. Where that
+  // text is not a plain string, the event is parsed, and read as a parse reads it.
+  const std::string before = "data: {\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"";
+  const std::string after = "\"}}],\"usage\":null}\n\n";
+  const std::vector<std::string> texts = {
+      "first",
+      "shape",                                   // read by its shape: 5
+      "plain",
+      "line\\nbreak",                           // an escape: 10 bytes once unescaped
+      "a\",\"refusal\":\"bbbb",                  // a second text member: 1 + 4
+      "a\"}}],\"usage\":{\"prompt_tokens\":3},\"x\":[{\"y\":{\"z\":\"",  // usage: a parse finds it
+      "tab\there",                               // a control character: not JSON, not counted
+      "\xff\xfe",                                // not UTF-8: not JSON, not counted
+      "caf\xc3\xa9",                             // UTF-8: read by its shape, 5 bytes
+  };
+  std::string stream;
+  for (const std::string& t : texts) stream += before + t + after;
+  for (WireFormat f : {WireFormat::kOpenAiChat}) {
+    StreamResult reference = run(f, false, {stream}, false);
+    StreamResult r = run(f, false, {stream});
+    expect_same_reading(reference, r, "crafted", 0);
+    EXPECT_EQ(r.text_bytes, 5 + 5 + 5 + 10 + 5 + 1 + 5);
+    EXPECT_TRUE(r.found);
+    EXPECT_EQ(r.usage.input, 3);
+  }
+  SseUsageReader reader(WireFormat::kOpenAiChat, false);
+  std::string out;
+  reader.feed(stream, out);
+  EXPECT_EQ(reader.parsed_events(), 6);  // all but "shape", "plain" and "café"
+}
+
+TEST(SseUsageReaderTest, KnowsAnthropicShapesByTheirEventName) {
+  // Same data, another event name: not the learned shape. Anthropic clients go by the name.
+  const std::string data =
+      "data: {\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+  std::string stream = "event: content_block_delta\n" + data + "event: content_block_delta\n" +
+                       data + "event: other\n" + data;
+  SseUsageReader reader(WireFormat::kAnthropicMessages, false);
+  std::string out;
+  reader.feed(stream, out);
+  EXPECT_EQ(reader.output_text_bytes(), 4);  // text counts only in content_block_delta events
+  EXPECT_EQ(reader.parsed_events(), 2);
+  EXPECT_EQ(out, stream);
 }
 
 TEST(SseUsageReaderTest, PassesMalformedEventsThroughUnread) {
