@@ -61,12 +61,17 @@ fuzz:
 	(printf '\001'; cat tests/fixtures/openai/spec_costs.json) > $(FUZZ)/corpus_ai/costs_spec.json
 	for f in tests/fixtures/anthropic/*.json; do (printf '\002'; cat "$$f") > $(FUZZ)/corpus_ai/anthropic_$$(basename $$f); done
 	for f in tests/fixtures/otlp/*.json; do for c in 4 5 6; do (printf "\\00$$c"; cat "$$f") > $(FUZZ)/corpus_ai/otlp$${c}_$$(basename $$f); done; done
+	mkdir -p $(FUZZ)/corpus_wire
+	for f in tests/fixtures/formats/openai-api/*.sse tests/fixtures/formats/gateway-mock/*.sse; do case $$f in *responses*) s='\003';; *) s='\000';; esac; (printf "$$s"; cat "$$f") > $(FUZZ)/corpus_wire/$$(basename $$f); done
+	for f in tests/fixtures/formats/anthropic/*.sse; do (printf '\004'; cat "$$f") > $(FUZZ)/corpus_wire/$$(basename $$f); done
 	$(FUZZ)/fuzz/focus_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 	  -dict=fuzz/focus.dict -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus
 	$(FUZZ)/fuzz/gpu_telemetry_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 	  -dict=fuzz/gpu_telemetry.dict -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus_gpu
 	$(FUZZ)/fuzz/ai_sources_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 	  -dict=fuzz/ai_sources.dict -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus_ai
+	$(FUZZ)/fuzz/wire_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	  -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus_wire
 
 clean:
 	rm -rf build
