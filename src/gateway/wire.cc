@@ -852,7 +852,7 @@ void SseUsageReader::feed(std::string_view bytes, std::string& out) {
 
 void SseUsageReader::finish(std::string& out) {
   if (pending_.empty()) return;
-  read_event(pending_);
+  read_event(pending_, /*may_learn_shape=*/false);  // not a whole event: no shape to keep
   out.append(pending_);
   pending_.clear();
   scanned_ = 0;
@@ -877,6 +877,15 @@ size_t SseUsageReader::consume_events(std::string_view bytes, std::string& out) 
         continue;
       }
     }
+    if (has_shape_) {
+      const size_t known = read_known_shape(bytes.substr(start));
+      if (known != 0) {
+        out.append(bytes.data() + start, known);
+        start += known;
+        scanned_ = 0;
+        continue;
+      }
+    }
     size_t resume = 0;
     size_t end = event_end(bytes.substr(start), scanned_, &resume);
     if (end == kNotYet) {
@@ -891,11 +900,11 @@ size_t SseUsageReader::consume_events(std::string_view bytes, std::string& out) 
 }
 
 void SseUsageReader::handle_event(std::string_view event, std::string& out) {
-  bool usage_only = read_event(event);
+  bool usage_only = read_event(event, reuse_shapes_);
   if (!(usage_only && strip_)) out.append(event);
 }
 
-bool SseUsageReader::read_event(std::string_view event) {
+bool SseUsageReader::read_event(std::string_view event, bool may_learn_shape) {
   // Fields: "event: <name>" and any number of "data: <line>" (joined with "\n").
   std::string_view name;
   std::string_view data;
@@ -932,18 +941,6 @@ bool SseUsageReader::read_event(std::string_view event) {
     complete_ = true;
     return false;
   }
-  if (!reuse_shapes_ || data_lines > 1) {
-    bool parsed = false;
-    TextTally text;
-    const bool usage_only = read_json(name, data, parsed, text);
-    output_bytes_ += text.bytes;
-    return usage_only;
-  }
-  const int64_t known_text = text_of_known_shape(name, data);
-  if (known_text >= 0) {
-    output_bytes_ += known_text;
-    return false;
-  }
   const TokenCounts usage_before = usage_;
   const bool found_before = found_;
   const bool complete_before = complete_;
@@ -951,20 +948,22 @@ bool SseUsageReader::read_event(std::string_view event) {
   TextTally text;
   const bool usage_only = read_json(name, data, parsed, text);
   output_bytes_ += text.bytes;
-  if (parsed && !usage_only && usage_ == usage_before && found_ == found_before &&
-      complete_ == complete_before && text.strings == 1) {
-    learn_shape(name, data, text);
+  if (may_learn_shape && data_lines == 1 && parsed && !usage_only && usage_ == usage_before &&
+      found_ == found_before && complete_ == complete_before && text.strings == 1) {
+    learn_shape(event, data, text);
   }
   return usage_only;
 }
 
 // An event that is a learned event's bytes with another plain string (no quote, escape or
-// control character; valid UTF-8) in the place of its one counted text string parses to the
-// same tree but for that string's value: its reading finds the same type, model and absence
-// of usage, and counts that string where the learned event counted its own. So its reading
-// is the string's length, with no parse. The learned event has no escape anywhere, so every
-// quote in it delimits a string and its text member's key, written once, is found by its
-// bytes. Events with usage are never learned: they are always parsed.
+// control character; valid UTF-8) in the place of its one counted text string has the same
+// fields, and its data parses to the same tree but for that string's value: its reading
+// finds the same type, model and absence of usage, and counts that string where the learned
+// event counted its own. So its reading is the string's length, with no parse, and it is
+// found without a search for its end: the string ends at its first quote, where the learned
+// event's bytes after the text must follow, down to its blank line. The learned event has no
+// escape anywhere, so every quote in it delimits a string and its text member's key, written
+// once, is found by its bytes. Events with usage are never learned: they are always parsed.
 
 namespace {
 
@@ -1009,21 +1008,28 @@ bool plain_string_member(std::string_view data, std::string_view quoted_key, siz
 
 }  // namespace
 
-int64_t SseUsageReader::text_of_known_shape(std::string_view name, std::string_view data) const {
-  if (!has_shape_ || name != shape_name_ || data.size() < shape_.size()) return -1;
+size_t SseUsageReader::read_known_shape(std::string_view bytes) {
+  const size_t before = shape_split_;
   const size_t after = shape_.size() - shape_split_;
-  if (std::memcmp(data.data(), shape_.data(), shape_split_) != 0 ||
-      std::memcmp(data.data() + data.size() - after, shape_.data() + shape_split_, after) != 0)
-    return -1;
-  std::string_view text = data.substr(shape_split_, data.size() - shape_.size());
-  return is_plain_string(text) ? static_cast<int64_t>(text.size()) : -1;
+  if (bytes.size() < shape_.size() || std::memcmp(bytes.data(), shape_.data(), before) != 0)
+    return 0;
+  const void* quote = std::memchr(bytes.data() + before, '"', bytes.size() - before);
+  if (quote == nullptr) return 0;
+  const size_t text_end = static_cast<size_t>(static_cast<const char*>(quote) - bytes.data());
+  if (bytes.size() - text_end < after ||
+      std::memcmp(bytes.data() + text_end, shape_.data() + before, after) != 0)
+    return 0;
+  std::string_view text = bytes.substr(before, text_end - before);
+  if (!is_plain_string(text)) return 0;
+  output_bytes_ += static_cast<int64_t>(text.size());
+  return text_end + after;
 }
 
-void SseUsageReader::learn_shape(std::string_view name, std::string_view data,
+void SseUsageReader::learn_shape(std::string_view event, std::string_view data,
                                  const TextTally& text) {
   // The Responses API numbers its events (sequence_number): no two have one shape.
   if (format_ == WireFormat::kOpenAiResponses) return;
-  if (std::memchr(data.data(), '\\', data.size()) != nullptr) return;
+  if (std::memchr(event.data(), '\\', event.size()) != nullptr) return;
   char quoted[32];
   if (text.key.size() + 2 > sizeof quoted) return;
   quoted[0] = '"';
@@ -1034,10 +1040,10 @@ void SseUsageReader::learn_shape(std::string_view name, std::string_view data,
   if (!plain_string_member(data, std::string_view(quoted, text.key.size() + 2), begin, end) ||
       static_cast<int64_t>(end - begin) != text.bytes)
     return;
-  shape_name_.assign(name);
-  shape_.assign(data.substr(0, begin));
-  shape_.append(data.substr(end));
-  shape_split_ = begin;
+  const size_t offset = static_cast<size_t>(data.data() - event.data());  // data is in event
+  shape_.assign(event.substr(0, offset + begin));
+  shape_.append(event.substr(offset + end));
+  shape_split_ = offset + begin;
   has_shape_ = true;
 }
 

@@ -115,14 +115,17 @@ class SseUsageReader {
  private:
   void handle_event(std::string_view event, std::string& out);
   /// Reads one event's fields; true if it is the usage-only chunk that may be stripped.
-  bool read_event(std::string_view event);
+  /// With `may_learn_shape`, a whole event whose text is one string leaves its shape.
+  bool read_event(std::string_view event, bool may_learn_shape);
   /// Reads one event's JSON data with a parse (`parsed`: it was a JSON object) and counts
   /// its output text into `text`; returns as read_event.
   bool read_json(std::string_view name, std::string_view data, bool& parsed, TextTally& text);
-  /// The text bytes of an event that has the shape of the last one learned, or -1.
-  int64_t text_of_known_shape(std::string_view name, std::string_view data) const;
-  /// Keeps the shape of a parsed event whose output text is one string (`text`).
-  void learn_shape(std::string_view name, std::string_view data, const TextTally& text);
+  /// Reads the event at the front of `bytes` if it has the shape of the last one learned;
+  /// returns its size, or 0 when it has not (or is not all there yet).
+  size_t read_known_shape(std::string_view bytes);
+  /// Keeps the shape of a parsed whole event whose output text is one string (`text`, in
+  /// `data`, which lies in `event`).
+  void learn_shape(std::string_view event, std::string_view data, const TextTally& text);
   /// Handles the complete events at the front of `bytes`; returns how many bytes it used.
   size_t consume_events(std::string_view bytes, std::string& out);
 
@@ -135,11 +138,10 @@ class SseUsageReader {
   bool complete_ = false;
   std::string model_;
   int64_t output_bytes_ = 0;
-  // The shape of the last text event parsed: its event name and its data without the text
-  // string's contents, split where they were.
+  // The shape of the last text event parsed: its bytes without the text string's contents,
+  // split where they were.
   bool reuse_shapes_;
-  std::string shape_name_;
-  std::string shape_;        ///< data before the string's contents, then data after them
+  std::string shape_;        ///< the event before the string's contents, then after them
   size_t shape_split_ = 0;   ///< where the part after the contents starts in shape_
   bool has_shape_ = false;
   int64_t parsed_events_ = 0;
