@@ -1093,6 +1093,7 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   std::unique_ptr<UpstreamConnection> conn;
   std::optional<ResponseParser> parser;  // not reassignable: re-emplaced
   int64_t sent_micros = 0;
+  SteadyClock::time_point due;
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool pooled = false;
     // The retry never takes another pooled connection: when the upstream closed one idle
@@ -1107,7 +1108,7 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
     }
     // timeout_s bounds connecting, sending and receiving the response's header (and, for a
     // response that is not a stream, its body).
-    const SteadyClock::time_point due = SteadyClock::now() + timeout;
+    due = SteadyClock::now() + timeout;
     if (!conn) {
       conn = std::make_unique<UpstreamConnection>();
       conn->buffer.reserve(kReadBufferBytes);
@@ -1186,7 +1187,6 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
     // the body straight into the string that is sent on.
     PooledText pooled_body;
     std::string& response_body = pooled_body.text();
-    const SteadyClock::time_point due = SteadyClock::now() + timeout;
     while (!response.is_done()) {
       size_t have = response_body.size();
       size_t room = 16 * 1024;  // a chunked body: grow as it comes
@@ -1209,7 +1209,8 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
         }
       }
     }
-    metrics.record_upstream_latency(uc.name, steady_micros() - sent_micros);
+    const int64_t received_micros = steady_micros();
+    metrics.record_upstream_latency(uc.name, received_micros - sent_micros);
     bool found = false;
     TokenCounts tokens =
         status < 400 ? usage_from_body(route.format, response_body, found) : TokenCounts{};
@@ -1219,7 +1220,7 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
       tokens.output = (int64_t)(response_body.size() + 3) / 4;
       estimated = true;
     }
-    event.ttft_ms = (steady_micros() - start_micros) / 1000;
+    event.ttft_ms = (received_micros - start_micros) / 1000;
     finish(status, tokens, estimated, false);
     if (!cache_key.empty() && status == 200 && !estimated)
       cache->insert(cache_key,
