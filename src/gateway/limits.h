@@ -104,6 +104,9 @@ class LimitStore {
     (void)done;
     return admit(request);
   }
+  /// True when admit_async() always decides at once (the default above): a caller may then
+  /// call admit() and spare the callback it would never call.
+  virtual bool admits_at_once() const { return true; }
   /// Replaces the reservation with the real tokens and cost (0 for a failed request).
   /// Returns the soft budgets whose settled spend this request took over their amount for
   /// the first time in their period (usually none).

@@ -141,6 +141,7 @@ class RedisLimitStore final : public LimitStore {
   /// start() and after stop(), the caller's thread asks Redis (as admit()).
   std::optional<Admission> admit_async(const AdmissionRequest& request,
                                        AdmissionCallback done) override;
+  bool admits_at_once() const override { return false; }
   std::vector<SoftBudgetNotice> settle(uint64_t reservation, int64_t actual_tokens,
                                        Money actual_cost) override;
   /// Seeds a budget's current period in Redis if it was not seeded yet in this Redis data

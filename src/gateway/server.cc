@@ -915,10 +915,16 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
     admission.worst_case_cost = pricing::token_cost(*price, worst);
   }
   // Never blocks this I/O thread: a shared store (Redis) answers on its own thread, and
-  // only this request's coroutine waits (async_admission.h).
-  auto rendezvous = std::make_shared<AdmissionRendezvous>(limits);
-  std::optional<Admission> decided = limits.admit_async(admission, rendezvous->callback());
-  if (!decided) decided = co_await rendezvous->wait(net::use_awaitable);
+  // only this request's coroutine waits (async_admission.h). A store in memory answers at
+  // once, with no rendezvous to allocate.
+  std::optional<Admission> decided;
+  if (limits.admits_at_once()) {
+    decided = limits.admit(admission);
+  } else {
+    auto rendezvous = std::make_shared<AdmissionRendezvous>(limits);
+    decided = limits.admit_async(admission, rendezvous->callback());
+    if (!decided) decided = co_await rendezvous->wait(net::use_awaitable);
+  }
   Admission admitted = std::move(*decided);
   if (!admitted.admitted && admitted.unavailable) {
     // The shared state (Redis) is unreachable and redis_failure is closed: not a limit.
