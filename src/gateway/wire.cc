@@ -877,7 +877,9 @@ size_t SseUsageReader::consume_events(std::string_view bytes, std::string& out) 
         continue;
       }
     }
-    if (has_shape_) {
+    // Tried once per event: an event still incomplete is left to the search for its end,
+    // which resumes where it stopped (a shape tried on every piece would scan it again).
+    if (has_shape_ && scanned_ == 0) {
       const size_t known = read_known_shape(bytes.substr(start));
       if (known != 0) {
         out.append(bytes.data() + start, known);
