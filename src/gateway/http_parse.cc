@@ -517,8 +517,14 @@ void MessageParser::apply_field(const FieldTable::Entry& entry, std::string_view
 
 void MessageParser::finish_head(ParseError& error) {
   remaining_ = framing_.content_length;
-  if (kind_ == Kind::kResponse &&
-      (status_ / 100 == 1 || status_ == 204 || status_ == 304)) {  // no body, whatever it says
+  if (kind_ == Kind::kRequest && framing_.transfer_encoding && !framing_.chunked) {
+    // Deliberately stricter than Beast, which reads a request whose Transfer-Encoding does
+    // not end in chunked by its Content-Length, or as having no body: its length cannot be
+    // known (RFC 7230 3.3.3: "the server MUST respond with the 400"), and the bytes a peer
+    // takes for the next request are what request smuggling is made of.
+    error = ParseError::kBadTransferEncoding;
+  } else if (kind_ == Kind::kResponse &&
+             (status_ / 100 == 1 || status_ == 204 || status_ == 304)) {  // no body, whatever it says
     state_ = State::kComplete;
   } else if (framing_.has_content_length) {
     if (body_left_ != kUnlimited && framing_.content_length > body_left_) {
@@ -529,14 +535,6 @@ void MessageParser::finish_head(ParseError& error) {
   } else if (framing_.chunked) {
     state_ = State::kChunkSize;
   } else if (kind_ == Kind::kRequest) {
-    // Deliberately stricter than Beast, which reads a request whose Transfer-Encoding does
-    // not end in chunked as having no body: its length cannot be known (RFC 7230 3.3.3,
-    // "the server MUST respond with the 400"), and the bytes taken for the next request
-    // are what request smuggling is made of.
-    if (framing_.transfer_encoding) {
-      error = ParseError::kBadTransferEncoding;
-      return;
-    }
     state_ = State::kComplete;
   } else {
     to_eof_ = true;
