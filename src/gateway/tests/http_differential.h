@@ -167,25 +167,29 @@ inline Outcome ours_response(std::string_view text, std::span<const size_t> spli
   return out;
 }
 
+/// A buffer_body rather than a string_body: string_body reserves whatever Content-Length a
+/// response claims (the fuzzer finds 10^21 soon), the gateway's parser never does.
 inline Outcome beast_response(std::string_view text, std::span<const size_t> splits) {
-  http::response_parser<http::string_body> parser;
+  http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);
   Outcome out;
+  char space[7];
+  auto& res = parser.get();
   out.error = feed(
       parser, text, splits,
       [&] {
-        const auto& res = parser.get();
         out.status = res.result_int();
         out.version = 0;
         auto it = res.find(http::field::content_type);
         out.kept.emplace_back(it == res.end() ? std::string() : std::string(it->value()));
       },
-      [] {}, [] {});
+      [&] {
+        res.body().data = space;
+        res.body().size = sizeof space;
+      },
+      [&] { out.body.append(space, sizeof space - res.body().size); });
   out.done = !out.error && parser.is_done();
-  if (out.done) {
-    out.keep_alive = parser.keep_alive();
-    out.body = parser.get().body();
-  }
+  if (out.done) out.keep_alive = parser.keep_alive();
   return out;
 }
 
