@@ -20,9 +20,13 @@
 #include <memory>
 #include <memory_resource>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "gateway/http_parse.h"
 
 namespace aifinops::gateway::http_io {
 
@@ -240,155 +244,172 @@ struct Request {
   std::pmr::string aifinops_cache;  ///< x-aifinops-cache
 };
 
-/// Parses an HTTP/1.x request into a Request, keeping of its head only what Request holds:
-/// Beast's request_parser stores every field in a basic_fields, an allocation and a
-/// red-black tree insertion each, for fields the gateway mostly never reads (user agents,
-/// hosts, client library headers). The body is read into a string, up to body_limit()
-/// (basic_parser's check: http::error::body_limit beyond it). One parser per request, as
-/// Beast's. Not thread-safe.
-class RequestParser final : public http::basic_parser<true> {
+/// The Beast error of the same meaning as `error` (server.cc and read() test Beast's codes).
+inline beast::error_code to_error_code(http_parse::ParseError error) {
+  using http_parse::ParseError;
+  switch (error) {
+    case ParseError::kNone: return {};
+    case ParseError::kNeedMore: return http::error::need_more;
+    case ParseError::kNeedBuffer: return http::error::need_buffer;
+    case ParseError::kBodyLimit: return http::error::body_limit;
+    case ParseError::kHeaderLimit: return http::error::header_limit;
+    case ParseError::kPartialMessage: return http::error::partial_message;
+    case ParseError::kBadMethod: return http::error::bad_method;
+    case ParseError::kBadTarget: return http::error::bad_target;
+    case ParseError::kBadVersion: return http::error::bad_version;
+    case ParseError::kBadStatus: return http::error::bad_status;
+    case ParseError::kBadReason: return http::error::bad_reason;
+    case ParseError::kBadField: return http::error::bad_field;
+    case ParseError::kBadValue:
+    case ParseError::kObsFold: return http::error::bad_value;
+    case ParseError::kBadLineEnding: return http::error::bad_line_ending;
+    case ParseError::kBadContentLength: return http::error::bad_content_length;
+    case ParseError::kMultipleContentLength: return http::error::multiple_content_length;
+    case ParseError::kBadTransferEncoding: return http::error::bad_transfer_encoding;
+    case ParseError::kBadChunk: return http::error::bad_chunk;
+    case ParseError::kBadChunkExtension: return http::error::bad_chunk_extension;
+  }
+  return http::error::bad_value;
+}
+
+/// What RequestParser and ResponseParser share: the calls read() makes, on the gateway's
+/// own parser (http_parse.h), with Beast's error codes. `Derived::on_head()` is called once
+/// the head is parsed, or refused for its body's length (the request line and the kept
+/// fields are there then, for the answer).
+template <class Derived>
+class MessageReader {
+ public:
+  /// Parses what it can of `buffer` and returns the bytes used; the rest is offered again.
+  size_t put(net::const_buffer buffer, beast::error_code& ec) {
+    http_parse::ParseError error;
+    const bool had_head = parser_.is_header_done();
+    const size_t used = parser_.put(static_cast<const char*>(buffer.data()), buffer.size(), error);
+    if (!had_head && (parser_.is_header_done() || error == http_parse::ParseError::kBodyLimit))
+      static_cast<Derived*>(this)->on_head();
+    ec = to_error_code(error);
+    return used;
+  }
+  void put_eof(beast::error_code& ec) { ec = to_error_code(parser_.put_eof()); }
+  void eager(bool on) { parser_.eager(on); }
+  bool got_some() const { return parser_.got_some(); }
+  bool is_header_done() const { return parser_.is_header_done(); }
+  bool is_done() const { return parser_.is_done(); }
+  /// Once the head is parsed.
+  bool keep_alive() const { return parser_.keep_alive(); }
+  /// The body bytes still to come by Content-Length; none without one.
+  std::optional<std::uint64_t> content_length_remaining() const {
+    if (!parser_.has_content_length()) return std::nullopt;
+    return parser_.content_length_remaining();
+  }
+
+ protected:
+  template <class... KeptAndLine>
+  MessageReader(http_parse::MessageParser::Kind kind, const http_parse::FieldTable& table,
+                std::span<std::pmr::string* const> kept, KeptAndLine... line)
+      : parser_(kind, table, kept, line...) {}
+
+  http_parse::MessageParser parser_;
+};
+
+/// Parses an HTTP/1.x request into a Request, keeping of its head only what Request holds
+/// (Beast's request_parser stores every field in a basic_fields, an allocation and a
+/// red-black tree insertion each, for fields the gateway mostly never reads). The body is
+/// read into a string, up to body_limit() (http::error::body_limit beyond it; 1 MiB unless
+/// set, as Beast's). One parser per request. Not thread-safe.
+/// Where a RequestParser's results go: a base constructed before the parser that keeps their
+/// addresses.
+struct RequestParts {
+  explicit RequestParts(std::pmr::memory_resource* memory) : request_(memory) {}
+  Request request_;
+  std::array<std::pmr::string*, 8> kept_{
+      &request_.authorization, &request_.x_api_key,      &request_.api_key,
+      &request_.content_type,  &request_.accept,         &request_.anthropic_version,
+      &request_.anthropic_beta, &request_.aifinops_cache};
+};
+
+class RequestParser final : private RequestParts, public MessageReader<RequestParser> {
  public:
   /// `memory` holds the head's texts: on the gateway's path, the arena its client
   /// connection empties after each request.
-  explicit RequestParser(std::pmr::memory_resource* memory) : request_(memory) {}
+  explicit RequestParser(std::pmr::memory_resource* memory)
+      : RequestParts(memory),
+        MessageReader(http_parse::MessageParser::Kind::kRequest, fields(), kept_,
+                      &request_.method_string, &request_.target) {
+    parser_.body_to(&request_.body);
+    parser_.body_limit(1024 * 1024);
+  }
+
+  void body_limit(std::uint64_t limit) { parser_.body_limit(limit); }
 
   /// The request parsed so far, taken out of the parser.
   Request release() { return std::move(request_); }
 
  private:
-  void on_request_impl(http::verb method, beast::string_view method_string,
-                       beast::string_view target, int version, beast::error_code&) override {
-    request_.method = method;
-    request_.method_string.assign(method_string.data(), method_string.size());
-    request_.target.assign(target.data(), target.size());
-    request_.version = static_cast<unsigned>(version);
-  }
-  // basic_parser<true> never calls it: a status line is an error in a request.
-  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
-  void on_field_impl(http::field name, beast::string_view name_text, beast::string_view value,
-                     beast::error_code&) override {
-    // `value` points into the caller's read buffer, which the body's bytes may overwrite.
-    std::pmr::string* kept = kept_field(name, name_text);
-    if (kept != nullptr && kept->empty()) kept->assign(value.data(), value.size());
-  }
-  void on_header_impl(beast::error_code&) override { request_.keep_alive = keep_alive(); }
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                         beast::error_code&) override {
-    // Not beyond body_limit(): basic_parser refused a longer Content-Length already.
-    if (length) request_.body.reserve(static_cast<size_t>(*length));
-  }
-  size_t on_body_impl(beast::string_view body, beast::error_code&) override { return take(body); }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, beast::error_code&) override {
-    return take(body);
-  }
-  void on_finish_impl(beast::error_code&) override {}
-
-  size_t take(beast::string_view body) {
-    request_.body.append(body.data(), body.size());
-    return body.size();
+  /// In the order of kept_.
+  static const http_parse::FieldTable& fields() {
+    static const http_parse::FieldTable table(
+        {"authorization", "x-api-key", "api-key", "content-type", "accept", "anthropic-version",
+         "anthropic-beta", "x-aifinops-cache"},
+        /*keep_empty=*/false);
+    return table;
   }
 
-  /// Where a field named `name` (`text` as sent) is kept, or nullptr when it is not.
-  std::pmr::string* kept_field(http::field name, beast::string_view text) {
-    switch (name) {
-      case http::field::authorization:
-        return &request_.authorization;
-      case http::field::content_type:
-        return &request_.content_type;
-      case http::field::accept:
-        return &request_.accept;
-      case http::field::unknown:
-        break;
-      default:
-        return nullptr;
-    }
-    if (beast::iequals(text, "x-api-key")) return &request_.x_api_key;
-    if (beast::iequals(text, "api-key")) return &request_.api_key;
-    if (beast::iequals(text, "anthropic-version")) return &request_.anthropic_version;
-    if (beast::iequals(text, "anthropic-beta")) return &request_.anthropic_beta;
-    if (beast::iequals(text, "x-aifinops-cache")) return &request_.aifinops_cache;
-    return nullptr;
+  friend class MessageReader<RequestParser>;
+  void on_head() {
+    request_.method = http::string_to_verb(request_.method_string);
+    request_.version = parser_.version();
+    // false for a head refused for its body's length: the connection closes after the 413.
+    request_.keep_alive = parser_.is_header_done() && parser_.keep_alive();
+    if (parser_.is_header_done() && parser_.has_content_length())
+      request_.body.reserve(static_cast<size_t>(parser_.content_length()));
   }
-
-  Request request_;
 };
 
 /// Parses an HTTP/1.x response and keeps of its head only the status code and the first
-/// Content-Type: all the gateway uses of an upstream's response head (basic_parser itself
+/// Content-Type: all the gateway uses of an upstream's response head (the parser itself
 /// follows Content-Length, Transfer-Encoding and Connection for the framing and
-/// keep_alive()). Beast's response_parser stores every field in a basic_fields, an
-/// allocation and a red-black tree insertion each: for the half dozen fields an upstream
-/// sends (date, server, request ids, rate-limit counters) about a third of what parsing the
-/// head cost, for fields nobody reads (docs/gateway.md, "Performance").
+/// keep_alive()). Beast's response_parser stores every field in a basic_fields, for fields
+/// nobody reads (docs/gateway.md, "Performance").
 ///
 /// The body is delivered as into an http::buffer_body: into the buffer last given to
 /// body_into(), chunked bodies decoded, the error need_buffer when the buffer is full (or
-/// was never given) and body bytes remain; no body limit. One parser per response, as
-/// Beast's. Not thread-safe.
-class ResponseParser final : public http::basic_parser<false> {
+/// was never given) and body bytes remain; no body limit. One parser per response. Not
+/// thread-safe.
+/// Where a ResponseParser's Content-Type goes (see RequestParts).
+struct ResponseParts {
+  explicit ResponseParts(std::pmr::memory_resource* memory) : content_type_(memory) {}
+  std::pmr::string content_type_;
+  std::array<std::pmr::string*, 1> kept_{&content_type_};
+};
+
+class ResponseParser final : private ResponseParts, public MessageReader<ResponseParser> {
  public:
   /// `memory` holds the Content-Type's text: on the gateway's path, the arena its client
   /// connection empties after each request.
   explicit ResponseParser(std::pmr::memory_resource* memory = std::pmr::get_default_resource())
-      : content_type_(memory) {
-    body_limit(boost::none);
+      : ResponseParts(memory),
+        MessageReader(http_parse::MessageParser::Kind::kResponse, fields(), kept_) {
+    parser_.no_body_limit();
   }
 
   /// The status code (0 until the status line is parsed).
-  unsigned status() const { return status_; }
+  unsigned status() const { return parser_.status(); }
   /// The first Content-Type field's value; empty when the response has none.
   std::string_view content_type() const { return content_type_; }
 
   /// The body's next bytes go to [data, data + size).
-  void body_into(char* data, size_t size) {
-    body_data_ = data;
-    body_room_ = size;
-  }
+  void body_into(char* data, size_t size) { parser_.body_into(data, size); }
   /// What is left free of the buffer last given to body_into().
-  size_t body_room() const { return body_room_; }
+  size_t body_room() const { return parser_.body_room(); }
 
  private:
-  // basic_parser<false> never calls it: a request line is an error in a response.
-  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
-                       beast::error_code&) override {}
-  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
-    status_ = static_cast<unsigned>(code);
+  static const http_parse::FieldTable& fields() {
+    // The first Content-Type even when empty, as Beast's response[field::content_type].
+    static const http_parse::FieldTable table({"content-type"}, /*keep_empty=*/true);
+    return table;
   }
-  void on_field_impl(http::field name, beast::string_view, beast::string_view value,
-                     beast::error_code&) override {
-    // `value` points into the caller's read buffer: copied, as it is read after the head.
-    if (name != http::field::content_type || has_content_type_) return;
-    content_type_.assign(value.data(), value.size());
-    has_content_type_ = true;
-  }
-  void on_header_impl(beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
-  size_t on_body_impl(beast::string_view body, beast::error_code& ec) override {
-    return take(body, ec);
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                            beast::error_code& ec) override {
-    return take(body, ec);
-  }
-  void on_finish_impl(beast::error_code&) override {}
-
-  /// Copies what fits of `body`; need_buffer when not all of it did.
-  size_t take(beast::string_view body, beast::error_code& ec) {
-    const size_t n = std::min(body.size(), body_room_);
-    if (n > 0) std::memcpy(body_data_, body.data(), n);
-    body_data_ += n;
-    body_room_ -= n;
-    if (n < body.size()) ec = http::error::need_buffer;
-    return n;
-  }
-
-  unsigned status_ = 0;
-  std::pmr::string content_type_;
-  bool has_content_type_ = false;
-  char* body_data_ = nullptr;
-  size_t body_room_ = 0;
+  friend class MessageReader<ResponseParser>;
+  void on_head() {}
 };
 
 /// The head of a response the gateway writes itself: status line and headers, as Beast
