@@ -51,7 +51,7 @@ bench: deps
 fuzz:
 	@./scripts/install-deps.sh --fuzz
 	CXX=clang++ cmake -S . -B $(FUZZ) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIFINOPS_FUZZ=ON -DAIFINOPS_TESTS=OFF >/dev/null
-	cmake --build $(FUZZ) -j$(JOBS) --target focus_reader_fuzz decimal_fuzz wire_fuzz gpu_telemetry_fuzz ai_sources_fuzz
+	cmake --build $(FUZZ) -j$(JOBS) --target focus_reader_fuzz decimal_fuzz wire_fuzz http_parse_fuzz gpu_telemetry_fuzz ai_sources_fuzz
 	mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus_gpu $(FUZZ)/corpus_ai $(FUZZ)/artifacts
 	cp -n fuzz/corpus/* $(FUZZ)/corpus/ 2>/dev/null || true
 	cp -n fuzz/corpus_ai/* $(FUZZ)/corpus_ai/ 2>/dev/null || true
@@ -61,7 +61,8 @@ fuzz:
 	(printf '\001'; cat tests/fixtures/openai/spec_costs.json) > $(FUZZ)/corpus_ai/costs_spec.json
 	for f in tests/fixtures/anthropic/*.json; do (printf '\002'; cat "$$f") > $(FUZZ)/corpus_ai/anthropic_$$(basename $$f); done
 	for f in tests/fixtures/otlp/*.json; do for c in 4 5 6; do (printf "\\00$$c"; cat "$$f") > $(FUZZ)/corpus_ai/otlp$${c}_$$(basename $$f); done; done
-	mkdir -p $(FUZZ)/corpus_wire
+	mkdir -p $(FUZZ)/corpus_wire $(FUZZ)/corpus_http
+	cp -n fuzz/corpus_http/* $(FUZZ)/corpus_http/ 2>/dev/null || true
 	for f in tests/fixtures/formats/openai-api/*.sse tests/fixtures/formats/gateway-mock/*.sse; do case $$f in *responses*) s='\003';; *) s='\000';; esac; (printf "$$s"; cat "$$f") > $(FUZZ)/corpus_wire/$$(basename $$f); done
 	for f in tests/fixtures/formats/anthropic/*.sse; do (printf '\004'; cat "$$f") > $(FUZZ)/corpus_wire/$$(basename $$f); done
 	$(FUZZ)/fuzz/focus_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
@@ -72,6 +73,8 @@ fuzz:
 	  -dict=fuzz/ai_sources.dict -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus_ai
 	$(FUZZ)/fuzz/wire_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 	  -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus_wire
+	$(FUZZ)/fuzz/http_parse_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+	  -artifact_prefix=$(FUZZ)/artifacts/ $(FUZZ)/corpus_http
 
 clean:
 	rm -rf build
