@@ -882,31 +882,49 @@ TEST(CanonicalJsonTest, KeepsTheDigestOfAFixedRequest) {
       R"("metadata":{}})";
   std::string canonical;
   ASSERT_TRUE(parse_request(WireFormat::kOpenAiChat, body, true, &canonical).has_value());
-  EXPECT_EQ(digest_hex(canonical), "1a3e37d3b77ac5a444dd32b691edb859");
+  EXPECT_EQ(digest_hex(canonical), "49406539bad3dbc22207f3e578988e74");
   std::string alone;
   ASSERT_TRUE(canonical_json(body, alone));
   EXPECT_EQ(alone, canonical);
 }
 
-TEST(CanonicalJsonTest, WritesEachValueAsItsTypeAndPayload) {
-  // The format itself, on a small body: a type byte per value ('{' '[' '"' 'l' 'u' 'd' 't'
-  // 'n'), 8-byte lengths before keys and strings, 8-byte numbers, ']' and '}' closing.
+TEST(CanonicalJsonTest, IsTheParsesTapeAndStrings) {
+  // The format itself, on a small body: simdjson's tape, a 64-bit word per value with its
+  // type in the top byte ('r' root, '{' '}' '[' ']' containers, '"' string, 'l' 'u' 'd'
+  // numbers with their 8 bytes in the next word, 't' 'f' 'n'), then the strings' text, each a
+  // 32-bit length, the bytes and a NUL. A container's word holds where it ends (and, from
+  // bit 32, how many members it has); a string's, where its text is.
   std::string canonical;
   ASSERT_TRUE(canonical_json(R"({"a":[1,"b",true,null,1.5]})", canonical));
   std::string expected;
-  auto append_8 = [&expected](auto v) {
+  auto word = [&expected](char type, uint64_t payload) {
+    const uint64_t w = (static_cast<uint64_t>(static_cast<unsigned char>(type)) << 56) | payload;
+    expected.append(reinterpret_cast<const char*>(&w), sizeof w);
+  };
+  auto raw = [&expected](auto v) {
     static_assert(sizeof v == 8);
     expected.append(reinterpret_cast<const char*>(&v), sizeof v);
   };
-  expected += '{';
-  append_8(uint64_t{1});
-  expected += "a[l";
-  append_8(int64_t{1});
-  expected += '"';
-  append_8(uint64_t{1});
-  expected += "bttnd";
-  append_8(1.5);
-  expected += "]}";
+  word('r', 14);                       // 14 words
+  word('{', (uint64_t{1} << 32) | 13); // 1 member, ends before word 13
+  word('"', 0);                        // "a": at 0 in the strings
+  word('[', (uint64_t{5} << 32) | 12); // 5 elements, ends before word 12
+  word('l', 0);
+  raw(int64_t{1});
+  word('"', 6);                        // "b": at 6 (4 + 1 + 1 after "a")
+  word('t', 0);
+  word('n', 0);
+  word('d', 0);
+  raw(1.5);
+  word(']', 3);  // where its '[' is
+  word('}', 1);
+  word('r', 0);
+  for (std::string_view text : {"a", "b"}) {
+    const uint32_t length = static_cast<uint32_t>(text.size());
+    expected.append(reinterpret_cast<const char*>(&length), sizeof length);
+    expected += text;
+    expected += '\0';
+  }
   EXPECT_EQ(canonical, expected);
 }
 
