@@ -23,7 +23,8 @@ build: deps
 demo: build
 	AIFINOPS=$(RELEASE)/aifinops python3 scripts/demo.py
 
-## test: every test on the Release build, then the unit tests again under ASan + UBSan.
+## test: every test on the Release build, then the unit tests and the gateway's end-to-end
+## test again under ASan + UBSan.
 test: test-release test-asan
 
 test-release: build
@@ -34,7 +35,7 @@ test-asan: deps
 	  -DCMAKE_CXX_FLAGS="-O1" >/dev/null
 	cmake --build $(ASAN) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(ASAN) --output-on-failure -j$(JOBS) -L unit
+	  ctest --test-dir $(ASAN) --output-on-failure -j$(JOBS) -L 'unit|sanitized'
 
 ## bench: Release build with Google Benchmark targets; see docs/benchmarks.md for the scripts.
 bench: deps

@@ -321,8 +321,14 @@ class GatewayTest(unittest.TestCase):
         self.assertGreaterEqual(int(statuses[2].getheader("Retry-After")), 1)
 
     def test_hard_budget_holds_under_64_concurrent_clients(self):
+        # 64 requests settled one after the other would all fit the budget (each costs about
+        # a hundredth of it); 64 in flight together do not, by their reservations (input and
+        # max_tokens at catalog prices). The upstream holds each answer half a second, so
+        # that they are in flight together however fast or slow the gateway runs.
+        body = dict(CHAT, max_tokens=20, metadata={"mock_hold_s": "0.5"})
+
         def one(_):
-            return self.gw.request("POST", "/v1/chat/completions", dict(CHAT, max_tokens=20), key="team-c")[0].status
+            return self.gw.request("POST", "/v1/chat/completions", body, key="team-c")[0].status
         with ThreadPoolExecutor(64) as pool:
             statuses = list(pool.map(one, range(64)))
         self.assertIn(429, statuses, statuses)

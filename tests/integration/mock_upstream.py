@@ -45,6 +45,10 @@ class Handler(BaseHTTPRequestHandler):
         model = request.get("model", "")
         if model == "slow-model":
             time.sleep(3)
+        # A test that needs requests in flight together asks for each answer to be held.
+        metadata = request.get("metadata") if isinstance(request, dict) else None
+        if isinstance(metadata, dict) and "mock_hold_s" in metadata:
+            time.sleep(float(metadata["mock_hold_s"]))
         if model == "error-model":
             return self.reply(500, b'{"error":{"message":"upstream exploded","type":"server_error"}}')
         if model == "overloaded-model":
