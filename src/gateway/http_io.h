@@ -311,11 +311,6 @@ class MessageReader {
   http_parse::MessageParser parser_;
 };
 
-/// Parses an HTTP/1.x request into a Request, keeping of its head only what Request holds
-/// (Beast's request_parser stores every field in a basic_fields, an allocation and a
-/// red-black tree insertion each, for fields the gateway mostly never reads). The body is
-/// read into a string, up to body_limit() (http::error::body_limit beyond it; 1 MiB unless
-/// set, as Beast's). One parser per request. Not thread-safe.
 /// Where a RequestParser's results go: a base constructed before the parser that keeps their
 /// addresses.
 struct RequestParts {
@@ -327,6 +322,11 @@ struct RequestParts {
       &request_.anthropic_beta, &request_.aifinops_cache};
 };
 
+/// Parses an HTTP/1.x request into a Request, keeping of its head only what Request holds
+/// (Beast's request_parser stores every field in a basic_fields, an allocation and a
+/// red-black tree insertion each, for fields the gateway mostly never reads). The body is
+/// read into a string, up to body_limit() (http::error::body_limit beyond it; 1 MiB unless
+/// set, as Beast's). One parser per request. Not thread-safe.
 class RequestParser final : private RequestParts, public MessageReader<RequestParser> {
  public:
   /// `memory` holds the head's texts: on the gateway's path, the arena its client
@@ -365,6 +365,13 @@ class RequestParser final : private RequestParts, public MessageReader<RequestPa
   }
 };
 
+/// Where a ResponseParser's Content-Type goes (see RequestParts).
+struct ResponseParts {
+  explicit ResponseParts(std::pmr::memory_resource* memory) : content_type_(memory) {}
+  std::pmr::string content_type_;
+  std::array<std::pmr::string*, 1> kept_{&content_type_};
+};
+
 /// Parses an HTTP/1.x response and keeps of its head only the status code and the first
 /// Content-Type: all the gateway uses of an upstream's response head (the parser itself
 /// follows Content-Length, Transfer-Encoding and Connection for the framing and
@@ -375,13 +382,6 @@ class RequestParser final : private RequestParts, public MessageReader<RequestPa
 /// body_into(), chunked bodies decoded, the error need_buffer when the buffer is full (or
 /// was never given) and body bytes remain; no body limit. One parser per response. Not
 /// thread-safe.
-/// Where a ResponseParser's Content-Type goes (see RequestParts).
-struct ResponseParts {
-  explicit ResponseParts(std::pmr::memory_resource* memory) : content_type_(memory) {}
-  std::pmr::string content_type_;
-  std::array<std::pmr::string*, 1> kept_{&content_type_};
-};
-
 class ResponseParser final : private ResponseParts, public MessageReader<ResponseParser> {
  public:
   /// `memory` holds the Content-Type's text: on the gateway's path, the arena its client
