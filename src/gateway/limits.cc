@@ -124,6 +124,7 @@ struct BudgetState {
   BudgetRule rule;
   std::string scope;  ///< scope_text(rule.scope), for messages
   EpochSeconds start = std::numeric_limits<EpochSeconds>::min();  ///< current period
+  EpochSeconds end = std::numeric_limits<EpochSeconds>::min();    ///< its end (next start)
   Money spent;     ///< settled (and seeded) spend in the current period
   Money reserved;  ///< worst-case cost of requests admitted in this period, not yet settled
   bool notified = false;  ///< a soft budget's crossing was reported in this period
@@ -131,9 +132,11 @@ struct BudgetState {
   Money used() const { return spent + reserved; }
 
   void roll(EpochSeconds now_s) {
+    if (now_s >= start && now_s < end) return;  // the usual case: no calendar arithmetic
     const EpochSeconds current = period_start(rule.period, now_s);
     if (current > start) {
       start = current;
+      end = period_end(rule.period, current);
       spent = Money{};
       reserved = Money{};
       notified = false;
@@ -392,11 +395,11 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
     BudgetState& budget = impl_->budgets[i];
     if (!budget.in_scope(request)) continue;
     budget.roll(now_s);
-    const EpochMillis period_end_ms = period_end(budget.rule.period, budget.start) * 1000;
     if (budget.rule.hard && budget.used() + cost > budget.rule.amount) {
       // If settled spend alone leaves room, in-flight reservations block it: retry soon.
-      const int64_t retry =
-          budget.spent + cost <= budget.rule.amount ? 1 : seconds_until(now_ms, period_end_ms);
+      const int64_t retry = budget.spent + cost <= budget.rule.amount
+                                ? 1
+                                : seconds_until(now_ms, budget.end * 1000);
       std::string message = "Budget exhausted: " + budget.usage_text();
       if (budget.used() < budget.rule.amount) {
         message += "; this request may cost up to " + format_usd(cost) + " USD";
@@ -410,9 +413,8 @@ Admission MemoryLimitStore::admit(const AdmissionRequest& request) {
   if (nearly_exhausted) {
     if (const char* reason = low_priority_reason(request.tags)) {
       const BudgetState& budget = *nearly_exhausted;
-      const EpochMillis period_end_ms = period_end(budget.rule.period, budget.start) * 1000;
       const int64_t retry =
-          budget.nearly_exhausted(budget.spent) ? seconds_until(now_ms, period_end_ms) : 1;
+          budget.nearly_exhausted(budget.spent) ? seconds_until(now_ms, budget.end * 1000) : 1;
       return refused("budget", budget.refusal_scope(),
                      "Budget over 90% used: " + budget.usage_text() + "; requests with " + reason +
                          " are throttled by priority.",

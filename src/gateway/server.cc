@@ -338,12 +338,6 @@ std::string_view provider_name(UpstreamKind kind) {
   return "";
 }
 
-/// The key's team tag, or "".
-std::string_view team_of(const KeyConfig& key) {
-  auto it = key.tags.find("team");
-  return it == key.tags.end() ? std::string_view() : std::string_view(it->second);
-}
-
 /// The catalog's name of a provider an upstream kind serves.
 std::string_view catalog_provider(UpstreamKind kind) {
   switch (kind) {
@@ -476,6 +470,12 @@ struct GatewayServer::State {
   tcp::acceptor acceptor{ioc};
   Watchdog watchdog;
   std::unordered_map<std::string, const KeyConfig*, TextHash, std::equal_to<>> keys_by_hash;
+  /// Each key's team tag ("" without one), by its place in config.keys: looked up on every
+  /// request, found once at start.
+  std::vector<std::string_view> key_teams;
+  std::string_view team_of(const KeyConfig& key) const {
+    return key_teams[static_cast<size_t>(&key - config.keys.data())];
+  }
   std::unordered_map<std::string, std::unique_ptr<UpstreamTarget>> upstreams;
   std::unordered_map<std::string, pricing::ModelPrice> price_overrides;
   mutable std::mutex price_memo_mutex;
@@ -830,7 +830,7 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
       co_return co_await std::move(reply);
     }
   }
-  std::string_view team = team_of(*key);
+  const std::string_view team = team_of(*key);
   // The cache and the repeat count hash the body's canonical form, taken from this parse.
   // One buffer per thread, read before this coroutine next suspends.
   thread_local std::string canonical;
@@ -1376,7 +1376,11 @@ void GatewayServer::on_soft_budget(std::function<void(const SoftBudgetNotice&)> 
 
 Result<void> GatewayServer::start() {
   State& s = *state_;
-  for (const KeyConfig& k : s.config.keys) s.keys_by_hash[k.key_sha256] = &k;
+  for (const KeyConfig& k : s.config.keys) {
+    s.keys_by_hash[k.key_sha256] = &k;
+    auto team = k.tags.find("team");
+    s.key_teams.push_back(team == k.tags.end() ? std::string_view() : std::string_view(team->second));
+  }
   for (const auto& [model, o] : s.config.prices) {
     pricing::ModelPrice p;
     p.model = model;

@@ -296,6 +296,27 @@ TEST(BudgetTest, RejectsWhenMonthlyBudgetExhausted) {
   EXPECT_EQ(refused.refusal.retry_after_s, 17 * 86400);  // until 2025-02-01
 }
 
+TEST(BudgetTest, ANewPeriodStartsFromZeroAtItsFirstSecond) {
+  ManualClock clock(at("2025-01-31T23:59:58Z"));
+  MemoryLimitStore store(
+      {budget("team-a monthly", {{"team", "team-a"}}, BudgetPeriod::kMonth, "100")}, clock);
+  store.seed_budget_spend("team-a monthly", usd("100"));
+  EXPECT_FALSE(store.admit(costing("1")).admitted);
+  clock.advance_ms(1000);  // 23:59:59, still January
+  Admission refused = store.admit(costing("1"));
+  ASSERT_FALSE(refused.admitted);
+  EXPECT_EQ(refused.refusal.retry_after_s, 1);
+  clock.advance_ms(1000);  // 2025-02-01T00:00:00Z
+  Admission admitted = store.admit(costing("1"));
+  ASSERT_TRUE(admitted.admitted);
+  EXPECT_EQ(store.budget_used("team-a monthly"), usd("1"));
+  store.settle(admitted.reservation, 0, usd("1"));
+  clock.set_ms(at("2025-01-31T23:59:59Z"));  // a clock that steps back does not reopen January
+  EXPECT_EQ(store.budget_used("team-a monthly"), usd("1"));
+  EXPECT_TRUE(store.admit(costing("1")).admitted);
+  EXPECT_EQ(store.budget_used("team-a monthly"), usd("2"));
+}
+
 TEST(BudgetTest, RefusalSaysWhatTheRequestMayCostWhenTheBudgetIsNotFull) {
   ManualClock clock;
   MemoryLimitStore store({budget("a", {{"team", "team-a"}}, BudgetPeriod::kDay, "10")}, clock);
