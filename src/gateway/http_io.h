@@ -303,10 +303,10 @@ class MessageReader {
   }
 
  protected:
-  template <class... KeptAndLine>
   MessageReader(http_parse::MessageParser::Kind kind, const http_parse::FieldTable& table,
-                std::span<std::pmr::string* const> kept, KeptAndLine... line)
-      : parser_(kind, table, kept, line...) {}
+                std::span<std::pmr::string* const> kept, std::pmr::string* method = nullptr,
+                std::pmr::string* target = nullptr)
+      : parser_(kind, table, kept, method, target) {}
 
   http_parse::MessageParser parser_;
 };
@@ -388,9 +388,7 @@ class ResponseParser final : private ResponseParts, public MessageReader<Respons
   /// connection empties after each request.
   explicit ResponseParser(std::pmr::memory_resource* memory = std::pmr::get_default_resource())
       : ResponseParts(memory),
-        MessageReader(http_parse::MessageParser::Kind::kResponse, fields(), kept_) {
-    parser_.no_body_limit();
-  }
+        MessageReader(http_parse::MessageParser::Kind::kResponse, fields(), kept_) {}
 
   /// The status code (0 until the status line is parsed).
   unsigned status() const { return parser_.status(); }

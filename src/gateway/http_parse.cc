@@ -360,14 +360,13 @@ size_t MessageParser::put(const char* data, size_t size, ParseError& error) {
       }
       case State::kBodyToEof: {
         const auto n = static_cast<size_t>(end - p);
-        if (body_left_ != kUnlimited) {
-          if (n > body_left_) {
-            error = ParseError::kBodyLimit;
-            return static_cast<size_t>(p - data);
-          }
-          body_left_ -= n;
+        if (body_left_ != kUnlimited && n > body_left_) {
+          error = ParseError::kBodyLimit;
+          return static_cast<size_t>(p - data);
         }
-        p += deliver(p, n, error);
+        const size_t taken = deliver(p, n, error);  // what a full buffer left is offered again
+        if (body_left_ != kUnlimited) body_left_ -= taken;
+        p += taken;
         if (error != ParseError::kNone) return static_cast<size_t>(p - data);
         break;
       }
@@ -511,7 +510,7 @@ void MessageParser::apply_field(const FieldTable::Entry& entry, std::string_view
       });
       if (error != ParseError::kNone) return;
       // No empty element ("5,", ",5", "5,,5") and at least one number.
-      if (tokens == 0 || tokens != 1 + static_cast<size_t>(std::count(value.begin(), value.end(), ','))) {
+      if (tokens != 1 + static_cast<size_t>(std::count(value.begin(), value.end(), ','))) {
         error = ParseError::kBadContentLength;
         return;
       }

@@ -23,7 +23,7 @@ enum class ParseError : uint8_t {
   kNeedMore,     ///< the message is not over: call put() again with these bytes and more
   kNeedBuffer,   ///< the body buffer is full (body_into())
   kBodyLimit,    ///< the body is longer than body_limit()
-  kHeaderLimit,  ///< the head (or a chunk's size line or trailer) is longer than 8 KiB
+  kHeaderLimit,  ///< the start line, the fields, a chunk's size line or the trailer is longer than 8 KiB
   kPartialMessage,
   kBadMethod,
   kBadTarget,
@@ -108,8 +108,8 @@ class MessageParser {
   MessageParser& operator=(const MessageParser&) = delete;
 
   /// Parses what it can of [data, data + size) and returns how many bytes it used; the
-  /// caller offers the rest again, with more, on the next call. kNeedMore when the head
-  /// or a chunk's size line is not whole yet.
+  /// caller offers the rest again, with more, on the next call. kNeedMore when the head,
+  /// a chunk's size line or the trailer is not whole yet.
   size_t put(const char* data, size_t size, ParseError& error);
   /// The connection ended: completes a body that runs to the end, else kPartialMessage
   /// when the message is not over.
@@ -117,9 +117,8 @@ class MessageParser {
 
   /// Whether put() goes on into the body once the head is parsed (else it stops there).
   void eager(bool on) { eager_ = on; }
-  /// Bodies longer than `limit` are refused (kBodyLimit); none for "no limit".
+  /// Bodies longer than `limit` are refused (kBodyLimit); by default there is no limit.
   void body_limit(std::uint64_t limit) { body_left_ = limit; }
-  void no_body_limit() { body_left_ = kUnlimited; }
 
   /// The body goes to `sink`, appended, instead of into body_into()'s buffer.
   void body_to(std::string* sink) { body_sink_ = sink; }

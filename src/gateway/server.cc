@@ -470,11 +470,16 @@ struct GatewayServer::State {
   tcp::acceptor acceptor{ioc};
   Watchdog watchdog;
   std::unordered_map<std::string, const KeyConfig*, TextHash, std::equal_to<>> keys_by_hash;
-  /// Each key's team tag ("" without one), by its place in config.keys: looked up on every
-  /// request, found once at start.
-  std::vector<std::string_view> key_teams;
-  std::string_view team_of(const KeyConfig& key) const {
+  /// Each key's team tag (nullptr without one), by its place in config.keys: looked up on
+  /// every request, found once at start.
+  std::vector<const std::string*> key_teams;
+  const std::string* team_tag(const KeyConfig& key) const {
     return key_teams[static_cast<size_t>(&key - config.keys.data())];
+  }
+  /// The key's team tag, or "".
+  std::string_view team_of(const KeyConfig& key) const {
+    const std::string* team = team_tag(key);
+    return team != nullptr ? std::string_view(*team) : std::string_view();
   }
   std::unordered_map<std::string, std::unique_ptr<UpstreamTarget>> upstreams;
   std::unordered_map<std::string, pricing::ModelPrice> price_overrides;
@@ -877,9 +882,9 @@ net::awaitable<bool> GatewayServer::State::handle(Client& client, Request& req) 
     cache_wanted = info.deterministic || beast::iequals(req.aifinops_cache, "true");
   }
   if (cache_wanted || repeats != nullptr) {
-    auto team = key->tags.find("team");
+    const std::string* team_tag_text = team_tag(*key);
     std::string scope = config.cache.share_across_teams ? "shared"
-                        : team != key->tags.end()       ? "team=" + team->second
+                        : team_tag_text != nullptr      ? "team=" + *team_tag_text
                                                         : "key=" + key->id;
     const RequestDigest digest = digest_of_canonical(canonical);
     if (cache_wanted) cache_key = response_cache_key(scope, path, info.stream, digest);
@@ -1032,7 +1037,8 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
   }
   head += " HTTP/1.1\r\n";
   head += upstream.fixed_headers;
-  // Header values from the client were checked by Beast's parser (no line breaks).
+  // Header values from the client were checked by the gateway's parser (http_parse.h: no
+  // control bytes, so no line breaks).
   auto copy_header = [&](std::string_view name, std::string_view value) {
     head += name;
     head += ": ";
@@ -1379,7 +1385,7 @@ Result<void> GatewayServer::start() {
   for (const KeyConfig& k : s.config.keys) {
     s.keys_by_hash[k.key_sha256] = &k;
     auto team = k.tags.find("team");
-    s.key_teams.push_back(team == k.tags.end() ? std::string_view() : std::string_view(team->second));
+    s.key_teams.push_back(team == k.tags.end() ? nullptr : &team->second);
   }
   for (const auto& [model, o] : s.config.prices) {
     pricing::ModelPrice p;

@@ -605,7 +605,8 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 /// 32-bit length, the bytes and a NUL), both as the parse left them. Two bodies share them
 /// exactly when they are the same JSON value: white space, the spelling of a number (1.0,
 /// 1.00, 1e0) and string escapes (\u0041, A) leave no trace; member order does. Two copies
-/// instead of a walk that writes every value again (2-5x cheaper on chat requests).
+/// instead of a walk that writes every value again (850 instead of 4,100 instructions on the
+/// benchmark's chat request; the form is a little longer to hash).
 /// NOTE: this reads simdjson's own layout (dom::document's tape and string_buf: public
 /// members that its documentation marks private; the layout is that of its doc/tape.md).
 /// Another simdjson could lay them out otherwise: the digests would then change, as after
@@ -942,8 +943,6 @@ bool SseUsageReader::read_event(std::string_view event, bool may_learn_shape) {
 
 namespace {
 
-bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 /// Whether `text` may stand as the contents of a JSON string exactly as written: no quote,
 /// no escape, no control character, valid UTF-8.
 bool is_plain_string(std::string_view text) {
@@ -970,13 +969,13 @@ bool plain_string_member(std::string_view data, std::string_view quoted_key, siz
   };
   const size_t at = find(0);
   if (at == std::string_view::npos || find(at + 1) != std::string_view::npos) return false;
-  size_t i = at + quoted_key.size();
-  while (i < data.size() && is_json_space(data[i])) ++i;
-  if (i == data.size() || data[i] != ':') return false;
-  ++i;
-  while (i < data.size() && is_json_space(data[i])) ++i;
-  if (i == data.size() || data[i] != '"') return false;
-  begin = i + 1;
+  JsonCursor cursor(data, at + quoted_key.size());
+  cursor.skip_ws();
+  if (cursor.peek() != ':') return false;
+  cursor.advance();
+  cursor.skip_ws();
+  if (cursor.peek() != '"') return false;
+  begin = cursor.pos() + 1;
   end = data.find('"', begin);
   return end != std::string_view::npos && is_plain_string(data.substr(begin, end - begin));
 }

@@ -193,8 +193,9 @@ inline Outcome beast_response(std::string_view text, std::span<const size_t> spl
   return out;
 }
 
-/// Whether `head` has a field line continued on the next (obs-fold): CRLF then SP or HTAB
-/// before the blank line.
+/// Whether `text` has a line continued on the next (obs-fold): CRLF then SP or HTAB,
+/// anywhere in the text, the body included (where it only widens which bad_value refusals
+/// are taken for the obs-fold difference).
 inline bool has_obs_fold(std::string_view text) {
   for (size_t at = text.find("\r\n"); at != std::string_view::npos && at + 2 < text.size();
        at = text.find("\r\n", at + 2)) {
