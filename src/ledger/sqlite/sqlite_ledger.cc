@@ -297,7 +297,13 @@ struct SqliteLedger::State {
   bool in_batch = false;
   int64_t batch_id = 0;
   int64_t first_record = 0, last_record = 0;
-  Statement insert_record, insert_records, insert_attributes, find_attributes, insert_quarantine;
+  /// A writer's statements, prepared at its first batch and kept with the connection: a
+  /// file of a few thousand rows would otherwise spend a good part of its time preparing
+  /// them (the 16-row insert has 464 parameters, a rollup upsert 41 columns).
+  bool writer_prepared = false;
+  Statement insert_batch, insert_record, insert_records, insert_attributes, find_attributes,
+      insert_quarantine, update_batch;
+  Statement upsert_rollup[2];  ///< into kRollupTables[0] and [1]
   int64_t pending[kRowsPerInsert][kRecordColumns];  // records not yet inserted
   size_t pending_count = 0;
   DayRollup day;
@@ -375,29 +381,9 @@ Result<void> SqliteLedger::migrate() {
   return {};
 }
 
-Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
-  if (state_->in_batch) return make_error(ErrorCode::kInternal, "ledger: a batch is already open");
-  if (auto r = exec(db_, "BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
-  state_->in_batch = true;
-  Statement st;
-  if (auto r = st.prepare(db_,
-                          "INSERT INTO batches(source_path, source_kind, ingested_at, state) "
-                          "VALUES(?,?,?, 'open')");
-      !r) {
-    abort_batch();
-    return Unexpected{r.error()};
-  }
-  st.bind(1, std::string_view(info.source_path));
-  st.bind(2, std::string_view(info.source_kind));
-  std::string now = now_rfc3339();
-  st.bind(3, std::string_view(now));
-  if (auto r = st.run(); !r) {
-    abort_batch();
-    return Unexpected{r.error()};
-  }
-  state_->batch_id = sqlite3_last_insert_rowid(db_);
-  state_->first_record = state_->last_record = 0;
+Result<void> SqliteLedger::prepare_writer() {
   State& s = *state_;
+  if (s.writer_prepared) return {};
   std::string insert = "INSERT INTO records(batch_id, line, attributes_id, charge_period_start, charge_period_end";
   std::string values = "?,?,?,?,?";
   for (const char* c : kFactColumns) {
@@ -414,19 +400,53 @@ Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
     attrs_values += ",?";
   }
   attrs_insert += ") VALUES(" + attrs_values + ")";
-  s.pending_count = 0;
-  for (auto r : {s.insert_record.prepare(db_, insert_one), s.insert_records.prepare(db_, insert_many),
+  std::string columns, update, rollup_values = "?,?,?";
+  rollup_columns(columns, update);
+  for (size_t i = 0; i < 2 * kFactCount; ++i) rollup_values += ",?";
+  auto upsert = [&](const char* table) {
+    return std::string("INSERT INTO ") + table + "(" + columns + ") VALUES(" + rollup_values +
+           ") ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update;
+  };
+  for (auto r : {s.insert_batch.prepare(db_,
+                                        "INSERT INTO batches(source_path, source_kind, ingested_at, state) "
+                                        "VALUES(?,?,?, 'open')"),
+                 s.insert_record.prepare(db_, insert_one), s.insert_records.prepare(db_, insert_many),
                  s.insert_attributes.prepare(db_, attrs_insert),
                  s.find_attributes.prepare(db_, "SELECT id FROM attributes WHERE fingerprint = ?"),
                  s.insert_quarantine.prepare(db_,
                                              "INSERT INTO quarantine(batch_id, line, column_name, "
-                                             "reason, raw) VALUES(?,?,?,?,?)")}) {
-    if (!r) {
-      abort_batch();
-      return Unexpected{r.error()};
-    }
+                                             "reason, raw) VALUES(?,?,?,?,?)"),
+                 s.update_batch.prepare(db_,
+                                        "UPDATE batches SET state='committed', fingerprint=?, first_record=?, "
+                                        "last_record=?, rows_read=?, rows_ingested=?, rows_quarantined=?, "
+                                        "billed_cost=?, effective_cost=? WHERE id=?"),
+                 s.upsert_rollup[0].prepare(db_, upsert(kRollupTables[0])),
+                 s.upsert_rollup[1].prepare(db_, upsert(kRollupTables[1]))}) {
+    if (!r) return r;
   }
-  return state_->batch_id;
+  s.writer_prepared = true;
+  return {};
+}
+
+Result<int64_t> SqliteLedger::begin_batch(const BatchInfo& info) {
+  if (state_->in_batch) return make_error(ErrorCode::kInternal, "ledger: a batch is already open");
+  if (auto r = prepare_writer(); !r) return Unexpected{r.error()};
+  if (auto r = exec(db_, "BEGIN IMMEDIATE"); !r) return Unexpected{r.error()};
+  state_->in_batch = true;
+  State& s = *state_;
+  Statement& st = s.insert_batch;
+  st.bind(1, std::string_view(info.source_path));
+  st.bind(2, std::string_view(info.source_kind));
+  std::string now = now_rfc3339();
+  st.bind(3, std::string_view(now));
+  if (auto r = st.run(); !r) {
+    abort_batch();
+    return Unexpected{r.error()};
+  }
+  s.batch_id = sqlite3_last_insert_rowid(db_);
+  s.first_record = s.last_record = 0;
+  s.pending_count = 0;
+  return s.batch_id;
 }
 
 Result<int64_t> SqliteLedger::intern_attributes(const AttributeViews& attributes,
@@ -494,27 +514,21 @@ Result<void> SqliteLedger::flush_rollups() {
   std::vector<RollupEntry> days = state_->day.take(), months;
   days_and_months(days, months);
 
-  std::string columns, update, values = "?,?,?";
-  rollup_columns(columns, update);
-  for (size_t i = 0; i < 2 * kFactCount; ++i) values += ",?";
-  for (auto [entries, table] : {std::pair{&days, "rollup_day"}, std::pair{&months, "rollup_month"}}) {
-    std::string sql = std::string("INSERT INTO ") + table + "(" + columns + ") VALUES(" + values +
-                      ") ON CONFLICT(bucket, attributes_id) DO UPDATE SET " + update;
-    Statement st;
-    if (auto r = st.prepare(db_, sql); !r) return r;
+  for (auto [entries, st] : {std::pair{&days, &state_->upsert_rollup[0]},
+                             std::pair{&months, &state_->upsert_rollup[1]}}) {
     for (const auto& [key, sums] : *entries) {
-      st.bind(1, key.bucket);
-      st.bind(2, key.attributes_id);
-      st.bind(3, sums.record_count);
+      st->bind(1, key.bucket);
+      st->bind(2, key.attributes_id);
+      st->bind(3, sums.record_count);
       for (size_t i = 0; i < kFactCount; ++i) {
         const __int128 hi = sums.facts[i] / kNanosPerUnit, lo = sums.facts[i] % kNanosPerUnit;
         if (hi > INT64_MAX || hi < INT64_MIN)
           return make_error(ErrorCode::kInvalidArgument,
                             std::string("ledger: a rollup sum of ") + kFactColumns[i] + " passes 9.2e18 units");
-        st.bind((int)(4 + 2 * i), (int64_t)hi);
-        st.bind((int)(5 + 2 * i), (int64_t)lo);
+        st->bind((int)(4 + 2 * i), (int64_t)hi);
+        st->bind((int)(5 + 2 * i), (int64_t)lo);
       }
-      if (auto r = st.run(); !r) return r;
+      if (auto r = st->run(); !r) return r;
     }
   }
   return {};
@@ -542,15 +556,7 @@ Result<void> SqliteLedger::commit_batch(const BatchSummary& summary) {
     abort_batch();
     return r;
   }
-  Statement st;
-  auto prepared = st.prepare(db_,
-                             "UPDATE batches SET state='committed', fingerprint=?, first_record=?, "
-                             "last_record=?, rows_read=?, rows_ingested=?, rows_quarantined=?, "
-                             "billed_cost=?, effective_cost=? WHERE id=?");
-  if (!prepared) {
-    abort_batch();
-    return prepared;
-  }
+  Statement& st = s.update_batch;
   std::string billed = format_int128(summary.billed_cost), effective = format_int128(summary.effective_cost);
   st.bind(1, std::string_view(summary.fingerprint_hex));
   st.bind(2, s.first_record);

@@ -78,6 +78,8 @@ class SqliteLedger final : public Ledger {
   Result<void> migrate();
   Result<void> write_note(std::string_view verb, std::string_view kind, std::string_view key,
                           std::string_view detail);
+  /// Prepares a writer's statements, once per connection (at its first batch).
+  Result<void> prepare_writer();
   Result<void> flush_records();
   Result<void> flush_rollups();
   /// query() over a rollup table: the rows summed by group in memory.
