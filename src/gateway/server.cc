@@ -1234,7 +1234,7 @@ net::awaitable<bool> GatewayServer::State::proxy(Client& client, Request& req, c
     }
     event.ttft_ms = (received_micros - start_micros) / 1000;
     finish(status, tokens, estimated, false);
-    if (!cache_key.empty() && status == 200 && !estimated)
+    if (!cache_key.empty() && status == 200 && !estimated && is_json_document(response_body))
       cache->insert(cache_key,
                     CachedResponse{std::string(content_type), response_body, tokens, event.cost});
     if (response.keep_alive()) {

@@ -802,6 +802,11 @@ TokenCounts usage_from_body(WireFormat format, std::string_view body, bool& foun
   return t;
 }
 
+bool is_json_document(std::string_view body) {
+  dom::element document;
+  return scratch().parse(body).get(document) == simdjson::SUCCESS;
+}
+
 SseUsageReader::SseUsageReader(WireFormat format, bool strip_usage_chunk,
                                bool reuse_event_shapes)
     : format_(format), strip_(strip_usage_chunk), reuse_shapes_(reuse_event_shapes) {}

@@ -67,6 +67,11 @@ std::string with_include_usage(std::string_view body);
 /// it skips go unseen: see wire.cc).
 TokenCounts usage_from_body(WireFormat format, std::string_view body, bool& found);
 
+/// Whether `body` is one complete JSON document, every value of it checked (a DOM parse).
+/// The response cache stores only such bodies: usage_from_body() skips values unchecked,
+/// and a body an upstream garbled once must not be replayed for the cache's lifetime.
+bool is_json_document(std::string_view body);
+
 /// Follows an SSE response as it streams: passes bytes through, reads usage from the
 /// events that carry it (OpenAI's final usage chunk; Anthropic's message_start and
 /// message_delta), and, when `strip_usage_chunk` is set (the gateway injected

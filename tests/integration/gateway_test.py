@@ -380,6 +380,19 @@ class GatewayTest(unittest.TestCase):
         # 4 upstream calls were paid, 2 hits were free and saved what a call costs.
         self.assertEqual(Decimal(str(cost)), 2 * savings)
 
+    def test_a_garbled_answer_is_metered_from_its_usage_but_never_cached(self):
+        # The usage reads, a value elsewhere in the body is not JSON: each request is metered
+        # from the usage it states, and the body is not kept to answer the next one.
+        body = dict(CHAT, model="garbled-model", temperature=0)
+        for _ in range(2):
+            resp, data = self.gw.request("POST", "/v1/chat/completions", body)
+            self.assertEqual(resp.status, 200)
+            self.assertIn(b'"finish_reason": stop', data)  # passed on as the upstream sent it
+            self.assertIsNone(resp.getheader("x-aifinops-cache"))
+        self.assertEqual(len(self.upstream.received), 2)
+        self.gw.stop()
+        self.assertEqual(report(self.gw.ledger, "--metric", "tokens")["total"], 2 * 17)
+
     def test_health_models_and_metrics(self):
         self.assertEqual(self.gw.request("GET", "/health", key=None)[0].status, 200)
         models = json.loads(self.gw.request("GET", "/v1/models")[1])

@@ -68,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
                 if model == "cut-model":
                     return self.stream(events[: len(events) // 2], cut=True)
                 return self.stream(events, gap=0.3 if model == "drip-model" else 0)
+            if model == "garbled-model":  # usage readable, a value elsewhere broken
+                return self.reply(200, OPENAI_JSON.replace(b'"finish_reason": "stop"', b'"finish_reason": stop'))
             return self.reply(200, OPENAI_JSON)
         self.reply(404, b'{"error":{"message":"no such route"}}')
 

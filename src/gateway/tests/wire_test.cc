@@ -287,6 +287,16 @@ TEST(UsageFromBodyTest, KeepsTheStatedCountsOfABodyBrokenOnlyWhereItIsNotRead) {
   EXPECT_EQ(body_usage(WireFormat::kOpenAiChat, body), counts(12, 0, 0, 5, 0));
 }
 
+TEST(IsJsonDocumentTest, ChecksEveryValueWhereReadingUsageSkipsThem) {
+  // The cache's check on what it stores: the bodies above whose usage reads are refused.
+  EXPECT_FALSE(is_json_document(with_usage(R"({"choices":[{"index":0 "x":tru}],"usage":)", "}")));
+  EXPECT_FALSE(is_json_document(R"({"usage":{"prompt_tokens":12,"total_tokens":1.e}})"));
+  EXPECT_FALSE(is_json_document(R"({"usage":{}} {})"));
+  EXPECT_FALSE(is_json_document(""));
+  EXPECT_TRUE(is_json_document(with_usage(R"({"choices":[{"index":0,"x":true}],"usage":)", "}")));
+  EXPECT_TRUE(is_json_document(R"( {"usage":{"prompt_tokens":12}} )"));
+}
+
 // ---- SSE streams ----
 
 struct StreamCase {
