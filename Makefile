@@ -23,8 +23,8 @@ build: deps
 demo: build
 	AIFINOPS=$(RELEASE)/aifinops python3 scripts/demo.py
 
-## test: every test on the Release build, then the unit tests and the gateway's end-to-end
-## test again under ASan + UBSan.
+## test: every test on the Release build, then again under ASan + UBSan the unit tests and
+## the end-to-end tests labelled "sanitized" (tests/CMakeLists.txt).
 test: test-release test-asan
 
 test-release: build
